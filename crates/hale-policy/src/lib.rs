@@ -1,0 +1,47 @@
+//! The hale resource model: the `HealPolicy` and `Notifier` kinds, loading them from files
+//! and directories with `file:line:col` diagnostics, semantic validation, defaults, and the
+//! JSON Schema that editors and `hale explain` use.
+//!
+//! ```
+//! let report = hale_policy::load_str("inline.yaml", r#"
+//! apiVersion: hale.dev/v1alpha1
+//! kind: HealPolicy
+//! metadata: {name: web}
+//! spec:
+//!   selector: {matchLabels: {app: web}}
+//! "#);
+//! assert!(!report.has_errors());
+//! assert_eq!(report.set.policies[0].resource.spec.remediation.steps.len(), 1);
+//! ```
+
+mod diagnostic;
+mod duration;
+mod load;
+mod max_unhealthy;
+mod meta;
+mod notifier;
+mod policy;
+pub mod schema;
+mod secret;
+mod selector;
+mod validate;
+mod yaml_index;
+
+pub use diagnostic::{Diagnostic, Position, Severity};
+pub use duration::{Duration, DurationParseError};
+pub use load::{LoadReport, Located, MAX_FILE_BYTES, PolicySet, load_paths, load_str};
+pub use max_unhealthy::MaxUnhealthy;
+pub use meta::{API_VERSION, ObjectMeta};
+pub use notifier::{
+    DiscordSink, EmailSink, Notifier, NotifierSpec, NtfySink, SlackSink, SmtpTls, TelegramSink,
+    WebhookSink,
+};
+pub use policy::{
+    Action, AlertRule, Backoff, CoolifyApplication, DockerHealthProbe, EventKind, ExecProbe,
+    ExitProbe, HealPolicy, HealPolicySpec, HttpGetProbe, HttpHeader, Mode, NotifyRoute, Probe,
+    ProbeMethod, Quarantine, Remediation, Scheme, Site, Step, TcpSocketProbe, WebhookAction,
+    WebhookMethod,
+};
+pub use secret::{SecretError, SecretRef};
+pub use selector::{LabelSelector, LabelSelectorRequirement, SelectorOperator};
+pub use yaml_index::DocumentIndex;

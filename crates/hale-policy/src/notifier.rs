@@ -1,0 +1,194 @@
+//! The `Notifier` kind: where hale's events are sent.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::meta::ObjectMeta;
+use crate::policy::HttpHeader;
+use crate::secret::SecretRef;
+
+/// A `Notifier`: one destination for hale's events (a Slack channel, a Telegram chat, an
+/// ntfy topic, a mailbox, any webhook). Policies name it in their `notify` routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Notifier {
+    /// Must be `hale.dev/v1alpha1`.
+    #[schemars(extend("const" = "hale.dev/v1alpha1"))]
+    pub api_version: String,
+    /// Must be `Notifier`.
+    #[schemars(extend("const" = "Notifier"))]
+    pub kind: String,
+    /// The notifier's name, which policies refer to.
+    pub metadata: ObjectMeta,
+    /// The destination. Exactly one sink is set.
+    pub spec: NotifierSpec,
+}
+
+/// The destination of a [`Notifier`]: exactly one of the sinks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NotifierSpec {
+    /// A generic JSON webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSink>,
+    /// A Slack incoming webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackSink>,
+    /// A Discord channel webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord: Option<DiscordSink>,
+    /// A Telegram chat, through a bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramSink>,
+    /// An ntfy topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ntfy: Option<NtfySink>,
+    /// Email over SMTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSink>,
+}
+
+impl NotifierSpec {
+    /// The sinks that are set, by their YAML field names.
+    pub fn sink_names(&self) -> Vec<&'static str> {
+        [
+            ("webhook", self.webhook.is_some()),
+            ("slack", self.slack.is_some()),
+            ("discord", self.discord.is_some()),
+            ("telegram", self.telegram.is_some()),
+            ("ntfy", self.ntfy.is_some()),
+            ("email", self.email.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// A generic webhook receiving a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookSink {
+    /// The URL, when it holds no secret. Exactly one of `url` and `urlFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL, read from a secret (for URLs that embed a token). Exactly one of `url` and
+    /// `urlFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<SecretRef>,
+    /// Request headers; values may come from secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HttpHeader>,
+    /// Body template; `{{event}}`, `{{target}}`, `{{policy}}`, `{{reason}}` and
+    /// `{{message}}` are replaced. Default: hale's event record as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_template: Option<String>,
+}
+
+/// A Slack incoming webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SlackSink {
+    /// The incoming-webhook URL (it is a credential, so it comes from a secret).
+    pub webhook_url: SecretRef,
+}
+
+/// A Discord channel webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiscordSink {
+    /// The webhook URL (it is a credential, so it comes from a secret).
+    pub webhook_url: SecretRef,
+    /// The name messages are posted under. Default: `hale`.
+    #[serde(default = "default_username")]
+    pub username: String,
+}
+
+fn default_username() -> String {
+    "hale".into()
+}
+
+/// A Telegram chat, messaged by a bot through the Bot API's `sendMessage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TelegramSink {
+    /// The bot token from @BotFather.
+    pub bot_token: SecretRef,
+    /// The chat to post to: a numeric ID (groups are negative) or `@channelname`.
+    pub chat_id: String,
+    /// Base URL of the Bot API. Default: `https://api.telegram.org`.
+    #[serde(default = "default_telegram_api")]
+    pub api_url: String,
+}
+
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+/// An ntfy topic (ntfy.sh or self-hosted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NtfySink {
+    /// The topic URL, e.g. `https://ntfy.sh/my-hale-alerts`.
+    pub url: String,
+    /// An access token for protected topics. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretRef>,
+    /// Message priority from 1 (min) to 5 (max). Default: 3.
+    #[serde(default = "default_ntfy_priority")]
+    pub priority: u8,
+    /// Tags (ntfy shows known ones as emoji). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+fn default_ntfy_priority() -> u8 {
+    3
+}
+
+/// Email over SMTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmailSink {
+    /// SMTP server host name.
+    pub host: String,
+    /// SMTP server port. Default: 587 for `StartTls`, 465 for `Tls`, 25 for `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Transport security. Default: `StartTls`.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// SMTP user name. Default: no authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// SMTP password; required when `username` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    /// The sender address, e.g. `hale <hale@example.com>`.
+    pub from: String,
+    /// Recipient addresses. Must not be empty.
+    pub to: Vec<String>,
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SmtpTls {
+    /// Upgrade a plain connection with STARTTLS (port 587); refuse servers without it.
+    #[default]
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption, for a relay on localhost only.
+    None,
+}
+
+impl EmailSink {
+    /// The port to connect to: the configured one or the usual port for the TLS mode.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
+    }
+}
