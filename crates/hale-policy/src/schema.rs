@@ -256,7 +256,15 @@ impl Walker<'_> {
             return reference;
         }
         let resolved = self.resolve(node);
-        match resolved.get("type").and_then(Value::as_str) {
+        // Optional fields are `"type": ["string", "null"]` in draft-07.
+        let type_of = resolved.get("type").and_then(|t| match t {
+            Value::Array(types) => types
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|t| *t != "null"),
+            other => other.as_str(),
+        });
+        match type_of {
             Some("array") => {
                 let items = resolved.get("items").cloned().unwrap_or(Value::Null);
                 format!("[]{}", self.type_name(&items))

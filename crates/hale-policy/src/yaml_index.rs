@@ -116,12 +116,19 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
     // Paths of container nodes in sequences whose position is that of their first scalar
     // (the parser's marker for a container start is not where a person would look).
     let mut pending: Vec<String> = Vec::new();
+    // The parser marks an implicit document's start after its first token; a person looks
+    // for the document where its first scalar is.
+    let mut start_pending = false;
     loop {
         let (event, marker) = parser.next_token().map_err(|error| ScanFailure {
             position: position(error.marker()),
             message: error.info().to_owned(),
         })?;
         let here = position(&marker);
+        if start_pending && matches!(event, Event::Scalar(..) | Event::Alias(..)) {
+            current.start = here;
+            start_pending = false;
+        }
         match event {
             Event::StreamEnd => break,
             Event::StreamStart | Event::Nothing => {}
@@ -132,6 +139,7 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
                 };
                 stack.clear();
                 pending.clear();
+                start_pending = true;
             }
             Event::DocumentEnd => documents.push(std::mem::take(&mut current)),
             Event::MappingEnd | Event::SequenceEnd => {

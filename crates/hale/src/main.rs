@@ -1,1 +1,13 @@
-fn main(){}
+//! `hale`: a Kubernetes-style self-healing controller for Docker hosts.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    commands::run(cli)
+}

@@ -1,0 +1,151 @@
+//! What each command does.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hale_policy::{LoadReport, Severity};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, OutputFormat};
+
+/// Exit status for a usage error, as clap uses for its own.
+const USAGE_ERROR: u8 = 2;
+
+/// Runs the parsed command line and returns the process exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate {
+            paths,
+            output,
+            strict,
+        } => validate(&paths, output, strict),
+        Command::Schema => print(&hale_policy::schema::json_schema_text()),
+        Command::Explain {
+            field,
+            recursive,
+            markdown,
+        } => {
+            if markdown {
+                return print(&hale_policy::schema::reference_markdown());
+            }
+            let field = field.unwrap_or_default();
+            match hale_policy::schema::explain(&field) {
+                Ok(explanation) => print(&explanation.render(recursive)),
+                Err(error) => {
+                    eprintln!("hale explain: {error}");
+                    ExitCode::from(USAGE_ERROR)
+                }
+            }
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`hale schema | head`) is not an error worth a panic.
+fn print(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hale: cannot write output: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> ExitCode {
+    if let Some(missing) = paths.iter().find(|p| !p.exists() && p.symlink_metadata().is_err()) {
+        eprintln!(
+            "hale validate: {}: no such file or directory (pass policy files or directories)",
+            missing.display()
+        );
+        return ExitCode::from(USAGE_ERROR);
+    }
+    let report = hale_policy::load_paths(paths);
+    let errors = count(&report, Severity::Error);
+    let warnings = count(&report, Severity::Warning);
+    let failed = errors > 0 || (strict && warnings > 0);
+    let text = match output {
+        OutputFormat::Human => human_report(&report, errors, warnings),
+        OutputFormat::Json => json_report(&report, !failed),
+    };
+    let code = print(&text);
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        code
+    }
+}
+
+fn count(report: &LoadReport, severity: Severity) -> usize {
+    report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == severity)
+        .count()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn human_report(report: &LoadReport, errors: usize, warnings: usize) -> String {
+    let mut out = String::new();
+    for diagnostic in &report.diagnostics {
+        out.push_str(&diagnostic.to_string());
+        out.push('\n');
+    }
+    let checked = format!(
+        "{} checked: {} and {} valid",
+        plural(report.files.len(), "file"),
+        plural(report.set.policies.len(), "policy").replace("policys", "policies"),
+        plural(report.set.notifiers.len(), "notifier"),
+    );
+    if errors == 0 && warnings == 0 {
+        out.push_str(&format!("{checked}\n"));
+    } else {
+        out.push_str(&format!(
+            "{checked}; {}, {}\n",
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        ));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    valid: bool,
+    files: &'a [PathBuf],
+    policies: Vec<&'a str>,
+    notifiers: Vec<&'a str>,
+    diagnostics: &'a [hale_policy::Diagnostic],
+}
+
+fn json_report(report: &LoadReport, valid: bool) -> String {
+    let json = JsonReport {
+        valid,
+        files: &report.files,
+        policies: report
+            .set
+            .policies
+            .iter()
+            .map(|p| p.resource.metadata.name.as_str())
+            .collect(),
+        notifiers: report
+            .set
+            .notifiers
+            .iter()
+            .map(|n| n.resource.metadata.name.as_str())
+            .collect(),
+        diagnostics: &report.diagnostics,
+    };
+    let mut text = serde_json::to_string_pretty(&json).expect("the report serializes");
+    text.push('\n');
+    text
+}
