@@ -55,8 +55,7 @@ pub struct HealPolicySpec {
     /// `Enforce` acts; `DryRun` decides and records but touches nothing. Default: `Enforce`.
     #[serde(default)]
     pub mode: Mode,
-    /// Who hears about what, by `Notifier` name. Default: nobody (but see
-    /// `--notify-default`).
+    /// Who hears about what, by `Notifier` name. Default: nobody.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<NotifyRoute>,
 }

@@ -89,6 +89,8 @@ pub struct FieldSummary {
     pub description: String,
     /// The default value, as YAML, when the field has one.
     pub default: Option<String>,
+    /// Allowed values, for enumerations.
+    pub allowed: Vec<String>,
     /// The field's own fields, for `--recursive`.
     pub children: Vec<FieldSummary>,
 }
@@ -325,6 +327,7 @@ impl Walker<'_> {
                     summary: first_sentence(&description),
                     description,
                     default: field.get("default").map(yaml_of),
+                    allowed: self.allowed(field),
                     children: self.fields(&resolved, depth + 1),
                 }
             })
@@ -479,12 +482,13 @@ fn section(out: &mut String, path: &str, fields: &[FieldSummary]) {
                 .as_deref()
                 .map(|d| format!("`{}`", d.replace('|', "\\|")))
                 .unwrap_or_else(|| "—".into()),
-            field
-                .description
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .replace('|', "\\|"),
+            {
+                let mut text = field.description.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !field.allowed.is_empty() {
+                    text.push_str(&format!(" One of: `{}`.", field.allowed.join("`, `")));
+                }
+                text.replace('|', "\\|")
+            },
         );
     }
     for field in fields {

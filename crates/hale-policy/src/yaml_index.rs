@@ -119,15 +119,26 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
     // The parser marks an implicit document's start after its first token; a person looks
     // for the document where its first scalar is.
     let mut start_pending = false;
+    // Container markers point past the container's first token; errors about a container
+    // point at the last scalar before it (its key) instead.
+    let mut last_scalar = Position { line: 1, column: 1 };
     loop {
         let (event, marker) = parser.next_token().map_err(|error| ScanFailure {
             position: position(error.marker()),
-            message: error.info().to_owned(),
+            message: match error.info() {
+                "recursion limit exceeded" => {
+                    "recursion limit exceeded (the document is nested far too deeply)".to_owned()
+                }
+                info => info.to_owned(),
+            },
         })?;
         let here = position(&marker);
-        if start_pending && matches!(event, Event::Scalar(..) | Event::Alias(..)) {
-            current.start = here;
-            start_pending = false;
+        if matches!(event, Event::Scalar(..) | Event::Alias(..)) {
+            if start_pending {
+                current.start = here;
+                start_pending = false;
+            }
+            last_scalar = here;
         }
         match event {
             Event::StreamEnd => break,
@@ -184,7 +195,7 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(ScanFailure {
-                        position: here,
+                        position: last_scalar,
                         message: format!(
                             "document is nested more than {MAX_DEPTH} levels deep; policies never need that"
                         ),
