@@ -286,7 +286,11 @@ impl Walker<'_> {
     }
 
     fn allowed(&self, node: &Value) -> Vec<String> {
-        let resolved = self.resolve(node);
+        let mut resolved = self.resolve(node);
+        // A list of enumeration values allows what its items allow.
+        if let Some(items) = resolved.get("items") {
+            resolved = self.resolve(items);
+        }
         if let Some(values) = resolved.get("enum").and_then(Value::as_array) {
             return values.iter().filter_map(Value::as_str).map(str::to_owned).collect();
         }
