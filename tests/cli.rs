@@ -26,7 +26,10 @@ fn the_shipped_examples_and_default_policies_validate() {
     let text = stdout(&output);
     assert!(!text.contains("warning"), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.ends_with("valid") && !last.contains(" 0 policies"), "{text}");
+    assert!(
+        last.ends_with("valid") && !last.contains(" 0 policies"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -37,11 +40,20 @@ fn every_example_file_is_valid_on_its_own() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let output = hale(&["validate", path.to_str().unwrap()], &repository());
-            assert_eq!(output.status.code(), Some(0), "{}: {}", path.display(), stdout(&output));
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{}: {}",
+                path.display(),
+                stdout(&output)
+            );
             checked += 1;
         }
     }
-    assert!(checked >= 5, "expected at least five examples, found {checked}");
+    assert!(
+        checked >= 5,
+        "expected at least five examples, found {checked}"
+    );
 }
 
 #[test]
@@ -106,9 +118,14 @@ fn warnings_pass_unless_strict() {
         "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {name: p}\nspec: {mode: DryRun}\n",
     )
     .unwrap();
-    assert_eq!(hale(&["validate", "p.yaml"], dir.path()).status.code(), Some(0));
     assert_eq!(
-        hale(&["validate", "--strict", "p.yaml"], dir.path()).status.code(),
+        hale(&["validate", "p.yaml"], dir.path()).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        hale(&["validate", "--strict", "p.yaml"], dir.path())
+            .status
+            .code(),
         Some(1)
     );
 }
@@ -122,8 +139,14 @@ fn usage_errors_exit_2() {
         String::from_utf8_lossy(&missing.stderr),
         "hale validate: no-such-dir: no such file or directory (pass policy files or directories)\n"
     );
-    assert_eq!(hale(&["validate", "--bogus"], dir.path()).status.code(), Some(2));
-    assert_eq!(hale(&["validate", "-o", "xml"], dir.path()).status.code(), Some(2));
+    assert_eq!(
+        hale(&["validate", "--bogus"], dir.path()).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        hale(&["validate", "-o", "xml"], dir.path()).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -137,14 +160,28 @@ fn schema_prints_the_committed_schema() {
 
 #[test]
 fn explain_describes_a_field_like_kubectl() {
-    let output = hale(&["explain", "healpolicy.spec.remediation.backoff"], &repository());
+    let output = hale(
+        &["explain", "healpolicy.spec.remediation.backoff"],
+        &repository(),
+    );
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert!(text.starts_with("KIND:     HealPolicy\nVERSION:  hale.dev/v1alpha1\n\nFIELD: backoff <Backoff>\n"), "{text}");
+    assert!(
+        text.starts_with(
+            "KIND:     HealPolicy\nVERSION:  hale.dev/v1alpha1\n\nFIELD: backoff <Backoff>\n"
+        ),
+        "{text}"
+    );
     assert!(text.contains("  initial\t<Duration>\n"), "{text}");
     assert!(text.contains("  resetAfter\t<Duration>\n"), "{text}");
-    let recursive = stdout(&hale(&["explain", "notifier", "--recursive"], &repository()));
-    assert!(recursive.contains("      webhookUrl\t<SecretRef> -required-\n        fromEnv\t<string>\n"), "{recursive}");
+    let recursive = stdout(&hale(
+        &["explain", "notifier", "--recursive"],
+        &repository(),
+    ));
+    assert!(
+        recursive.contains("      webhookUrl\t<SecretRef> -required-\n        fromEnv\t<string>\n"),
+        "{recursive}"
+    );
 }
 
 #[test]

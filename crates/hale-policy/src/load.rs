@@ -143,9 +143,8 @@ fn finish(mut report: LoadReport, documents: Vec<Resource>) -> LoadReport {
     report
         .diagnostics
         .extend(findings.into_iter().map(|finding| finding.diagnostic));
-    let keep = |file: &Path, index: &DocumentIndex| {
-        !rejected.contains(&(file.to_path_buf(), index.start))
-    };
+    let keep =
+        |file: &Path, index: &DocumentIndex| !rejected.contains(&(file.to_path_buf(), index.start));
     report.set.policies = candidates
         .policies
         .into_iter()
@@ -156,13 +155,15 @@ fn finish(mut report: LoadReport, documents: Vec<Resource>) -> LoadReport {
         .into_iter()
         .filter(|n| keep(&n.file, &n.index))
         .collect();
-    report.diagnostics.sort_by(|a, b| {
-        (&a.file, a.position, a.severity).cmp(&(&b.file, b.position, b.severity))
-    });
+    report
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.position, a.severity).cmp(&(&b.file, b.position, b.severity)));
     report
 }
 
-/// One typed document.
+/// One typed document. Short-lived (one per document, moved straight into a list), so
+/// the size difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Resource {
     Policy(Located<HealPolicy>),
     Notifier(Located<Notifier>),
@@ -261,8 +262,8 @@ fn io_message(error: &std::io::Error) -> String {
 /// Reads one file, refusing what is not a small, regular, UTF-8 text file.
 fn read_policy_file(file: &Path) -> Result<String, Diagnostic> {
     let whole_file = |message: String| Diagnostic::error(file, None, "", message);
-    let metadata =
-        std::fs::metadata(file).map_err(|e| whole_file(format!("cannot read: {}", io_message(&e))))?;
+    let metadata = std::fs::metadata(file)
+        .map_err(|e| whole_file(format!("cannot read: {}", io_message(&e))))?;
     if !metadata.is_file() {
         // Opening a FIFO or a device would block or read forever.
         return Err(whole_file(
@@ -284,7 +285,10 @@ fn read_policy_file(file: &Path) -> Result<String, Diagnostic> {
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
         let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
         Diagnostic::error(
             file,
             Some(Position { line, column }),
@@ -319,7 +323,10 @@ fn parse_documents(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -
     let mut resources = Vec::new();
     // The scan succeeded, so serde_yaml sees the same documents; zip stops at the shorter
     // list in any case (serde_yaml repeats a syntax error forever if iterated past it).
-    for (index, document) in indexes.into_iter().zip(serde_yaml::Deserializer::from_str(text)) {
+    for (index, document) in indexes
+        .into_iter()
+        .zip(serde_yaml::Deserializer::from_str(text))
+    {
         if index.is_empty {
             continue;
         }
@@ -331,7 +338,9 @@ fn parse_documents(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -
             diagnostics.push(error_at(
                 "apiVersion",
                 match &index.api_version {
-                    Some(other) => format!("unsupported apiVersion {other:?} (expected {API_VERSION:?})"),
+                    Some(other) => {
+                        format!("unsupported apiVersion {other:?} (expected {API_VERSION:?})")
+                    }
                     None => format!("missing field `apiVersion` (expected {API_VERSION:?})"),
                 },
             ));
@@ -389,17 +398,14 @@ fn deserialize_diagnostic(
     let path = if path == "." { String::new() } else { path };
     let inner = error.inner();
     let message = bare_message(inner);
-    let position = if message.starts_with("unknown field") || message.starts_with("missing field")
-    {
+    let position = if message.starts_with("unknown field") || message.starts_with("missing field") {
         index.key_position(&path)
     } else if path.is_empty() {
         // A structural error of the document itself: serde_yaml knows best where it is.
-        inner
-            .location()
-            .map_or(index.start, |l| Position {
-                line: l.line(),
-                column: l.column(),
-            })
+        inner.location().map_or(index.start, |l| Position {
+            line: l.line(),
+            column: l.column(),
+        })
     } else {
         index.value_position(&path)
     };

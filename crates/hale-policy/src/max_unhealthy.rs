@@ -77,7 +77,11 @@ impl<'de> Deserialize<'de> for MaxUnhealthy {
                         .parse::<u32>()
                         .map(MaxUnhealthy::Percent)
                         .map_err(|_| invalid()),
-                    None => v.trim().parse::<u32>().map(MaxUnhealthy::Count).map_err(|_| invalid()),
+                    None => v
+                        .trim()
+                        .parse::<u32>()
+                        .map(MaxUnhealthy::Count)
+                        .map_err(|_| invalid()),
                 }
             }
         }
@@ -120,6 +124,9 @@ mod tests {
         let percent: MaxUnhealthy = serde_yaml::from_str("\"40%\"").unwrap();
         assert_eq!(percent, MaxUnhealthy::Percent(40));
         let err = serde_yaml::from_str::<MaxUnhealthy>("lots").unwrap_err();
-        assert!(err.to_string().starts_with("invalid value \"lots\""), "{err}");
+        assert!(
+            err.to_string().starts_with("invalid value \"lots\""),
+            "{err}"
+        );
     }
 }

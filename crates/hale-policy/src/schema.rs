@@ -30,7 +30,10 @@ pub fn json_schema() -> Value {
         .into_root_schema_for::<Resource>();
     let mut value = schema.to_value();
     if let Some(object) = value.as_object_mut() {
-        object.insert("$id".into(), "https://hale.dev/schema/healpolicy.v1alpha1.json".into());
+        object.insert(
+            "$id".into(),
+            "https://hale.dev/schema/healpolicy.v1alpha1.json".into(),
+        );
         object.insert(
             "title".into(),
             format!("hale {API_VERSION} resource (HealPolicy or Notifier)").into(),
@@ -136,9 +139,12 @@ pub fn explain(query: &str) -> Result<Explanation, ExplainError> {
         definitions: &definitions,
     };
     let mut node = walker.resolve(&Value::Object(
-        [("$ref".to_owned(), Value::String(format!("#/definitions/{kind}")))]
-            .into_iter()
-            .collect(),
+        [(
+            "$ref".to_owned(),
+            Value::String(format!("#/definitions/{kind}")),
+        )]
+        .into_iter()
+        .collect(),
     ));
     let mut description = walker.description(&node);
     let mut default = None;
@@ -292,7 +298,11 @@ impl Walker<'_> {
             resolved = self.resolve(items);
         }
         if let Some(values) = resolved.get("enum").and_then(Value::as_array) {
-            return values.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+            return values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
         }
         resolved
             .get("oneOf")
@@ -420,7 +430,11 @@ fn render_tree(out: &mut String, fields: &[FieldSummary], depth: usize) {
     for field in fields {
         let indent = "  ".repeat(depth);
         let required = if field.required { " -required-" } else { "" };
-        let _ = writeln!(out, "{indent}{}\t<{}>{required}", field.name, field.type_name);
+        let _ = writeln!(
+            out,
+            "{indent}{}\t<{}>{required}",
+            field.name, field.type_name
+        );
         render_tree(out, &field.children, depth + 1);
     }
 }
@@ -487,7 +501,11 @@ fn section(out: &mut String, path: &str, fields: &[FieldSummary]) {
                 .map(|d| format!("`{}`", d.replace('|', "\\|")))
                 .unwrap_or_else(|| "—".into()),
             {
-                let mut text = field.description.split_whitespace().collect::<Vec<_>>().join(" ");
+                let mut text = field
+                    .description
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 if !field.allowed.is_empty() {
                     text.push_str(&format!(" One of: `{}`.", field.allowed.join("`, `")));
                 }

@@ -516,10 +516,7 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
     }
     let backoff = &remediation.backoff;
     if backoff.initial.is_zero() {
-        c.error(
-            "spec.remediation.backoff.initial",
-            "must be longer than 0s",
-        );
+        c.error("spec.remediation.backoff.initial", "must be longer than 0s");
     }
     if backoff.initial > backoff.max {
         c.error(
@@ -624,4 +621,3 @@ fn check_notifier(c: &mut Checker<'_, Notifier>, notifier: &Notifier) {
         }
     }
 }
-

@@ -87,14 +87,8 @@ pub struct ScanFailure {
 }
 
 enum Frame {
-    Map {
-        path: String,
-        key: Option<String>,
-    },
-    Seq {
-        path: String,
-        next: usize,
-    },
+    Map { path: String, key: Option<String> },
+    Seq { path: String, next: usize },
 }
 
 fn position(marker: &Marker) -> Position {
@@ -174,7 +168,8 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
             Event::Scalar(ref value, ..) => {
                 let path = node_path(&mut stack);
                 if stack.is_empty() {
-                    current.is_empty = matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL");
+                    current.is_empty =
+                        matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL");
                 } else if stack.len() == 1 {
                     match path.as_str() {
                         "kind" => current.kind = Some(value.clone()),
@@ -266,7 +261,8 @@ mod tests {
 
     #[test]
     fn values_keys_and_sequence_items_get_their_positions() {
-        let text = "kind: HealPolicy\nspec:\n  probes:\n    - name: a\n      period: 10s\n    - name: b\n";
+        let text =
+            "kind: HealPolicy\nspec:\n  probes:\n    - name: a\n      period: 10s\n    - name: b\n";
         let docs = scan(text).unwrap();
         assert_eq!(docs.len(), 1);
         let doc = &docs[0];

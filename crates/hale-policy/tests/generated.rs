@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 fn repository_file(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 fn check_current(relative: &str, generated: &str) {
@@ -45,7 +47,13 @@ fn the_schema_is_draft_07_and_covers_both_kinds() {
     let schema = hale_policy::schema::json_schema();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let definitions = schema["definitions"].as_object().unwrap();
-    for kind in ["HealPolicy", "Notifier", "Probe", "Remediation", "SecretRef"] {
+    for kind in [
+        "HealPolicy",
+        "Notifier",
+        "Probe",
+        "Remediation",
+        "SecretRef",
+    ] {
         assert!(definitions.contains_key(kind), "missing definition {kind}");
     }
     assert_eq!(
@@ -75,7 +83,10 @@ fn every_field_in_the_schema_is_documented() {
             }
         }
     }
-    assert!(undocumented.is_empty(), "undocumented fields: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "undocumented fields: {undocumented:?}"
+    );
 }
 
 #[test]

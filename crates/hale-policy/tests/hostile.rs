@@ -34,10 +34,12 @@ fn policy_names(dir: &Path) -> Vec<String> {
 #[test]
 fn a_billion_laughs_alias_bomb_is_refused_quickly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bomb = String::from("apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut bomb = String::from(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for level in 1..=9 {
         let previous = format!("*a{}", level - 1);
-        let items = vec![previous.as_str(); 9].join(", ");
+        let items = [previous.as_str(); 9].join(", ");
         bomb.push_str(&format!("x{level}: &a{level} [{items}]\n"));
     }
     bomb.push_str("metadata:\n  name: bomb\n  annotations: *a9\nspec: {}\n");
@@ -53,10 +55,12 @@ fn a_billion_laughs_alias_bomb_is_refused_quickly() {
 #[test]
 fn an_alias_bomb_inside_a_known_field_is_refused_too() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bomb = String::from("apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata:\n  name: bomb\n  annotations:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut bomb = String::from(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata:\n  name: bomb\n  annotations:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for level in 1..=9 {
         let previous = format!("*a{}", level - 1);
-        let items = vec![previous.as_str(); 9].join(", ");
+        let items = [previous.as_str(); 9].join(", ");
         bomb.push_str(&format!("    a{level}: &a{level} [{items}]\n"));
     }
     fs::write(dir.path().join("bomb.yaml"), bomb).unwrap();
@@ -126,9 +130,9 @@ fn a_symlink_loop_is_reported_and_the_rest_still_loads() {
     std::os::unix::fs::symlink("..", dir.path().join("team/loop")).unwrap();
     assert_eq!(
         diagnostics(dir.path()),
-        [format!(
+        [
             "DIR/team/loop: symlink loop: this directory leads back to DIR; skipped (remove or retarget the link)"
-        )]
+        ]
     );
     assert_eq!(policy_names(dir.path()), ["web"]);
 }
@@ -153,7 +157,10 @@ fn an_unreadable_file_is_reported_with_the_operating_systems_reason() {
 fn a_fifo_is_refused_instead_of_blocking_forever() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe.yaml");
-    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(status.success(), "mkfifo failed");
     assert_eq!(
         diagnostics(dir.path()),
@@ -205,10 +212,17 @@ fn hidden_files_editor_backups_and_other_extensions_are_ignored() {
 #[test]
 fn a_yaml_syntax_error_is_reported_with_the_parsers_position() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("broken.yaml"), "apiVersion: hale.dev/v1alpha1\nkind: [HealPolicy\n").unwrap();
+    fs::write(
+        dir.path().join("broken.yaml"),
+        "apiVersion: hale.dev/v1alpha1\nkind: [HealPolicy\n",
+    )
+    .unwrap();
     let found = diagnostics(dir.path());
     assert_eq!(found.len(), 1);
-    assert!(found[0].starts_with("DIR/broken.yaml:3:1: invalid YAML: "), "{found:?}");
+    assert!(
+        found[0].starts_with("DIR/broken.yaml:3:1: invalid YAML: "),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -219,19 +233,32 @@ fn a_missing_path_is_an_error_not_a_silent_success() {
     assert!(report.has_errors());
     assert_eq!(
         report.diagnostics[0].to_string(),
-        format!("{}: cannot read: no such file or directory", missing.display())
+        format!(
+            "{}: cannot read: no such file or directory",
+            missing.display()
+        )
     );
 }
 
 #[test]
 fn errors_in_several_files_are_all_reported() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.yaml"), valid("a").replace("{app: web}", "[web]")).unwrap();
+    fs::write(
+        dir.path().join("a.yaml"),
+        valid("a").replace("{app: web}", "[web]"),
+    )
+    .unwrap();
     fs::write(dir.path().join("b.yaml"), valid("b") + "  mode: Maybe\n").unwrap();
     fs::write(dir.path().join("c.yaml"), valid("c")).unwrap();
     let found = diagnostics(dir.path());
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].starts_with("DIR/a.yaml:7:5: spec.selector.matchLabels: invalid type: sequence"), "{found:?}");
-    assert!(found[1].starts_with("DIR/b.yaml:8:9: spec.mode: unknown variant `Maybe`"), "{found:?}");
+    assert!(
+        found[0].starts_with("DIR/a.yaml:7:5: spec.selector.matchLabels: invalid type: sequence"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("DIR/b.yaml:8:9: spec.mode: unknown variant `Maybe`"),
+        "{found:?}"
+    );
     assert_eq!(policy_names(dir.path()), ["c"]);
 }

@@ -13,7 +13,9 @@ fn diagnostics(text: &str) -> Vec<String> {
 
 /// A valid policy header followed by `spec` (indented by the caller).
 fn policy(spec: &str) -> String {
-    format!("apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata:\n  name: web\nspec:\n{spec}")
+    format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata:\n  name: web\nspec:\n{spec}"
+    )
 }
 
 const SELECT: &str = "  selector:\n    matchLabels: {app: web}\n";
@@ -87,7 +89,8 @@ fn a_wrong_type_points_at_the_value() {
 
 #[test]
 fn a_missing_required_field_points_at_its_parent() {
-    let text = "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata:\n  labels: {a: b}\nspec: {}\n";
+    let text =
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata:\n  labels: {a: b}\nspec: {}\n";
     assert_eq!(
         diagnostics(text),
         ["policies/web.yaml:3:1: metadata: missing field `name`"]
@@ -120,12 +123,20 @@ fn every_error_in_every_document_is_reported_in_one_run() {
         "{}\n---\n{}---\n# an empty document is fine\n---\n{}",
         policy("  remediation: {cooldown: 1x}\n"),
         policy("  mode: Sometimes\n").replace("name: web", "name: two"),
-        policy(&format!("{SELECT}  notify: [{{notifier: nobody}}]\n")).replace("name: web", "name: three"),
+        policy(&format!("{SELECT}  notify: [{{notifier: nobody}}]\n"))
+            .replace("name: web", "name: three"),
     );
     let found = diagnostics(&text);
     assert_eq!(found.len(), 3, "{found:#?}");
-    assert!(found[0].starts_with("policies/web.yaml:6:27: spec.remediation.cooldown: invalid duration \"1x\""));
-    assert!(found[1].starts_with("policies/web.yaml:14:9: spec.mode: unknown variant `Sometimes`"), "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "policies/web.yaml:6:27: spec.remediation.cooldown: invalid duration \"1x\""
+        )
+    );
+    assert!(
+        found[1].starts_with("policies/web.yaml:14:9: spec.mode: unknown variant `Sometimes`"),
+        "{found:?}"
+    );
     assert_eq!(
         found[2],
         "policies/web.yaml:25:23: spec.notify[0].notifier: no Notifier named \"nobody\" (no Notifier is defined in the loaded files)"
@@ -165,7 +176,9 @@ fn names_follow_kubernetes_rules() {
 
 #[test]
 fn a_probe_has_exactly_one_handler() {
-    let none = policy(&format!("{SELECT}  probes:\n    - name: p\n      period: 5s\n"));
+    let none = policy(&format!(
+        "{SELECT}  probes:\n    - name: p\n      period: 5s\n"
+    ));
     assert_eq!(
         diagnostics(&none),
         [
@@ -233,7 +246,10 @@ fn max_unhealthy_percent_is_between_0_and_100() {
             "policies/web.yaml:9:19: spec.remediation.maxUnhealthy: 140% is not a percentage between 0% and 100%"
         ]
     );
-    let ok = load_str("p.yaml", &policy(&format!("{SELECT}  remediation:\n    maxUnhealthy: 40%\n")));
+    let ok = load_str(
+        "p.yaml",
+        &policy(&format!("{SELECT}  remediation:\n    maxUnhealthy: 40%\n")),
+    );
     assert_eq!(
         ok.set.policies[0].resource.spec.remediation.max_unhealthy,
         Some(MaxUnhealthy::Percent(40))
@@ -266,7 +282,9 @@ fn notify_must_name_an_existing_notifier() {
     );
     assert_eq!(
         diagnostics(&text),
-        ["policies/web.yaml:9:17: spec.notify[0].notifier: no Notifier named \"opps\" (defined: ops)"]
+        [
+            "policies/web.yaml:9:17: spec.notify[0].notifier: no Notifier named \"opps\" (defined: ops)"
+        ]
     );
 }
 
@@ -299,7 +317,9 @@ fn a_site_can_only_be_probed_over_the_network() {
 
 #[test]
 fn container_network_probes_need_a_port() {
-    let text = policy(&format!("{SELECT}  probes:\n    - name: p\n      httpGet: {{path: /healthz}}\n"));
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - name: p\n      httpGet: {{path: /healthz}}\n"
+    ));
     assert_eq!(
         diagnostics(&text),
         [
@@ -350,7 +370,11 @@ fn a_policy_that_selects_nothing_is_a_warning_not_an_error() {
     assert!(!report.has_errors());
     assert_eq!(report.set.policies.len(), 1);
     assert_eq!(
-        report.diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        report
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         [
             "policies/web.yaml:5:1: warning: spec: this policy selects no containers and has no sites, so it will never act; add spec.selector or spec.sites"
         ]
@@ -392,12 +416,16 @@ fn a_notifier_has_exactly_one_sink() {
     let text = "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec:\n  ntfy: {url: https://ntfy.sh/a}\n  discord: {webhookUrl: {fromEnv: D}}\n";
     assert_eq!(
         diagnostics(text),
-        ["policies/web.yaml:4:1: spec: a Notifier has exactly one sink, but this one has 2: discord, ntfy"]
+        [
+            "policies/web.yaml:4:1: spec: a Notifier has exactly one sink, but this one has 2: discord, ntfy"
+        ]
     );
     let none = "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec: {}\n";
     assert_eq!(
         diagnostics(none),
-        ["policies/web.yaml:4:1: spec: a Notifier needs exactly one sink: webhook, slack, discord, telegram, ntfy or email"]
+        [
+            "policies/web.yaml:4:1: spec: a Notifier needs exactly one sink: webhook, slack, discord, telegram, ntfy or email"
+        ]
     );
 }
 

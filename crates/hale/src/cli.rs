@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// quarantine and a circuit breaker so automation never makes an outage worse.
 #[derive(Debug, Parser)]
 #[command(name = "hale", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Start with `hale validate` on your policy directory, then \
-`hale explain healpolicy.spec` to see what a policy can say.")]
+#[command(
+    after_help = "Start with `hale validate` on your policy directory, then \
+`hale explain healpolicy.spec` to see what a policy can say."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -28,8 +30,10 @@ pub enum Command {
     ///
     /// Exit status: 0 when everything is valid (warnings allowed unless --strict), 1 when
     /// any file is invalid, 2 on a usage error. Made for pre-commit hooks and CI jobs.
-    #[command(after_help = "Examples:\n  hale validate\n  hale validate policies/ examples/\n  \
-hale validate -o json policies/ | jq '.diagnostics[]'")]
+    #[command(
+        after_help = "Examples:\n  hale validate\n  hale validate policies/ examples/\n  \
+hale validate -o json policies/ | jq '.diagnostics[]'"
+    )]
     Validate {
         /// Files or directories to check.
         #[arg(default_value = "policies", value_name = "PATH")]

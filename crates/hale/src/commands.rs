@@ -44,7 +44,10 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Writes to stdout; a closed pipe (`hale schema | head`) is not an error worth a panic.
 fn print(text: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
@@ -55,7 +58,10 @@ fn print(text: &str) -> ExitCode {
 }
 
 fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> ExitCode {
-    if let Some(missing) = paths.iter().find(|p| !p.exists() && p.symlink_metadata().is_err()) {
+    if let Some(missing) = paths
+        .iter()
+        .find(|p| !p.exists() && p.symlink_metadata().is_err())
+    {
         eprintln!(
             "hale validate: {}: no such file or directory (pass policy files or directories)",
             missing.display()
@@ -71,11 +77,7 @@ fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> ExitCode {
         OutputFormat::Json => json_report(&report, !failed),
     };
     let code = print(&text);
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        code
-    }
+    if failed { ExitCode::FAILURE } else { code }
 }
 
 fn count(report: &LoadReport, severity: Severity) -> usize {
