@@ -1,0 +1,193 @@
+//! The audit record: one [`HealEvent`] per decision hale takes.
+
+use std::fmt;
+
+use hale_policy::Action;
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// What a policy acts on: a container (by ID, with its name for people) or, later, a site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TargetRef {
+    /// Stable identity: the full container ID.
+    pub id: String,
+    /// Human name: the container name.
+    pub name: String,
+}
+
+impl fmt::Display for TargetRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = &self.id[..self.id.len().min(12)];
+        write!(f, "{} ({short})", self.name)
+    }
+}
+
+/// The kinds of audit record, in snake_case on the wire (`hale events --kind restart`
+/// filters on the `action`; `--kind` filters on these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealEventKind {
+    /// A target started failing (the failure threshold was reached).
+    Failing,
+    /// An action was started.
+    ActionStarted,
+    /// An action completed successfully.
+    ActionSucceeded,
+    /// An action failed; hale tries again or escalates later.
+    ActionFailed,
+    /// An action was decided but not executed because of dry-run.
+    DryRun,
+    /// A failing target is healthy again.
+    Recovered,
+    /// An action was due but held back by the cooldown or backoff.
+    CooldownSkip,
+    /// Too many of a policy's targets are failing: nothing is remediated.
+    CircuitOpen,
+    /// The circuit closed again.
+    CircuitClosed,
+    /// hale gave up on a target after repeated remediations.
+    Quarantined,
+    /// A quarantined target was released.
+    Released,
+    /// A failure was seen but deliberately left alone (operator stop, Docker's restart
+    /// policy, already restarting).
+    Skipped,
+    /// hale stopped (or crashed) while an action was running.
+    Interrupted,
+    /// hale moved to the next step of the ladder.
+    Escalated,
+}
+
+impl HealEventKind {
+    /// The snake_case name used on the wire and in filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failing => "failing",
+            Self::ActionStarted => "action_started",
+            Self::ActionSucceeded => "action_succeeded",
+            Self::ActionFailed => "action_failed",
+            Self::DryRun => "dry_run",
+            Self::Recovered => "recovered",
+            Self::CooldownSkip => "cooldown_skip",
+            Self::CircuitOpen => "circuit_open",
+            Self::CircuitClosed => "circuit_closed",
+            Self::Quarantined => "quarantined",
+            Self::Released => "released",
+            Self::Skipped => "skipped",
+            Self::Interrupted => "interrupted",
+            Self::Escalated => "escalated",
+        }
+    }
+}
+
+impl fmt::Display for HealEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One audit record: what hale saw, decided and did, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealEvent {
+    /// Position in the audit log, assigned by the store (0 before it is stored).
+    #[serde(default)]
+    pub seq: u64,
+    /// When the decision was taken.
+    pub time: Timestamp,
+    /// The record's kind.
+    pub kind: HealEventKind,
+    /// The policy that decided.
+    pub policy: String,
+    /// The target decided about; `None` for records about the policy as a whole (the
+    /// circuit breaker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetRef>,
+    /// When the signal that led here was observed (Docker's event time), so that
+    /// `time - signal_at` is hale's reaction time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_at: Option<Timestamp>,
+    /// The signal that made the target fail, e.g. `docker health: unhealthy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// The action concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// The ladder step (0-based) and attempt (1-based) of the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<(usize, u32)>,
+    /// The result of an action: `ok` or the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// How long the action took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Why hale decided this, in words.
+    pub reason: String,
+    /// True when the policy or the controller is in dry-run mode.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl HealEvent {
+    /// A record of `kind` about `target` under `policy`, with the reason; other fields
+    /// empty.
+    pub fn new(
+        time: Timestamp,
+        kind: HealEventKind,
+        policy: &str,
+        target: Option<&TargetRef>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            seq: 0,
+            time,
+            kind,
+            policy: policy.to_owned(),
+            target: target.cloned(),
+            signal_at: None,
+            signal: None,
+            action: None,
+            step: None,
+            result: None,
+            duration_ms: None,
+            reason: reason.into(),
+            dry_run: false,
+        }
+    }
+}
+
+impl fmt::Display for HealEvent {
+    /// One line for `hale events`: time, kind, policy, target, action, result, reason.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = self
+            .target
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), ToString::to_string);
+        write!(
+            f,
+            "{}  {:<16} {:<16} {target}",
+            self.time,
+            self.kind.as_str(),
+            self.policy
+        )?;
+        if let Some(action) = self.action {
+            write!(f, "  action={}", action_name(action))?;
+        }
+        if let Some(result) = &self.result {
+            write!(f, "  result={result}")?;
+        }
+        if let Some(duration) = self.duration_ms {
+            write!(f, "  took={duration}ms")?;
+        }
+        write!(f, "  {}", self.reason)
+    }
+}
+
+/// The YAML name of an action (`restart`, `stopStart`, ...).
+pub fn action_name(action: Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

@@ -1,0 +1,425 @@
+//! The [`DockerPort`] adapter over bollard.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings,
+    EventMessageTypeEnum, HealthStatusEnum, NetworkConnectRequest, NetworkingConfig,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
+
+use crate::container::{
+    ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
+    RestartPolicy,
+};
+use crate::docker::{DockerError, DockerPort, EventStream};
+use crate::time::Timestamp;
+
+/// How many containers are inspected at once during a relist.
+const INSPECT_CONCURRENCY: usize = 8;
+
+/// Bound on calls that should answer at once (list, inspect, create); actions that wait
+/// for a container to stop get their stop timeout on top.
+const QUICK_CALL: Duration = Duration::from_secs(30);
+
+/// A Docker daemon reached through bollard, with the API version negotiated (the daemon
+/// on Debian's docker.io 20.10 speaks at most API 1.41; without negotiation every call
+/// fails with 400).
+#[derive(Clone)]
+pub struct BollardDocker {
+    client: Docker,
+    endpoint: String,
+}
+
+impl BollardDocker {
+    /// Connects to `host` (e.g. `unix:///var/run/docker.sock`, `tcp://10.0.0.1:2375`), or
+    /// to `DOCKER_HOST` / the local socket when `None`, and negotiates the API version.
+    ///
+    /// # Errors
+    /// [`DockerError::Unreachable`] when the daemon does not answer.
+    pub async fn connect(host: Option<&str>) -> Result<Self, DockerError> {
+        let endpoint = host
+            .map(str::to_owned)
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+        let unreachable = |message: String| DockerError::Unreachable {
+            endpoint: endpoint.clone(),
+            message,
+        };
+        let client = Docker::connect_with_host(&endpoint)
+            .map_err(|e| unreachable(e.to_string()))?
+            // Restarts wait for the stop timeout and the event stream is long-lived; short
+            // calls get their own bound (QUICK_CALL) instead.
+            .with_timeout(Duration::from_secs(24 * 3600));
+        let client = tokio::time::timeout(QUICK_CALL, client.negotiate_version())
+            .await
+            .map_err(|_| unreachable("timed out negotiating the API version".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Self { client, endpoint })
+    }
+
+    fn map_error(&self, operation: &'static str, id: &str, error: BollardError) -> DockerError {
+        match error {
+            BollardError::DockerResponseServerError {
+                status_code: 404,
+                ..
+            } => DockerError::NotFound(id.to_owned()),
+            BollardError::DockerResponseServerError { message, .. } => {
+                DockerError::Api { operation, message }
+            }
+            BollardError::JsonDataError { .. }
+            | BollardError::JsonSerdeError { .. }
+            | BollardError::DockerStreamError { .. } => DockerError::Api {
+                operation,
+                message: error.to_string(),
+            },
+            other => DockerError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    async fn quick<T>(
+        &self,
+        operation: &'static str,
+        id: &str,
+        call: impl Future<Output = Result<T, BollardError>>,
+    ) -> Result<T, DockerError> {
+        match tokio::time::timeout(QUICK_CALL, call).await {
+            Ok(result) => result.map_err(|e| self.map_error(operation, id, e)),
+            Err(_) => Err(DockerError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: format!("{operation} did not answer within {}s", QUICK_CALL.as_secs()),
+            }),
+        }
+    }
+
+    async fn inspect_raw(&self, id: &str) -> Result<ContainerInspectResponse, DockerError> {
+        self.quick("inspect", id, self.client.inspect_container(id, None))
+            .await
+    }
+
+    async fn recreate_container(&self, id: &str, timeout: u32) -> Result<String, DockerError> {
+        let old = self.inspect_raw(id).await?;
+        let name = old.name.clone().unwrap_or_default();
+        let name = name.trim_start_matches('/').to_owned();
+        let (body, extra_networks) = create_body_from(&old);
+        // Stop gracefully first, so the process gets its stop timeout like a restart would.
+        let stop = StopContainerOptionsBuilder::new().t(timeout as i32).build();
+        match self.client.stop_container(id, Some(stop)).await {
+            Ok(()) => {}
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => {}
+            Err(error) => return Err(self.map_error("stop", id, error)),
+        }
+        let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+        self.quick("remove", id, self.client.remove_container(id, Some(remove)))
+            .await?;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = self
+            .quick(
+                "create",
+                &name,
+                self.client.create_container(Some(options), body),
+            )
+            .await?;
+        for (network, settings) in extra_networks {
+            let request = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(settings),
+            };
+            self.quick(
+                "network connect",
+                &created.id,
+                self.client.connect_network(&network, request),
+            )
+            .await?;
+        }
+        self.quick(
+            "start",
+            &created.id,
+            self.client.start_container(&created.id, None),
+        )
+        .await?;
+        Ok(created.id)
+    }
+}
+
+/// The creation request that reproduces `old`: same config (image, command, env, labels,
+/// healthcheck, ...), same host config (mounts, named volumes, ports, restart policy, ...),
+/// the primary network with its aliases at creation, and the other networks to connect
+/// afterwards (API 1.41 accepts one network at creation).
+fn create_body_from(old: &ContainerInspectResponse) -> (ContainerCreateBody, Vec<(String, EndpointSettings)>) {
+    let config = old.config.clone().unwrap_or_default();
+    let host_config = old.host_config.clone();
+    let short_id: String = old.id.clone().unwrap_or_default().chars().take(12).collect();
+    let mut networks: Vec<(String, EndpointSettings)> = old
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, settings)| (name, reusable_endpoint(settings, &short_id)))
+        .collect();
+    networks.sort_by(|a, b| a.0.cmp(&b.0));
+    let primary = host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_else(|| "default".into());
+    let primary_index = networks
+        .iter()
+        .position(|(name, _)| *name == primary)
+        .or_else(|| (!networks.is_empty()).then_some(0));
+    let networking_config = primary_index.map(|index| {
+        let (name, settings) = networks.remove(index);
+        NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(name, settings)])),
+        }
+    });
+    // Docker sets the hostname to the short ID unless one was given; keep explicit ones.
+    let hostname = config.hostname.filter(|h| *h != short_id);
+    let body = ContainerCreateBody {
+        hostname,
+        domainname: config.domainname,
+        user: config.user,
+        attach_stdin: config.attach_stdin,
+        attach_stdout: config.attach_stdout,
+        attach_stderr: config.attach_stderr,
+        exposed_ports: config.exposed_ports,
+        tty: config.tty,
+        open_stdin: config.open_stdin,
+        stdin_once: config.stdin_once,
+        env: config.env,
+        cmd: config.cmd,
+        healthcheck: config.healthcheck,
+        args_escaped: config.args_escaped,
+        image: config.image,
+        volumes: config.volumes,
+        working_dir: config.working_dir,
+        entrypoint: config.entrypoint,
+        network_disabled: config.network_disabled,
+        on_build: config.on_build,
+        labels: config.labels,
+        stop_signal: config.stop_signal,
+        stop_timeout: config.stop_timeout,
+        shell: config.shell,
+        host_config,
+        networking_config,
+    };
+    (body, networks)
+}
+
+/// Endpoint settings without the parts Docker assigns per container (IDs, addresses it
+/// chose, the alias equal to the old short ID).
+fn reusable_endpoint(settings: EndpointSettings, short_id: &str) -> EndpointSettings {
+    let aliases = settings
+        .aliases
+        .map(|aliases| aliases.into_iter().filter(|a| a != short_id).collect::<Vec<_>>())
+        .filter(|aliases| !aliases.is_empty());
+    EndpointSettings {
+        ipam_config: settings.ipam_config,
+        links: settings.links,
+        aliases,
+        driver_opts: settings.driver_opts,
+        ..EndpointSettings::default()
+    }
+}
+
+fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
+    let state = inspect.state.unwrap_or_default();
+    let config = inspect.config.unwrap_or_default();
+    let status = match state.status {
+        Some(ContainerStateStatusEnum::CREATED) => ContainerStatus::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => ContainerStatus::Running,
+        Some(ContainerStateStatusEnum::PAUSED) => ContainerStatus::Paused,
+        Some(ContainerStateStatusEnum::RESTARTING) => ContainerStatus::Restarting,
+        Some(ContainerStateStatusEnum::REMOVING) => ContainerStatus::Removing,
+        Some(ContainerStateStatusEnum::DEAD) => ContainerStatus::Dead,
+        _ => ContainerStatus::Exited,
+    };
+    let health = state
+        .health
+        .and_then(|h| h.status)
+        .and_then(|status| match status {
+            HealthStatusEnum::STARTING => Some(HealthStatus::Starting),
+            HealthStatusEnum::HEALTHY => Some(HealthStatus::Healthy),
+            HealthStatusEnum::UNHEALTHY => Some(HealthStatus::Unhealthy),
+            _ => None,
+        });
+    let restart = inspect.host_config.and_then(|h| h.restart_policy);
+    let restart_policy = match restart.as_ref().and_then(|r| r.name) {
+        Some(RestartPolicyNameEnum::ALWAYS) => RestartPolicy::Always,
+        Some(RestartPolicyNameEnum::UNLESS_STOPPED) => RestartPolicy::UnlessStopped,
+        Some(RestartPolicyNameEnum::ON_FAILURE) => RestartPolicy::OnFailure {
+            max_retries: restart
+                .and_then(|r| r.maximum_retry_count)
+                .unwrap_or(0)
+                .max(0) as u32,
+        },
+        _ => RestartPolicy::No,
+    };
+    ContainerSnapshot {
+        id: inspect.id.unwrap_or_default(),
+        name: inspect
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        labels: config
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        status,
+        health,
+        exit_code: state.exit_code.unwrap_or(0),
+        oom_killed: state.oom_killed.unwrap_or(false),
+        started_at: state.started_at.as_deref().and_then(Timestamp::parse_rfc3339),
+        finished_at: state.finished_at.as_deref().and_then(Timestamp::parse_rfc3339),
+        restart_count: inspect.restart_count.unwrap_or(0).max(0) as u32,
+        restart_policy,
+        stop_timeout: config.stop_timeout.and_then(|t| u32::try_from(t).ok()),
+        stopped_by_operator: false,
+        exit_seen: false,
+        health_since: None,
+    }
+}
+
+impl DockerPort for BollardDocker {
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), DockerError>> {
+        async move { self.quick("ping", "", self.client.ping()).await.map(drop) }.boxed()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ContainerSnapshot>, DockerError>> {
+        async move {
+            let options = ListContainersOptionsBuilder::new().all(true).build();
+            let summaries = self
+                .quick("list", "", self.client.list_containers(Some(options)))
+                .await?;
+            let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
+            let snapshots: Vec<Option<ContainerSnapshot>> = stream::iter(ids)
+                .map(|id| async move {
+                    match self.inspect_raw(&id).await {
+                        Ok(inspect) => Ok(Some(snapshot_from(inspect))),
+                        // Removed between list and inspect: simply gone.
+                        Err(DockerError::NotFound(_)) => Ok(None),
+                        Err(error) => Err(error),
+                    }
+                })
+                .buffer_unordered(INSPECT_CONCURRENCY)
+                .try_collect()
+                .await?;
+            Ok(snapshots.into_iter().flatten().collect())
+        }
+        .boxed()
+    }
+
+    fn inspect(&self, id: &str) -> BoxFuture<'_, Result<ContainerSnapshot, DockerError>> {
+        let id = id.to_owned();
+        async move { self.inspect_raw(&id).await.map(snapshot_from) }.boxed()
+    }
+
+    fn events(&self, since_nanos: Option<i64>) -> EventStream {
+        let filters = HashMap::from([("type", vec!["container"])]);
+        let mut options = EventsOptionsBuilder::new().filters(&filters);
+        let since = since_nanos.map(|nanos| {
+            format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+        });
+        if let Some(since) = &since {
+            options = options.since(since);
+        }
+        let this = self.clone();
+        self.client
+            .events(Some(options.build()))
+            .filter_map(move |item| {
+                let result = match item {
+                    Ok(message) => {
+                        if message.typ != Some(EventMessageTypeEnum::CONTAINER) {
+                            return futures_util::future::ready(None);
+                        }
+                        let actor = message.actor.unwrap_or_default();
+                        let attributes = actor.attributes.unwrap_or_default();
+                        let action = message.action.unwrap_or_default();
+                        let Some(kind) = ContainerEventKind::from_docker(
+                            &action,
+                            attributes.get("exitCode").map(String::as_str),
+                        ) else {
+                            return futures_util::future::ready(None);
+                        };
+                        let time_nano = message
+                            .time_nano
+                            .unwrap_or_else(|| message.time.unwrap_or(0) * 1_000_000_000);
+                        Ok(ContainerEvent {
+                            id: actor.id.unwrap_or_default(),
+                            kind,
+                            time: Timestamp((time_nano / 1_000_000).max(0) as u64),
+                            time_nano,
+                        })
+                    }
+                    Err(error) => Err(this.map_error("events", "", error)),
+                };
+                futures_util::future::ready(Some(result))
+            })
+            .boxed()
+    }
+
+    fn restart(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>> {
+        let id = id.to_owned();
+        async move {
+            let options = RestartContainerOptionsBuilder::new().t(timeout as i32).build();
+            self.client
+                .restart_container(&id, Some(options))
+                .await
+                .map_err(|e| self.map_error("restart", &id, e))
+        }
+        .boxed()
+    }
+
+    fn stop(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>> {
+        let id = id.to_owned();
+        async move {
+            let options = StopContainerOptionsBuilder::new().t(timeout as i32).build();
+            match self.client.stop_container(&id, Some(options)).await {
+                // 304: already stopped, which is what we wanted.
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => Ok(()),
+                other => other.map_err(|e| self.map_error("stop", &id, e)),
+            }
+        }
+        .boxed()
+    }
+
+    fn start(&self, id: &str) -> BoxFuture<'_, Result<(), DockerError>> {
+        let id = id.to_owned();
+        async move {
+            match self.client.start_container(&id, None).await {
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => Ok(()),
+                other => other.map_err(|e| self.map_error("start", &id, e)),
+            }
+        }
+        .boxed()
+    }
+
+    fn recreate(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<String, DockerError>> {
+        let id = id.to_owned();
+        async move { self.recreate_container(&id, timeout).await }.boxed()
+    }
+}

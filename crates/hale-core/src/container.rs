@@ -1,0 +1,267 @@
+//! What hale knows about a container, and what Docker says happened to it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// The lifecycle state Docker reports for a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    /// Created but never started.
+    Created,
+    /// Running (possibly unhealthy).
+    Running,
+    /// Paused by `docker pause`.
+    Paused,
+    /// Being restarted by Docker's restart policy.
+    Restarting,
+    /// Being removed.
+    Removing,
+    /// Stopped or crashed.
+    Exited,
+    /// Failed to stop or be removed properly.
+    Dead,
+}
+
+/// The result of the image's HEALTHCHECK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Within the health check's start period, no verdict yet.
+    Starting,
+    /// Passing.
+    Healthy,
+    /// Failing: Docker gave up after `--health-retries` failures.
+    Unhealthy,
+}
+
+/// The restart policy Docker applies to a container on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RestartPolicy {
+    /// Docker never restarts it.
+    No,
+    /// Docker restarts it whenever it stops, except after `docker stop`.
+    Always,
+    /// Like `Always`, and it stays stopped across daemon restarts after `docker stop`.
+    UnlessStopped,
+    /// Docker restarts it after a non-zero exit, at most `max_retries` times (0 = unlimited).
+    OnFailure {
+        /// The retry limit; 0 means no limit.
+        max_retries: u32,
+    },
+}
+
+/// The state of one container as hale last observed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSnapshot {
+    /// The full container ID.
+    pub id: String,
+    /// The name, without Docker's leading `/`.
+    pub name: String,
+    /// Docker labels.
+    pub labels: BTreeMap<String, String>,
+    /// Lifecycle state.
+    pub status: ContainerStatus,
+    /// HEALTHCHECK result, `None` when the image has no health check.
+    pub health: Option<HealthStatus>,
+    /// Exit code of the last run (meaningful when exited).
+    pub exit_code: i64,
+    /// Whether the last run was ended by the kernel's OOM killer.
+    pub oom_killed: bool,
+    /// When the current (or last) run started.
+    pub started_at: Option<Timestamp>,
+    /// When the last run ended.
+    pub finished_at: Option<Timestamp>,
+    /// How many times Docker's restart policy has restarted it.
+    pub restart_count: u32,
+    /// Docker's own restart policy.
+    pub restart_policy: RestartPolicy,
+    /// Seconds to wait for a graceful stop before SIGKILL, from the container config.
+    pub stop_timeout: Option<u32>,
+    /// True when the last stop came from `docker stop`/`docker kill` (an operator's intent)
+    /// rather than from the process dying by itself. Known from the event stream.
+    pub stopped_by_operator: bool,
+    /// True when hale saw the `die` event of the last exit. An exit that happened while
+    /// hale was not watching cannot be told apart from an operator's stop, so it is never
+    /// treated as a failure.
+    pub exit_seen: bool,
+    /// Since when `health` has had its current value (the `health_status` event's time, or
+    /// when hale first saw it).
+    pub health_since: Option<Timestamp>,
+}
+
+impl ContainerSnapshot {
+    /// Whether Docker's restart policy will restart this container after its last exit, in
+    /// which case hale must not race it.
+    pub fn docker_will_restart(&self) -> bool {
+        if self.status != ContainerStatus::Exited || self.stopped_by_operator {
+            return false;
+        }
+        match self.restart_policy {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure { max_retries } => {
+                self.exit_code != 0 && (max_retries == 0 || self.restart_count < max_retries)
+            }
+        }
+    }
+
+    /// The stop timeout to use when restarting: label `hale.dev/stop-timeout`, then
+    /// `autoheal.stop.timeout` (for users migrating from autoheal), then the container's
+    /// own `StopTimeout`, then Docker's default of 10 seconds.
+    pub fn effective_stop_timeout(&self) -> u32 {
+        stop_timeout_from_labels(&self.labels)
+            .or(self.stop_timeout)
+            .unwrap_or(10)
+    }
+}
+
+/// The stop timeout a container's labels ask for, if any.
+pub fn stop_timeout_from_labels(labels: &BTreeMap<String, String>) -> Option<u32> {
+    ["hale.dev/stop-timeout", "autoheal.stop.timeout"]
+        .iter()
+        .find_map(|key| labels.get(*key)?.trim().trim_end_matches('s').parse().ok())
+}
+
+/// What Docker reported about a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerEvent {
+    /// The container's full ID.
+    pub id: String,
+    /// What happened.
+    pub kind: ContainerEventKind,
+    /// When Docker says it happened.
+    pub time: Timestamp,
+    /// Docker's event time in nanoseconds, for resuming the stream after a reconnect.
+    pub time_nano: i64,
+}
+
+/// The container events hale follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerEventKind {
+    /// `start`.
+    Start,
+    /// `die`, with the exit code.
+    Die {
+        /// The process's exit code.
+        exit_code: i64,
+    },
+    /// `oom`: the kernel's OOM killer struck.
+    Oom,
+    /// `kill`: a signal was sent (by `docker kill`, `docker stop` or `docker restart`).
+    Kill,
+    /// `stop`: `docker stop` (or a restart's stop phase) completed.
+    Stop,
+    /// `health_status: ...`.
+    HealthStatus(HealthStatus),
+    /// `restart`.
+    Restart,
+    /// `destroy`: the container was removed.
+    Destroy,
+    /// `rename`.
+    Rename,
+    /// `create`.
+    Create,
+    /// `pause` or `unpause`.
+    PauseChange,
+}
+
+impl ContainerEventKind {
+    /// Maps Docker's `Action` string (e.g. `health_status: unhealthy`, `die`) and the
+    /// event's attributes to a kind; `None` for actions hale ignores (exec, attach, ...).
+    pub fn from_docker(action: &str, exit_code: Option<&str>) -> Option<Self> {
+        Some(match action {
+            "start" => Self::Start,
+            "die" => Self::Die {
+                exit_code: exit_code.and_then(|c| c.parse().ok()).unwrap_or(0),
+            },
+            "oom" => Self::Oom,
+            "kill" => Self::Kill,
+            "stop" => Self::Stop,
+            "restart" => Self::Restart,
+            "destroy" => Self::Destroy,
+            "rename" => Self::Rename,
+            "create" => Self::Create,
+            "pause" | "unpause" => Self::PauseChange,
+            "health_status: unhealthy" => Self::HealthStatus(HealthStatus::Unhealthy),
+            "health_status: healthy" => Self::HealthStatus(HealthStatus::Healthy),
+            "health_status: starting" => Self::HealthStatus(HealthStatus::Starting),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(policy: RestartPolicy, exit_code: i64, restart_count: u32) -> ContainerSnapshot {
+        ContainerSnapshot {
+            id: "abc".into(),
+            name: "web".into(),
+            labels: BTreeMap::new(),
+            status: ContainerStatus::Exited,
+            health: None,
+            exit_code,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count,
+            restart_policy: policy,
+            stop_timeout: None,
+            stopped_by_operator: false,
+            exit_seen: true,
+            health_since: None,
+        }
+    }
+
+    #[test]
+    fn docker_restarts_what_its_policy_covers_and_nothing_else() {
+        assert!(!exited(RestartPolicy::No, 1, 0).docker_will_restart());
+        assert!(exited(RestartPolicy::Always, 0, 0).docker_will_restart());
+        assert!(exited(RestartPolicy::UnlessStopped, 1, 0).docker_will_restart());
+        let on_failure = RestartPolicy::OnFailure { max_retries: 3 };
+        assert!(exited(on_failure.clone(), 1, 2).docker_will_restart());
+        assert!(!exited(on_failure.clone(), 1, 3).docker_will_restart());
+        assert!(!exited(on_failure, 0, 0).docker_will_restart());
+        let mut stopped = exited(RestartPolicy::Always, 0, 0);
+        stopped.stopped_by_operator = true;
+        assert!(!stopped.docker_will_restart());
+    }
+
+    #[test]
+    fn stop_timeout_labels_win_over_the_config() {
+        let mut container = exited(RestartPolicy::No, 1, 0);
+        container.stop_timeout = Some(30);
+        assert_eq!(container.effective_stop_timeout(), 30);
+        container
+            .labels
+            .insert("autoheal.stop.timeout".into(), "5".into());
+        assert_eq!(container.effective_stop_timeout(), 5);
+        container
+            .labels
+            .insert("hale.dev/stop-timeout".into(), "2s".into());
+        assert_eq!(container.effective_stop_timeout(), 2);
+        container.labels.clear();
+        container.stop_timeout = None;
+        assert_eq!(container.effective_stop_timeout(), 10);
+    }
+
+    #[test]
+    fn docker_actions_map_to_kinds() {
+        assert_eq!(
+            ContainerEventKind::from_docker("health_status: unhealthy", None),
+            Some(ContainerEventKind::HealthStatus(HealthStatus::Unhealthy))
+        );
+        assert_eq!(
+            ContainerEventKind::from_docker("die", Some("137")),
+            Some(ContainerEventKind::Die { exit_code: 137 })
+        );
+        assert_eq!(ContainerEventKind::from_docker("exec_start: sh", None), None);
+    }
+}

@@ -1,0 +1,74 @@
+//! The Docker port: everything hale asks of the Docker daemon.
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+use crate::container::{ContainerEvent, ContainerSnapshot};
+
+/// Docker's event stream, as hale consumes it.
+pub type EventStream = BoxStream<'static, Result<ContainerEvent, DockerError>>;
+
+/// Why a Docker call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The daemon could not be reached (socket missing, refused, timed out).
+    #[error("cannot reach the Docker daemon at {endpoint}: {message}")]
+    Unreachable {
+        /// Where hale looked for the daemon.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The container does not exist (any more).
+    #[error("no such container: {0}")]
+    NotFound(String),
+    /// The daemon refused or failed the request.
+    #[error("docker {operation} failed: {message}")]
+    Api {
+        /// What hale asked for.
+        operation: &'static str,
+        /// What the daemon said.
+        message: String,
+    },
+}
+
+impl DockerError {
+    /// True when the daemon itself is gone, so callers should reconnect rather than retry.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+}
+
+/// What hale needs from a Docker daemon. Implemented by [`crate::BollardDocker`].
+///
+/// Futures are boxed so the port can be shared as `Arc<dyn DockerPort>` across actors and
+/// spawned tasks.
+pub trait DockerPort: Send + Sync + 'static {
+    /// A human description of the endpoint, for logs and errors.
+    fn endpoint(&self) -> String;
+
+    /// Checks that the daemon answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), DockerError>>;
+
+    /// Every container, running or not, with its full state (list, then inspect each).
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ContainerSnapshot>, DockerError>>;
+
+    /// One container's full state.
+    fn inspect(&self, id: &str) -> BoxFuture<'_, Result<ContainerSnapshot, DockerError>>;
+
+    /// Container events from `since_nanos` (Unix time in nanoseconds) on, or from now.
+    fn events(&self, since_nanos: Option<i64>) -> EventStream;
+
+    /// `docker restart -t timeout`.
+    fn restart(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>>;
+
+    /// `docker stop -t timeout`.
+    fn stop(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>>;
+
+    /// `docker start`.
+    fn start(&self, id: &str) -> BoxFuture<'_, Result<(), DockerError>>;
+
+    /// Stops and removes the container, then creates and starts a new one with the same
+    /// name and configuration. Returns the new container's ID.
+    fn recreate(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<String, DockerError>>;
+}

@@ -1,0 +1,19 @@
+//! Runtime vocabulary shared by hale's actors: what a container looks like to hale
+//! ([`ContainerSnapshot`]), what happened to it ([`ContainerEvent`]), what hale decided and
+//! did ([`HealEvent`], the audit record), and the Docker port ([`DockerPort`]) with its
+//! bollard adapter ([`BollardDocker`]).
+
+mod audit;
+mod bollard_docker;
+mod container;
+mod docker;
+mod time;
+
+pub use audit::{HealEvent, HealEventKind, TargetRef, action_name};
+pub use bollard_docker::BollardDocker;
+pub use container::{
+    ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
+    RestartPolicy, stop_timeout_from_labels,
+};
+pub use docker::{DockerError, DockerPort, EventStream};
+pub use time::Timestamp;

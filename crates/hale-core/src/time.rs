@@ -1,0 +1,93 @@
+//! Wall-clock instants that survive a restart and serialize compactly.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+///
+/// The decision logic takes the current time as an argument and never reads a clock, so
+/// tests drive it with made-up instants; state persisted with these survives a restart
+/// of hale (a monotonic `Instant` would not).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        Self::from(SystemTime::now())
+    }
+
+    /// This instant plus `duration` (saturating).
+    pub fn add(self, duration: Duration) -> Self {
+        Self(self.0.saturating_add(duration.as_millis() as u64))
+    }
+
+    /// This instant minus `duration` (saturating at the epoch).
+    pub fn sub(self, duration: Duration) -> Self {
+        Self(self.0.saturating_sub(duration.as_millis() as u64))
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Parses Docker's RFC 3339 timestamps (`2026-11-23T01:02:03.456789Z`); Docker's "zero"
+    /// time (`0001-01-01T00:00:00Z`) and unparsable input give `None`.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        if text.starts_with("0001-") {
+            return None;
+        }
+        humantime::parse_rfc3339_weak(text.trim_end_matches('Z').split('+').next()?)
+            .ok()
+            .map(Self::from)
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(time: SystemTime) -> Self {
+        Self(
+            time.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        )
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(time: Timestamp) -> Self {
+        UNIX_EPOCH + Duration::from_millis(time.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-23T01:02:03.456Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_millis(SystemTime::from(*self)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_timestamps_parse_and_the_zero_time_is_none() {
+        let parsed = Timestamp::parse_rfc3339("2026-11-23T01:02:03.456789012Z").unwrap();
+        assert_eq!(parsed.to_string(), "2026-11-23T01:02:03.456Z");
+        assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn arithmetic_saturates() {
+        let t = Timestamp(1_000);
+        assert_eq!(t.sub(Duration::from_secs(5)), Timestamp(0));
+        assert_eq!(t.add(Duration::from_secs(1)).since(t), Duration::from_secs(1));
+        assert_eq!(t.since(Timestamp(5_000)), Duration::ZERO);
+    }
+}

@@ -1,0 +1,198 @@
+//! The store's writer thread: batches writes so no actor ever waits on the disk.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use hale_core::HealEvent;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::store::{Store, Write};
+
+/// How many written audit records a slow subscriber may lag behind before it misses some.
+const BROADCAST_CAPACITY: usize = 1024;
+
+enum Message {
+    Write(Write),
+    Sync(oneshot::Sender<Result<(), String>>),
+}
+
+/// A cheap, cloneable handle that sends writes to the store's writer thread.
+///
+/// Writes are applied in the order sent. Each batch (everything queued when the thread
+/// wakes) is one durable redb transaction.
+#[derive(Clone)]
+pub struct StoreWriter {
+    sender: mpsc::Sender<Message>,
+    written: broadcast::Sender<HealEvent>,
+}
+
+impl StoreWriter {
+    /// Starts the writer thread that owns `store`. The thread ends when every handle is
+    /// dropped, after writing what was queued.
+    pub fn start(store: Store) -> (Self, JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel();
+        let (written, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let announce = written.clone();
+        let thread = std::thread::Builder::new()
+            .name("hale-store".into())
+            .spawn(move || run(&store, &receiver, &announce))
+            .expect("the store thread starts");
+        (Self { sender, written }, thread)
+    }
+
+    fn send(&self, message: Message) {
+        // The thread only stops when every handle is gone, so this cannot fail while
+        // `self` exists.
+        let _ = self.sender.send(message);
+    }
+
+    /// Stores a target's state (JSON) under `key`.
+    pub fn put_state(&self, key: String, value: Vec<u8>) {
+        self.send(Message::Write(Write::PutState { key, value }));
+    }
+
+    /// Forgets a target's state.
+    pub fn delete_state(&self, key: String) {
+        self.send(Message::Write(Write::DeleteState { key }));
+    }
+
+    /// Appends an audit record (its sequence number is assigned on write).
+    pub fn append(&self, event: HealEvent) {
+        self.send(Message::Write(Write::Append(event)));
+    }
+
+    /// Waits until every write sent before this call is durable on disk.
+    ///
+    /// # Errors
+    /// The store's error message when the transaction failed or the thread is gone.
+    pub async fn sync(&self) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.send(Message::Sync(done));
+        wait.await
+            .unwrap_or_else(|_| Err("the store writer has stopped".into()))
+    }
+
+    /// Audit records as they are written, with their sequence numbers.
+    pub fn subscribe(&self) -> broadcast::Receiver<HealEvent> {
+        self.written.subscribe()
+    }
+}
+
+fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::Sender<HealEvent>) {
+    while let Ok(first) = receiver.recv() {
+        let mut writes = Vec::new();
+        let mut waiting = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Write(write) => writes.push(write),
+                Message::Sync(done) => waiting.push(done),
+            }
+            next = receiver.try_recv().ok();
+        }
+        let result = if writes.is_empty() {
+            Ok(())
+        } else {
+            match store.apply(writes) {
+                Ok(appended) => {
+                    for event in appended {
+                        let _ = written.send(event);
+                    }
+                    Ok(())
+                }
+                Err(error) => {
+                    tracing::error!(%error, "writing to the state store failed");
+                    Err(error.to_string())
+                }
+            }
+        };
+        for done in waiting {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hale_core::{HealEventKind, TargetRef, Timestamp};
+
+    use super::*;
+    use crate::store::AuditQuery;
+
+    fn event(n: u64, kind: HealEventKind) -> HealEvent {
+        let target = TargetRef {
+            id: format!("{n:064}"),
+            name: format!("c{n}"),
+        };
+        HealEvent::new(Timestamp(n * 1000), kind, "web", Some(&target), "test")
+    }
+
+    #[tokio::test]
+    async fn written_state_and_events_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (writer, thread) = StoreWriter::start(Store::open(dir.path(), 100).unwrap());
+            writer.put_state("web\0c1".into(), b"{\"step\":1}".to_vec());
+            writer.append(event(1, HealEventKind::ActionStarted));
+            writer.append(event(2, HealEventKind::Recovered));
+            writer.sync().await.unwrap();
+            drop(writer);
+            thread.join().unwrap();
+        }
+        let store = Store::open(dir.path(), 100).unwrap();
+        assert_eq!(
+            store.states().unwrap(),
+            [("web\0c1".to_owned(), b"{\"step\":1}".to_vec())]
+        );
+        let events = store.events(&AuditQuery::default()).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].seq, events[0].kind), (2, HealEventKind::Recovered));
+        assert_eq!((events[1].seq, events[1].kind), (1, HealEventKind::ActionStarted));
+    }
+
+    #[tokio::test]
+    async fn retention_drops_the_oldest_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _thread) = StoreWriter::start(Store::open(dir.path(), 3).unwrap());
+        for n in 1..=5 {
+            writer.append(event(n, HealEventKind::Failing));
+            writer.sync().await.unwrap();
+        }
+        let reader = Store::open_read_only(dir.path()).unwrap();
+        let seqs: Vec<u64> = reader
+            .events(&AuditQuery::default())
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, [5, 4, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_reader_in_another_handle_sees_the_writers_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _thread) = StoreWriter::start(Store::open(dir.path(), 100).unwrap());
+        writer.append(event(1, HealEventKind::ActionStarted));
+        writer.sync().await.unwrap();
+        let reader = Store::open_read_only(dir.path()).unwrap();
+        let query = AuditQuery {
+            kinds: vec!["action_started".into()],
+            target: Some("c1".into()),
+            ..AuditQuery::default()
+        };
+        assert_eq!(reader.events(&query).unwrap().len(), 1);
+        let other = AuditQuery {
+            policy: Some("db".into()),
+            ..AuditQuery::default()
+        };
+        assert!(reader.events(&other).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), 100).unwrap();
+        let error = Store::open(dir.path(), 100).err().unwrap();
+        assert!(error.to_string().contains("is in use by another hale process"), "{error}");
+    }
+}
