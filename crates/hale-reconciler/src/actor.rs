@@ -1,0 +1,477 @@
+//! The Reconciler actor: feeds observations to the pure decision logic, runs actions in
+//! spawned tasks, and persists state and audit records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hale_core::{ContainerSnapshot, DockerPort, HealEvent, HealEventKind, TargetRef, Timestamp};
+use hale_policy::HealPolicy;
+use hale_store::{Store, StoreWriter};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinHandle;
+
+use crate::assess::assess;
+use crate::decide::{PlannedAction, PolicyContext, TargetState, counts_as_unhealthy, decide};
+use crate::executor::{ActionOutcome, execute};
+
+/// The name the reconciler registers under, so that other actors find its current
+/// incarnation after a restart.
+pub const RECONCILER_NAME: &str = "hale-reconciler";
+
+/// How often the reconciler checks whether a timer (threshold, cooldown, backoff,
+/// quarantine release) has come due.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Reconcile everything at least this often, timers or not.
+const MAX_IDLE: Duration = Duration::from_secs(5);
+
+/// State of a vanished container is kept this long, so a container that is recreated
+/// (same name, new ID) keeps its ladder position, backoff and quarantine.
+const GONE_RETENTION: Duration = Duration::from_secs(3600);
+
+/// Set once the `reconciler-panic-once` failpoint fired in this process.
+static PANICKED_ONCE: AtomicBool = AtomicBool::new(false);
+
+/// Messages the reconciler understands.
+pub enum ReconcilerMsg {
+    /// A container's current state (after an event or an inspect).
+    Observed(ContainerSnapshot),
+    /// A container was removed.
+    Removed {
+        /// Its ID.
+        id: String,
+    },
+    /// The complete list of containers (after start-up or a reconnect): replaces what the
+    /// reconciler knew.
+    Relisted(Vec<ContainerSnapshot>),
+    /// An action task finished.
+    ActionFinished {
+        /// The policy and target name the action was for.
+        key: (String, String),
+        /// The action.
+        planned: PlannedAction,
+        /// How it went.
+        outcome: ActionOutcome,
+    },
+    /// Timer tick.
+    Tick,
+    /// Shutdown: start no new action, wait up to the given time for running ones, record
+    /// the rest as interrupted, flush the store, then reply with how many were interrupted.
+    Drain(Duration, RpcReplyPort<usize>),
+}
+
+/// What the reconciler starts with.
+#[derive(Clone)]
+pub struct ReconcilerArgs {
+    /// The policies in force.
+    pub policies: Arc<Vec<HealPolicy>>,
+    /// The Docker daemon.
+    pub docker: Arc<dyn DockerPort>,
+    /// Where state and audit records are persisted.
+    pub store: Arc<Store>,
+    /// The writer of that store.
+    pub writer: StoreWriter,
+    /// `--dry-run`: decide and record, act on nothing.
+    pub global_dry_run: bool,
+    /// Test-only fault injection (`HALE_FAILPOINTS`), e.g. `reconciler-panic-once`.
+    pub failpoints: Vec<String>,
+}
+
+/// The Reconciler actor.
+pub struct Reconciler;
+
+/// The reconciler's working state.
+pub struct ReconcilerState {
+    args: ReconcilerArgs,
+    containers: HashMap<String, ContainerSnapshot>,
+    targets: BTreeMap<(String, String), TargetState>,
+    circuits: HashMap<String, bool>,
+    gone_since: HashMap<String, Timestamp>,
+    running: HashMap<(String, String), JoinHandle<ActionOutcome>>,
+    next_wake: Timestamp,
+    draining: bool,
+}
+
+fn state_key((policy, name): &(String, String)) -> String {
+    format!("{policy}\0{name}")
+}
+
+impl Actor for Reconciler {
+    type Msg = ReconcilerMsg;
+    type State = ReconcilerState;
+    type Arguments = ReconcilerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ReconcilerArgs,
+    ) -> Result<ReconcilerState, ActorProcessingErr> {
+        // A previous incarnation may still have writes queued: read after they landed.
+        args.writer.sync().await.map_err(ActorProcessingErr::from)?;
+        let store = Arc::clone(&args.store);
+        let stored = tokio::task::spawn_blocking(move || store.states()).await??;
+        let mut targets = BTreeMap::new();
+        let now = Timestamp::now();
+        for (key, bytes) in stored {
+            let Some((policy, name)) = key.split_once('\0') else {
+                continue;
+            };
+            let Ok(mut state) = serde_json::from_slice::<TargetState>(&bytes) else {
+                tracing::warn!(key = %key.replace('\0', "/"), "ignoring unreadable stored state");
+                continue;
+            };
+            if state.in_flight {
+                // hale stopped (or crashed) while this action ran: record it, and keep the
+                // cooldown it set so that the restart does not cause an extra action.
+                state.in_flight = false;
+                let target = TargetRef {
+                    id: String::new(),
+                    name: name.to_owned(),
+                };
+                let mut event = HealEvent::new(
+                    now,
+                    HealEventKind::Interrupted,
+                    policy,
+                    Some(&target),
+                    "hale stopped while this action was running; its outcome is unknown",
+                );
+                event.action = state.last_action;
+                record(&args.writer, event);
+                args.writer.put_state(key.clone(), serde_json::to_vec(&state)?);
+            }
+            targets.insert((policy.to_owned(), name.to_owned()), state);
+        }
+        myself.send_interval(TICK, || ReconcilerMsg::Tick);
+        tracing::info!(
+            policies = args.policies.len(),
+            restored_targets = targets.len(),
+            "reconciler started"
+        );
+        Ok(ReconcilerState {
+            args,
+            containers: HashMap::new(),
+            targets,
+            circuits: HashMap::new(),
+            gone_since: HashMap::new(),
+            running: HashMap::new(),
+            next_wake: now,
+            draining: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: ReconcilerMsg,
+        state: &mut ReconcilerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ReconcilerMsg::Observed(snapshot) => {
+                if state.args.failpoints.iter().any(|f| f == "reconciler-panic-once")
+                    && !PANICKED_ONCE.swap(true, Ordering::SeqCst)
+                {
+                    panic!("failpoint reconciler-panic-once fired");
+                }
+                state.gone_since.remove(&snapshot.name);
+                state.containers.insert(snapshot.id.clone(), snapshot);
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::Removed { id } => {
+                if let Some(gone) = state.containers.remove(&id) {
+                    state.gone_since.insert(gone.name, Timestamp::now());
+                }
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::Relisted(list) => {
+                let now = Timestamp::now();
+                let present: std::collections::HashSet<&str> =
+                    list.iter().map(|c| c.name.as_str()).collect();
+                for old in state.containers.values() {
+                    if !present.contains(old.name.as_str()) {
+                        state.gone_since.entry(old.name.clone()).or_insert(now);
+                    }
+                }
+                state.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::ActionFinished {
+                key,
+                planned,
+                outcome,
+            } => {
+                if state.running.remove(&key).is_some() {
+                    finish(state, &key, &planned, &outcome);
+                    reconcile(&myself, state);
+                }
+            }
+            ReconcilerMsg::Tick => {
+                let now = Timestamp::now();
+                if now >= state.next_wake {
+                    collect_garbage(state, now);
+                    reconcile(&myself, state);
+                }
+            }
+            ReconcilerMsg::Drain(grace, reply) => {
+                state.draining = true;
+                let interrupted = drain(state, grace).await;
+                let _ = state.args.writer.sync().await;
+                let _ = reply.send(interrupted);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Re-evaluates every target of every policy, records what was decided, and starts the
+/// chosen actions.
+fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
+    let now = Timestamp::now();
+    let mut next_wake = now.add(MAX_IDLE);
+    let mut to_start = Vec::new();
+    let policies = Arc::clone(&state.args.policies);
+    for policy in policies.iter() {
+        let name = policy.metadata.name.as_str();
+        let spec = &policy.spec;
+        let Some(selector) = &spec.selector else {
+            continue;
+        };
+        let mut selected: Vec<&ContainerSnapshot> = state
+            .containers
+            .values()
+            .filter(|c| selector.matches(&c.labels))
+            .collect();
+        selected.sort_by(|a, b| a.name.cmp(&b.name));
+        let assessed: Vec<_> = selected
+            .iter()
+            .map(|c| (*c, assess(spec, c, now)))
+            .collect();
+
+        let unhealthy = assessed
+            .iter()
+            .filter(|(c, a)| {
+                counts_as_unhealthy(a, state.targets.get(&(name.to_owned(), c.name.clone())))
+            })
+            .count();
+        let allowed = spec
+            .remediation
+            .max_unhealthy
+            .map(|max| max.allowed(assessed.len()));
+        let open = allowed.is_some_and(|allowed| unhealthy > allowed);
+        let was_open = state.circuits.insert(name.to_owned(), open).unwrap_or(false);
+        if open != was_open {
+            let (kind, reason) = if open {
+                (
+                    HealEventKind::CircuitOpen,
+                    format!(
+                        "{unhealthy} of {} targets are unhealthy, more than maxUnhealthy {} allows ({}); remediating none (a shared dependency is the likely cause)",
+                        assessed.len(),
+                        spec.remediation.max_unhealthy.map(|m| m.to_string()).unwrap_or_default(),
+                        allowed.unwrap_or_default()
+                    ),
+                )
+            } else {
+                (
+                    HealEventKind::CircuitClosed,
+                    format!("{unhealthy} of {} targets unhealthy; remediation resumes", assessed.len()),
+                )
+            };
+            record(&state.args.writer, HealEvent::new(now, kind, name, None, reason));
+        }
+
+        let context = PolicyContext {
+            name,
+            spec,
+            global_dry_run: state.args.global_dry_run,
+            circuit_open: open,
+        };
+        for (container, assessment) in assessed {
+            let key = (name.to_owned(), container.name.clone());
+            let target = state.targets.entry(key.clone()).or_default();
+            let before = target.clone();
+            let mut decision = decide(context, container, &assessment, target, now);
+            if state.draining && decision.action.take().is_some() {
+                target.in_flight = false;
+            }
+            if *target != before {
+                match serde_json::to_vec(&*target) {
+                    Ok(bytes) => state.args.writer.put_state(state_key(&key), bytes),
+                    Err(error) => tracing::error!(%error, "cannot serialize target state"),
+                }
+            }
+            for event in decision.events {
+                record(&state.args.writer, event);
+            }
+            if let Some(wake) = decision.wake_at {
+                next_wake = next_wake.min(wake);
+            }
+            if let Some(planned) = decision.action {
+                to_start.push((key, container.id.clone(), planned));
+            }
+        }
+    }
+    state.next_wake = next_wake;
+    for (key, container_id, planned) in to_start {
+        start_action(myself, state, key, container_id, planned);
+    }
+}
+
+fn start_action(
+    myself: &ActorRef<ReconcilerMsg>,
+    state: &mut ReconcilerState,
+    key: (String, String),
+    container_id: String,
+    planned: PlannedAction,
+) {
+    let docker = Arc::clone(&state.args.docker);
+    let writer = state.args.writer.clone();
+    let reply_to = myself.clone();
+    let task_key = key.clone();
+    let handle = tokio::spawn(async move {
+        // The decision (and the in-flight mark with its cooldown) must be on disk before
+        // Docker is touched: a crash right after the restart must not cause another one.
+        let outcome = match writer.sync().await {
+            Ok(()) => execute(docker.as_ref(), &container_id, &planned).await,
+            Err(error) => ActionOutcome {
+                result: Err(format!("not run: the state store failed ({error})")),
+                duration: Duration::ZERO,
+            },
+        };
+        // The reconciler that asked may have been restarted: tell the current one.
+        let current = ractor::registry::where_is(RECONCILER_NAME.to_owned())
+            .map(ActorRef::<ReconcilerMsg>::from)
+            .unwrap_or(reply_to);
+        let _ = current.cast(ReconcilerMsg::ActionFinished {
+            key: task_key,
+            planned,
+            outcome: outcome.clone(),
+        });
+        outcome
+    });
+    state.running.insert(key, handle);
+}
+
+/// Applies an action's outcome to the target's state and records it.
+fn finish(state: &mut ReconcilerState, key: &(String, String), planned: &PlannedAction, outcome: &ActionOutcome) {
+    let now = Timestamp::now();
+    let Some(target_state) = state.targets.get_mut(key) else {
+        return;
+    };
+    crate::decide::finish_action(target_state);
+    if let Ok(bytes) = serde_json::to_vec(&*target_state) {
+        state.args.writer.put_state(state_key(key), bytes);
+    }
+    let target = state
+        .containers
+        .values()
+        .find(|c| c.name == key.1)
+        .map(|c| TargetRef {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        })
+        .unwrap_or_else(|| TargetRef {
+            id: String::new(),
+            name: key.1.clone(),
+        });
+    let (kind, result, reason) = match &outcome.result {
+        Ok(detail) => (HealEventKind::ActionSucceeded, "ok".to_owned(), detail.clone()),
+        Err(error) => (
+            HealEventKind::ActionFailed,
+            error.clone(),
+            format!("{error}; hale tries again or escalates when the step's wait is over"),
+        ),
+    };
+    let mut event = HealEvent::new(now, kind, &key.0, Some(&target), reason);
+    event.action = Some(planned.action);
+    event.step = Some((planned.step, planned.attempt));
+    event.result = Some(result);
+    event.duration_ms = Some(outcome.duration.as_millis() as u64);
+    record(&state.args.writer, event);
+}
+
+/// Waits up to `grace` for running actions; records the rest as interrupted.
+async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + grace;
+    let running: Vec<_> = state.running.drain().collect();
+    let mut interrupted = 0;
+    for (key, handle) in running {
+        match tokio::time::timeout_at(deadline, handle).await {
+            Ok(Ok(outcome)) => {
+                // The task's own ActionFinished message will find nothing to do.
+                let planned = PlannedAction {
+                    action: state
+                        .targets
+                        .get(&key)
+                        .and_then(|t| t.last_action)
+                        .unwrap_or(hale_policy::Action::Notify),
+                    step: state.targets.get(&key).map_or(0, |t| t.step),
+                    attempt: state.targets.get(&key).map_or(0, |t| t.attempts_in_step),
+                    stop_timeout: 0,
+                };
+                finish(state, &key, &planned, &outcome);
+            }
+            _ => {
+                interrupted += 1;
+                let target = TargetRef {
+                    id: String::new(),
+                    name: key.1.clone(),
+                };
+                let mut event = HealEvent::new(
+                    Timestamp::now(),
+                    HealEventKind::Interrupted,
+                    &key.0,
+                    Some(&target),
+                    format!("hale is shutting down; the action did not finish within {}s", grace.as_secs()),
+                );
+                event.action = state.targets.get(&key).and_then(|t| t.last_action);
+                record(&state.args.writer, event);
+                // Leave `in_flight` set in the stored state: the next start records the
+                // interruption's end and keeps the cooldown.
+            }
+        }
+    }
+    interrupted
+}
+
+/// Drops the state of containers gone for longer than [`GONE_RETENTION`].
+fn collect_garbage(state: &mut ReconcilerState, now: Timestamp) {
+    let expired: Vec<String> = state
+        .gone_since
+        .iter()
+        .filter(|(_, since)| now.since(**since) >= GONE_RETENTION)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in expired {
+        state.gone_since.remove(&name);
+        let keys: Vec<_> = state
+            .targets
+            .keys()
+            .filter(|(_, n)| *n == name)
+            .cloned()
+            .collect();
+        for key in keys {
+            state.targets.remove(&key);
+            state.args.writer.delete_state(state_key(&key));
+        }
+    }
+}
+
+/// Stores an audit record and logs it.
+fn record(writer: &StoreWriter, event: HealEvent) {
+    let target = event.target.as_ref().map(|t| t.name.as_str()).unwrap_or("-");
+    let action = event.action.map(hale_core::action_name);
+    tracing::info!(
+        target: "hale::audit",
+        kind = %event.kind,
+        policy = %event.policy,
+        container = %target,
+        action = action.as_deref().unwrap_or("-"),
+        result = event.result.as_deref().unwrap_or("-"),
+        dry_run = event.dry_run,
+        reason = %event.reason,
+        "{}",
+        event.kind
+    );
+    writer.append(event);
+}

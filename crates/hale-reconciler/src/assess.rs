@@ -1,0 +1,156 @@
+//! From observations to a verdict: is a target failing, and since when?
+
+use hale_core::{ContainerSnapshot, ContainerStatus, HealthStatus, Timestamp};
+use hale_policy::{ExitProbe, HealPolicySpec, Probe};
+
+/// Why a target is failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureSignal {
+    /// The probe that failed.
+    pub probe: String,
+    /// What was observed, in words: `docker health: unhealthy`, `exited with code 1`.
+    pub signal: String,
+    /// When the failure was first observed.
+    pub since: Timestamp,
+}
+
+/// The verdict about one target at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assessment {
+    /// No probe fails and the container is running (and healthy, if it has a health check).
+    Healthy,
+    /// No probe fails, but the container is not known to be healthy either: its health
+    /// check is still starting, or it is stopped on purpose. Neither failing nor recovered.
+    Unknown,
+    /// A probe fails but has not yet failed long enough (failureThreshold × period) or the
+    /// container is in its start period; re-assess at `until`.
+    Pending {
+        /// The failure seen so far.
+        failure: FailureSignal,
+        /// When the failure would be confirmed.
+        until: Timestamp,
+    },
+    /// A probe has failed long enough: the target is failing.
+    Failing(FailureSignal),
+}
+
+impl Assessment {
+    /// The failure, confirmed or not.
+    pub fn failure(&self) -> Option<&FailureSignal> {
+        match self {
+            Self::Healthy | Self::Unknown => None,
+            Self::Pending { failure, .. } | Self::Failing(failure) => Some(failure),
+        }
+    }
+}
+
+/// The probes hale applies when a policy names none: the image's HEALTHCHECK and
+/// unexpected exits, both acting on the first failure (autoheal's behaviour).
+pub fn default_probes() -> Vec<Probe> {
+    let base = |name: &str| Probe {
+        name: name.to_owned(),
+        site_ref: None,
+        docker_health: None,
+        exit: None,
+        http_get: None,
+        tcp_socket: None,
+        exec: None,
+        period: hale_policy::Duration::from_secs(10),
+        timeout: hale_policy::Duration::from_secs(1),
+        failure_threshold: 1,
+        success_threshold: 1,
+        start_period: hale_policy::Duration::default(),
+        conditions: Vec::new(),
+    };
+    vec![
+        Probe {
+            docker_health: Some(hale_policy::DockerHealthProbe {}),
+            ..base("docker-health")
+        },
+        Probe {
+            exit: Some(ExitProbe::default()),
+            ..base("exit")
+        },
+    ]
+}
+
+/// Assesses a container against a policy's event-driven probes (`dockerHealth`, `exit`).
+///
+/// A probe's failure is confirmed once it has lasted `(failureThreshold - 1) × period`:
+/// the failing state is sampled at every period, and `failureThreshold` consecutive failing
+/// samples confirm it — the Kubernetes meaning, applied to a state Docker pushes to us. Health
+/// failures inside `startPeriod` after the container started are not counted.
+pub fn assess(spec: &HealPolicySpec, container: &ContainerSnapshot, now: Timestamp) -> Assessment {
+    let defaults;
+    let probes = if spec.probes.is_empty() {
+        defaults = default_probes();
+        &defaults
+    } else {
+        &spec.probes
+    };
+    let mut pending: Option<(FailureSignal, Timestamp)> = None;
+    for probe in probes.iter().filter(|p| p.site_ref.is_none()) {
+        let Some((signal, since, graced)) = failure_of(probe, container) else {
+            continue;
+        };
+        let wait = probe
+            .period
+            .as_std()
+            .saturating_mul(probe.failure_threshold.saturating_sub(1));
+        let mut confirmed_at = since.add(wait);
+        if graced && let Some(started) = container.started_at {
+            confirmed_at = confirmed_at.max(started.add(probe.start_period.as_std()));
+        }
+        let failure = FailureSignal {
+            probe: probe.name.clone(),
+            signal,
+            since,
+        };
+        if now >= confirmed_at {
+            return Assessment::Failing(failure);
+        }
+        if pending.as_ref().is_none_or(|(_, until)| confirmed_at < *until) {
+            pending = Some((failure, confirmed_at));
+        }
+    }
+    match pending {
+        Some((failure, until)) => Assessment::Pending { failure, until },
+        None if container.status == ContainerStatus::Running
+            && matches!(container.health, None | Some(HealthStatus::Healthy)) =>
+        {
+            Assessment::Healthy
+        }
+        None => Assessment::Unknown,
+    }
+}
+
+/// The failure a probe sees in the container: signal text, since when, and whether the
+/// start period applies.
+fn failure_of(probe: &Probe, container: &ContainerSnapshot) -> Option<(String, Timestamp, bool)> {
+    if probe.docker_health.is_some()
+        && container.status == ContainerStatus::Running
+        && container.health == Some(HealthStatus::Unhealthy)
+    {
+        let since = container
+            .health_since
+            .or(container.started_at)
+            .unwrap_or_default();
+        return Some(("docker health: unhealthy".to_owned(), since, true));
+    }
+    if let Some(exit) = &probe.exit
+        && container.status == ContainerStatus::Exited
+        && container.exit_seen
+        && !container.stopped_by_operator
+    {
+        let since = container.finished_at.unwrap_or_default();
+        if exit.oom_killed && container.oom_killed {
+            return Some(("killed by the OOM killer".to_owned(), since, false));
+        }
+        if exit.non_zero && container.exit_code != 0 {
+            let signal = format!("exited with code {}", container.exit_code);
+            return Some((signal, since, false));
+        }
+    }
+    None
+}
+

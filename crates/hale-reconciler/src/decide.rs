@@ -1,0 +1,404 @@
+//! The remediation state machine of one target: a pure function of (policy, observation,
+//! remediation state, now).
+//!
+//! No clock is read and nothing is touched here: the caller passes `now`, applies the
+//! returned [`Decision`] (runs the action, stores the events) and keeps the updated
+//! [`TargetState`]. That is what makes every rule testable with made-up instants.
+
+use std::time::Duration;
+
+use hale_core::{ContainerSnapshot, ContainerStatus, HealEvent, HealEventKind, TargetRef, Timestamp};
+use hale_policy::{Action, HealPolicySpec, Mode};
+use serde::{Deserialize, Serialize};
+
+use crate::assess::{Assessment, FailureSignal};
+
+/// What hale remembers about one target of one policy. Persisted, so that cooldowns,
+/// backoff, attempts and quarantine survive a restart of hale.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetState {
+    /// Since when the current failure was confirmed; `None` while healthy.
+    pub failing_since: Option<Timestamp>,
+    /// Since when the target has been healthy (after a failure).
+    pub healthy_since: Option<Timestamp>,
+    /// The signal of the current failure.
+    pub signal: Option<String>,
+    /// The current rung of the ladder (0-based).
+    pub step: usize,
+    /// Attempts made at the current rung.
+    pub attempts_in_step: u32,
+    /// When each recent action was taken (for the quarantine window).
+    pub action_times: Vec<Timestamp>,
+    /// The last action taken.
+    pub last_action: Option<Action>,
+    /// When the last action was taken.
+    pub last_action_at: Option<Timestamp>,
+    /// How long the last action's step waits for recovery.
+    pub last_step_timeout_ms: Option<u64>,
+    /// No action before this instant (step timeout, cooldown and backoff combined).
+    pub next_action_at: Option<Timestamp>,
+    /// The backoff delay chosen at the last action; doubles at each action.
+    pub backoff_ms: Option<u64>,
+    /// An action is running right now (set before it starts, cleared when it reports).
+    pub in_flight: bool,
+    /// hale acted during the current failure, so recovery is worth reporting.
+    pub remediated: bool,
+    /// The target is quarantined: hale does not act on it.
+    pub quarantine: Option<QuarantineState>,
+    /// The last "left alone" reason reported, so it is reported once, not at every tick.
+    pub reported_skip: Option<String>,
+    /// The `next_action_at` for which a cooldown skip was reported.
+    pub reported_cooldown: Option<Timestamp>,
+}
+
+/// A quarantine: since when, until when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineState {
+    /// When hale gave up.
+    pub since: Timestamp,
+    /// When it is released automatically (`releaseAfter`); `None` waits for a person.
+    pub until: Option<Timestamp>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The policy-level facts a target's decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyContext<'a> {
+    /// The policy's name.
+    pub name: &'a str,
+    /// Its spec.
+    pub spec: &'a HealPolicySpec,
+    /// `--dry-run` for the whole controller.
+    pub global_dry_run: bool,
+    /// The `maxUnhealthy` circuit breaker is open: act on nothing.
+    pub circuit_open: bool,
+}
+
+impl PolicyContext<'_> {
+    fn dry_run(&self) -> bool {
+        self.global_dry_run || self.spec.mode == Mode::DryRun
+    }
+}
+
+/// An action to run now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedAction {
+    /// What to do.
+    pub action: Action,
+    /// The rung (0-based).
+    pub step: usize,
+    /// The attempt at that rung (1-based).
+    pub attempt: u32,
+    /// Seconds to wait for a graceful stop.
+    pub stop_timeout: u32,
+}
+
+/// What to do after a reconcile of one target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Audit records to store, in order.
+    pub events: Vec<HealEvent>,
+    /// The action to execute now (never in dry-run).
+    pub action: Option<PlannedAction>,
+    /// Reconcile this target again at this instant even if nothing changes.
+    pub wake_at: Option<Timestamp>,
+}
+
+/// Decides what to do about `container` under a policy, updating `state`.
+///
+/// # Guarantees
+/// - Never acts while an action on the target is in flight, while quarantined, while the
+///   policy's circuit is open, or before `next_action_at` (step timeout, cooldown and
+///   backoff, whichever ends last).
+/// - Never acts on an operator's stop, on an exit Docker's restart policy will handle, or
+///   on a container Docker is already restarting.
+/// - In dry-run, makes the same decisions and state changes but returns no action.
+pub fn decide(
+    policy: PolicyContext<'_>,
+    container: &ContainerSnapshot,
+    assessment: &Assessment,
+    state: &mut TargetState,
+    now: Timestamp,
+) -> Decision {
+    let target = TargetRef {
+        id: container.id.clone(),
+        name: container.name.clone(),
+    };
+    let mut decision = Decision::default();
+    let remediation = &policy.spec.remediation;
+    let event = |kind: HealEventKind, reason: String| {
+        let mut event = HealEvent::new(now, kind, policy.name, Some(&target), reason);
+        event.dry_run = policy.dry_run();
+        event
+    };
+
+    if let Some(quarantine) = &state.quarantine {
+        match quarantine.until {
+            Some(until) if now >= until => {
+                decision.events.push(event(
+                    HealEventKind::Released,
+                    "quarantine ended (releaseAfter elapsed)".into(),
+                ));
+                release(state);
+            }
+            until => {
+                decision.wake_at = until;
+                return decision;
+            }
+        }
+    }
+    if state.in_flight {
+        return decision;
+    }
+
+    let failure = match assessment {
+        Assessment::Healthy => {
+            if state.failing_since.is_some() {
+                if state.remediated {
+                    let action = state.last_action.map(hale_core::action_name).unwrap_or_default();
+                    decision.events.push(event(
+                        HealEventKind::Recovered,
+                        format!("healthy again after {action}"),
+                    ));
+                }
+                state.failing_since = None;
+                state.signal = None;
+                state.healthy_since = Some(now);
+                state.remediated = false;
+            }
+            state.reported_skip = None;
+            return decision;
+        }
+        Assessment::Unknown => return decision,
+        Assessment::Pending { until, .. } => {
+            decision.wake_at = Some(*until);
+            return decision;
+        }
+        Assessment::Failing(failure) => failure,
+    };
+
+    if state.failing_since.is_none() {
+        begin_failure(state, failure, remediation.backoff.reset_after.as_std());
+        let mut failing = event(
+            HealEventKind::Failing,
+            format!("probe {} failed: {}", failure.probe, failure.signal),
+        );
+        failing.signal = Some(failure.signal.clone());
+        failing.signal_at = Some(failure.since);
+        decision.events.push(failing);
+    }
+
+    if let Some(reason) = leave_alone_reason(container) {
+        if state.reported_skip.as_deref() != Some(reason) {
+            decision
+                .events
+                .push(event(HealEventKind::Skipped, reason.to_owned()));
+            state.reported_skip = Some(reason.to_owned());
+        }
+        return decision;
+    }
+    if policy.circuit_open {
+        return decision;
+    }
+    if let Some(next) = state.next_action_at
+        && now < next
+    {
+        decision.wake_at = Some(next);
+        // The step's own wait is over but the cooldown or backoff still holds: say so once.
+        let step_wait_over = state
+            .last_action_at
+            .zip(state.last_step_timeout_ms)
+            .is_some_and(|(at, timeout)| now >= at.add(Duration::from_millis(timeout)));
+        if step_wait_over && state.reported_cooldown != Some(next) {
+            state.reported_cooldown = Some(next);
+            decision.events.push(event(
+                HealEventKind::CooldownSkip,
+                format!("still failing; cooldown and backoff hold the next action until {next}"),
+            ));
+        }
+        return decision;
+    }
+
+    // Climb the ladder: the current rung's attempts are used up, so escalate; past the top,
+    // there is nothing left to try.
+    let steps = &remediation.steps;
+    if state.attempts_in_step >= steps[state.step.min(steps.len() - 1)].attempts {
+        if state.step + 1 < steps.len() {
+            state.step += 1;
+            state.attempts_in_step = 0;
+            let next = hale_core::action_name(steps[state.step].action);
+            decision.events.push(event(
+                HealEventKind::Escalated,
+                format!("still failing after step {}; escalating to {next}", state.step),
+            ));
+        } else {
+            quarantine(
+                state,
+                policy,
+                now,
+                format!(
+                    "still failing after the whole remediation ladder ({} steps)",
+                    steps.len()
+                ),
+                &mut decision,
+                &event,
+            );
+            return decision;
+        }
+    }
+    let window = remediation.quarantine.within.as_std();
+    state.action_times.retain(|t| now.since(*t) < window);
+    if state.action_times.len() >= remediation.quarantine.after as usize {
+        quarantine(
+            state,
+            policy,
+            now,
+            format!(
+                "{} remediations within {} did not fix it",
+                state.action_times.len(),
+                remediation.quarantine.within
+            ),
+            &mut decision,
+            &event,
+        );
+        return decision;
+    }
+
+    let step = &steps[state.step];
+    state.attempts_in_step += 1;
+    state.action_times.push(now);
+    state.last_action = Some(step.action);
+    state.last_action_at = Some(now);
+    state.last_step_timeout_ms = Some(step.timeout.as_std().as_millis() as u64);
+    state.remediated = true;
+    state.reported_skip = None;
+    let backoff = match state.backoff_ms {
+        None => remediation.backoff.initial.as_std(),
+        Some(previous) => {
+            (Duration::from_millis(previous) * 2).min(remediation.backoff.max.as_std())
+        }
+    };
+    state.backoff_ms = Some(backoff.as_millis() as u64);
+    let wait = step
+        .timeout
+        .as_std()
+        .max(remediation.cooldown.as_std())
+        .max(backoff);
+    state.next_action_at = Some(now.add(wait));
+    decision.wake_at = state.next_action_at;
+
+    let planned = PlannedAction {
+        action: step.action,
+        step: state.step,
+        attempt: state.attempts_in_step,
+        stop_timeout: container.effective_stop_timeout(),
+    };
+    let verb = hale_core::action_name(step.action);
+    let mut record = event(
+        if policy.dry_run() {
+            HealEventKind::DryRun
+        } else {
+            HealEventKind::ActionStarted
+        },
+        format!(
+            "{verb} (step {} attempt {}/{}) because {}; next action no sooner than {}",
+            state.step + 1,
+            planned.attempt,
+            step.attempts,
+            failure.signal,
+            hale_policy::Duration::from(wait),
+        ),
+    );
+    record.action = Some(step.action);
+    record.step = Some((planned.step, planned.attempt));
+    record.signal = Some(failure.signal.clone());
+    record.signal_at = Some(failure.since);
+    decision.events.push(record);
+    if !policy.dry_run() {
+        state.in_flight = true;
+        decision.action = Some(planned);
+    }
+    decision
+}
+
+/// Starts tracking a new failure. The ladder and the backoff start over only when the
+/// target had been healthy for `reset_after` (like the kubelet's CrashLoopBackOff), so a
+/// target that flaps keeps escalating instead of restarting forever at the first rung.
+fn begin_failure(state: &mut TargetState, failure: &FailureSignal, reset_after: Duration) {
+    let recovered_for_long = state
+        .healthy_since
+        .is_some_and(|healthy| failure.since.since(healthy) >= reset_after);
+    if recovered_for_long || state.last_action.is_none() {
+        state.step = 0;
+        state.attempts_in_step = 0;
+        state.backoff_ms = None;
+    }
+    state.failing_since = Some(failure.since);
+    state.healthy_since = None;
+    state.signal = Some(failure.signal.clone());
+    state.reported_cooldown = None;
+}
+
+/// Why a failing container must be left alone, if it must.
+fn leave_alone_reason(container: &ContainerSnapshot) -> Option<&'static str> {
+    if container.status == ContainerStatus::Restarting {
+        return Some("Docker is already restarting it");
+    }
+    if container.docker_will_restart() {
+        return Some("its restart policy makes Docker restart it; not racing Docker");
+    }
+    None
+}
+
+fn quarantine(
+    state: &mut TargetState,
+    policy: PolicyContext<'_>,
+    now: Timestamp,
+    reason: String,
+    decision: &mut Decision,
+    event: &dyn Fn(HealEventKind, String) -> HealEvent,
+) {
+    let until = policy
+        .spec
+        .remediation
+        .quarantine
+        .release_after
+        .map(|after| now.add(after.as_std()));
+    let release = match until {
+        Some(until) => format!("; released automatically at {until}"),
+        None => "; release it with `hale unquarantine`".to_owned(),
+    };
+    decision
+        .events
+        .push(event(HealEventKind::Quarantined, format!("{reason}{release}")));
+    state.quarantine = Some(QuarantineState {
+        since: now,
+        until,
+        reason,
+    });
+    decision.wake_at = until;
+}
+
+/// Ends a quarantine: the next failure starts the ladder from the first rung.
+pub fn release(state: &mut TargetState) {
+    state.quarantine = None;
+    state.step = 0;
+    state.attempts_in_step = 0;
+    state.backoff_ms = None;
+    state.action_times.clear();
+    state.next_action_at = None;
+    state.failing_since = None;
+    state.reported_skip = None;
+}
+
+/// Records the end of an action.
+pub fn finish_action(state: &mut TargetState) {
+    state.in_flight = false;
+}
+
+/// Whether a target counts as unhealthy for the circuit breaker: any failure, confirmed or
+/// not, or a quarantine.
+pub fn counts_as_unhealthy(assessment: &Assessment, state: Option<&TargetState>) -> bool {
+    assessment.failure().is_some() || state.is_some_and(|s| s.quarantine.is_some())
+}

@@ -1,0 +1,19 @@
+//! The Reconciler: decides, per target, whether and how to remediate, and runs the actions.
+//!
+//! The decision logic ([`assess`], [`decide`]) is pure: a function of the policy, the
+//! observed container, the target's remediation state and the current time. The
+//! [`Reconciler`] actor feeds it observations, runs the chosen actions in spawned tasks
+//! (never in its mailbox), and persists state and audit records through the store.
+
+mod actor;
+mod assess;
+mod decide;
+mod executor;
+
+pub use actor::{Reconciler, ReconcilerArgs, ReconcilerMsg, RECONCILER_NAME};
+pub use assess::{Assessment, FailureSignal, assess, default_probes};
+pub use decide::{
+    Decision, PlannedAction, PolicyContext, QuarantineState, TargetState, counts_as_unhealthy,
+    decide, finish_action, release,
+};
+pub use executor::{ActionOutcome, execute};

@@ -1,0 +1,423 @@
+//! The remediation state machine under virtual time: every rule, with made-up instants.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hale_core::{
+    ContainerSnapshot, ContainerStatus, HealEventKind, HealthStatus, RestartPolicy, Timestamp,
+};
+use hale_policy::{Action, HealPolicySpec};
+use hale_reconciler::{Assessment, Decision, PolicyContext, TargetState, assess, decide, finish_action};
+
+const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+fn at(seconds: u64) -> Timestamp {
+    T0.add(Duration::from_secs(seconds))
+}
+
+/// A policy spec from the YAML of its `spec`, indented by two spaces.
+fn spec(body: &str) -> HealPolicySpec {
+    let text = format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: web}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n{body}"
+    );
+    let report = hale_policy::load_str("test.yaml", &text);
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    report.set.policies[0].resource.spec.clone()
+}
+
+fn running() -> ContainerSnapshot {
+    ContainerSnapshot {
+        id: "0123456789abcdef".into(),
+        name: "web-1".into(),
+        labels: BTreeMap::from([("app".into(), "web".into())]),
+        status: ContainerStatus::Running,
+        health: Some(HealthStatus::Healthy),
+        exit_code: 0,
+        oom_killed: false,
+        started_at: Some(T0),
+        finished_at: None,
+        restart_count: 0,
+        restart_policy: RestartPolicy::No,
+        stop_timeout: None,
+        stopped_by_operator: false,
+        exit_seen: false,
+        health_since: Some(T0),
+    }
+}
+
+fn unhealthy_since(seconds: u64) -> ContainerSnapshot {
+    ContainerSnapshot {
+        health: Some(HealthStatus::Unhealthy),
+        health_since: Some(at(seconds)),
+        ..running()
+    }
+}
+
+fn exited(code: i64, seconds: u64) -> ContainerSnapshot {
+    ContainerSnapshot {
+        status: ContainerStatus::Exited,
+        health: None,
+        exit_code: code,
+        exit_seen: true,
+        finished_at: Some(at(seconds)),
+        ..running()
+    }
+}
+
+/// Runs one reconcile of `container` at `now` and returns the decision.
+fn step(spec: &HealPolicySpec, container: &ContainerSnapshot, state: &mut TargetState, now: Timestamp) -> Decision {
+    step_with(spec, container, state, now, false, false)
+}
+
+fn step_with(
+    spec: &HealPolicySpec,
+    container: &ContainerSnapshot,
+    state: &mut TargetState,
+    now: Timestamp,
+    global_dry_run: bool,
+    circuit_open: bool,
+) -> Decision {
+    let context = PolicyContext {
+        name: "web",
+        spec,
+        global_dry_run,
+        circuit_open,
+    };
+    let assessment = assess(spec, container, now);
+    decide(context, container, &assessment, state, now)
+}
+
+fn kinds(decision: &Decision) -> Vec<HealEventKind> {
+    decision.events.iter().map(|e| e.kind).collect()
+}
+
+/// Decides, and if an action was chosen, reports it finished (as the executor would).
+fn act(spec: &HealPolicySpec, container: &ContainerSnapshot, state: &mut TargetState, now: Timestamp) -> Option<Action> {
+    let decision = step(spec, container, state, now);
+    let action = decision.action.map(|a| a.action);
+    if action.is_some() {
+        finish_action(state);
+    }
+    action
+}
+
+#[test]
+fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
+    let spec = spec("");
+    let mut state = TargetState::default();
+    let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
+    assert_eq!(kinds(&decision), [HealEventKind::Failing, HealEventKind::ActionStarted]);
+    let planned = decision.action.unwrap();
+    assert_eq!((planned.action, planned.step, planned.attempt), (Action::Restart, 0, 1));
+    assert_eq!(planned.stop_timeout, 10);
+    // While the restart runs, nothing more is decided.
+    assert_eq!(step(&spec, &unhealthy_since(0), &mut state, at(1)), Decision::default());
+    finish_action(&mut state);
+    // Still unhealthy right after: the step's timeout (1m default) holds the next action.
+    let waiting = step(&spec, &unhealthy_since(0), &mut state, at(5));
+    assert_eq!(waiting.action, None);
+    assert_eq!(waiting.wake_at, Some(at(60)));
+}
+
+#[test]
+fn recovery_is_recorded_when_healthy_again_after_an_action() {
+    let spec = spec("");
+    let mut state = TargetState::default();
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    // Health check still starting after the restart: neither failing nor recovered.
+    let starting = ContainerSnapshot {
+        health: Some(HealthStatus::Starting),
+        ..running()
+    };
+    assert!(step(&spec, &starting, &mut state, at(2)).events.is_empty());
+    let recovered = step(&spec, &running(), &mut state, at(3));
+    assert_eq!(kinds(&recovered), [HealEventKind::Recovered]);
+    assert_eq!(recovered.events[0].reason, "healthy again after restart");
+    assert!(step(&spec, &running(), &mut state, at(4)).events.is_empty());
+}
+
+#[test]
+fn the_failure_threshold_waits_threshold_minus_one_periods() {
+    let spec = spec("  probes:\n    - {name: h, dockerHealth: {}, period: 10s, failureThreshold: 3}\n");
+    let mut state = TargetState::default();
+    let early = step(&spec, &unhealthy_since(0), &mut state, at(19));
+    assert_eq!((early.action, early.wake_at), (None, Some(at(20))));
+    assert!(early.events.is_empty());
+    let due = step(&spec, &unhealthy_since(0), &mut state, at(20));
+    assert_eq!(due.action.map(|a| a.action), Some(Action::Restart));
+}
+
+#[test]
+fn health_failures_inside_the_start_period_are_not_counted() {
+    let spec = spec("  probes:\n    - {name: h, dockerHealth: {}, failureThreshold: 1, startPeriod: 30s}\n");
+    let mut state = TargetState::default();
+    let graced = step(&spec, &unhealthy_since(5), &mut state, at(10));
+    assert_eq!((graced.action, graced.wake_at), (None, Some(at(30))));
+    assert!(step(&spec, &unhealthy_since(5), &mut state, at(30)).action.is_some());
+}
+
+#[test]
+fn restart_is_skipped_while_in_cooldown() {
+    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 5, timeout: 10s}]\n    cooldown: 2m\n");
+    let mut state = TargetState::default();
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    let held = step(&spec, &unhealthy_since(0), &mut state, at(30));
+    assert_eq!(held.action, None);
+    assert_eq!(kinds(&held), [HealEventKind::CooldownSkip]);
+    assert_eq!(held.wake_at, Some(at(120)));
+    // Reported once per wait, not at every tick.
+    assert!(step(&spec, &unhealthy_since(0), &mut state, at(31)).events.is_empty());
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(120)), Some(Action::Restart));
+}
+
+#[test]
+fn backoff_doubles_up_to_its_maximum() {
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 10, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 10s, max: 40s}\n    quarantine: {after: 100}\n",
+    );
+    let mut state = TargetState::default();
+    let mut now = at(0);
+    let mut gaps = Vec::new();
+    for _ in 0..5 {
+        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, now), Some(Action::Restart));
+        let next = state.next_action_at.unwrap();
+        gaps.push(next.since(now).as_secs());
+        // One second early: held back.
+        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, next.sub(Duration::from_secs(1))), None);
+        now = next;
+    }
+    assert_eq!(gaps, [10, 20, 40, 40, 40]);
+}
+
+#[test]
+fn the_ladder_escalates_after_a_steps_attempts() {
+    let spec = spec(
+        "  remediation:\n    steps:\n      - {action: restart, attempts: 2, timeout: 10s}\n      - {action: recreate, timeout: 10s}\n      - {action: notify}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 10}\n",
+    );
+    let mut state = TargetState::default();
+    let mut actions = Vec::new();
+    for n in 0..4 {
+        let now = at(n * 60);
+        let decision = step(&spec, &unhealthy_since(0), &mut state, now);
+        if kinds(&decision).contains(&HealEventKind::Escalated) {
+            actions.push(None);
+        }
+        actions.push(decision.action.map(|a| a.action));
+        finish_action(&mut state);
+    }
+    assert_eq!(
+        actions,
+        [
+            Some(Action::Restart),
+            Some(Action::Restart),
+            None,
+            Some(Action::Recreate),
+            None,
+            Some(Action::Notify)
+        ]
+    );
+}
+
+#[test]
+fn a_target_failing_forever_is_quarantined_after_n_remediations() {
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 100, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 3, within: 1h}\n",
+    );
+    let mut state = TargetState::default();
+    for n in 0..3 {
+        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(n * 10)), Some(Action::Restart));
+    }
+    let decision = step(&spec, &unhealthy_since(0), &mut state, at(30));
+    assert_eq!(kinds(&decision), [HealEventKind::Quarantined]);
+    assert_eq!(
+        decision.events[0].reason,
+        "3 remediations within 1h did not fix it; release it with `hale unquarantine`"
+    );
+    assert!(decision.action.is_none());
+    for n in 4..20 {
+        assert_eq!(step(&spec, &unhealthy_since(0), &mut state, at(n * 600)), Decision::default());
+    }
+}
+
+#[test]
+fn remediations_outside_the_window_do_not_count_towards_quarantine() {
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 100, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 2, within: 1m}\n",
+    );
+    let mut state = TargetState::default();
+    for n in 0..5 {
+        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(n * 61)), Some(Action::Restart));
+    }
+}
+
+#[test]
+fn quarantine_is_released_after_release_after() {
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 100, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 1, within: 1h, releaseAfter: 30m}\n",
+    );
+    let mut state = TargetState::default();
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    let quarantined = step(&spec, &unhealthy_since(0), &mut state, at(10));
+    assert_eq!(kinds(&quarantined), [HealEventKind::Quarantined]);
+    assert_eq!(quarantined.wake_at, Some(at(10 + 1800)));
+    assert_eq!(step(&spec, &unhealthy_since(0), &mut state, at(1000)).action, None);
+    let released = step(&spec, &unhealthy_since(0), &mut state, at(1810));
+    assert_eq!(
+        kinds(&released),
+        [HealEventKind::Released, HealEventKind::Failing, HealEventKind::ActionStarted]
+    );
+}
+
+#[test]
+fn an_exhausted_ladder_quarantines() {
+    let spec = spec("  remediation:\n    steps: [{action: restart, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let mut state = TargetState::default();
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    let decision = step(&spec, &unhealthy_since(0), &mut state, at(5));
+    assert_eq!(kinds(&decision), [HealEventKind::Quarantined]);
+    assert!(decision.events[0].reason.starts_with("still failing after the whole remediation ladder (1 steps)"));
+}
+
+#[test]
+fn an_operator_stop_is_intent_not_failure() {
+    let spec = spec("");
+    let mut state = TargetState::default();
+    let stopped = ContainerSnapshot {
+        stopped_by_operator: true,
+        ..exited(143, 0)
+    };
+    let decision = step(&spec, &stopped, &mut state, at(1));
+    assert_eq!(decision, Decision::default());
+}
+
+#[test]
+fn a_non_zero_exit_is_restarted_but_a_clean_exit_is_not() {
+    let spec = spec("");
+    let mut state = TargetState::default();
+    let decision = step(&spec, &exited(1, 0), &mut state, at(1));
+    assert_eq!(decision.events[0].reason, "probe exit failed: exited with code 1");
+    assert_eq!(decision.action.map(|a| a.action), Some(Action::Restart));
+    let mut clean = TargetState::default();
+    assert_eq!(step(&spec, &exited(0, 0), &mut clean, at(1)), Decision::default());
+}
+
+#[test]
+fn an_exit_hale_did_not_see_is_not_acted_on() {
+    let spec = spec("");
+    let unseen = ContainerSnapshot {
+        exit_seen: false,
+        ..exited(1, 0)
+    };
+    assert_eq!(step(&spec, &unseen, &mut TargetState::default(), at(1)), Decision::default());
+}
+
+#[test]
+fn oom_kills_count_as_failures() {
+    let spec = spec("");
+    let oom = ContainerSnapshot {
+        oom_killed: true,
+        ..exited(137, 0)
+    };
+    let decision = step(&spec, &oom, &mut TargetState::default(), at(1));
+    assert_eq!(decision.events[0].signal.as_deref(), Some("killed by the OOM killer"));
+    assert!(decision.action.is_some());
+}
+
+#[test]
+fn docker_restart_policy_is_not_raced_and_skips_are_reported_once() {
+    let spec = spec("");
+    let mut state = TargetState::default();
+    let crashing = ContainerSnapshot {
+        restart_policy: RestartPolicy::OnFailure { max_retries: 3 },
+        restart_count: 1,
+        ..exited(1, 0)
+    };
+    let first = step(&spec, &crashing, &mut state, at(1));
+    assert_eq!(kinds(&first), [HealEventKind::Failing, HealEventKind::Skipped]);
+    assert_eq!(first.events[1].reason, "its restart policy makes Docker restart it; not racing Docker");
+    assert_eq!(first.action, None);
+    assert!(step(&spec, &crashing, &mut state, at(2)).events.is_empty());
+    // Docker gave up (retries exhausted): now it is hale's job.
+    let given_up = ContainerSnapshot {
+        restart_count: 3,
+        ..crashing
+    };
+    assert!(step(&spec, &given_up, &mut state, at(3)).action.is_some());
+}
+
+#[test]
+fn a_container_docker_is_already_restarting_is_left_alone() {
+    let spec = spec("");
+    let restarting = ContainerSnapshot {
+        status: ContainerStatus::Restarting,
+        ..unhealthy_since(0)
+    };
+    // Restarting is not Running, so the health probe does not fire; an exit would not be
+    // seen either. Nothing to do.
+    assert_eq!(step(&spec, &restarting, &mut TargetState::default(), at(1)).action, None);
+}
+
+#[test]
+fn dry_run_records_the_same_decisions_but_runs_nothing() {
+    let spec_dry = spec("  mode: DryRun\n");
+    let mut state = TargetState::default();
+    let decision = step(&spec_dry, &unhealthy_since(0), &mut state, at(0));
+    assert_eq!(kinds(&decision), [HealEventKind::Failing, HealEventKind::DryRun]);
+    assert!(decision.events.iter().all(|e| e.dry_run));
+    assert_eq!(decision.action, None);
+    assert!(!state.in_flight);
+    // The simulated action starts the same cooldown a real one would.
+    assert_eq!(step(&spec_dry, &unhealthy_since(0), &mut state, at(10)).events.len(), 0);
+    let enforce = spec("");
+    let global = step_with(&enforce, &unhealthy_since(0), &mut TargetState::default(), at(0), true, false);
+    assert_eq!(kinds(&global), [HealEventKind::Failing, HealEventKind::DryRun]);
+    assert_eq!(global.action, None);
+}
+
+#[test]
+fn an_open_circuit_blocks_every_action() {
+    let spec = spec("");
+    let mut state = TargetState::default();
+    let decision = step_with(&spec, &unhealthy_since(0), &mut state, at(0), false, true);
+    assert_eq!(kinds(&decision), [HealEventKind::Failing]);
+    assert_eq!(decision.action, None);
+    // Closed again: the action happens.
+    let closed = step_with(&spec, &unhealthy_since(0), &mut state, at(1), false, false);
+    assert!(closed.action.is_some());
+}
+
+#[test]
+fn the_ladder_and_backoff_start_over_after_resetting_health_but_not_after_a_flap() {
+    let spec = spec(
+        "  remediation:\n    steps:\n      - {action: restart, timeout: 5s}\n      - {action: recreate, timeout: 5s}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s, resetAfter: 10m}\n    quarantine: {after: 10}\n",
+    );
+    let mut state = TargetState::default();
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    step(&spec, &running(), &mut state, at(10));
+    // Fails again a minute later: the restart did not really fix it, so escalate.
+    assert_eq!(act(&spec, &unhealthy_since(70), &mut state, at(70)), Some(Action::Recreate));
+    step(&spec, &running(), &mut state, at(80));
+    // Fails again after 20 healthy minutes: a new incident, start from the first rung.
+    assert_eq!(act(&spec, &unhealthy_since(1300), &mut state, at(1300)), Some(Action::Restart));
+}
+
+#[test]
+fn the_stop_timeout_label_reaches_the_planned_action() {
+    let spec = spec("");
+    let mut labelled = unhealthy_since(0);
+    labelled.labels.insert("autoheal.stop.timeout".into(), "3".into());
+    let decision = step(&spec, &labelled, &mut TargetState::default(), at(0));
+    assert_eq!(decision.action.unwrap().stop_timeout, 3);
+}
+
+#[test]
+fn assessment_of_a_stopped_or_starting_container_is_unknown_not_healthy() {
+    let spec = spec("");
+    let starting = ContainerSnapshot {
+        health: Some(HealthStatus::Starting),
+        ..running()
+    };
+    assert_eq!(assess(&spec, &starting, at(0)), Assessment::Unknown);
+    assert_eq!(assess(&spec, &running(), at(0)), Assessment::Healthy);
+    assert_eq!(assess(&spec, &exited(0, 0), at(0)), Assessment::Unknown);
+}
