@@ -70,8 +70,7 @@ impl BollardDocker {
     fn map_error(&self, operation: &'static str, id: &str, error: BollardError) -> DockerError {
         match error {
             BollardError::DockerResponseServerError {
-                status_code: 404,
-                ..
+                status_code: 404, ..
             } => DockerError::NotFound(id.to_owned()),
             BollardError::DockerResponseServerError { message, .. } => {
                 DockerError::Api { operation, message }
@@ -99,7 +98,10 @@ impl BollardDocker {
             Ok(result) => result.map_err(|e| self.map_error(operation, id, e)),
             Err(_) => Err(DockerError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: format!("{operation} did not answer within {}s", QUICK_CALL.as_secs()),
+                message: format!(
+                    "{operation} did not answer within {}s",
+                    QUICK_CALL.as_secs()
+                ),
             }),
         }
     }
@@ -160,10 +162,18 @@ impl BollardDocker {
 /// healthcheck, ...), same host config (mounts, named volumes, ports, restart policy, ...),
 /// the primary network with its aliases at creation, and the other networks to connect
 /// afterwards (API 1.41 accepts one network at creation).
-fn create_body_from(old: &ContainerInspectResponse) -> (ContainerCreateBody, Vec<(String, EndpointSettings)>) {
+fn create_body_from(
+    old: &ContainerInspectResponse,
+) -> (ContainerCreateBody, Vec<(String, EndpointSettings)>) {
     let config = old.config.clone().unwrap_or_default();
     let host_config = old.host_config.clone();
-    let short_id: String = old.id.clone().unwrap_or_default().chars().take(12).collect();
+    let short_id: String = old
+        .id
+        .clone()
+        .unwrap_or_default()
+        .chars()
+        .take(12)
+        .collect();
     let mut networks: Vec<(String, EndpointSettings)> = old
         .network_settings
         .as_ref()
@@ -225,7 +235,12 @@ fn create_body_from(old: &ContainerInspectResponse) -> (ContainerCreateBody, Vec
 fn reusable_endpoint(settings: EndpointSettings, short_id: &str) -> EndpointSettings {
     let aliases = settings
         .aliases
-        .map(|aliases| aliases.into_iter().filter(|a| a != short_id).collect::<Vec<_>>())
+        .map(|aliases| {
+            aliases
+                .into_iter()
+                .filter(|a| a != short_id)
+                .collect::<Vec<_>>()
+        })
         .filter(|aliases| !aliases.is_empty());
     EndpointSettings {
         ipam_config: settings.ipam_config,
@@ -285,8 +300,14 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         health,
         exit_code: state.exit_code.unwrap_or(0),
         oom_killed: state.oom_killed.unwrap_or(false),
-        started_at: state.started_at.as_deref().and_then(Timestamp::parse_rfc3339),
-        finished_at: state.finished_at.as_deref().and_then(Timestamp::parse_rfc3339),
+        started_at: state
+            .started_at
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339),
+        finished_at: state
+            .finished_at
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339),
         restart_count: inspect.restart_count.unwrap_or(0).max(0) as u32,
         restart_policy,
         stop_timeout: config.stop_timeout.and_then(|t| u32::try_from(t).ok()),
@@ -337,9 +358,8 @@ impl DockerPort for BollardDocker {
     fn events(&self, since_nanos: Option<i64>) -> EventStream {
         let filters = HashMap::from([("type", vec!["container"])]);
         let mut options = EventsOptionsBuilder::new().filters(&filters);
-        let since = since_nanos.map(|nanos| {
-            format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
-        });
+        let since = since_nanos
+            .map(|nanos| format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000));
         if let Some(since) = &since {
             options = options.since(since);
         }
@@ -381,7 +401,9 @@ impl DockerPort for BollardDocker {
     fn restart(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>> {
         let id = id.to_owned();
         async move {
-            let options = RestartContainerOptionsBuilder::new().t(timeout as i32).build();
+            let options = RestartContainerOptionsBuilder::new()
+                .t(timeout as i32)
+                .build();
             self.client
                 .restart_container(&id, Some(options))
                 .await

@@ -262,6 +262,9 @@ mod tests {
             ContainerEventKind::from_docker("die", Some("137")),
             Some(ContainerEventKind::Die { exit_code: 137 })
         );
-        assert_eq!(ContainerEventKind::from_docker("exec_start: sh", None), None);
+        assert_eq!(
+            ContainerEventKind::from_docker("exec_start: sh", None),
+            None
+        );
     }
 }

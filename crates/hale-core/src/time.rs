@@ -23,12 +23,12 @@ impl Timestamp {
     }
 
     /// This instant plus `duration` (saturating).
-    pub fn add(self, duration: Duration) -> Self {
+    pub fn plus(self, duration: Duration) -> Self {
         Self(self.0.saturating_add(duration.as_millis() as u64))
     }
 
     /// This instant minus `duration` (saturating at the epoch).
-    pub fn sub(self, duration: Duration) -> Self {
+    pub fn minus(self, duration: Duration) -> Self {
         Self(self.0.saturating_sub(duration.as_millis() as u64))
     }
 
@@ -68,7 +68,11 @@ impl From<Timestamp> for SystemTime {
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-23T01:02:03.456Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_millis(SystemTime::from(*self)))
+        write!(
+            f,
+            "{}",
+            humantime::format_rfc3339_millis(SystemTime::from(*self))
+        )
     }
 }
 
@@ -86,8 +90,11 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Timestamp(1_000);
-        assert_eq!(t.sub(Duration::from_secs(5)), Timestamp(0));
-        assert_eq!(t.add(Duration::from_secs(1)).since(t), Duration::from_secs(1));
+        assert_eq!(t.minus(Duration::from_secs(5)), Timestamp(0));
+        assert_eq!(
+            t.plus(Duration::from_secs(1)).since(t),
+            Duration::from_secs(1)
+        );
         assert_eq!(t.since(Timestamp(5_000)), Duration::ZERO);
     }
 }

@@ -139,7 +139,8 @@ impl Actor for Reconciler {
                 );
                 event.action = state.last_action;
                 record(&args.writer, event);
-                args.writer.put_state(key.clone(), serde_json::to_vec(&state)?);
+                args.writer
+                    .put_state(key.clone(), serde_json::to_vec(&state)?);
             }
             targets.insert((policy.to_owned(), name.to_owned()), state);
         }
@@ -169,7 +170,11 @@ impl Actor for Reconciler {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ReconcilerMsg::Observed(snapshot) => {
-                if state.args.failpoints.iter().any(|f| f == "reconciler-panic-once")
+                if state
+                    .args
+                    .failpoints
+                    .iter()
+                    .any(|f| f == "reconciler-panic-once")
                     && !PANICKED_ONCE.swap(true, Ordering::SeqCst)
                 {
                     panic!("failpoint reconciler-panic-once fired");
@@ -228,7 +233,7 @@ impl Actor for Reconciler {
 /// chosen actions.
 fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
     let now = Timestamp::now();
-    let mut next_wake = now.add(MAX_IDLE);
+    let mut next_wake = now.plus(MAX_IDLE);
     let mut to_start = Vec::new();
     let policies = Arc::clone(&state.args.policies);
     for policy in policies.iter() {
@@ -259,7 +264,10 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             .max_unhealthy
             .map(|max| max.allowed(assessed.len()));
         let open = allowed.is_some_and(|allowed| unhealthy > allowed);
-        let was_open = state.circuits.insert(name.to_owned(), open).unwrap_or(false);
+        let was_open = state
+            .circuits
+            .insert(name.to_owned(), open)
+            .unwrap_or(false);
         if open != was_open {
             let (kind, reason) = if open {
                 (
@@ -267,17 +275,26 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
                     format!(
                         "{unhealthy} of {} targets are unhealthy, more than maxUnhealthy {} allows ({}); remediating none (a shared dependency is the likely cause)",
                         assessed.len(),
-                        spec.remediation.max_unhealthy.map(|m| m.to_string()).unwrap_or_default(),
+                        spec.remediation
+                            .max_unhealthy
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
                         allowed.unwrap_or_default()
                     ),
                 )
             } else {
                 (
                     HealEventKind::CircuitClosed,
-                    format!("{unhealthy} of {} targets unhealthy; remediation resumes", assessed.len()),
+                    format!(
+                        "{unhealthy} of {} targets unhealthy; remediation resumes",
+                        assessed.len()
+                    ),
                 )
             };
-            record(&state.args.writer, HealEvent::new(now, kind, name, None, reason));
+            record(
+                &state.args.writer,
+                HealEvent::new(now, kind, name, None, reason),
+            );
         }
 
         let context = PolicyContext {
@@ -339,7 +356,7 @@ fn start_action(
             },
         };
         // The reconciler that asked may have been restarted: tell the current one.
-        let current = ractor::registry::where_is(RECONCILER_NAME.to_owned())
+        let current = ractor::registry::where_is(RECONCILER_NAME)
             .map(ActorRef::<ReconcilerMsg>::from)
             .unwrap_or(reply_to);
         let _ = current.cast(ReconcilerMsg::ActionFinished {
@@ -353,7 +370,12 @@ fn start_action(
 }
 
 /// Applies an action's outcome to the target's state and records it.
-fn finish(state: &mut ReconcilerState, key: &(String, String), planned: &PlannedAction, outcome: &ActionOutcome) {
+fn finish(
+    state: &mut ReconcilerState,
+    key: &(String, String),
+    planned: &PlannedAction,
+    outcome: &ActionOutcome,
+) {
     let now = Timestamp::now();
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
@@ -375,7 +397,11 @@ fn finish(state: &mut ReconcilerState, key: &(String, String), planned: &Planned
             name: key.1.clone(),
         });
     let (kind, result, reason) = match &outcome.result {
-        Ok(detail) => (HealEventKind::ActionSucceeded, "ok".to_owned(), detail.clone()),
+        Ok(detail) => (
+            HealEventKind::ActionSucceeded,
+            "ok".to_owned(),
+            detail.clone(),
+        ),
         Err(error) => (
             HealEventKind::ActionFailed,
             error.clone(),
@@ -422,7 +448,10 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
                     HealEventKind::Interrupted,
                     &key.0,
                     Some(&target),
-                    format!("hale is shutting down; the action did not finish within {}s", grace.as_secs()),
+                    format!(
+                        "hale is shutting down; the action did not finish within {}s",
+                        grace.as_secs()
+                    ),
                 );
                 event.action = state.targets.get(&key).and_then(|t| t.last_action);
                 record(&state.args.writer, event);
@@ -459,7 +488,11 @@ fn collect_garbage(state: &mut ReconcilerState, now: Timestamp) {
 
 /// Stores an audit record and logs it.
 fn record(writer: &StoreWriter, event: HealEvent) {
-    let target = event.target.as_ref().map(|t| t.name.as_str()).unwrap_or("-");
+    let target = event
+        .target
+        .as_ref()
+        .map(|t| t.name.as_str())
+        .unwrap_or("-");
     let action = event.action.map(hale_core::action_name);
     tracing::info!(
         target: "hale::audit",

@@ -97,9 +97,9 @@ pub fn assess(spec: &HealPolicySpec, container: &ContainerSnapshot, now: Timesta
             .period
             .as_std()
             .saturating_mul(probe.failure_threshold.saturating_sub(1));
-        let mut confirmed_at = since.add(wait);
+        let mut confirmed_at = since.plus(wait);
         if graced && let Some(started) = container.started_at {
-            confirmed_at = confirmed_at.max(started.add(probe.start_period.as_std()));
+            confirmed_at = confirmed_at.max(started.plus(probe.start_period.as_std()));
         }
         let failure = FailureSignal {
             probe: probe.name.clone(),
@@ -109,7 +109,10 @@ pub fn assess(spec: &HealPolicySpec, container: &ContainerSnapshot, now: Timesta
         if now >= confirmed_at {
             return Assessment::Failing(failure);
         }
-        if pending.as_ref().is_none_or(|(_, until)| confirmed_at < *until) {
+        if pending
+            .as_ref()
+            .is_none_or(|(_, until)| confirmed_at < *until)
+        {
             pending = Some((failure, confirmed_at));
         }
     }
@@ -153,4 +156,3 @@ fn failure_of(probe: &Probe, container: &ContainerSnapshot) -> Option<(String, T
     }
     None
 }
-

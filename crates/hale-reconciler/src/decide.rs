@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, ContainerStatus, HealEvent, HealEventKind, TargetRef, Timestamp};
+use hale_core::{
+    ContainerSnapshot, ContainerStatus, HealEvent, HealEventKind, TargetRef, Timestamp,
+};
 use hale_policy::{Action, HealPolicySpec, Mode};
 use serde::{Deserialize, Serialize};
 
@@ -156,7 +158,10 @@ pub fn decide(
         Assessment::Healthy => {
             if state.failing_since.is_some() {
                 if state.remediated {
-                    let action = state.last_action.map(hale_core::action_name).unwrap_or_default();
+                    let action = state
+                        .last_action
+                        .map(hale_core::action_name)
+                        .unwrap_or_default();
                     decision.events.push(event(
                         HealEventKind::Recovered,
                         format!("healthy again after {action}"),
@@ -209,7 +214,7 @@ pub fn decide(
         let step_wait_over = state
             .last_action_at
             .zip(state.last_step_timeout_ms)
-            .is_some_and(|(at, timeout)| now >= at.add(Duration::from_millis(timeout)));
+            .is_some_and(|(at, timeout)| now >= at.plus(Duration::from_millis(timeout)));
         if step_wait_over && state.reported_cooldown != Some(next) {
             state.reported_cooldown = Some(next);
             decision.events.push(event(
@@ -230,7 +235,10 @@ pub fn decide(
             let next = hale_core::action_name(steps[state.step].action);
             decision.events.push(event(
                 HealEventKind::Escalated,
-                format!("still failing after step {}; escalating to {next}", state.step),
+                format!(
+                    "still failing after step {}; escalating to {next}",
+                    state.step
+                ),
             ));
         } else {
             quarantine(
@@ -285,7 +293,7 @@ pub fn decide(
         .as_std()
         .max(remediation.cooldown.as_std())
         .max(backoff);
-    state.next_action_at = Some(now.add(wait));
+    state.next_action_at = Some(now.plus(wait));
     decision.wake_at = state.next_action_at;
 
     let planned = PlannedAction {
@@ -364,14 +372,15 @@ fn quarantine(
         .remediation
         .quarantine
         .release_after
-        .map(|after| now.add(after.as_std()));
+        .map(|after| now.plus(after.as_std()));
     let release = match until {
         Some(until) => format!("; released automatically at {until}"),
         None => "; release it with `hale unquarantine`".to_owned(),
     };
-    decision
-        .events
-        .push(event(HealEventKind::Quarantined, format!("{reason}{release}")));
+    decision.events.push(event(
+        HealEventKind::Quarantined,
+        format!("{reason}{release}"),
+    ));
     state.quarantine = Some(QuarantineState {
         since: now,
         until,

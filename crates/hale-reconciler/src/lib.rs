@@ -10,7 +10,7 @@ mod assess;
 mod decide;
 mod executor;
 
-pub use actor::{Reconciler, ReconcilerArgs, ReconcilerMsg, RECONCILER_NAME};
+pub use actor::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
 pub use assess::{Assessment, FailureSignal, assess, default_probes};
 pub use decide::{
     Decision, PlannedAction, PolicyContext, QuarantineState, TargetState, counts_as_unhealthy,

@@ -7,12 +7,14 @@ use hale_core::{
     ContainerSnapshot, ContainerStatus, HealEventKind, HealthStatus, RestartPolicy, Timestamp,
 };
 use hale_policy::{Action, HealPolicySpec};
-use hale_reconciler::{Assessment, Decision, PolicyContext, TargetState, assess, decide, finish_action};
+use hale_reconciler::{
+    Assessment, Decision, PolicyContext, TargetState, assess, decide, finish_action,
+};
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
 
 fn at(seconds: u64) -> Timestamp {
-    T0.add(Duration::from_secs(seconds))
+    T0.plus(Duration::from_secs(seconds))
 }
 
 /// A policy spec from the YAML of its `spec`, indented by two spaces.
@@ -65,7 +67,12 @@ fn exited(code: i64, seconds: u64) -> ContainerSnapshot {
 }
 
 /// Runs one reconcile of `container` at `now` and returns the decision.
-fn step(spec: &HealPolicySpec, container: &ContainerSnapshot, state: &mut TargetState, now: Timestamp) -> Decision {
+fn step(
+    spec: &HealPolicySpec,
+    container: &ContainerSnapshot,
+    state: &mut TargetState,
+    now: Timestamp,
+) -> Decision {
     step_with(spec, container, state, now, false, false)
 }
 
@@ -92,7 +99,12 @@ fn kinds(decision: &Decision) -> Vec<HealEventKind> {
 }
 
 /// Decides, and if an action was chosen, reports it finished (as the executor would).
-fn act(spec: &HealPolicySpec, container: &ContainerSnapshot, state: &mut TargetState, now: Timestamp) -> Option<Action> {
+fn act(
+    spec: &HealPolicySpec,
+    container: &ContainerSnapshot,
+    state: &mut TargetState,
+    now: Timestamp,
+) -> Option<Action> {
     let decision = step(spec, container, state, now);
     let action = decision.action.map(|a| a.action);
     if action.is_some() {
@@ -106,12 +118,21 @@ fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
     let spec = spec("");
     let mut state = TargetState::default();
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
-    assert_eq!(kinds(&decision), [HealEventKind::Failing, HealEventKind::ActionStarted]);
+    assert_eq!(
+        kinds(&decision),
+        [HealEventKind::Failing, HealEventKind::ActionStarted]
+    );
     let planned = decision.action.unwrap();
-    assert_eq!((planned.action, planned.step, planned.attempt), (Action::Restart, 0, 1));
+    assert_eq!(
+        (planned.action, planned.step, planned.attempt),
+        (Action::Restart, 0, 1)
+    );
     assert_eq!(planned.stop_timeout, 10);
     // While the restart runs, nothing more is decided.
-    assert_eq!(step(&spec, &unhealthy_since(0), &mut state, at(1)), Decision::default());
+    assert_eq!(
+        step(&spec, &unhealthy_since(0), &mut state, at(1)),
+        Decision::default()
+    );
     finish_action(&mut state);
     // Still unhealthy right after: the step's timeout (1m default) holds the next action.
     let waiting = step(&spec, &unhealthy_since(0), &mut state, at(5));
@@ -123,7 +144,10 @@ fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
 fn recovery_is_recorded_when_healthy_again_after_an_action() {
     let spec = spec("");
     let mut state = TargetState::default();
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(0)),
+        Some(Action::Restart)
+    );
     // Health check still starting after the restart: neither failing nor recovered.
     let starting = ContainerSnapshot {
         health: Some(HealthStatus::Starting),
@@ -138,7 +162,8 @@ fn recovery_is_recorded_when_healthy_again_after_an_action() {
 
 #[test]
 fn the_failure_threshold_waits_threshold_minus_one_periods() {
-    let spec = spec("  probes:\n    - {name: h, dockerHealth: {}, period: 10s, failureThreshold: 3}\n");
+    let spec =
+        spec("  probes:\n    - {name: h, dockerHealth: {}, period: 10s, failureThreshold: 3}\n");
     let mut state = TargetState::default();
     let early = step(&spec, &unhealthy_since(0), &mut state, at(19));
     assert_eq!((early.action, early.wake_at), (None, Some(at(20))));
@@ -149,25 +174,43 @@ fn the_failure_threshold_waits_threshold_minus_one_periods() {
 
 #[test]
 fn health_failures_inside_the_start_period_are_not_counted() {
-    let spec = spec("  probes:\n    - {name: h, dockerHealth: {}, failureThreshold: 1, startPeriod: 30s}\n");
+    let spec = spec(
+        "  probes:\n    - {name: h, dockerHealth: {}, failureThreshold: 1, startPeriod: 30s}\n",
+    );
     let mut state = TargetState::default();
     let graced = step(&spec, &unhealthy_since(5), &mut state, at(10));
     assert_eq!((graced.action, graced.wake_at), (None, Some(at(30))));
-    assert!(step(&spec, &unhealthy_since(5), &mut state, at(30)).action.is_some());
+    assert!(
+        step(&spec, &unhealthy_since(5), &mut state, at(30))
+            .action
+            .is_some()
+    );
 }
 
 #[test]
 fn restart_is_skipped_while_in_cooldown() {
-    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 5, timeout: 10s}]\n    cooldown: 2m\n");
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 5, timeout: 10s}]\n    cooldown: 2m\n",
+    );
     let mut state = TargetState::default();
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(0)),
+        Some(Action::Restart)
+    );
     let held = step(&spec, &unhealthy_since(0), &mut state, at(30));
     assert_eq!(held.action, None);
     assert_eq!(kinds(&held), [HealEventKind::CooldownSkip]);
     assert_eq!(held.wake_at, Some(at(120)));
     // Reported once per wait, not at every tick.
-    assert!(step(&spec, &unhealthy_since(0), &mut state, at(31)).events.is_empty());
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(120)), Some(Action::Restart));
+    assert!(
+        step(&spec, &unhealthy_since(0), &mut state, at(31))
+            .events
+            .is_empty()
+    );
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(120)),
+        Some(Action::Restart)
+    );
 }
 
 #[test]
@@ -179,11 +222,22 @@ fn backoff_doubles_up_to_its_maximum() {
     let mut now = at(0);
     let mut gaps = Vec::new();
     for _ in 0..5 {
-        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, now), Some(Action::Restart));
+        assert_eq!(
+            act(&spec, &unhealthy_since(0), &mut state, now),
+            Some(Action::Restart)
+        );
         let next = state.next_action_at.unwrap();
         gaps.push(next.since(now).as_secs());
         // One second early: held back.
-        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, next.sub(Duration::from_secs(1))), None);
+        assert_eq!(
+            act(
+                &spec,
+                &unhealthy_since(0),
+                &mut state,
+                next.minus(Duration::from_secs(1))
+            ),
+            None
+        );
         now = next;
     }
     assert_eq!(gaps, [10, 20, 40, 40, 40]);
@@ -225,7 +279,10 @@ fn a_target_failing_forever_is_quarantined_after_n_remediations() {
     );
     let mut state = TargetState::default();
     for n in 0..3 {
-        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(n * 10)), Some(Action::Restart));
+        assert_eq!(
+            act(&spec, &unhealthy_since(0), &mut state, at(n * 10)),
+            Some(Action::Restart)
+        );
     }
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(30));
     assert_eq!(kinds(&decision), [HealEventKind::Quarantined]);
@@ -235,7 +292,10 @@ fn a_target_failing_forever_is_quarantined_after_n_remediations() {
     );
     assert!(decision.action.is_none());
     for n in 4..20 {
-        assert_eq!(step(&spec, &unhealthy_since(0), &mut state, at(n * 600)), Decision::default());
+        assert_eq!(
+            step(&spec, &unhealthy_since(0), &mut state, at(n * 600)),
+            Decision::default()
+        );
     }
 }
 
@@ -246,7 +306,10 @@ fn remediations_outside_the_window_do_not_count_towards_quarantine() {
     );
     let mut state = TargetState::default();
     for n in 0..5 {
-        assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(n * 61)), Some(Action::Restart));
+        assert_eq!(
+            act(&spec, &unhealthy_since(0), &mut state, at(n * 61)),
+            Some(Action::Restart)
+        );
     }
 }
 
@@ -256,26 +319,45 @@ fn quarantine_is_released_after_release_after() {
         "  remediation:\n    steps: [{action: restart, attempts: 100, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 1, within: 1h, releaseAfter: 30m}\n",
     );
     let mut state = TargetState::default();
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(0)),
+        Some(Action::Restart)
+    );
     let quarantined = step(&spec, &unhealthy_since(0), &mut state, at(10));
     assert_eq!(kinds(&quarantined), [HealEventKind::Quarantined]);
     assert_eq!(quarantined.wake_at, Some(at(10 + 1800)));
-    assert_eq!(step(&spec, &unhealthy_since(0), &mut state, at(1000)).action, None);
+    assert_eq!(
+        step(&spec, &unhealthy_since(0), &mut state, at(1000)).action,
+        None
+    );
     let released = step(&spec, &unhealthy_since(0), &mut state, at(1810));
     assert_eq!(
         kinds(&released),
-        [HealEventKind::Released, HealEventKind::Failing, HealEventKind::ActionStarted]
+        [
+            HealEventKind::Released,
+            HealEventKind::Failing,
+            HealEventKind::ActionStarted
+        ]
     );
 }
 
 #[test]
 fn an_exhausted_ladder_quarantines() {
-    let spec = spec("  remediation:\n    steps: [{action: restart, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
     let mut state = TargetState::default();
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(0)),
+        Some(Action::Restart)
+    );
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(5));
     assert_eq!(kinds(&decision), [HealEventKind::Quarantined]);
-    assert!(decision.events[0].reason.starts_with("still failing after the whole remediation ladder (1 steps)"));
+    assert!(
+        decision.events[0]
+            .reason
+            .starts_with("still failing after the whole remediation ladder (1 steps)")
+    );
 }
 
 #[test]
@@ -295,10 +377,16 @@ fn a_non_zero_exit_is_restarted_but_a_clean_exit_is_not() {
     let spec = spec("");
     let mut state = TargetState::default();
     let decision = step(&spec, &exited(1, 0), &mut state, at(1));
-    assert_eq!(decision.events[0].reason, "probe exit failed: exited with code 1");
+    assert_eq!(
+        decision.events[0].reason,
+        "probe exit failed: exited with code 1"
+    );
     assert_eq!(decision.action.map(|a| a.action), Some(Action::Restart));
     let mut clean = TargetState::default();
-    assert_eq!(step(&spec, &exited(0, 0), &mut clean, at(1)), Decision::default());
+    assert_eq!(
+        step(&spec, &exited(0, 0), &mut clean, at(1)),
+        Decision::default()
+    );
 }
 
 #[test]
@@ -308,7 +396,10 @@ fn an_exit_hale_did_not_see_is_not_acted_on() {
         exit_seen: false,
         ..exited(1, 0)
     };
-    assert_eq!(step(&spec, &unseen, &mut TargetState::default(), at(1)), Decision::default());
+    assert_eq!(
+        step(&spec, &unseen, &mut TargetState::default(), at(1)),
+        Decision::default()
+    );
 }
 
 #[test]
@@ -319,7 +410,10 @@ fn oom_kills_count_as_failures() {
         ..exited(137, 0)
     };
     let decision = step(&spec, &oom, &mut TargetState::default(), at(1));
-    assert_eq!(decision.events[0].signal.as_deref(), Some("killed by the OOM killer"));
+    assert_eq!(
+        decision.events[0].signal.as_deref(),
+        Some("killed by the OOM killer")
+    );
     assert!(decision.action.is_some());
 }
 
@@ -333,8 +427,14 @@ fn docker_restart_policy_is_not_raced_and_skips_are_reported_once() {
         ..exited(1, 0)
     };
     let first = step(&spec, &crashing, &mut state, at(1));
-    assert_eq!(kinds(&first), [HealEventKind::Failing, HealEventKind::Skipped]);
-    assert_eq!(first.events[1].reason, "its restart policy makes Docker restart it; not racing Docker");
+    assert_eq!(
+        kinds(&first),
+        [HealEventKind::Failing, HealEventKind::Skipped]
+    );
+    assert_eq!(
+        first.events[1].reason,
+        "its restart policy makes Docker restart it; not racing Docker"
+    );
     assert_eq!(first.action, None);
     assert!(step(&spec, &crashing, &mut state, at(2)).events.is_empty());
     // Docker gave up (retries exhausted): now it is hale's job.
@@ -354,7 +454,10 @@ fn a_container_docker_is_already_restarting_is_left_alone() {
     };
     // Restarting is not Running, so the health probe does not fire; an exit would not be
     // seen either. Nothing to do.
-    assert_eq!(step(&spec, &restarting, &mut TargetState::default(), at(1)).action, None);
+    assert_eq!(
+        step(&spec, &restarting, &mut TargetState::default(), at(1)).action,
+        None
+    );
 }
 
 #[test]
@@ -362,15 +465,33 @@ fn dry_run_records_the_same_decisions_but_runs_nothing() {
     let spec_dry = spec("  mode: DryRun\n");
     let mut state = TargetState::default();
     let decision = step(&spec_dry, &unhealthy_since(0), &mut state, at(0));
-    assert_eq!(kinds(&decision), [HealEventKind::Failing, HealEventKind::DryRun]);
+    assert_eq!(
+        kinds(&decision),
+        [HealEventKind::Failing, HealEventKind::DryRun]
+    );
     assert!(decision.events.iter().all(|e| e.dry_run));
     assert_eq!(decision.action, None);
     assert!(!state.in_flight);
     // The simulated action starts the same cooldown a real one would.
-    assert_eq!(step(&spec_dry, &unhealthy_since(0), &mut state, at(10)).events.len(), 0);
+    assert_eq!(
+        step(&spec_dry, &unhealthy_since(0), &mut state, at(10))
+            .events
+            .len(),
+        0
+    );
     let enforce = spec("");
-    let global = step_with(&enforce, &unhealthy_since(0), &mut TargetState::default(), at(0), true, false);
-    assert_eq!(kinds(&global), [HealEventKind::Failing, HealEventKind::DryRun]);
+    let global = step_with(
+        &enforce,
+        &unhealthy_since(0),
+        &mut TargetState::default(),
+        at(0),
+        true,
+        false,
+    );
+    assert_eq!(
+        kinds(&global),
+        [HealEventKind::Failing, HealEventKind::DryRun]
+    );
     assert_eq!(global.action, None);
 }
 
@@ -392,20 +513,31 @@ fn the_ladder_and_backoff_start_over_after_resetting_health_but_not_after_a_flap
         "  remediation:\n    steps:\n      - {action: restart, timeout: 5s}\n      - {action: recreate, timeout: 5s}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s, resetAfter: 10m}\n    quarantine: {after: 10}\n",
     );
     let mut state = TargetState::default();
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(0)),
+        Some(Action::Restart)
+    );
     step(&spec, &running(), &mut state, at(10));
     // Fails again a minute later: the restart did not really fix it, so escalate.
-    assert_eq!(act(&spec, &unhealthy_since(70), &mut state, at(70)), Some(Action::Recreate));
+    assert_eq!(
+        act(&spec, &unhealthy_since(70), &mut state, at(70)),
+        Some(Action::Recreate)
+    );
     step(&spec, &running(), &mut state, at(80));
     // Fails again after 20 healthy minutes: a new incident, start from the first rung.
-    assert_eq!(act(&spec, &unhealthy_since(1300), &mut state, at(1300)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &unhealthy_since(1300), &mut state, at(1300)),
+        Some(Action::Restart)
+    );
 }
 
 #[test]
 fn the_stop_timeout_label_reaches_the_planned_action() {
     let spec = spec("");
     let mut labelled = unhealthy_since(0);
-    labelled.labels.insert("autoheal.stop.timeout".into(), "3".into());
+    labelled
+        .labels
+        .insert("autoheal.stop.timeout".into(), "3".into());
     let decision = step(&spec, &labelled, &mut TargetState::default(), at(0));
     assert_eq!(decision.action.unwrap().stop_timeout, 3);
 }

@@ -10,5 +10,5 @@
 mod store;
 mod writer;
 
-pub use store::{AuditQuery, Store, StoreError, DEFAULT_RETENTION};
+pub use store::{AuditQuery, DEFAULT_RETENTION, Store, StoreError};
 pub use writer::StoreWriter;

@@ -97,7 +97,7 @@ impl AuditQuery {
 pub(crate) enum Write {
     PutState { key: String, value: Vec<u8> },
     DeleteState { key: String },
-    Append(HealEvent),
+    Append(Box<HealEvent>),
 }
 
 /// The open database.
@@ -264,7 +264,8 @@ impl Store {
                     Write::DeleteState { key } => {
                         state.remove(key.as_str()).map_err(|e| self.error(e))?;
                     }
-                    Write::Append(mut event) => {
+                    Write::Append(event) => {
+                        let mut event = *event;
                         event.seq = next;
                         let bytes = serde_json::to_vec(&event).map_err(|e| self.error(e))?;
                         audit

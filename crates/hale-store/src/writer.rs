@@ -1,6 +1,6 @@
 //! The store's writer thread: batches writes so no actor ever waits on the disk.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use hale_core::HealEvent;
@@ -29,7 +29,8 @@ pub struct StoreWriter {
 impl StoreWriter {
     /// Starts the writer thread that owns `store`. The thread ends when every handle is
     /// dropped, after writing what was queued.
-    pub fn start(store: Store) -> (Self, JoinHandle<()>) {
+    pub fn start(store: impl Into<Arc<Store>>) -> (Self, JoinHandle<()>) {
+        let store: Arc<Store> = store.into();
         let (sender, receiver) = mpsc::channel();
         let (written, _) = broadcast::channel(BROADCAST_CAPACITY);
         let announce = written.clone();
@@ -58,7 +59,7 @@ impl StoreWriter {
 
     /// Appends an audit record (its sequence number is assigned on write).
     pub fn append(&self, event: HealEvent) {
-        self.send(Message::Write(Write::Append(event)));
+        self.send(Message::Write(Write::Append(Box::new(event))));
     }
 
     /// Waits until every write sent before this call is durable on disk.
@@ -146,8 +147,14 @@ mod tests {
         );
         let events = store.events(&AuditQuery::default()).unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!((events[0].seq, events[0].kind), (2, HealEventKind::Recovered));
-        assert_eq!((events[1].seq, events[1].kind), (1, HealEventKind::ActionStarted));
+        assert_eq!(
+            (events[0].seq, events[0].kind),
+            (2, HealEventKind::Recovered)
+        );
+        assert_eq!(
+            (events[1].seq, events[1].kind),
+            (1, HealEventKind::ActionStarted)
+        );
     }
 
     #[tokio::test]
@@ -193,6 +200,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path(), 100).unwrap();
         let error = Store::open(dir.path(), 100).err().unwrap();
-        assert!(error.to_string().contains("is in use by another hale process"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("is in use by another hale process"),
+            "{error}"
+        );
     }
 }

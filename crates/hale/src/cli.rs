@@ -22,6 +22,28 @@ pub struct Cli {
 /// hale's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controller: watch Docker, decide by the policies, heal, record.
+    ///
+    /// Loads every policy under --policies (invalid files are reported and skipped), then
+    /// starts the supervised actors: a DockerWatcher that follows the daemon's events and
+    /// relists periodically, and a Reconciler that decides per container and runs actions
+    /// off its mailbox. State (attempts, cooldowns, backoff, quarantine) and the audit log
+    /// live in an embedded database under --state-dir, so a restart of hale never causes
+    /// an extra restart of a container. SIGINT/SIGTERM stop it cleanly: running actions
+    /// finish (or are recorded as interrupted after --shutdown-grace).
+    #[command(
+        after_help = "Examples:\n  hale run\n  hale run --policies /etc/hale/policies --state-dir /var/lib/hale\n  \
+hale run --dry-run --log-format json\n  RUST_LOG=hale=debug hale run"
+    )]
+    Run(RunArgs),
+    /// Show the audit log: what hale decided and did, and why (oldest first).
+    ///
+    /// Reads the state store directly, so it works whether or not `hale run` is running.
+    #[command(
+        after_help = "Examples:\n  hale events\n  hale events --policy web --since 1h\n  \
+hale events --kind action_started --kind action_failed -o json"
+    )]
+    Events(EventsArgs),
     /// Check policy files and report every problem with file:line:col.
     ///
     /// Reads each PATH (a file, or a directory searched recursively for *.yaml and *.yml;
@@ -69,6 +91,84 @@ hale explain notifier.spec.slack")]
         #[arg(long, conflicts_with_all = ["field", "recursive"])]
         markdown: bool,
     },
+}
+
+/// Options of `hale run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Directory (or file) of HealPolicy and Notifier resources.
+    #[arg(long, default_value = "policies", value_name = "DIR")]
+    pub policies: PathBuf,
+    /// Where hale keeps its state and audit log (created if missing).
+    #[arg(
+        long,
+        default_value = "state",
+        value_name = "DIR",
+        env = "HALE_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Decide and record, but touch nothing (every policy behaves as `mode: DryRun`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The Docker daemon, e.g. unix:///var/run/docker.sock or tcp://host:2375.
+    /// Default: $DOCKER_HOST, else the local socket.
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
+    /// Relist every container this often, even when events flow.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub resync: hale_policy::Duration,
+    /// On SIGINT/SIGTERM, wait this long for running actions before recording them as
+    /// interrupted.
+    #[arg(long, default_value = "20s", value_name = "DURATION")]
+    pub shutdown_grace: hale_policy::Duration,
+    /// Audit records to keep; older ones are deleted.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub audit_retention: u64,
+    /// Log format: human-readable lines or one JSON object per line. Filter with RUST_LOG.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// Options of `hale events`.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// The state directory of the hale whose audit log to read.
+    #[arg(
+        long,
+        default_value = "state",
+        value_name = "DIR",
+        env = "HALE_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Only this policy.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Only this target (container name or ID prefix).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only these kinds (failing, action_started, action_succeeded, action_failed, dry_run,
+    /// recovered, cooldown_skip, circuit_open, quarantined, skipped, ...) or actions
+    /// (restart, recreate, ...). Repeatable.
+    #[arg(long)]
+    pub kind: Vec<String>,
+    /// Only records newer than this: a duration ("1h") or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most this many (the newest).
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Human,
+    /// JSON objects, one per line.
+    Json,
 }
 
 /// How a command prints its result.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cli::{Cli, Command, OutputFormat};
 
 /// Exit status for a usage error, as clap uses for its own.
-const USAGE_ERROR: u8 = 2;
+pub const USAGE_ERROR: u8 = 2;
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -21,6 +21,8 @@ pub fn run(cli: Cli) -> ExitCode {
             strict,
         } => validate(&paths, output, strict),
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
+        Command::Run(args) => crate::run::run(args),
+        Command::Events(args) => crate::events::events(&args),
         Command::Explain {
             field,
             recursive,
@@ -42,7 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// Writes to stdout; a closed pipe (`hale schema | head`) is not an error worth a panic.
-fn print(text: &str) -> ExitCode {
+pub fn print(text: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())

@@ -2,6 +2,9 @@
 
 mod cli;
 mod commands;
+mod events;
+mod run;
+mod supervisor;
 
 use std::process::ExitCode;
 

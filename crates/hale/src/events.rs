@@ -1,0 +1,64 @@
+//! `hale events`: read the audit log.
+
+use std::process::ExitCode;
+
+use hale_core::Timestamp;
+use hale_store::{AuditQuery, Store};
+
+use crate::cli::{EventsArgs, OutputFormat};
+use crate::commands::{USAGE_ERROR, print};
+
+/// Prints the audit records that match the filters, oldest first.
+pub fn events(args: &EventsArgs) -> ExitCode {
+    let since = match args.since.as_deref().map(parse_since).transpose() {
+        Ok(since) => since,
+        Err(message) => {
+            eprintln!("hale events: {message}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let store = match Store::open_read_only(&args.state_dir) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("hale events: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let query = AuditQuery {
+        limit: args.limit,
+        policy: args.policy.clone(),
+        target: args.target.clone(),
+        kinds: args.kind.clone(),
+        since,
+    };
+    let mut found = match store.events(&query) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("hale events: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    found.reverse();
+    let text = match args.output {
+        OutputFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&found).expect("events serialize");
+            text.push('\n');
+            text
+        }
+        OutputFormat::Human if found.is_empty() => "no matching events\n".to_owned(),
+        OutputFormat::Human => found.iter().map(|e| format!("{e}\n")).collect(),
+    };
+    print(&text)
+}
+
+/// `1h` (ago) or an RFC 3339 instant.
+fn parse_since(text: &str) -> Result<Timestamp, String> {
+    if let Ok(ago) = text.parse::<hale_policy::Duration>() {
+        return Ok(Timestamp::now().minus(ago.as_std()));
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(Timestamp::from)
+        .map_err(|_| {
+            format!("--since {text:?}: expected a duration such as \"1h\" or a time such as 2026-11-23T10:00:00Z")
+        })
+}

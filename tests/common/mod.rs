@@ -1,0 +1,396 @@
+//! The end-to-end harness: a real Docker daemon, a test image built FROM scratch with
+//! Debian's static busybox, and the real `hale` binary.
+//!
+//! Every test gets its own label value (`hale.test=<id>`) and container-name prefix, so
+//! tests run in parallel without seeing each other's containers, and everything a test
+//! creates is removed when its [`TestDocker`] is dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The image every test container runs.
+pub const IMAGE: &str = "hale-test-busybox:latest";
+
+static IMAGE_BUILT: Once = Once::new();
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `docker` with `args`.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the docker CLI ({e}); the end-to-end tests need Docker installed and its daemon running"))
+}
+
+/// Runs `docker` and returns its trimmed stdout, panicking with stderr on failure.
+pub fn docker_ok(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(
+        output.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Fails the test with a clear message when no Docker daemon is reachable, and builds the
+/// test image once per test binary.
+fn ensure_docker_and_image() {
+    IMAGE_BUILT.call_once(|| {
+        let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
+        assert!(
+            info.status.success(),
+            "the end-to-end tests need a reachable Docker daemon (DOCKER_HOST or /var/run/docker.sock), and none answered: {}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        let busybox = Path::new("/bin/busybox");
+        assert!(
+            busybox.exists(),
+            "the test image is built from Debian's static busybox: install it with `apt-get install busybox-static` (.ci/run does)"
+        );
+        let context = tempfile::tempdir().unwrap();
+        std::fs::copy(busybox, context.path().join("busybox")).unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/tmp\", \"/data\", \"/www\"]\n",
+        )
+        .unwrap();
+        docker_ok(&["build", "-q", "-t", IMAGE, context.path().to_str().unwrap()]);
+    });
+}
+
+/// One test's slice of the Docker daemon: its label, its containers, networks and volumes.
+pub struct TestDocker {
+    /// The value of the `hale.test` label on this test's containers.
+    pub id: String,
+    networks: Mutex<Vec<String>>,
+    volumes: Mutex<Vec<String>>,
+}
+
+impl TestDocker {
+    /// Claims a unique label for the test named `name`.
+    pub fn new(name: &str) -> Self {
+        ensure_docker_and_image();
+        let id = format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::SeqCst)
+        );
+        Self {
+            id,
+            networks: Mutex::new(Vec::new()),
+            volumes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The name this test uses for its container `suffix`.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("hale-{}-{suffix}", self.id)
+    }
+
+    /// `docker run -d` with this test's label and name; `args` go before the image, `cmd`
+    /// after it. Returns the container ID.
+    pub fn run(&self, suffix: &str, args: &[&str], cmd: &[&str]) -> String {
+        let name = self.name(suffix);
+        let label = format!("hale.test={}", self.id);
+        let mut all = vec!["run", "-d", "--name", &name, "--label", &label];
+        all.extend_from_slice(args);
+        all.push(IMAGE);
+        all.extend_from_slice(cmd);
+        docker_ok(&all)
+    }
+
+    /// A user-defined network removed with the test.
+    pub fn network(&self, suffix: &str) -> String {
+        let name = self.name(suffix);
+        docker_ok(&[
+            "network",
+            "create",
+            "--label",
+            &format!("hale.test={}", self.id),
+            &name,
+        ]);
+        self.networks.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// A named volume removed with the test.
+    pub fn volume(&self, suffix: &str) -> String {
+        let name = self.name(suffix);
+        docker_ok(&["volume", "create", &name]);
+        self.volumes.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// `docker inspect` of one container.
+    pub fn inspect(&self, suffix: &str) -> Value {
+        let text = docker_ok(&["inspect", &self.name(suffix)]);
+        let mut list: Vec<Value> = serde_json::from_str(&text).unwrap();
+        list.remove(0)
+    }
+
+    /// A Go-template field of a container, e.g. `{{.State.Health.Status}}`.
+    pub fn field(&self, suffix: &str, template: &str) -> String {
+        docker_ok(&["inspect", "--format", template, &self.name(suffix)])
+    }
+
+    /// Waits until `template` of the container renders `expected`.
+    pub fn wait_field(&self, suffix: &str, template: &str, expected: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = docker(&["inspect", "--format", template, &self.name(suffix)]);
+            let value = String::from_utf8_lossy(&value.stdout).trim().to_owned();
+            if value == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} is {value:?}, expected {expected:?} within {timeout:?}",
+                template,
+                self.name(suffix)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A policy selecting this test's containers; `body` is the rest of the spec.
+    pub fn policy(&self, name: &str, body: &str) -> String {
+        format!(
+            "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: {name}}}\nspec:\n  selector:\n    matchLabels: {{hale.test: \"{}\"}}\n{body}",
+            self.id
+        )
+    }
+}
+
+impl Drop for TestDocker {
+    fn drop(&mut self) {
+        let filter = format!("label=hale.test={}", self.id);
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        let ids = String::from_utf8_lossy(&ids.stdout);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            let _ = docker(&args);
+        }
+        for network in self.networks.lock().unwrap().iter() {
+            let _ = docker(&["network", "rm", network]);
+        }
+        for volume in self.volumes.lock().unwrap().iter() {
+            let _ = docker(&["volume", "rm", "-f", volume]);
+        }
+    }
+}
+
+/// A running `hale run`, with its JSON log lines collected.
+pub struct Hale {
+    child: Option<Child>,
+    lines: Arc<Mutex<Vec<Value>>>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+}
+
+/// A directory holding a policy file and a state directory.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A workspace with `policy` as its only policy file.
+    pub fn new(policy: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        std::fs::write(dir.path().join("policies/test.yaml"), policy).unwrap();
+        Self { dir }
+    }
+
+    /// The policy directory.
+    pub fn policies(&self) -> PathBuf {
+        self.dir.path().join("policies")
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Starts `hale run` on this workspace.
+    pub fn start(&self, extra: &[&str], env: &[(&str, &str)]) -> Hale {
+        Hale::start(&self.policies(), &self.state(), extra, env)
+    }
+}
+
+impl Hale {
+    /// Starts `hale run --log-format json` on `policies` with `state_dir`.
+    pub fn start(policies: &Path, state_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hale"));
+        command
+            .args([
+                "run",
+                "--log-format",
+                "json",
+                "--resync",
+                "5s",
+                "--policies",
+            ])
+            .arg(policies)
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("hale starts");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "message": line }));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let hale = Self {
+            child: Some(child),
+            lines,
+            state_dir: state_dir.to_path_buf(),
+        };
+        hale.wait_for("hale to connect", Duration::from_secs(20), |line| {
+            line["message"] == "connected to Docker; containers relisted"
+        });
+        hale
+    }
+
+    /// Every log line so far.
+    pub fn lines(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Audit log lines of `kind` about the container named `container`.
+    pub fn audit(&self, kind: &str, container: &str) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| {
+                l["target"] == "hale::audit" && l["kind"] == kind && l["container"] == container
+            })
+            .collect()
+    }
+
+    /// Audit log lines of `kind` for the whole policy (no container).
+    pub fn policy_audit(&self, kind: &str) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["target"] == "hale::audit" && l["kind"] == kind)
+            .collect()
+    }
+
+    /// Waits for a log line matching `predicate`; on timeout fails with the recent log.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| predicate(l)) {
+                return line;
+            }
+            if Instant::now() >= deadline {
+                let tail: Vec<String> = self
+                    .lines()
+                    .iter()
+                    .rev()
+                    .take(40)
+                    .rev()
+                    .map(ToString::to_string)
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; hale's log:\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for an audit record of `kind` about `container`.
+    pub fn wait_audit(&self, kind: &str, container: &str, timeout: Duration) -> Value {
+        self.wait_for(&format!("{kind} of {container}"), timeout, |l| {
+            l["target"] == "hale::audit" && l["kind"] == kind && l["container"] == container
+        })
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(&child, "-TERM");
+        wait_with_timeout(&mut child, Duration::from_secs(30))
+    }
+
+    /// Kills hale with SIGKILL, as a crash or the OOM killer would.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        signal(&child, "-KILL");
+        let _ = child.wait();
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg(child.id().to_string())
+        .status();
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("hale did not exit within {timeout:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for Hale {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `hale events -o json` on a state directory.
+pub fn hale_events(state_dir: &Path, extra: &[&str]) -> Vec<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(["events", "-o", "json", "-n", "1000", "--state-dir"])
+        .arg(state_dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "hale events failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

@@ -1,0 +1,428 @@
+//! `hale run` against the real Docker daemon: every remediation rule, end to end.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestDocker, Workspace, docker_ok, hale_events};
+
+/// A health check that passes while /tmp/healthy exists, checked every second.
+const HEALTH: &[&str] = &[
+    "--init",
+    "--health-cmd",
+    "test -f /tmp/healthy",
+    "--health-interval",
+    "1s",
+    "--health-retries",
+    "1",
+    "--health-timeout",
+    "1s",
+];
+
+/// A command that starts healthy and keeps running.
+const HEALTHY: &[&str] = &["sh", "-c", "touch /tmp/healthy; exec sleep 1000000"];
+
+/// A command that never becomes healthy.
+const NEVER_HEALTHY: &[&str] = &["sleep", "1000000"];
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A policy whose only rung is restart, with short timers.
+fn restart_policy(docker: &TestDocker, extra: &str) -> String {
+    docker.policy(
+        "e2e",
+        &format!(
+            "  remediation:\n    steps: [{{action: restart, attempts: 3, timeout: 3s}}]\n    cooldown: 1s\n    backoff: {{initial: 1s, max: 2s}}\n{extra}"
+        ),
+    )
+}
+
+#[test]
+fn an_unhealthy_container_is_restarted_once_and_recorded_as_recovered() {
+    let docker = TestDocker::new("unhealthy");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, HEALTHY);
+    docker.wait_field("web", "{{.State.Health.Status}}", "healthy", WAIT);
+    let name = docker.name("web");
+    docker_ok(&["exec", &name, "rm", "/tmp/healthy"]);
+
+    let started = hale.wait_audit("action_started", &name, WAIT);
+    assert_eq!(started["action"], "restart");
+    hale.wait_audit("action_succeeded", &name, WAIT);
+    hale.wait_audit("recovered", &name, WAIT);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        hale.audit("action_started", &name).len(),
+        1,
+        "restarted more than once"
+    );
+    assert_eq!(docker.field("web", "{{.State.Health.Status}}"), "healthy");
+
+    assert!(hale.stop().success());
+    let recorded = hale_events(&workspace.state(), &["--target", &name]);
+    let kinds: Vec<&str> = recorded
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["failing", "action_started", "action_succeeded", "recovered"]
+    );
+}
+
+#[test]
+fn a_crash_with_exit_code_1_is_restarted_but_a_clean_exit_is_left_alone() {
+    let docker = TestDocker::new("exit");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&[], &[]);
+    docker.run("crash", &["--init"], &["sh", "-c", "sleep 1; exit 1"]);
+    docker.run("done", &["--init"], &["sh", "-c", "sleep 1; exit 0"]);
+    let crash = docker.name("crash");
+    let done = docker.name("done");
+
+    let started = hale.wait_audit("action_started", &crash, WAIT);
+    let reason = started["reason"].as_str().unwrap();
+    assert!(reason.contains("because exited with code 1"), "{reason}");
+    hale.wait_audit("action_succeeded", &crash, WAIT);
+    docker.wait_field("done", "{{.State.Status}}", "exited", WAIT);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        hale.audit("failing", &done).is_empty(),
+        "a clean exit was treated as a failure"
+    );
+    assert!(hale.audit("action_started", &done).is_empty());
+    assert_eq!(docker.field("done", "{{.State.ExitCode}}"), "0");
+}
+
+#[test]
+fn a_container_the_operator_stopped_is_not_revived() {
+    let docker = TestDocker::new("operator");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, HEALTHY);
+    docker.wait_field("web", "{{.State.Health.Status}}", "healthy", WAIT);
+    let name = docker.name("web");
+    docker_ok(&["stop", "-t", "1", &name]);
+    docker_ok(&[
+        "kill",
+        "--signal",
+        "KILL",
+        &docker.run("killed", HEALTH, HEALTHY),
+    ]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(docker.field("web", "{{.State.Status}}"), "exited");
+    assert_eq!(docker.field("killed", "{{.State.Status}}"), "exited");
+    assert!(
+        hale.audit("action_started", &name).is_empty(),
+        "hale revived a stopped container"
+    );
+    assert!(
+        hale.audit("action_started", &docker.name("killed"))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_container_failing_forever_backs_off_then_is_quarantined() {
+    let docker = TestDocker::new("forever");
+    let policy = docker.policy(
+        "e2e",
+        "  remediation:\n    steps: [{action: restart, attempts: 10, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 4s}\n    quarantine: {after: 4, within: 1h}\n",
+    );
+    let workspace = Workspace::new(&policy);
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("quarantined", &name, Duration::from_secs(60));
+    let starts: Vec<u64> = hale
+        .audit("action_started", &name)
+        .iter()
+        .map(|l| {
+            let time = l["timestamp"].as_str().unwrap();
+            humantime::parse_rfc3339_weak(time.trim_end_matches('Z'))
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        })
+        .collect();
+    assert_eq!(starts.len(), 4, "quarantine after 4 remediations");
+    let gaps: Vec<u64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // Backoff 1s, 2s, 4s (plus the time the container needs to turn unhealthy again).
+    assert!(
+        gaps[0] >= 1_000 && gaps[1] >= 2_000 && gaps[2] >= 4_000,
+        "gaps {gaps:?}"
+    );
+    assert!(gaps[2] > gaps[0], "backoff did not grow: {gaps:?}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        hale.audit("action_started", &name).len(),
+        4,
+        "acted after quarantine"
+    );
+}
+
+#[test]
+fn too_many_unhealthy_targets_open_the_circuit_and_nothing_is_restarted() {
+    let docker = TestDocker::new("circuit");
+    let policy = docker.policy(
+        "e2e",
+        "  remediation:\n    steps: [{action: restart, timeout: 2s}]\n    cooldown: 1s\n    maxUnhealthy: 50%\n",
+    );
+    let workspace = Workspace::new(&policy);
+    for n in 0..3 {
+        docker.run(&format!("sick{n}"), HEALTH, NEVER_HEALTHY);
+    }
+    docker.run("fine", HEALTH, HEALTHY);
+    for n in 0..3 {
+        docker.wait_field(
+            &format!("sick{n}"),
+            "{{.State.Health.Status}}",
+            "unhealthy",
+            WAIT,
+        );
+    }
+    let started: Vec<String> = (0..3)
+        .map(|n| docker.field(&format!("sick{n}"), "{{.State.StartedAt}}"))
+        .collect();
+    let hale = workspace.start(&[], &[]);
+    let open = hale.wait_for("circuit_open", WAIT, |l| {
+        l["target"] == "hale::audit" && l["kind"] == "circuit_open"
+    });
+    assert!(
+        open["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 of 4 targets are unhealthy"),
+        "{open}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        hale.policy_audit("action_started").is_empty(),
+        "restarted while the circuit was open"
+    );
+    for (n, started) in started.iter().enumerate() {
+        assert_eq!(
+            &docker.field(&format!("sick{n}"), "{{.State.StartedAt}}"),
+            started
+        );
+    }
+}
+
+#[test]
+fn a_restart_that_fails_because_the_container_vanished_is_recorded_and_hale_carries_on() {
+    let docker = TestDocker::new("vanish");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&[], &[]);
+    // No --init: PID 1 ignores SIGTERM, so the restart waits the 5 s stop timeout, during
+    // which the container is removed.
+    let mut args: Vec<&str> = HEALTH.iter().copied().filter(|a| *a != "--init").collect();
+    args.extend(["--label", "hale.dev/stop-timeout=5"]);
+    docker.run("web", &args, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("action_started", &name, WAIT);
+    docker_ok(&["rm", "-f", &name]);
+    let failed = hale.wait_audit("action_failed", &name, WAIT);
+    assert_ne!(failed["result"], "ok");
+    // Still alive and still healing others.
+    docker.run("other", HEALTH, HEALTHY);
+    docker.wait_field("other", "{{.State.Health.Status}}", "healthy", WAIT);
+    docker_ok(&["exec", &docker.name("other"), "rm", "/tmp/healthy"]);
+    hale.wait_audit("action_succeeded", &docker.name("other"), WAIT);
+    assert!(hale.stop().success());
+}
+
+#[test]
+fn sigkill_during_a_cooldown_does_not_cause_an_extra_restart() {
+    let docker = TestDocker::new("sigkill");
+    let policy = docker.policy(
+        "e2e",
+        "  remediation:\n    steps: [{action: restart, attempts: 5, timeout: 1m}]\n    cooldown: 1m\n",
+    );
+    let workspace = Workspace::new(&policy);
+    let first = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    first.wait_audit("action_succeeded", &name, WAIT);
+    let started_at = docker.field("web", "{{.State.StartedAt}}");
+    first.kill9();
+
+    let second = workspace.start(&[], &[]);
+    docker.wait_field("web", "{{.State.Health.Status}}", "unhealthy", WAIT);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        second.audit("action_started", &name).is_empty(),
+        "restarted again during the cooldown"
+    );
+    assert_eq!(docker.field("web", "{{.State.StartedAt}}"), started_at);
+    assert!(second.stop().success());
+    let starts = hale_events(
+        &workspace.state(),
+        &["--target", &name, "--kind", "action_started"],
+    );
+    assert_eq!(starts.len(), 1);
+}
+
+#[test]
+fn dry_run_records_the_decision_and_touches_nothing() {
+    let docker = TestDocker::new("dryrun");
+    let policy = restart_policy(&docker, "  mode: DryRun\n");
+    let workspace = Workspace::new(&policy);
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    docker.wait_field("web", "{{.State.Health.Status}}", "unhealthy", WAIT);
+    let started_at = docker.field("web", "{{.State.StartedAt}}");
+    let dry = hale.wait_audit("dry_run", &name, WAIT);
+    assert_eq!(dry["action"], "restart");
+    assert_eq!(dry["dry_run"], true);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(hale.audit("action_started", &name).is_empty());
+    assert_eq!(docker.field("web", "{{.State.StartedAt}}"), started_at);
+    assert_eq!(docker.field("web", "{{.RestartCount}}"), "0");
+}
+
+#[test]
+fn the_global_dry_run_switch_overrides_enforcing_policies() {
+    let docker = TestDocker::new("globaldry");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&["--dry-run"], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("dry_run", &name, WAIT);
+    assert!(hale.audit("action_started", &name).is_empty());
+}
+
+/// The parts of `docker inspect` a recreate must preserve, with Docker-assigned IDs and
+/// addresses left out.
+fn preserved(inspect: &serde_json::Value, network: &str) -> serde_json::Value {
+    let id = inspect["Id"].as_str().unwrap();
+    let aliases: Vec<&str> = inspect["NetworkSettings"]["Networks"][network]["Aliases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
+                .filter(|a| !id.starts_with(a))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mounts: Vec<(String, String)> = inspect["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["Name"].as_str().unwrap_or("").to_owned(),
+                m["Destination"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "name": inspect["Name"],
+        "image": inspect["Config"]["Image"],
+        "cmd": inspect["Config"]["Cmd"],
+        "env": inspect["Config"]["Env"],
+        "labels": inspect["Config"]["Labels"],
+        "hostname": inspect["Config"]["Hostname"],
+        "workdir": inspect["Config"]["WorkingDir"],
+        "healthcheck": inspect["Config"]["Healthcheck"],
+        "exposed": inspect["Config"]["ExposedPorts"],
+        "ports": inspect["HostConfig"]["PortBindings"],
+        "restart": inspect["HostConfig"]["RestartPolicy"],
+        "init": inspect["HostConfig"]["Init"],
+        "network_mode": inspect["HostConfig"]["NetworkMode"],
+        "networks": inspect["NetworkSettings"]["Networks"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        "aliases": aliases,
+        "mounts": mounts,
+    })
+}
+
+#[test]
+fn recreate_preserves_the_containers_configuration() {
+    let docker = TestDocker::new("recreate");
+    let policy = docker.policy(
+        "e2e",
+        "  remediation:\n    steps: [{action: recreate, timeout: 1m}]\n    quarantine: {after: 1}\n",
+    );
+    let workspace = Workspace::new(&policy);
+    let network = docker.network("net");
+    let volume = docker.volume("data");
+    let mut args: Vec<String> = HEALTH.iter().map(|s| (*s).to_owned()).collect();
+    args.extend(
+        [
+            "--env",
+            "FOO=bar",
+            "--label",
+            "app=shop",
+            "--hostname",
+            "shop-host",
+            "-w",
+            "/data",
+            "--network",
+            &network,
+            "--network-alias",
+            "shop-alias",
+            "-p",
+            "127.0.0.1::80",
+            "--restart",
+            "on-failure:2",
+            "-v",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    args.push(format!("{volume}:/data"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker.run("web", &args, NEVER_HEALTHY);
+    let name = docker.name("web");
+    let before = docker.inspect("web");
+    let hale = workspace.start(&[], &[]);
+    let done = hale.wait_audit("action_succeeded", &name, WAIT);
+    assert_eq!(done["action"], "recreate");
+    let after = docker.inspect("web");
+    assert_ne!(before["Id"], after["Id"], "the container was not recreated");
+    assert_eq!(preserved(&before, &network), preserved(&after, &network));
+    assert_eq!(after["State"]["Running"], true);
+}
+
+#[test]
+fn a_failing_child_actor_is_restarted_by_its_supervisor_and_healing_goes_on() {
+    let docker = TestDocker::new("supervise");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&[], &[("HALE_FAILPOINTS", "reconciler-panic-once")]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_for("the reconciler to fail", WAIT, |l| {
+        l["message"] == "child actor failed; its supervisor restarts it"
+            && l["child"] == "hale-reconciler"
+    });
+    hale.wait_for("the reconciler to be restarted", WAIT, |l| {
+        l["message"] == "child restarted by its supervisor" && l["child"] == "hale-reconciler"
+    });
+    hale.wait_audit("action_succeeded", &name, WAIT);
+    assert!(hale.stop().success());
+}
+
+#[test]
+fn events_can_be_filtered_by_policy_kind_and_time() {
+    let docker = TestDocker::new("events");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("action_succeeded", &name, WAIT);
+    // Read while hale is still running: the store allows a concurrent reader.
+    let all = hale_events(&workspace.state(), &["--policy", "e2e"]);
+    assert!(all.len() >= 3, "{all:?}");
+    let restarts = hale_events(&workspace.state(), &["--kind", "restart", "--since", "1h"]);
+    assert!(restarts.iter().all(|e| e["action"] == "restart"));
+    assert!(hale_events(&workspace.state(), &["--policy", "other"]).is_empty());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(["events", "--since", "yesterday-ish", "--state-dir"])
+        .arg(workspace.state())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(hale.stop().success());
+}
