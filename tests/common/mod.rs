@@ -274,6 +274,11 @@ impl Hale {
         hale
     }
 
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Every log line so far.
     pub fn lines(&self) -> Vec<Value> {
         self.lines.lock().unwrap().clone()

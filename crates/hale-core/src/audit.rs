@@ -122,6 +122,9 @@ pub struct HealEvent {
     /// How long the action took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// hale's own reaction time: from receiving the observation to deciding the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction_ms: Option<u64>,
     /// Why hale decided this, in words.
     pub reason: String,
     /// True when the policy or the controller is in dry-run mode.
@@ -151,6 +154,7 @@ impl HealEvent {
             step: None,
             result: None,
             duration_ms: None,
+            reaction_ms: None,
             reason: reason.into(),
             dry_run: false,
         }

@@ -314,6 +314,7 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         stopped_by_operator: false,
         exit_seen: false,
         health_since: None,
+        received_at: None,
     }
 }
 
@@ -389,6 +390,7 @@ impl DockerPort for BollardDocker {
                             kind,
                             time: Timestamp((time_nano / 1_000_000).max(0) as u64),
                             time_nano,
+                            received_at: Timestamp::now(),
                         })
                     }
                     Err(error) => Err(this.map_error("events", "", error)),

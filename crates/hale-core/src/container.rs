@@ -92,6 +92,10 @@ pub struct ContainerSnapshot {
     /// Since when `health` has had its current value (the `health_status` event's time, or
     /// when hale first saw it).
     pub health_since: Option<Timestamp>,
+    /// When hale received the observation this snapshot reflects (event or inspect), to
+    /// measure hale's own reaction time.
+    #[serde(default)]
+    pub received_at: Option<Timestamp>,
 }
 
 impl ContainerSnapshot {
@@ -138,6 +142,9 @@ pub struct ContainerEvent {
     pub time: Timestamp,
     /// Docker's event time in nanoseconds, for resuming the stream after a reconnect.
     pub time_nano: i64,
+    /// When hale read the event from the stream.
+    #[serde(default)]
+    pub received_at: Timestamp,
 }
 
 /// The container events hale follows.
@@ -171,7 +178,53 @@ pub enum ContainerEventKind {
     PauseChange,
 }
 
+impl ContainerSnapshot {
+    /// Applies what an event says about the container's state, without asking Docker.
+    ///
+    /// Events carry enough to keep a snapshot current between inspects: a start, a death
+    /// with its exit code, an OOM kill, a health change. What they do not carry (restart
+    /// count, new name, pause state) needs an inspect: see
+    /// [`ContainerEventKind::needs_inspect`].
+    pub fn apply(&mut self, event: &ContainerEvent) {
+        match &event.kind {
+            ContainerEventKind::Start => {
+                self.status = ContainerStatus::Running;
+                self.started_at = Some(event.time);
+                self.oom_killed = false;
+                // Docker resets the health check on every start.
+                if self.health.is_some() {
+                    self.health = Some(HealthStatus::Starting);
+                }
+            }
+            ContainerEventKind::Die { exit_code } => {
+                self.status = ContainerStatus::Exited;
+                self.exit_code = *exit_code;
+                self.finished_at = Some(event.time);
+            }
+            ContainerEventKind::Oom => self.oom_killed = true,
+            ContainerEventKind::HealthStatus(health) => self.health = Some(*health),
+            ContainerEventKind::Kill
+            | ContainerEventKind::Stop
+            | ContainerEventKind::Restart
+            | ContainerEventKind::Destroy
+            | ContainerEventKind::Rename
+            | ContainerEventKind::Create
+            | ContainerEventKind::PauseChange => {}
+        }
+    }
+}
+
 impl ContainerEventKind {
+    /// Whether the container must be inspected to learn what this event changed: a death
+    /// (Docker's restart count and whether it will restart it), a rename, a creation, a
+    /// pause.
+    pub fn needs_inspect(&self) -> bool {
+        matches!(
+            self,
+            Self::Die { .. } | Self::Rename | Self::Create | Self::PauseChange
+        )
+    }
+
     /// Maps Docker's `Action` string (e.g. `health_status: unhealthy`, `die`) and the
     /// event's attributes to a kind; `None` for actions hale ignores (exec, attach, ...).
     pub fn from_docker(action: &str, exit_code: Option<&str>) -> Option<Self> {
@@ -217,6 +270,7 @@ mod tests {
             stopped_by_operator: false,
             exit_seen: true,
             health_since: None,
+            received_at: None,
         }
     }
 
@@ -250,6 +304,33 @@ mod tests {
         container.labels.clear();
         container.stop_timeout = None;
         assert_eq!(container.effective_stop_timeout(), 10);
+    }
+
+    #[test]
+    fn events_update_a_snapshot_without_an_inspect() {
+        let mut container = exited(RestartPolicy::No, 1, 0);
+        container.health = Some(HealthStatus::Unhealthy);
+        let at = |kind, ms| ContainerEvent {
+            id: "abc".into(),
+            kind,
+            time: Timestamp(ms),
+            time_nano: 0,
+            received_at: Timestamp(ms),
+        };
+        container.apply(&at(ContainerEventKind::Start, 10));
+        assert_eq!(container.status, ContainerStatus::Running);
+        assert_eq!(container.health, Some(HealthStatus::Starting));
+        assert_eq!(container.started_at, Some(Timestamp(10)));
+        container.apply(&at(
+            ContainerEventKind::HealthStatus(HealthStatus::Unhealthy),
+            20,
+        ));
+        assert_eq!(container.health, Some(HealthStatus::Unhealthy));
+        container.apply(&at(ContainerEventKind::Oom, 30));
+        container.apply(&at(ContainerEventKind::Die { exit_code: 137 }, 31));
+        assert_eq!(container.status, ContainerStatus::Exited);
+        assert_eq!((container.exit_code, container.oom_killed), (137, true));
+        assert_eq!(container.finished_at, Some(Timestamp(31)));
     }
 
     #[test]

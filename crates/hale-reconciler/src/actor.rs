@@ -380,7 +380,7 @@ fn finish(
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
     };
-    crate::decide::finish_action(target_state);
+    crate::decide::finish_action(target_state, planned.action, now);
     if let Ok(bytes) = serde_json::to_vec(&*target_state) {
         state.args.writer.put_state(state_key(key), bytes);
     }

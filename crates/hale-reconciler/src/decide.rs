@@ -43,6 +43,10 @@ pub struct TargetState {
     pub backoff_ms: Option<u64>,
     /// An action is running right now (set before it starts, cleared when it reports).
     pub in_flight: bool,
+    /// Evidence older than this predates hale's last action on the container and says
+    /// nothing about its state since: wait for a fresh signal (Docker resets health checks
+    /// on start and reports a new exit with a new `die`).
+    pub fresh_after: Option<Timestamp>,
     /// hale acted during the current failure, so recovery is worth reporting.
     pub remediated: bool,
     /// The target is quarantined: hale does not act on it.
@@ -182,6 +186,9 @@ pub fn decide(
         }
         Assessment::Failing(failure) => failure,
     };
+    if state.fresh_after.is_some_and(|fresh| failure.since < fresh) {
+        return decision;
+    }
 
     if state.failing_since.is_none() {
         begin_failure(state, failure, remediation.backoff.reset_after.as_std());
@@ -322,6 +329,9 @@ pub fn decide(
     record.step = Some((planned.step, planned.attempt));
     record.signal = Some(failure.signal.clone());
     record.signal_at = Some(failure.since);
+    record.reaction_ms = container
+        .received_at
+        .map(|received| now.since(received).as_millis() as u64);
     decision.events.push(record);
     if !policy.dry_run() {
         state.in_flight = true;
@@ -401,9 +411,16 @@ pub fn release(state: &mut TargetState) {
     state.reported_skip = None;
 }
 
-/// Records the end of an action.
-pub fn finish_action(state: &mut TargetState) {
+/// Records the end of an action at `now`. After an action that touched the container
+/// (restart, stopStart, recreate), failures observed before `now` are stale.
+pub fn finish_action(state: &mut TargetState, action: Action, now: Timestamp) {
     state.in_flight = false;
+    if matches!(
+        action,
+        Action::Restart | Action::StopStart | Action::Recreate
+    ) {
+        state.fresh_after = Some(now);
+    }
 }
 
 /// Whether a target counts as unhealthy for the circuit breaker: any failure, confirmed or

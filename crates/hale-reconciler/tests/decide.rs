@@ -44,6 +44,7 @@ fn running() -> ContainerSnapshot {
         stopped_by_operator: false,
         exit_seen: false,
         health_since: Some(T0),
+        received_at: None,
     }
 }
 
@@ -51,6 +52,16 @@ fn unhealthy_since(seconds: u64) -> ContainerSnapshot {
     ContainerSnapshot {
         health: Some(HealthStatus::Unhealthy),
         health_since: Some(at(seconds)),
+        ..running()
+    }
+}
+
+/// Unhealthy since exactly `now`: fresh evidence, as after each restart of a container
+/// that keeps failing.
+fn failing_at(now: Timestamp) -> ContainerSnapshot {
+    ContainerSnapshot {
+        health: Some(HealthStatus::Unhealthy),
+        health_since: Some(now),
         ..running()
     }
 }
@@ -107,8 +118,8 @@ fn act(
 ) -> Option<Action> {
     let decision = step(spec, container, state, now);
     let action = decision.action.map(|a| a.action);
-    if action.is_some() {
-        finish_action(state);
+    if let Some(action) = action {
+        finish_action(state, action, now);
     }
     action
 }
@@ -133,9 +144,15 @@ fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
         step(&spec, &unhealthy_since(0), &mut state, at(1)),
         Decision::default()
     );
-    finish_action(&mut state);
-    // Still unhealthy right after: the step's timeout (1m default) holds the next action.
-    let waiting = step(&spec, &unhealthy_since(0), &mut state, at(5));
+    finish_action(&mut state, Action::Restart, at(1));
+    // Evidence from before the restart is stale: nothing to decide until a fresh signal.
+    assert_eq!(
+        step(&spec, &unhealthy_since(0), &mut state, at(2)),
+        Decision::default()
+    );
+    // Unhealthy again after the restart: the step's timeout (1m default) holds the next
+    // action.
+    let waiting = step(&spec, &unhealthy_since(5), &mut state, at(5));
     assert_eq!(waiting.action, None);
     assert_eq!(waiting.wake_at, Some(at(60)));
 }
@@ -223,7 +240,7 @@ fn backoff_doubles_up_to_its_maximum() {
     let mut gaps = Vec::new();
     for _ in 0..5 {
         assert_eq!(
-            act(&spec, &unhealthy_since(0), &mut state, now),
+            act(&spec, &failing_at(now), &mut state, now),
             Some(Action::Restart)
         );
         let next = state.next_action_at.unwrap();
@@ -232,7 +249,7 @@ fn backoff_doubles_up_to_its_maximum() {
         assert_eq!(
             act(
                 &spec,
-                &unhealthy_since(0),
+                &failing_at(next.minus(Duration::from_secs(1))),
                 &mut state,
                 next.minus(Duration::from_secs(1))
             ),
@@ -257,7 +274,7 @@ fn the_ladder_escalates_after_a_steps_attempts() {
             actions.push(None);
         }
         actions.push(decision.action.map(|a| a.action));
-        finish_action(&mut state);
+        state.in_flight = false;
     }
     assert_eq!(
         actions,
@@ -280,11 +297,11 @@ fn a_target_failing_forever_is_quarantined_after_n_remediations() {
     let mut state = TargetState::default();
     for n in 0..3 {
         assert_eq!(
-            act(&spec, &unhealthy_since(0), &mut state, at(n * 10)),
+            act(&spec, &failing_at(at(n * 10)), &mut state, at(n * 10)),
             Some(Action::Restart)
         );
     }
-    let decision = step(&spec, &unhealthy_since(0), &mut state, at(30));
+    let decision = step(&spec, &failing_at(at(30)), &mut state, at(30));
     assert_eq!(kinds(&decision), [HealEventKind::Quarantined]);
     assert_eq!(
         decision.events[0].reason,
@@ -293,7 +310,7 @@ fn a_target_failing_forever_is_quarantined_after_n_remediations() {
     assert!(decision.action.is_none());
     for n in 4..20 {
         assert_eq!(
-            step(&spec, &unhealthy_since(0), &mut state, at(n * 600)),
+            step(&spec, &failing_at(at(n * 600)), &mut state, at(n * 600)),
             Decision::default()
         );
     }
@@ -307,7 +324,7 @@ fn remediations_outside_the_window_do_not_count_towards_quarantine() {
     let mut state = TargetState::default();
     for n in 0..5 {
         assert_eq!(
-            act(&spec, &unhealthy_since(0), &mut state, at(n * 61)),
+            act(&spec, &failing_at(at(n * 61)), &mut state, at(n * 61)),
             Some(Action::Restart)
         );
     }

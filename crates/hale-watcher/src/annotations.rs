@@ -85,6 +85,7 @@ mod tests {
             kind,
             time: Timestamp(ms),
             time_nano: ms as i64 * 1_000_000,
+            received_at: Timestamp(ms),
         }
     }
 
@@ -105,6 +106,7 @@ mod tests {
             stopped_by_operator: false,
             exit_seen: false,
             health_since: None,
+            received_at: None,
         }
     }
 

@@ -1,12 +1,24 @@
 //! The DockerWatcher actor and its stream task.
+//!
+//! The stream task does the I/O of following the daemon (list, events, reconnect). The
+//! actor keeps a snapshot per container, applies each event to it at once (events carry
+//! state changes: no inspect needed for a health change) and forwards it; it inspects only
+//! when an event leaves something unknown, in spawned tasks, so one container whose
+//! inspect blocks (Docker holds its lock during a slow stop) never delays another's
+//! events. An inspect or relist result is taken as the new base and the events that
+//! arrived after it was requested are replayed on top, so a slow answer never undoes a
+//! newer event.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use hale_core::{ContainerEvent, ContainerEventKind, ContainerSnapshot, DockerPort, Timestamp};
+use hale_core::{
+    ContainerEvent, ContainerEventKind, ContainerSnapshot, DockerError, DockerPort, Timestamp,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::annotations::Annotations;
@@ -17,6 +29,12 @@ pub const WATCHER_NAME: &str = "hale-docker-watcher";
 /// First and largest delay between reconnection attempts.
 const RECONNECT_INITIAL: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// Inspects running at once.
+const INSPECT_CONCURRENCY: usize = 16;
+
+/// Events remembered per container for replay over a late inspect result.
+const REPLAY_DEPTH: usize = 64;
 
 /// What the watcher starts with.
 #[derive(Clone)]
@@ -42,24 +60,48 @@ pub enum Observation {
 
 /// Messages of the watcher actor.
 pub enum WatcherMsg {
+    /// The stream task is about to list every container.
+    RelistStarting,
     /// The stream task listed every container.
     Relisted(Vec<ContainerSnapshot>),
-    /// The stream task saw an event and inspected the container (`None`: it is gone).
-    Event(ContainerEvent, Option<ContainerSnapshot>),
+    /// The stream task received an event.
+    Event(ContainerEvent),
+    /// An inspect requested when the event counter was at `requested_at` finished
+    /// (`Ok(None)`: the container is gone).
+    Inspected {
+        /// The container.
+        id: String,
+        /// The event counter when the inspect was requested.
+        requested_at: u64,
+        /// What Docker said.
+        result: Result<Option<ContainerSnapshot>, String>,
+    },
     /// The connection to the daemon changed: `None` connected, `Some(reason)` lost.
     Connection(Option<String>),
     /// Relist now (sent by the supervisor after the reconciler restarted).
     Resync,
 }
 
-/// The DockerWatcher actor. Its I/O runs in a spawned stream task; the actor only keeps
-/// the event-derived annotations and forwards enriched snapshots.
+/// The DockerWatcher actor.
 pub struct DockerWatcher;
+
+/// A container as the watcher tracks it.
+struct Tracked {
+    /// Current state: the last inspect with later events applied.
+    snapshot: Option<ContainerSnapshot>,
+    /// Recent events with their counter values, for replay.
+    recent: VecDeque<(u64, ContainerEvent)>,
+}
 
 /// The watcher's state.
 pub struct DockerWatcherState {
     args: DockerWatcherArgs,
     annotations: Annotations,
+    tracked: HashMap<String, Tracked>,
+    /// Counts events received; inspects and relists remember it to know what to replay.
+    counter: u64,
+    relist_started_at: u64,
+    inspects: Arc<Semaphore>,
     resync_now: Arc<Notify>,
     task: JoinHandle<()>,
     connected: Option<bool>,
@@ -85,6 +127,10 @@ impl Actor for DockerWatcher {
         Ok(DockerWatcherState {
             args,
             annotations: Annotations::default(),
+            tracked: HashMap::new(),
+            counter: 0,
+            relist_started_at: 0,
+            inspects: Arc::new(Semaphore::new(INSPECT_CONCURRENCY)),
             resync_now,
             task,
             connected: None,
@@ -102,31 +148,32 @@ impl Actor for DockerWatcher {
 
     async fn handle(
         &self,
-        _myself: ActorRef<WatcherMsg>,
+        myself: ActorRef<WatcherMsg>,
         message: WatcherMsg,
         state: &mut DockerWatcherState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            WatcherMsg::Relisted(mut list) => {
-                let now = Timestamp::now();
-                state
-                    .annotations
-                    .retain_only(list.iter().map(|c| c.id.as_str()));
-                for snapshot in &mut list {
-                    state.annotations.enrich(snapshot, now);
+            WatcherMsg::RelistStarting => state.relist_started_at = state.counter,
+            WatcherMsg::Relisted(list) => relisted(state, list),
+            WatcherMsg::Event(event) => on_event(&myself, state, event),
+            WatcherMsg::Inspected {
+                id,
+                requested_at,
+                result,
+            } => match result {
+                Ok(Some(snapshot)) => {
+                    let snapshot = rebase(state, snapshot, requested_at);
+                    (state.args.sink)(Observation::Container(snapshot));
                 }
-                (state.args.sink)(Observation::All(list));
-            }
-            WatcherMsg::Event(event, snapshot) => {
-                state.annotations.observe(&event);
-                match snapshot {
-                    Some(mut snapshot) => {
-                        state.annotations.enrich(&mut snapshot, Timestamp::now());
-                        (state.args.sink)(Observation::Container(snapshot));
-                    }
-                    None => (state.args.sink)(Observation::Removed(event.id)),
+                Ok(None) => {
+                    state.tracked.remove(&id);
+                    (state.args.sink)(Observation::Removed(id));
                 }
-            }
+                Err(error) => {
+                    // The next relist repairs it; the connection state is the stream's job.
+                    tracing::debug!(container = %id, %error, "inspect failed");
+                }
+            },
             WatcherMsg::Connection(lost) => {
                 // Log once per change of state, not once per retry.
                 let connected = lost.is_none();
@@ -151,6 +198,122 @@ impl Actor for DockerWatcher {
     }
 }
 
+/// Takes `base` (an inspect or list result requested at counter `requested_at`), replays
+/// the events that arrived since, stores and returns the enriched snapshot.
+fn rebase(
+    state: &mut DockerWatcherState,
+    mut base: ContainerSnapshot,
+    requested_at: u64,
+) -> ContainerSnapshot {
+    let tracked = state
+        .tracked
+        .entry(base.id.clone())
+        .or_insert_with(|| Tracked {
+            snapshot: None,
+            recent: VecDeque::new(),
+        });
+    for (seen, event) in &tracked.recent {
+        if *seen > requested_at {
+            base.apply(event);
+        }
+    }
+    let now = Timestamp::now();
+    state.annotations.enrich(&mut base, now);
+    base.received_at = Some(now);
+    tracked.snapshot = Some(base.clone());
+    base
+}
+
+fn relisted(state: &mut DockerWatcherState, list: Vec<ContainerSnapshot>) {
+    let requested_at = state.relist_started_at;
+    let listed: std::collections::HashSet<String> = list.iter().map(|c| c.id.clone()).collect();
+    // Containers missing from the list are gone, unless an event about them arrived after
+    // the list was requested (a container created meanwhile).
+    state.tracked.retain(|id, tracked| {
+        listed.contains(id)
+            || tracked
+                .recent
+                .back()
+                .is_some_and(|(seen, _)| *seen > requested_at)
+    });
+    state.annotations.retain_only(
+        state
+            .tracked
+            .keys()
+            .map(String::as_str)
+            .chain(listed.iter().map(String::as_str)),
+    );
+    let snapshots: Vec<ContainerSnapshot> = list
+        .into_iter()
+        .map(|snapshot| rebase(state, snapshot, requested_at))
+        .collect();
+    (state.args.sink)(Observation::All(snapshots));
+}
+
+fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event: ContainerEvent) {
+    state.counter += 1;
+    tracing::trace!(
+        container = %event.id,
+        kind = ?event.kind,
+        lag_ms = Timestamp::now().0.saturating_sub(event.time.0),
+        "docker event"
+    );
+    state.annotations.observe(&event);
+    if event.kind == ContainerEventKind::Destroy {
+        state.tracked.remove(&event.id);
+        (state.args.sink)(Observation::Removed(event.id));
+        return;
+    }
+    let tracked = state
+        .tracked
+        .entry(event.id.clone())
+        .or_insert_with(|| Tracked {
+            snapshot: None,
+            recent: VecDeque::new(),
+        });
+    tracked.recent.push_back((state.counter, event.clone()));
+    if tracked.recent.len() > REPLAY_DEPTH {
+        tracked.recent.pop_front();
+    }
+    let known = match &mut tracked.snapshot {
+        Some(snapshot) => {
+            snapshot.apply(&event);
+            let now = Timestamp::now();
+            snapshot.received_at = Some(event.received_at);
+            let mut snapshot = snapshot.clone();
+            state.annotations.enrich(&mut snapshot, now);
+            (state.args.sink)(Observation::Container(snapshot));
+            true
+        }
+        None => false,
+    };
+    if !known || event.kind.needs_inspect() {
+        request_inspect(myself, state, event.id);
+    }
+}
+
+fn request_inspect(myself: &ActorRef<WatcherMsg>, state: &DockerWatcherState, id: String) {
+    let docker = Arc::clone(&state.args.docker);
+    let permits = Arc::clone(&state.inspects);
+    let requested_at = state.counter;
+    let reply = myself.clone();
+    tokio::spawn(async move {
+        let Ok(_permit) = permits.acquire_owned().await else {
+            return;
+        };
+        let result = match docker.inspect(&id).await {
+            Ok(snapshot) => Ok(Some(snapshot)),
+            Err(DockerError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error.to_string()),
+        };
+        let _ = reply.cast(WatcherMsg::Inspected {
+            id,
+            requested_at,
+            result,
+        });
+    });
+}
+
 fn nanos_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -171,6 +334,9 @@ async fn stream_task(
     loop {
         // Subscribe from before the list, so nothing that happens in between is missed.
         let since = last_seen.unwrap_or_else(nanos_now);
+        if watcher.cast(WatcherMsg::RelistStarting).is_err() {
+            return;
+        }
         let list = match docker.list().await {
             Ok(list) => list,
             Err(error) => {
@@ -189,37 +355,32 @@ async fn stream_task(
         let mut ticker = tokio::time::interval(resync);
         ticker.tick().await;
         let reason = loop {
-            tokio::select! {
+            let relist = tokio::select! {
                 item = events.next() => match item {
                     Some(Ok(event)) => {
                         last_seen = Some(event.time_nano);
-                        let snapshot = if event.kind == ContainerEventKind::Destroy {
-                            None
-                        } else {
-                            match docker.inspect(&event.id).await {
-                                Ok(snapshot) => Some(snapshot),
-                                Err(hale_core::DockerError::NotFound(_)) => None,
-                                Err(error) => break error.to_string(),
-                            }
-                        };
-                        if watcher.cast(WatcherMsg::Event(event, snapshot)).is_err() {
+                        if watcher.cast(WatcherMsg::Event(event)).is_err() {
                             return;
                         }
+                        false
                     }
                     Some(Err(error)) => break error.to_string(),
                     None => break "the event stream ended".to_owned(),
                 },
-                _ = ticker.tick() => {
-                    match docker.list().await {
-                        Ok(list) => if watcher.cast(WatcherMsg::Relisted(list)).is_err() { return },
-                        Err(error) => break error.to_string(),
-                    }
+                _ = ticker.tick() => true,
+                () = resync_now.notified() => true,
+            };
+            if relist {
+                if watcher.cast(WatcherMsg::RelistStarting).is_err() {
+                    return;
                 }
-                () = resync_now.notified() => {
-                    match docker.list().await {
-                        Ok(list) => if watcher.cast(WatcherMsg::Relisted(list)).is_err() { return },
-                        Err(error) => break error.to_string(),
+                match docker.list().await {
+                    Ok(list) => {
+                        if watcher.cast(WatcherMsg::Relisted(list)).is_err() {
+                            return;
+                        }
                     }
+                    Err(error) => break error.to_string(),
                 }
             }
         };
