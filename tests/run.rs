@@ -135,18 +135,19 @@ fn a_container_failing_forever_backs_off_then_is_quarantined() {
     docker.run("web", HEALTH, NEVER_HEALTHY);
     let name = docker.name("web");
     hale.wait_audit("quarantined", &name, Duration::from_secs(60));
-    let starts: Vec<u64> = hale
-        .audit("action_started", &name)
+    // The audit records carry the decision instants (log lines are stamped a moment later).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut starts: Vec<u64> = Vec::new();
+    while starts.len() < 4 && std::time::Instant::now() < deadline {
+        starts = hale_events(
+            &workspace.state(),
+            &["--target", &name, "--kind", "action_started"],
+        )
         .iter()
-        .map(|l| {
-            let time = l["timestamp"].as_str().unwrap();
-            humantime::parse_rfc3339_weak(time.trim_end_matches('Z'))
-                .unwrap()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64
-        })
+        .map(|e| e["time"].as_u64().unwrap())
         .collect();
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(starts.len(), 4, "quarantine after 4 remediations");
     let gaps: Vec<u64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
     // Backoff 1s, 2s, 4s (plus the time the container needs to turn unhealthy again).
@@ -432,4 +433,92 @@ fn events_can_be_filtered_by_policy_kind_and_time() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(hale.stop().success());
+}
+
+#[test]
+fn hale_survives_the_daemon_going_away_and_relists_when_it_returns() {
+    let docker = TestDocker::new("reconnect");
+    let workspace = Workspace::new(&restart_policy(&docker, ""));
+    let socket = tempfile::tempdir().unwrap();
+    let socket_path = socket.path().join("docker.sock");
+    let mut proxy = common::SocketProxy::start(&socket_path);
+    let host = format!("unix://{}", socket_path.display());
+    let hale = workspace.start(&["--docker-host", &host], &[]);
+    docker.run("web", HEALTH, HEALTHY);
+    docker.wait_field("web", "{{.State.Health.Status}}", "healthy", WAIT);
+
+    proxy.stop();
+    hale.wait_for("hale to notice the daemon is gone", WAIT, |l| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("lost the Docker daemon"))
+    });
+    // The container fails while hale cannot see it.
+    let name = docker.name("web");
+    docker_ok(&["exec", &name, "rm", "/tmp/healthy"]);
+    docker.wait_field("web", "{{.State.Health.Status}}", "unhealthy", WAIT);
+    std::thread::sleep(Duration::from_secs(3));
+
+    let _proxy = common::SocketProxy::start(&socket_path);
+    hale.wait_audit("action_succeeded", &name, Duration::from_secs(60));
+    let lost = hale
+        .lines()
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("lost the Docker daemon"))
+        })
+        .count();
+    assert_eq!(
+        lost, 1,
+        "the outage should be logged once, not once per retry"
+    );
+    let connected = hale
+        .lines()
+        .iter()
+        .filter(|l| l["message"] == "connected to Docker; containers relisted")
+        .count();
+    assert_eq!(connected, 2);
+    assert!(hale.stop().success());
+}
+
+#[test]
+fn sigterm_waits_for_running_actions_then_records_them_as_interrupted() {
+    let docker = TestDocker::new("shutdown");
+    let policy = docker.policy(
+        "e2e",
+        "  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1m}]\n",
+    );
+    let workspace = Workspace::new(&policy);
+    let hale = workspace.start(&["--shutdown-grace", "1s"], &[]);
+    // No --init: PID 1 ignores SIGTERM, so the restart takes the whole 20 s stop timeout.
+    let mut args: Vec<&str> = HEALTH.iter().copied().filter(|a| *a != "--init").collect();
+    args.extend(["--label", "hale.dev/stop-timeout=20"]);
+    docker.run("web", &args, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("action_started", &name, WAIT);
+    let stopping = std::time::Instant::now();
+    assert!(hale.stop().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        stopping.elapsed()
+    );
+    let interrupted = hale_events(
+        &workspace.state(),
+        &["--target", &name, "--kind", "interrupted"],
+    );
+    assert_eq!(interrupted.len(), 1, "{interrupted:?}");
+    assert_eq!(interrupted[0]["action"], "restart");
+    // The next start neither repeats the record nor the restart (its cooldown holds).
+    let again = workspace.start(&[], &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(again.audit("action_started", &name).is_empty());
+    assert!(again.stop().success());
+    let interrupted = hale_events(
+        &workspace.state(),
+        &["--target", &name, "--kind", "interrupted"],
+    );
+    assert_eq!(interrupted.len(), 1);
 }

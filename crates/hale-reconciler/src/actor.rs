@@ -421,8 +421,13 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
     let deadline = tokio::time::Instant::now() + grace;
     let running: Vec<_> = state.running.drain().collect();
     let mut interrupted = 0;
-    for (key, handle) in running {
-        match tokio::time::timeout_at(deadline, handle).await {
+    for (key, mut handle) in running {
+        let finished = tokio::time::timeout_at(deadline, &mut handle).await;
+        if finished.is_err() {
+            // Stop waiting for Docker's answer; Docker finishes the operation on its own.
+            handle.abort();
+        }
+        match finished {
             Ok(Ok(outcome)) => {
                 // The task's own ActionFinished message will find nothing to do.
                 let planned = PlannedAction {
@@ -455,8 +460,14 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
                 );
                 event.action = state.targets.get(&key).and_then(|t| t.last_action);
                 record(&state.args.writer, event);
-                // Leave `in_flight` set in the stored state: the next start records the
-                // interruption's end and keeps the cooldown.
+                // Recorded now, so the next start must not record it again; the cooldown
+                // the action set stays.
+                if let Some(target) = state.targets.get_mut(&key) {
+                    target.in_flight = false;
+                    if let Ok(bytes) = serde_json::to_vec(&*target) {
+                        state.args.writer.put_state(state_key(&key), bytes);
+                    }
+                }
             }
         }
     }

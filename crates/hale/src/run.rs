@@ -38,7 +38,16 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(controller(args))
+    let (code, writer_thread) = runtime.block_on(controller(args));
+    // Everything was flushed; do not let a stray task (an aborted Docker call) hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    if let Some(thread) = writer_thread {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    code
 }
 
 fn init_logging(format: LogFormat) {
@@ -53,7 +62,7 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn controller(args: RunArgs) -> ExitCode {
+async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<()>>) {
     let report = hale_policy::load_paths(&[&args.policies]);
     for diagnostic in &report.diagnostics {
         if diagnostic.is_error() {
@@ -85,14 +94,14 @@ async fn controller(args: RunArgs) -> ExitCode {
         Ok(store) => Arc::new(store),
         Err(error) => {
             tracing::error!(%error, "cannot open the state store");
-            return ExitCode::FAILURE;
+            return (ExitCode::FAILURE, None);
         }
     };
     let (writer, writer_thread) = StoreWriter::start(Arc::clone(&store));
 
     let docker: Arc<dyn DockerPort> = match connect(args.docker_host.as_deref()).await {
         Some(docker) => docker,
-        None => return ExitCode::FAILURE,
+        None => return (ExitCode::FAILURE, Some(writer_thread)),
     };
 
     let failpoints: Vec<String> = std::env::var("HALE_FAILPOINTS")
@@ -130,7 +139,7 @@ async fn controller(args: RunArgs) -> ExitCode {
             Ok(spawned) => spawned,
             Err(error) => {
                 tracing::error!(%error, "cannot start the controller");
-                return ExitCode::FAILURE;
+                return (ExitCode::FAILURE, Some(writer_thread));
             }
         };
     tracing::info!(state = %store.path().display(), "hale is running");
@@ -143,10 +152,8 @@ async fn controller(args: RunArgs) -> ExitCode {
         tracing::error!(%error, "the last writes to the state store failed");
     }
     drop(writer);
-    // Every other handle lived in the actors, which have stopped.
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
     tracing::info!(interrupted, "hale stopped");
-    ExitCode::SUCCESS
+    (ExitCode::SUCCESS, Some(writer_thread))
 }
 
 /// Connects to Docker, retrying with capped backoff until it answers or a signal arrives.
