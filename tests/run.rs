@@ -522,3 +522,38 @@ fn sigterm_waits_for_running_actions_then_records_them_as_interrupted() {
     );
     assert_eq!(interrupted.len(), 1);
 }
+
+#[test]
+fn an_operator_releases_a_quarantined_container_with_hale_unquarantine() {
+    let docker = TestDocker::new("release");
+    let policy = docker.policy(
+        "e2e",
+        "  remediation:\n    steps: [{action: restart, attempts: 10, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 1, within: 1h}\n",
+    );
+    let workspace = Workspace::new(&policy);
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("quarantined", &name, WAIT);
+    assert_eq!(hale.audit("action_started", &name).len(), 1);
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(["unquarantine", &name, "--state-dir"])
+        .arg(workspace.state())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    hale.wait_audit("released", &name, WAIT);
+    let deadline = std::time::Instant::now() + WAIT;
+    while hale.audit("action_started", &name).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no restart after the release"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hale_core::{ContainerSnapshot, DockerPort, HealEvent, HealEventKind, TargetRef, Timestamp};
 use hale_policy::HealPolicy;
-use hale_store::{Store, StoreWriter};
+use hale_store::{Request, RequestQueue, Store, StoreWriter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
@@ -30,6 +30,9 @@ const MAX_IDLE: Duration = Duration::from_secs(5);
 /// State of a vanished container is kept this long, so a container that is recreated
 /// (same name, new ID) keeps its ladder position, backoff and quarantine.
 const GONE_RETENTION: Duration = Duration::from_secs(3600);
+
+/// How often the request directory is checked.
+const REQUEST_POLL: Duration = Duration::from_secs(1);
 
 /// Set once the `reconciler-panic-once` failpoint fired in this process.
 static PANICKED_ONCE: AtomicBool = AtomicBool::new(false);
@@ -77,6 +80,8 @@ pub struct ReconcilerArgs {
     pub global_dry_run: bool,
     /// Test-only fault injection (`HALE_FAILPOINTS`), e.g. `reconciler-panic-once`.
     pub failpoints: Vec<String>,
+    /// Operator requests (`hale unquarantine`).
+    pub requests: RequestQueue,
 }
 
 /// The Reconciler actor.
@@ -91,6 +96,7 @@ pub struct ReconcilerState {
     gone_since: HashMap<String, Timestamp>,
     running: HashMap<(String, String), JoinHandle<ActionOutcome>>,
     next_wake: Timestamp,
+    next_request_poll: Timestamp,
     draining: bool,
 }
 
@@ -158,6 +164,7 @@ impl Actor for Reconciler {
             gone_since: HashMap::new(),
             running: HashMap::new(),
             next_wake: now,
+            next_request_poll: now,
             draining: false,
         })
     }
@@ -213,6 +220,12 @@ impl Actor for Reconciler {
             }
             ReconcilerMsg::Tick => {
                 let now = Timestamp::now();
+                if now >= state.next_request_poll {
+                    state.next_request_poll = now.plus(REQUEST_POLL);
+                    if apply_requests(state, now) {
+                        state.next_wake = now;
+                    }
+                }
                 if now >= state.next_wake {
                     collect_garbage(state, now);
                     reconcile(&myself, state);
@@ -472,6 +485,67 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
         }
     }
     interrupted
+}
+
+/// Applies pending operator requests; true when any changed a target.
+fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
+    let mut changed = false;
+    for (path, request) in state.args.requests.pending() {
+        match request {
+            Ok(Request::Unquarantine { target, policy }) => {
+                let keys: Vec<(String, String)> = state
+                    .targets
+                    .iter()
+                    .filter(|((p, name), s)| {
+                        *name == target
+                            && policy.as_ref().is_none_or(|only| only == p)
+                            && s.quarantine.is_some()
+                    })
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                if keys.is_empty() {
+                    tracing::warn!(%target, "unquarantine requested, but no policy has it quarantined");
+                }
+                for key in keys {
+                    let Some(target_state) = state.targets.get_mut(&key) else {
+                        continue;
+                    };
+                    crate::decide::release(target_state);
+                    if let Ok(bytes) = serde_json::to_vec(&*target_state) {
+                        state.args.writer.put_state(state_key(&key), bytes);
+                    }
+                    let target_ref = state
+                        .containers
+                        .values()
+                        .find(|c| c.name == key.1)
+                        .map(|c| TargetRef {
+                            id: c.id.clone(),
+                            name: c.name.clone(),
+                        })
+                        .unwrap_or_else(|| TargetRef {
+                            id: String::new(),
+                            name: key.1.clone(),
+                        });
+                    record(
+                        &state.args.writer,
+                        HealEvent::new(
+                            now,
+                            HealEventKind::Released,
+                            &key.0,
+                            Some(&target_ref),
+                            "released by an operator (`hale unquarantine`); the next failure starts the ladder again",
+                        ),
+                    );
+                    changed = true;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(file = %path.display(), %error, "ignoring an unreadable request");
+            }
+        }
+        state.args.requests.done(&path);
+    }
+    changed
 }
 
 /// Drops the state of containers gone for longer than [`GONE_RETENTION`].

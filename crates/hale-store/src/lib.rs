@@ -7,8 +7,10 @@
 //! so a crash can never forget that an action was started. Other processes (`hale events`)
 //! read the same file concurrently with [`Store::open_read_only`].
 
+mod requests;
 mod store;
 mod writer;
 
+pub use requests::{Request, RequestQueue};
 pub use store::{AuditQuery, DEFAULT_RETENTION, Store, StoreError};
 pub use writer::StoreWriter;

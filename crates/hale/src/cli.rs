@@ -44,6 +44,28 @@ hale run --dry-run --log-format json\n  RUST_LOG=hale=debug hale run"
 hale events --kind action_started --kind action_failed -o json"
     )]
     Events(EventsArgs),
+    /// Release a quarantined container so hale remediates it again.
+    ///
+    /// The request is left in the state directory; a running `hale run` applies it within
+    /// a second (a stopped one at its next start) and records a `released` event.
+    #[command(
+        after_help = "Examples:\n  hale unquarantine web-1\n  hale unquarantine web-1 --policy shop-web"
+    )]
+    Unquarantine {
+        /// The container name.
+        target: String,
+        /// Only release it in this policy (default: every policy that quarantined it).
+        #[arg(long)]
+        policy: Option<String>,
+        /// The state directory of the hale to ask.
+        #[arg(
+            long,
+            default_value = "state",
+            value_name = "DIR",
+            env = "HALE_STATE_DIR"
+        )]
+        state_dir: PathBuf,
+    },
     /// Check policy files and report every problem with file:line:col.
     ///
     /// Reads each PATH (a file, or a directory searched recursively for *.yaml and *.yml;

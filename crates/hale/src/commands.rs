@@ -23,6 +23,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
         Command::Run(args) => crate::run::run(args),
         Command::Events(args) => crate::events::events(&args),
+        Command::Unquarantine {
+            target,
+            policy,
+            state_dir,
+        } => unquarantine(target, policy, &state_dir),
         Command::Explain {
             field,
             recursive,
@@ -54,6 +59,33 @@ pub fn print(text: &str) -> ExitCode {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("hale: cannot write output: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::Path) -> ExitCode {
+    if !state_dir.exists() {
+        eprintln!(
+            "hale unquarantine: no state directory {} (pass the --state-dir of your `hale run`)",
+            state_dir.display()
+        );
+        return ExitCode::from(USAGE_ERROR);
+    }
+    let queue = hale_store::RequestQueue::new(state_dir);
+    let request = hale_store::Request::Unquarantine {
+        target: target.clone(),
+        policy,
+    };
+    match queue.submit(&request) {
+        Ok(_) => print(&format!(
+            "release of {target} requested; a running hale applies it within a second (see `hale events --kind released`)\n"
+        )),
+        Err(error) => {
+            eprintln!(
+                "hale unquarantine: cannot write the request into {}: {error}",
+                state_dir.display()
+            );
             ExitCode::FAILURE
         }
     }

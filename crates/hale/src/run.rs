@@ -127,6 +127,7 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
             writer: writer.clone(),
             global_dry_run: args.dry_run,
             failpoints,
+            requests: hale_store::RequestQueue::new(&args.state_dir),
         },
         watcher: DockerWatcherArgs {
             docker,
