@@ -16,10 +16,10 @@ pub struct ObjectMeta {
     /// a letter or digit, at most 253 characters. Unique per kind across the whole policy
     /// directory.
     pub name: String,
-    /// Free-form labels for organising policies (they do not select anything).
+    /// Free-form labels for organising policies (they do not select anything). Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    /// Free-form annotations, e.g. an owner or a link to a runbook.
+    /// Free-form annotations, e.g. an owner or a link to a runbook. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }

@@ -28,22 +28,22 @@ pub struct Notifier {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NotifierSpec {
-    /// A generic JSON webhook.
+    /// A generic JSON webhook. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSink>,
-    /// A Slack incoming webhook.
+    /// A Slack incoming webhook. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack: Option<SlackSink>,
-    /// A Discord channel webhook.
+    /// A Discord channel webhook. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord: Option<DiscordSink>,
-    /// A Telegram chat, through a bot.
+    /// A Telegram chat, through a bot. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram: Option<TelegramSink>,
-    /// An ntfy topic.
+    /// An ntfy topic. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ntfy: Option<NtfySink>,
-    /// Email over SMTP.
+    /// Email over SMTP. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailSink>,
 }
@@ -69,14 +69,14 @@ impl NotifierSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WebhookSink {
-    /// The URL, when it holds no secret. Exactly one of `url` and `urlFrom`.
+    /// The URL, when it holds no secret. Exactly one of `url` and `urlFrom`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The URL, read from a secret (for URLs that embed a token). Exactly one of `url` and
-    /// `urlFrom`.
+    /// `urlFrom`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_from: Option<SecretRef>,
-    /// Request headers; values may come from secrets.
+    /// Request headers; values may come from secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
     /// Body template; `{{event}}`, `{{target}}`, `{{policy}}`, `{{reason}}` and
@@ -161,7 +161,7 @@ pub struct EmailSink {
     /// SMTP user name. Default: no authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// SMTP password; required when `username` is set.
+    /// SMTP password; required when `username` is set. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
     /// The sender address, e.g. `hale <hale@example.com>`.

@@ -108,19 +108,20 @@ pub struct Probe {
     /// `tcpSocket` can probe a site. Default: probe the containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_ref: Option<String>,
-    /// Use the container's own Docker HEALTHCHECK: `unhealthy` is a failure.
+    /// Use the container's own Docker HEALTHCHECK: `unhealthy` is a failure. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_health: Option<DockerHealthProbe>,
-    /// Treat an unexpected container exit as a failure.
+    /// Treat an unexpected container exit as a failure. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitProbe>,
     /// Send an HTTP request; by default any 2xx or 3xx passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_get: Option<HttpGetProbe>,
     /// Open a TCP connection; it passes when the connection is accepted within `timeout`.
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_socket: Option<TcpSocketProbe>,
-    /// Run a command inside the container; exit code 0 passes.
+    /// Run a command inside the container; exit code 0 passes. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecProbe>,
     /// How often the probe runs (`httpGet`, `tcpSocket`, `exec`). Event-driven probes
@@ -218,6 +219,7 @@ pub struct HttpGetProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Container port to connect to. Required for containers; ignored for sites.
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Host to connect to instead of the container's IP address (e.g. `127.0.0.1` with a
@@ -234,7 +236,7 @@ pub struct HttpGetProbe {
     /// `GET` or `HEAD`. Default: `GET`.
     #[serde(default)]
     pub method: ProbeMethod,
-    /// Extra request headers; values may come from secrets.
+    /// Extra request headers; values may come from secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
     /// Accept any TLS certificate (self-signed, expired). Default: `false`.
@@ -274,9 +276,10 @@ pub struct HttpHeader {
     /// Header name, e.g. `Authorization`.
     pub name: String,
     /// The value, for values that are not secret. Exactly one of `value` and `valueFrom`.
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    /// The value, read from a secret. Exactly one of `value` and `valueFrom`.
+    /// The value, read from a secret. Exactly one of `value` and `valueFrom`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_from: Option<SecretRef>,
 }
@@ -313,7 +316,7 @@ pub struct AlertRule {
     /// The alert label that names the container (by name or ID). Default: `container`.
     #[serde(default = "default_target_label")]
     pub target_label: String,
-    /// Mark this site failing instead of a container named by `targetLabel`.
+    /// Mark this site failing instead of a container named by `targetLabel`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_ref: Option<String>,
 }
@@ -385,6 +388,7 @@ pub struct Step {
     #[serde(default = "default_step_timeout")]
     pub timeout: Duration,
     /// The request to send, for `action: webhook` (required there, not allowed elsewhere).
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookAction>,
 }
@@ -433,7 +437,7 @@ pub struct WebhookAction {
     /// The HTTP method. Default: `POST`.
     #[serde(default)]
     pub method: WebhookMethod,
-    /// Request headers; values may come from secrets.
+    /// Request headers; values may come from secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
     /// Request body template; `{{target}}`, `{{policy}}` and `{{reason}}` are replaced.

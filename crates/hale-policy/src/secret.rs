@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecretRef {
     /// Name of an environment variable of the hale process that holds the value.
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
     /// Path of a file whose contents (trailing newline trimmed) are the value, e.g. a Docker
     /// or Kubernetes secret mount. Relative paths are relative to hale's working directory.
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_file: Option<PathBuf>,
 }

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LabelSelector {
-    /// Labels a container must carry with exactly these values.
+    /// Labels a container must carry with exactly these values. Default: none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
-    /// Set-based requirements a container's labels must meet.
+    /// Set-based requirements a container's labels must meet. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
@@ -31,7 +31,7 @@ pub struct LabelSelectorRequirement {
     /// How the key's value is compared with `values`.
     pub operator: SelectorOperator,
     /// The values to compare with. Required (non-empty) for `In` and `NotIn`; must be empty
-    /// for `Exists` and `DoesNotExist`.
+    /// for `Exists` and `DoesNotExist`. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
 }
