@@ -4,26 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestDocker, Workspace, docker_ok, hale_events};
-
-/// A health check that passes while /tmp/healthy exists, checked every second.
-const HEALTH: &[&str] = &[
-    "--init",
-    "--health-cmd",
-    "test -f /tmp/healthy",
-    "--health-interval",
-    "1s",
-    "--health-retries",
-    "1",
-    "--health-timeout",
-    "1s",
-];
-
-/// A command that starts healthy and keeps running.
-const HEALTHY: &[&str] = &["sh", "-c", "touch /tmp/healthy; exec sleep 1000000"];
-
-/// A command that never becomes healthy.
-const NEVER_HEALTHY: &[&str] = &["sleep", "1000000"];
+use common::{HEALTH, HEALTHY, NEVER_HEALTHY, TestDocker, Workspace, docker_ok, hale_events};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -16,6 +16,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// A health check that passes while /tmp/healthy exists, checked every second.
+pub const HEALTH: &[&str] = &[
+    "--init",
+    "--health-cmd",
+    "test -f /tmp/healthy",
+    "--health-interval",
+    "1s",
+    "--health-retries",
+    "1",
+    "--health-timeout",
+    "1s",
+];
+
+/// A command that starts healthy and keeps running.
+pub const HEALTHY: &[&str] = &["sh", "-c", "touch /tmp/healthy; exec sleep 1000000"];
+
+/// A command that never becomes healthy.
+pub const NEVER_HEALTHY: &[&str] = &["sleep", "1000000"];
+
 /// The image every test container runs.
 pub const IMAGE: &str = "hale-test-busybox:latest";
 

@@ -325,10 +325,7 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
                 target.in_flight = false;
             }
             if *target != before {
-                match serde_json::to_vec(&*target) {
-                    Ok(bytes) => state.args.writer.put_state(state_key(&key), bytes),
-                    Err(error) => tracing::error!(%error, "cannot serialize target state"),
-                }
+                persist(&state.args.writer, &key, target);
             }
             for event in decision.events {
                 record(&state.args.writer, event);
@@ -394,21 +391,8 @@ fn finish(
         return;
     };
     crate::decide::finish_action(target_state, planned.action, now);
-    if let Ok(bytes) = serde_json::to_vec(&*target_state) {
-        state.args.writer.put_state(state_key(key), bytes);
-    }
-    let target = state
-        .containers
-        .values()
-        .find(|c| c.name == key.1)
-        .map(|c| TargetRef {
-            id: c.id.clone(),
-            name: c.name.clone(),
-        })
-        .unwrap_or_else(|| TargetRef {
-            id: String::new(),
-            name: key.1.clone(),
-        });
+    persist(&state.args.writer, key, target_state);
+    let target = target_ref(&state.containers, &key.1);
     let (kind, result, reason) = match &outcome.result {
         Ok(detail) => (
             HealEventKind::ActionSucceeded,
@@ -477,9 +461,7 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
                 // the action set stays.
                 if let Some(target) = state.targets.get_mut(&key) {
                     target.in_flight = false;
-                    if let Ok(bytes) = serde_json::to_vec(&*target) {
-                        state.args.writer.put_state(state_key(&key), bytes);
-                    }
+                    persist(&state.args.writer, &key, target);
                 }
             }
         }
@@ -511,28 +493,15 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
                         continue;
                     };
                     crate::decide::release(target_state);
-                    if let Ok(bytes) = serde_json::to_vec(&*target_state) {
-                        state.args.writer.put_state(state_key(&key), bytes);
-                    }
-                    let target_ref = state
-                        .containers
-                        .values()
-                        .find(|c| c.name == key.1)
-                        .map(|c| TargetRef {
-                            id: c.id.clone(),
-                            name: c.name.clone(),
-                        })
-                        .unwrap_or_else(|| TargetRef {
-                            id: String::new(),
-                            name: key.1.clone(),
-                        });
+                    persist(&state.args.writer, &key, target_state);
+                    let reference = target_ref(&state.containers, &key.1);
                     record(
                         &state.args.writer,
                         HealEvent::new(
                             now,
                             HealEventKind::Released,
                             &key.0,
-                            Some(&target_ref),
+                            Some(&reference),
                             "released by an operator (`hale unquarantine`); the next failure starts the ladder again",
                         ),
                     );
@@ -568,6 +537,28 @@ fn collect_garbage(state: &mut ReconcilerState, now: Timestamp) {
             state.targets.remove(&key);
             state.args.writer.delete_state(state_key(&key));
         }
+    }
+}
+
+/// The reference to the container called `name`, with its current ID when it exists.
+fn target_ref(containers: &HashMap<String, ContainerSnapshot>, name: &str) -> TargetRef {
+    containers.values().find(|c| c.name == name).map_or_else(
+        || TargetRef {
+            id: String::new(),
+            name: name.to_owned(),
+        },
+        |c| TargetRef {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        },
+    )
+}
+
+/// Queues a target's state for the store.
+fn persist(writer: &StoreWriter, key: &(String, String), target: &TargetState) {
+    match serde_json::to_vec(target) {
+        Ok(bytes) => writer.put_state(state_key(key), bytes),
+        Err(error) => tracing::error!(%error, "cannot serialize target state"),
     }
 }
 

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestDocker, Workspace, docker_ok, hale_events};
+use common::{HEALTH, HEALTHY, TestDocker, Workspace, docker_ok, hale_events};
 
 const TRIALS: usize = 60;
 const PARALLEL: usize = 10;
@@ -32,23 +32,8 @@ fn reaction_latency() {
     );
     let workspace = Workspace::new(&policy);
     let hale = workspace.start(&[], &[]);
-    let health = [
-        "--init",
-        "--health-cmd",
-        "test -f /tmp/healthy",
-        "--health-interval",
-        "1s",
-        "--health-retries",
-        "1",
-        "--health-timeout",
-        "1s",
-    ];
     for n in 0..PARALLEL {
-        docker.run(
-            &format!("c{n}"),
-            &health,
-            &["sh", "-c", "touch /tmp/healthy; exec sleep 1000000"],
-        );
+        docker.run(&format!("c{n}"), HEALTH, HEALTHY);
     }
     let per_container = TRIALS.div_ceil(PARALLEL);
     let threads: Vec<_> = (0..PARALLEL)

@@ -58,13 +58,8 @@ hale events --kind action_started --kind action_failed -o json"
         #[arg(long)]
         policy: Option<String>,
         /// The state directory of the hale to ask.
-        #[arg(
-            long,
-            default_value = "state",
-            value_name = "DIR",
-            env = "HALE_STATE_DIR"
-        )]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
     },
     /// Check policy files and report every problem with file:line:col.
     ///
@@ -122,13 +117,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "policies", value_name = "DIR")]
     pub policies: PathBuf,
     /// Where hale keeps its state and audit log (created if missing).
-    #[arg(
-        long,
-        default_value = "state",
-        value_name = "DIR",
-        env = "HALE_STATE_DIR"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDir,
     /// Decide and record, but touch nothing (every policy behaves as `mode: DryRun`).
     #[arg(long)]
     pub dry_run: bool,
@@ -155,13 +145,8 @@ pub struct RunArgs {
 #[derive(Debug, clap::Args)]
 pub struct EventsArgs {
     /// The state directory of the hale whose audit log to read.
-    #[arg(
-        long,
-        default_value = "state",
-        value_name = "DIR",
-        env = "HALE_STATE_DIR"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDir,
     /// Only this policy.
     #[arg(long)]
     pub policy: Option<String>,
@@ -182,6 +167,19 @@ pub struct EventsArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+}
+
+/// The `--state-dir` option, shared by every command that reads or writes hale's state.
+#[derive(Debug, clap::Args)]
+pub struct StateDir {
+    /// hale's state directory: remediation state, audit log, operator requests.
+    #[arg(
+        long = "state-dir",
+        default_value = "state",
+        value_name = "DIR",
+        env = "HALE_STATE_DIR"
+    )]
+    pub path: PathBuf,
 }
 
 /// Log line format.

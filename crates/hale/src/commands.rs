@@ -26,8 +26,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Unquarantine {
             target,
             policy,
-            state_dir,
-        } => unquarantine(target, policy, &state_dir),
+            state,
+        } => unquarantine(target, policy, &state.path),
         Command::Explain {
             field,
             recursive,

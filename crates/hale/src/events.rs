@@ -17,7 +17,7 @@ pub fn events(args: &EventsArgs) -> ExitCode {
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    let store = match Store::open_read_only(&args.state_dir) {
+    let store = match Store::open_read_only(&args.state.path) {
         Ok(store) => store,
         Err(error) => {
             eprintln!("hale events: {error}");

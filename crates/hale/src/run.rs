@@ -90,7 +90,7 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
         "policies loaded"
     );
 
-    let store = match Store::open(&args.state_dir, args.audit_retention) {
+    let store = match Store::open(&args.state.path, args.audit_retention) {
         Ok(store) => Arc::new(store),
         Err(error) => {
             tracing::error!(%error, "cannot open the state store");
@@ -127,7 +127,7 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
             writer: writer.clone(),
             global_dry_run: args.dry_run,
             failpoints,
-            requests: hale_store::RequestQueue::new(&args.state_dir),
+            requests: hale_store::RequestQueue::new(&args.state.path),
         },
         watcher: DockerWatcherArgs {
             docker,
