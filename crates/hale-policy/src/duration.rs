@@ -39,6 +39,11 @@ impl Duration {
         self.0
     }
 
+    /// Parses like [`FromStr`] into a standard duration, `None` when invalid.
+    pub fn from_str_lossy(text: &str) -> Option<std::time::Duration> {
+        text.parse::<Self>().ok().map(Self::as_std)
+    }
+
     /// True for a zero-length duration.
     pub const fn is_zero(self) -> bool {
         self.0.is_zero()

@@ -14,6 +14,7 @@
 //! assert_eq!(report.set.policies[0].resource.spec.remediation.steps.len(), 1);
 //! ```
 
+pub mod conditions;
 mod diagnostic;
 mod duration;
 mod load;

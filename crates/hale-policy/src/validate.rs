@@ -35,6 +35,16 @@ impl<T> Checker<'_, T> {
         self.push(Diagnostic::error, path.into(), message.into());
     }
 
+    /// An error `offset` characters into the (single-line) value at `path`.
+    fn error_at_offset(&mut self, path: String, offset: usize, message: String) {
+        let mut position = self.located.position(&path);
+        position.column += offset;
+        self.findings.push(Finding {
+            diagnostic: Diagnostic::error(self.located.file.clone(), Some(position), path, message),
+            document: Some((self.located.file.clone(), self.located.index.start)),
+        });
+    }
+
     fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.push(Diagnostic::warning, path.into(), message.into());
     }
@@ -457,11 +467,68 @@ fn check_probe(
             "must name a command, e.g. [\"pg_isready\"]",
         );
     }
-    for (i, condition) in probe.conditions.iter().enumerate() {
-        if condition.trim().is_empty() {
+    check_conditions(c, path, probe);
+}
+
+/// Conditions parse, and read only what their probe's handler produces.
+fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe) {
+    use crate::conditions::{Condition, Placeholder};
+    let available: &[Placeholder] = if probe.http_get.is_some() {
+        &[
+            Placeholder::Status,
+            Placeholder::ResponseTime,
+            Placeholder::Body,
+            Placeholder::CertificateExpiration,
+            Placeholder::Connected,
+        ]
+    } else if probe.tcp_socket.is_some() {
+        &[Placeholder::Connected, Placeholder::ResponseTime]
+    } else if probe.exec.is_some() {
+        &[
+            Placeholder::Status,
+            Placeholder::Body,
+            Placeholder::ResponseTime,
+        ]
+    } else {
+        &[]
+    };
+    let head = probe
+        .http_get
+        .as_ref()
+        .is_some_and(|h| h.method == crate::policy::ProbeMethod::Head);
+    for (i, text) in probe.conditions.iter().enumerate() {
+        let condition_path = format!("{path}.conditions[{i}]");
+        if text.trim().is_empty() {
+            c.error(condition_path, "a condition must not be empty");
+            continue;
+        }
+        let condition = match Condition::parse(text) {
+            Ok(condition) => condition,
+            Err(error) => {
+                c.error_at_offset(
+                    condition_path,
+                    error.offset,
+                    format!("invalid condition: {}", error.message),
+                );
+                continue;
+            }
+        };
+        let placeholder = condition.placeholder();
+        if available.is_empty() {
             c.error(
-                format!("{path}.conditions[{i}]"),
-                "a condition must not be empty",
+                condition_path,
+                "conditions apply to httpGet, tcpSocket and exec probes only",
+            );
+        } else if !available.contains(&placeholder) {
+            let handler = probe.handler_names().first().copied().unwrap_or("this");
+            c.error(
+                condition_path,
+                format!("{handler} probes do not produce {}", placeholder.name()),
+            );
+        } else if head && placeholder == Placeholder::Body {
+            c.error(
+                condition_path,
+                "a HEAD request has no body; use method GET to check [BODY]",
             );
         }
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use yaml_rust2::Event;
 use yaml_rust2::parser::Parser;
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::diagnostic::Position;
 
@@ -165,8 +165,17 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
                 *key = Some(text);
                 resolve_pending(&mut pending, &mut current, here);
             }
-            Event::Scalar(ref value, ..) => {
+            Event::Scalar(ref value, style, ..) => {
                 let path = node_path(&mut stack);
+                // Point at a quoted scalar's content, so that offsets into the text (a
+                // condition's parse error) land on the right character.
+                let here = match style {
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => Position {
+                        line: here.line,
+                        column: here.column + 1,
+                    },
+                    _ => here,
+                };
                 if stack.is_empty() {
                     current.is_empty =
                         matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL");

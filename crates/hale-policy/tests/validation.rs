@@ -467,3 +467,32 @@ fn a_rejected_document_does_not_take_valid_neighbours_with_it() {
         .collect();
     assert_eq!(names, ["good"]);
 }
+
+#[test]
+fn a_condition_typo_is_an_error_at_the_offending_character() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - name: http\n      httpGet: {{port: 80}}\n      conditions:\n        - \"[STATUS] == 200\"\n        - \"[STAUTS] == 200\"\n        - \"[BODY].items[x] == 1\"\n"
+    ));
+    assert_eq!(
+        diagnostics(&text),
+        [
+            "policies/web.yaml:13:12: spec.probes[0].conditions[1]: invalid condition: unknown placeholder [STAUTS]: expected [STATUS], [RESPONSE_TIME], [BODY], [CERTIFICATE_EXPIRATION] or [CONNECTED]",
+            "policies/web.yaml:14:25: spec.probes[0].conditions[2]: invalid condition: array index \"x\" is not a number",
+        ]
+    );
+}
+
+#[test]
+fn conditions_read_only_what_the_handler_produces() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - name: tcp\n      tcpSocket: {{port: 5432}}\n      conditions: [\"[STATUS] == 200\"]\n    - name: head\n      httpGet: {{port: 80, method: HEAD}}\n      conditions: [\"[BODY] == ok\"]\n    - name: health\n      dockerHealth: {{}}\n      conditions: [\"[CONNECTED] == true\"]\n"
+    ));
+    assert_eq!(
+        diagnostics(&text),
+        [
+            "policies/web.yaml:11:21: spec.probes[0].conditions[0]: tcpSocket probes do not produce [STATUS]",
+            "policies/web.yaml:14:21: spec.probes[1].conditions[0]: a HEAD request has no body; use method GET to check [BODY]",
+            "policies/web.yaml:17:21: spec.probes[2].conditions[0]: conditions apply to httpGet, tcpSocket and exec probes only",
+        ]
+    );
+}
