@@ -628,7 +628,10 @@ mod tests {
         );
         assert_eq!(holds("[STATUS] != 200", &slow), Ok(()));
         assert_eq!(holds("[STATUS] >= 500", &slow), Ok(()));
-        assert_eq!(holds("[STATUS] > 503", &slow).is_err(), true);
+        assert_eq!(
+            holds("[STATUS] > 503", &slow),
+            Err("[STATUS] > 503 (503)".into())
+        );
     }
 
     #[test]
