@@ -21,8 +21,11 @@ use crate::container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
     RestartPolicy,
 };
-use crate::docker::{DockerError, DockerPort, EventStream};
+use crate::docker::{DockerError, DockerPort, EventStream, ExecOutput};
 use crate::time::Timestamp;
+
+/// Output of an exec probe kept for the audit record.
+const EXEC_OUTPUT_LIMIT: usize = 4096;
 
 /// How many containers are inspected at once during a relist.
 const INSPECT_CONCURRENCY: usize = 8;
@@ -272,6 +275,28 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
             HealthStatusEnum::UNHEALTHY => Some(HealthStatus::Unhealthy),
             _ => None,
         });
+    let network_settings = inspect.network_settings.unwrap_or_default();
+    let addresses = network_settings
+        .networks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, endpoint)| (name, endpoint.ip_address.unwrap_or_default()))
+        .collect();
+    let published = network_settings
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(port, bindings)| {
+            let binding = bindings?.into_iter().next()?;
+            let host_port = binding.host_port?.parse().ok()?;
+            let host_ip = match binding.host_ip.as_deref() {
+                None | Some("") | Some("0.0.0.0") => "127.0.0.1".to_owned(),
+                Some("::") => "::1".to_owned(),
+                Some(ip) => ip.to_owned(),
+            };
+            Some((port, (host_ip, host_port)))
+        })
+        .collect();
     let restart = inspect.host_config.and_then(|h| h.restart_policy);
     let restart_policy = match restart.as_ref().and_then(|r| r.name) {
         Some(RestartPolicyNameEnum::ALWAYS) => RestartPolicy::Always,
@@ -315,6 +340,8 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         exit_seen: false,
         health_since: None,
         received_at: None,
+        addresses,
+        published,
     }
 }
 
@@ -438,6 +465,73 @@ impl DockerPort for BollardDocker {
                 }) => Ok(()),
                 other => other.map_err(|e| self.map_error("start", &id, e)),
             }
+        }
+        .boxed()
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<ExecOutput, DockerError>> {
+        let id = id.to_owned();
+        let command = command.to_vec();
+        async move {
+            let run = async {
+                let options = bollard::exec::CreateExecOptions::<String> {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(command),
+                    ..Default::default()
+                };
+                let created = self
+                    .client
+                    .create_exec(&id, options)
+                    .await
+                    .map_err(|e| self.map_error("exec", &id, e))?;
+                let mut output = String::new();
+                if let bollard::exec::StartExecResults::Attached {
+                    output: mut stream, ..
+                } = self
+                    .client
+                    .start_exec(&created.id, None)
+                    .await
+                    .map_err(|e| self.map_error("exec", &id, e))?
+                {
+                    while let Some(chunk) = stream.next().await {
+                        let Ok(chunk) = chunk else { break };
+                        if output.len() < EXEC_OUTPUT_LIMIT {
+                            output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                        }
+                    }
+                }
+                if output.len() > EXEC_OUTPUT_LIMIT {
+                    let mut cut = EXEC_OUTPUT_LIMIT;
+                    while !output.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    output.truncate(cut);
+                }
+                let inspect = self
+                    .client
+                    .inspect_exec(&created.id)
+                    .await
+                    .map_err(|e| self.map_error("exec", &id, e))?;
+                Ok(ExecOutput {
+                    exit_code: inspect.exit_code.unwrap_or(-1),
+                    output,
+                })
+            };
+            tokio::time::timeout(timeout, run)
+                .await
+                .map_err(|_| DockerError::Api {
+                    operation: "exec",
+                    message: format!(
+                        "the command did not finish within {}ms",
+                        timeout.as_millis()
+                    ),
+                })?
         }
         .boxed()
     }

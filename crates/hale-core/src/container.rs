@@ -96,6 +96,34 @@ pub struct ContainerSnapshot {
     /// measure hale's own reaction time.
     #[serde(default)]
     pub received_at: Option<Timestamp>,
+    /// The container's IP address on each network it is attached to.
+    #[serde(default)]
+    pub addresses: BTreeMap<String, String>,
+    /// Published ports: container port (`8080/tcp`) to the host address and port.
+    #[serde(default)]
+    pub published: BTreeMap<String, (String, u16)>,
+}
+
+impl ContainerSnapshot {
+    /// Where to reach the container's TCP `port`: through `host` when given (using the
+    /// port the container publishes for it, if any), else at the container's IP on
+    /// `network` (or its first network). `None` when it has no address.
+    pub fn endpoint(
+        &self,
+        port: u16,
+        host: Option<&str>,
+        network: Option<&str>,
+    ) -> Option<(String, u16)> {
+        if let Some(host) = host {
+            let published = self.published.get(&format!("{port}/tcp")).map(|(_, p)| *p);
+            return Some((host.to_owned(), published.unwrap_or(port)));
+        }
+        let address = match network {
+            Some(network) => self.addresses.get(network),
+            None => self.addresses.values().find(|ip| !ip.is_empty()),
+        }?;
+        (!address.is_empty()).then(|| (address.clone(), port))
+    }
 }
 
 impl ContainerSnapshot {
@@ -215,13 +243,13 @@ impl ContainerSnapshot {
 }
 
 impl ContainerEventKind {
-    /// Whether the container must be inspected to learn what this event changed: a death
-    /// (Docker's restart count and whether it will restart it), a rename, a creation, a
-    /// pause.
+    /// Whether the container must be inspected to learn what this event changed: a start
+    /// (the addresses and published ports it got), a death (Docker's restart count and
+    /// whether it will restart it), a rename, a creation, a pause.
     pub fn needs_inspect(&self) -> bool {
         matches!(
             self,
-            Self::Die { .. } | Self::Rename | Self::Create | Self::PauseChange
+            Self::Start | Self::Die { .. } | Self::Rename | Self::Create | Self::PauseChange
         )
     }
 
@@ -271,6 +299,8 @@ mod tests {
             exit_seen: true,
             health_since: None,
             received_at: None,
+            addresses: BTreeMap::new(),
+            published: BTreeMap::new(),
         }
     }
 

@@ -39,6 +39,15 @@ impl DockerError {
     }
 }
 
+/// What a command run inside a container produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The command's exit code.
+    pub exit_code: i64,
+    /// Its standard output and error, interleaved, cut to a few KiB.
+    pub output: String,
+}
+
 /// What hale needs from a Docker daemon. Implemented by [`crate::BollardDocker`].
 ///
 /// Futures are boxed so the port can be shared as `Arc<dyn DockerPort>` across actors and
@@ -67,6 +76,14 @@ pub trait DockerPort: Send + Sync + 'static {
 
     /// `docker start`.
     fn start(&self, id: &str) -> BoxFuture<'_, Result<(), DockerError>>;
+
+    /// Runs `command` inside the running container and waits up to `timeout` for it.
+    fn exec(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: std::time::Duration,
+    ) -> BoxFuture<'_, Result<ExecOutput, DockerError>>;
 
     /// Stops and removes the container, then creates and starts a new one with the same
     /// name and configuration. Returns the new container's ID.

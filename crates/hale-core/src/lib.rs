@@ -7,6 +7,7 @@ mod audit;
 mod bollard_docker;
 mod container;
 mod docker;
+mod probe;
 mod time;
 
 pub use audit::{HealEvent, HealEventKind, TargetRef, action_name};
@@ -15,5 +16,6 @@ pub use container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
     RestartPolicy, stop_timeout_from_labels,
 };
-pub use docker::{DockerError, DockerPort, EventStream};
+pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
+pub use probe::ProbeOutcome;
 pub use time::Timestamp;

@@ -222,8 +222,10 @@ pub struct HttpGetProbe {
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Host to connect to instead of the container's IP address (e.g. `127.0.0.1` with a
-    /// published port). Default: the container's IP on `network`.
+    /// Connect through this host instead of the container's IP address, using the host
+    /// port the container publishes for `port` (`-p 127.0.0.1::8080`), or `port` itself
+    /// when it publishes none (host networking). For hale running where container IPs
+    /// are unreachable. Default: the container's IP on `network`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// The Docker network whose container IP is used. Default: the container's first
@@ -291,8 +293,9 @@ pub struct TcpSocketProbe {
     /// Port to connect to. Required for containers; for a site, defaults to the URL's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Host to connect to instead of the container's IP address. Default: the container's
-    /// IP.
+    /// Connect through this host instead of the container's IP address, using the host
+    /// port the container publishes for `port`, or `port` itself when it publishes none.
+    /// Default: the container's IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
 }

@@ -58,6 +58,8 @@ pub enum ReconcilerMsg {
         /// How it went.
         outcome: ActionOutcome,
     },
+    /// A probe ran.
+    Probed(hale_core::ProbeOutcome),
     /// Timer tick.
     Tick,
     /// Shutdown: start no new action, wait up to the given time for running ones, record
@@ -93,6 +95,8 @@ pub struct ReconcilerState {
     containers: HashMap<String, ContainerSnapshot>,
     targets: BTreeMap<(String, String), TargetState>,
     circuits: HashMap<String, bool>,
+    /// Periodic probes' tallies by (policy, target name), then probe name.
+    probe_tracks: HashMap<(String, String), BTreeMap<String, crate::assess::ProbeTrack>>,
     gone_since: HashMap<String, Timestamp>,
     running: HashMap<(String, String), JoinHandle<ActionOutcome>>,
     next_wake: Timestamp,
@@ -161,6 +165,7 @@ impl Actor for Reconciler {
             containers: HashMap::new(),
             targets,
             circuits: HashMap::new(),
+            probe_tracks: HashMap::new(),
             gone_since: HashMap::new(),
             running: HashMap::new(),
             next_wake: now,
@@ -218,6 +223,11 @@ impl Actor for Reconciler {
                     reconcile(&myself, state);
                 }
             }
+            ReconcilerMsg::Probed(outcome) => {
+                if record_probe(state, &outcome) {
+                    reconcile(&myself, state);
+                }
+            }
             ReconcilerMsg::Tick => {
                 let now = Timestamp::now();
                 if now >= state.next_request_poll {
@@ -261,9 +271,16 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             .filter(|c| selector.matches(&c.labels))
             .collect();
         selected.sort_by(|a, b| a.name.cmp(&b.name));
+        let no_tracks = BTreeMap::new();
         let assessed: Vec<_> = selected
             .iter()
-            .map(|c| (*c, assess(spec, c, now)))
+            .map(|c| {
+                let tracks = state
+                    .probe_tracks
+                    .get(&(name.to_owned(), c.name.clone()))
+                    .unwrap_or(&no_tracks);
+                (*c, assess(spec, c, tracks, now))
+            })
             .collect();
 
         let unhealthy = assessed
@@ -391,6 +408,11 @@ fn finish(
         return;
     };
     crate::decide::finish_action(target_state, planned.action, now);
+    if target_state.fresh_after == Some(now) {
+        // The container was restarted or replaced: its probes start counting afresh, as
+        // the kubelet's do after a restart.
+        state.probe_tracks.remove(key);
+    }
     persist(&state.args.writer, key, target_state);
     let target = target_ref(&state.containers, &key.1);
     let (kind, result, reason) = match &outcome.result {
@@ -467,6 +489,45 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
         }
     }
     interrupted
+}
+
+/// Counts a probe outcome for its target; true when the target's tally changed state.
+fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) -> bool {
+    let Some(container) = state.containers.get(&outcome.container_id) else {
+        return false;
+    };
+    let Some(probe) = state
+        .args
+        .policies
+        .iter()
+        .find(|p| p.metadata.name == outcome.policy)
+        .and_then(|p| {
+            p.spec
+                .probes
+                .iter()
+                .find(|probe| probe.name == outcome.probe)
+        })
+    else {
+        return false;
+    };
+    // Failures during the start period do not count; nor do outcomes of a previous run
+    // of the container.
+    if let Some(started) = container.started_at
+        && outcome.time < started.plus(probe.start_period.as_std())
+    {
+        return false;
+    }
+    let key = (outcome.policy.clone(), container.name.clone());
+    let track = state
+        .probe_tracks
+        .entry(key)
+        .or_default()
+        .entry(outcome.probe.clone())
+        .or_default();
+    let before = track.clone();
+    track.record(probe, outcome.success, outcome.time, &outcome.reason);
+    before.failing_since != track.failing_since
+        || (before.consecutive_failures == 0) != (track.consecutive_failures == 0)
 }
 
 /// Applies pending operator requests; true when any changed a target.

@@ -1,7 +1,10 @@
 //! From observations to a verdict: is a target failing, and since when?
 
+use std::collections::BTreeMap;
+
 use hale_core::{ContainerSnapshot, ContainerStatus, HealthStatus, Timestamp};
 use hale_policy::{ExitProbe, HealPolicySpec, Probe};
+use serde::{Deserialize, Serialize};
 
 /// Why a target is failing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,13 +77,56 @@ pub fn default_probes() -> Vec<Probe> {
     ]
 }
 
-/// Assesses a container against a policy's event-driven probes (`dockerHealth`, `exit`).
+/// The running tally of one periodic probe (`httpGet`, `tcpSocket`, `exec`) on one target,
+/// counted the Kubernetes way: `failureThreshold` consecutive failures make it failing,
+/// `successThreshold` consecutive successes make it pass again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeTrack {
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// Successes in a row.
+    pub consecutive_successes: u32,
+    /// Since when the probe has been failing (threshold reached), if it is.
+    pub failing_since: Option<Timestamp>,
+    /// What the last failure saw.
+    pub last_failure: String,
+}
+
+impl ProbeTrack {
+    /// Counts one outcome.
+    pub fn record(&mut self, probe: &Probe, success: bool, time: Timestamp, reason: &str) {
+        if success {
+            self.consecutive_successes += 1;
+            self.consecutive_failures = 0;
+            if self.consecutive_successes >= probe.success_threshold {
+                self.failing_since = None;
+            }
+        } else {
+            self.consecutive_failures += 1;
+            self.consecutive_successes = 0;
+            reason.clone_into(&mut self.last_failure);
+            if self.failing_since.is_none() && self.consecutive_failures >= probe.failure_threshold
+            {
+                self.failing_since = Some(time);
+            }
+        }
+    }
+}
+
+/// Assesses a container against a policy's probes: event-driven ones (`dockerHealth`,
+/// `exit`) from the snapshot, periodic ones from their tallies in `tracks` (by probe
+/// name).
 ///
 /// A probe's failure is confirmed once it has lasted `(failureThreshold - 1) × period`:
 /// the failing state is sampled at every period, and `failureThreshold` consecutive failing
 /// samples confirm it — the Kubernetes meaning, applied to a state Docker pushes to us. Health
 /// failures inside `startPeriod` after the container started are not counted.
-pub fn assess(spec: &HealPolicySpec, container: &ContainerSnapshot, now: Timestamp) -> Assessment {
+pub fn assess(
+    spec: &HealPolicySpec,
+    container: &ContainerSnapshot,
+    tracks: &BTreeMap<String, ProbeTrack>,
+    now: Timestamp,
+) -> Assessment {
     let defaults;
     let probes = if spec.probes.is_empty() {
         defaults = default_probes();
@@ -90,6 +136,28 @@ pub fn assess(spec: &HealPolicySpec, container: &ContainerSnapshot, now: Timesta
     };
     let mut pending: Option<(FailureSignal, Timestamp)> = None;
     for probe in probes.iter().filter(|p| p.site_ref.is_none()) {
+        if let Some(track) = tracks.get(&probe.name) {
+            let signal = track.last_failure.clone();
+            if let Some(since) = track.failing_since {
+                return Assessment::Failing(FailureSignal {
+                    probe: probe.name.clone(),
+                    signal,
+                    since,
+                });
+            }
+            if track.consecutive_failures > 0 {
+                let until = now.plus(probe.period.as_std());
+                if pending.as_ref().is_none_or(|(_, u)| until < *u) {
+                    let failure = FailureSignal {
+                        probe: probe.name.clone(),
+                        signal,
+                        since: now,
+                    };
+                    pending = Some((failure, until));
+                }
+            }
+            continue;
+        }
         let Some((signal, since, graced)) = failure_of(probe, container) else {
             continue;
         };

@@ -11,7 +11,7 @@ mod decide;
 mod executor;
 
 pub use actor::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
-pub use assess::{Assessment, FailureSignal, assess, default_probes};
+pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, default_probes};
 pub use decide::{
     Decision, PlannedAction, PolicyContext, QuarantineState, TargetState, counts_as_unhealthy,
     decide, finish_action, release,

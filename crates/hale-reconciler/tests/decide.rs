@@ -45,6 +45,8 @@ fn running() -> ContainerSnapshot {
         exit_seen: false,
         health_since: Some(T0),
         received_at: None,
+        addresses: BTreeMap::new(),
+        published: BTreeMap::new(),
     }
 }
 
@@ -101,7 +103,7 @@ fn step_with(
         global_dry_run,
         circuit_open,
     };
-    let assessment = assess(spec, container, now);
+    let assessment = assess(spec, container, &BTreeMap::new(), now);
     decide(context, container, &assessment, state, now)
 }
 
@@ -566,7 +568,46 @@ fn assessment_of_a_stopped_or_starting_container_is_unknown_not_healthy() {
         health: Some(HealthStatus::Starting),
         ..running()
     };
-    assert_eq!(assess(&spec, &starting, at(0)), Assessment::Unknown);
-    assert_eq!(assess(&spec, &running(), at(0)), Assessment::Healthy);
-    assert_eq!(assess(&spec, &exited(0, 0), at(0)), Assessment::Unknown);
+    assert_eq!(
+        assess(&spec, &starting, &BTreeMap::new(), at(0)),
+        Assessment::Unknown
+    );
+    assert_eq!(
+        assess(&spec, &running(), &BTreeMap::new(), at(0)),
+        Assessment::Healthy
+    );
+    assert_eq!(
+        assess(&spec, &exited(0, 0), &BTreeMap::new(), at(0)),
+        Assessment::Unknown
+    );
+}
+
+#[test]
+fn a_periodic_probe_fails_after_failure_threshold_outcomes_and_passes_after_success_threshold() {
+    let spec = spec(
+        "  probes:\n    - {name: http, httpGet: {port: 80}, period: 1s, timeout: 500ms, failureThreshold: 3, successThreshold: 2}\n",
+    );
+    let probe = &spec.probes[0];
+    let mut tracks = BTreeMap::new();
+    let mut record = |success: bool, second: u64| {
+        tracks
+            .entry("http".to_owned())
+            .or_insert_with(hale_reconciler::ProbeTrack::default)
+            .record(probe, success, at(second), "HTTP 503");
+        assess(&spec, &running(), &tracks, at(second))
+    };
+    assert!(matches!(record(false, 0), Assessment::Pending { .. }));
+    assert!(matches!(record(false, 1), Assessment::Pending { .. }));
+    let failing = record(false, 2);
+    assert_eq!(
+        failing,
+        Assessment::Failing(hale_reconciler::FailureSignal {
+            probe: "http".into(),
+            signal: "HTTP 503".into(),
+            since: at(2),
+        })
+    );
+    // One success is not enough to pass again with successThreshold 2.
+    assert!(matches!(record(true, 3), Assessment::Failing(_)));
+    assert_eq!(record(true, 4), Assessment::Healthy);
 }

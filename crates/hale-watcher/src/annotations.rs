@@ -107,6 +107,8 @@ mod tests {
             exit_seen: false,
             health_since: None,
             received_at: None,
+            addresses: BTreeMap::new(),
+            published: BTreeMap::new(),
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hale_core::{BollardDocker, DockerPort};
+use hale_prober::{PROBER_NAME, ProberArgs, ProberMsg};
 use hale_reconciler::{RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
 use hale_store::{Store, StoreWriter};
 use hale_watcher::{DockerWatcherArgs, Observation};
@@ -107,27 +108,44 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     let failpoints: Vec<String> = std::env::var("HALE_FAILPOINTS")
         .map(|v| v.split(',').map(str::trim).map(str::to_owned).collect())
         .unwrap_or_default();
+    let policies = Arc::new(policies);
+    // The watcher's observations go to the reconciler and the prober, whichever
+    // incarnation is current (a restarting one is skipped; it relists when back).
     let sink = Arc::new(|observation: Observation| {
-        let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) else {
-            // Restarting: the supervisor makes the watcher relist once it is back.
-            return;
-        };
-        let reconciler = ActorRef::<ReconcilerMsg>::from(cell);
-        let _ = reconciler.cast(match observation {
-            Observation::Container(snapshot) => ReconcilerMsg::Observed(snapshot),
-            Observation::Removed(id) => ReconcilerMsg::Removed { id },
-            Observation::All(list) => ReconcilerMsg::Relisted(list),
-        });
+        if let Some(cell) = ractor::registry::where_is(PROBER_NAME) {
+            let _ = ActorRef::<ProberMsg>::from(cell).cast(match &observation {
+                Observation::Container(snapshot) => ProberMsg::Observed(snapshot.clone()),
+                Observation::Removed(id) => ProberMsg::Removed(id.clone()),
+                Observation::All(list) => ProberMsg::All(list.clone()),
+            });
+        }
+        if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
+            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(match observation {
+                Observation::Container(snapshot) => ReconcilerMsg::Observed(snapshot),
+                Observation::Removed(id) => ReconcilerMsg::Removed { id },
+                Observation::All(list) => ReconcilerMsg::Relisted(list),
+            });
+        }
+    });
+    let probe_sink = Arc::new(|outcome: hale_core::ProbeOutcome| {
+        if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
+            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(ReconcilerMsg::Probed(outcome));
+        }
     });
     let supervisor_args = SupervisorArgs {
         reconciler: ReconcilerArgs {
-            policies: Arc::new(policies),
+            policies: Arc::clone(&policies),
             docker: Arc::clone(&docker),
             store: Arc::clone(&store),
             writer: writer.clone(),
             global_dry_run: args.dry_run,
             failpoints,
             requests: hale_store::RequestQueue::new(&args.state.path),
+        },
+        prober: ProberArgs {
+            policies,
+            docker: Arc::clone(&docker),
+            sink: probe_sink,
         },
         watcher: DockerWatcherArgs {
             docker,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use hale_prober::{PROBER_NAME, Prober, ProberArgs};
 use hale_reconciler::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
 use hale_watcher::{DockerWatcher, DockerWatcherArgs, WATCHER_NAME, WatcherMsg};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -22,6 +23,8 @@ pub enum Child {
     Reconciler,
     /// The DockerWatcher.
     Watcher,
+    /// The Prober.
+    Prober,
 }
 
 impl Child {
@@ -29,6 +32,7 @@ impl Child {
         match self {
             Self::Reconciler => RECONCILER_NAME,
             Self::Watcher => WATCHER_NAME,
+            Self::Prober => PROBER_NAME,
         }
     }
 
@@ -36,6 +40,7 @@ impl Child {
         match cell.get_name().as_deref() {
             Some(RECONCILER_NAME) => Some(Self::Reconciler),
             Some(WATCHER_NAME) => Some(Self::Watcher),
+            Some(PROBER_NAME) => Some(Self::Prober),
             _ => None,
         }
     }
@@ -53,6 +58,8 @@ pub struct SupervisorArgs {
     pub reconciler: ReconcilerArgs,
     /// The watcher's arguments.
     pub watcher: DockerWatcherArgs,
+    /// The prober's arguments.
+    pub prober: ProberArgs,
 }
 
 /// The supervisor actor.
@@ -80,10 +87,17 @@ impl SupervisorState {
                     myself.get_cell(),
                 )
                 .await?;
-                // The new reconciler knows no container yet: have the watcher relist.
-                if let Some(watcher) = ractor::registry::where_is(WATCHER_NAME) {
-                    let _ = ActorRef::<WatcherMsg>::from(watcher).cast(WatcherMsg::Resync);
-                }
+                resync_watcher();
+            }
+            Child::Prober => {
+                Actor::spawn_linked(
+                    Some(PROBER_NAME.to_owned()),
+                    Prober,
+                    self.args.prober.clone(),
+                    myself.get_cell(),
+                )
+                .await?;
+                resync_watcher();
             }
             Child::Watcher => {
                 Actor::spawn_linked(
@@ -97,6 +111,13 @@ impl SupervisorState {
         }
         self.started.insert(child, Instant::now());
         Ok(())
+    }
+}
+
+/// A restarted child knows no container yet: have the watcher relist.
+fn resync_watcher() {
+    if let Some(watcher) = ractor::registry::where_is(WATCHER_NAME) {
+        let _ = ActorRef::<WatcherMsg>::from(watcher).cast(WatcherMsg::Resync);
     }
 }
 
@@ -116,6 +137,7 @@ impl Actor for Supervisor {
             delays: HashMap::new(),
         };
         state.spawn(&myself, Child::Reconciler).await?;
+        state.spawn(&myself, Child::Prober).await?;
         state.spawn(&myself, Child::Watcher).await?;
         Ok(state)
     }
@@ -183,7 +205,7 @@ fn schedule_respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorStat
 /// interrupted.
 pub async fn shutdown(supervisor: &ActorRef<SupervisorMsg>, grace: Duration) -> usize {
     // Unlink first, so the supervisor does not restart what is being stopped on purpose.
-    for child in [Child::Watcher, Child::Reconciler] {
+    for child in [Child::Watcher, Child::Prober, Child::Reconciler] {
         if let Some(cell) = ractor::registry::where_is(child.name()) {
             cell.unlink(supervisor.get_cell());
         }

@@ -1,0 +1,251 @@
+//! Running one probe and judging its result.
+
+use std::time::{Duration, Instant};
+
+use hale_core::{ContainerSnapshot, DockerPort};
+use hale_policy::conditions::{Condition, Observed, Placeholder};
+use hale_policy::{Probe, ProbeMethod, Scheme};
+
+/// Response bodies read for `[BODY]` conditions are cut to this size.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The HTTP clients every probe shares, so connections are pooled and reused: one per
+/// combination of "follow redirects" and "verify TLS".
+#[derive(Clone)]
+pub struct HttpClients {
+    clients: [reqwest::Client; 4],
+}
+
+impl HttpClients {
+    /// Builds the shared clients.
+    ///
+    /// # Panics
+    /// When the TLS backend cannot initialise (a broken build, not a runtime condition).
+    pub fn new() -> Self {
+        let build = |follow: bool, verify: bool| {
+            reqwest::Client::builder()
+                .redirect(if follow {
+                    reqwest::redirect::Policy::limited(10)
+                } else {
+                    reqwest::redirect::Policy::none()
+                })
+                .danger_accept_invalid_certs(!verify)
+                .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .build()
+                .expect("the HTTP client builds")
+        };
+        Self {
+            clients: [
+                build(false, true),
+                build(false, false),
+                build(true, true),
+                build(true, false),
+            ],
+        }
+    }
+
+    fn get(&self, follow: bool, verify: bool) -> &reqwest::Client {
+        &self.clients[usize::from(follow) * 2 + usize::from(!verify)]
+    }
+}
+
+impl Default for HttpClients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `probe` against `container` and judges it: the handler's own rule (HTTP 2xx/3xx,
+/// TCP connected, exit code 0) unless conditions are given, in which case every
+/// condition must hold. Returns (passed, what was seen, how long it took).
+pub async fn run_probe(
+    clients: &HttpClients,
+    docker: &dyn DockerPort,
+    probe: &Probe,
+    conditions: &[Condition],
+    container: &ContainerSnapshot,
+) -> (bool, String, Duration) {
+    let started = Instant::now();
+    let timeout = probe.timeout.as_std();
+    let observed = if let Some(http) = &probe.http_get {
+        let port = http.port.unwrap_or(80);
+        match container.endpoint(port, http.host.as_deref(), http.network.as_deref()) {
+            None => Err("the container has no IP address on that network".to_owned()),
+            Some((host, port)) => {
+                let needs_body = conditions
+                    .iter()
+                    .any(|c| c.placeholder() == Placeholder::Body);
+                http_probe(clients, http, &host, port, timeout, needs_body).await
+            }
+        }
+    } else if let Some(tcp) = &probe.tcp_socket {
+        let port = tcp.port.unwrap_or(0);
+        let published =
+            tcp.host.is_some() && container.published.contains_key(&format!("{port}/tcp"));
+        match container.endpoint(port, tcp.host.as_deref(), None) {
+            None => Err("the container has no IP address".to_owned()),
+            Some((host, port)) => Ok(tcp_probe(&host, port, timeout, published).await),
+        }
+    } else if let Some(exec) = &probe.exec {
+        match docker.exec(&container.id, &exec.command, timeout).await {
+            Ok(output) => Ok(Observed {
+                status: Some(output.exit_code),
+                body: Some(output.output),
+                connected: true,
+                ..Observed::default()
+            }),
+            Err(error) => Err(error.to_string()),
+        }
+    } else {
+        Err("not a periodic probe".to_owned())
+    };
+    let elapsed = started.elapsed();
+    let (passed, reason) = match observed {
+        Err(reason) => (false, reason),
+        Ok(mut observed) => {
+            observed.response_time = elapsed;
+            judge(probe, conditions, &observed)
+        }
+    };
+    (passed, reason, elapsed)
+}
+
+fn judge(probe: &Probe, conditions: &[Condition], observed: &Observed) -> (bool, String) {
+    let seen = if probe.http_get.is_some() {
+        observed
+            .status
+            .map_or_else(|| "no response".to_owned(), |s| format!("HTTP {s}"))
+    } else if probe.tcp_socket.is_some() {
+        if observed.connected {
+            "connected"
+        } else {
+            "connection refused"
+        }
+        .to_owned()
+    } else {
+        format!("exit code {}", observed.status.unwrap_or(-1))
+    };
+    if !conditions.is_empty() {
+        let failed: Vec<String> = conditions
+            .iter()
+            .filter_map(|c| observed.check(c).err())
+            .collect();
+        return if failed.is_empty() {
+            (true, seen)
+        } else {
+            (false, format!("condition failed: {}", failed.join("; ")))
+        };
+    }
+    let passed = if probe.http_get.is_some() {
+        observed.status.is_some_and(|s| (200..400).contains(&s))
+    } else if probe.tcp_socket.is_some() {
+        observed.connected
+    } else {
+        observed.status == Some(0)
+    };
+    (passed, seen)
+}
+
+async fn http_probe(
+    clients: &HttpClients,
+    http: &hale_policy::HttpGetProbe,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    needs_body: bool,
+) -> Result<Observed, String> {
+    let scheme = match http.scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let path = http.path.as_deref().unwrap_or("/");
+    let url = format!("{scheme}://{host}:{port}{path}");
+    let client = clients.get(http.follow_redirects, !http.insecure_skip_verify);
+    let mut request = match http.method {
+        ProbeMethod::Get => client.get(&url),
+        ProbeMethod::Head => client.head(&url),
+    }
+    .timeout(timeout);
+    for header in &http.headers {
+        let value = match (&header.value, &header.value_from) {
+            (Some(value), _) => value.clone(),
+            (None, Some(secret)) => secret
+                .resolve()
+                .map_err(|e| format!("header {}: {e}", header.name))?,
+            (None, None) => continue,
+        };
+        request = request.header(&header.name, value);
+    }
+    let mut response = request.send().await.map_err(|e| describe(&e))?;
+    let status = i64::from(response.status().as_u16());
+    let body = if needs_body {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() >= BODY_LIMIT {
+                body.truncate(BODY_LIMIT);
+                break;
+            }
+        }
+        Some(String::from_utf8_lossy(&body).into_owned())
+    } else {
+        None
+    };
+    Ok(Observed {
+        status: Some(status),
+        body,
+        connected: true,
+        ..Observed::default()
+    })
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection refused".to_owned()
+    } else {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            message = format!("{message}: {inner}");
+            source = inner.source();
+        }
+        message
+    }
+}
+
+/// Connects within `timeout`. Through a published port, Docker's userland proxy accepts
+/// every connection and closes it at once when nothing listens inside the container, so
+/// there a connection that is closed (or reset) right away counts as refused.
+async fn tcp_probe(host: &str, port: u16, timeout: Duration, through_proxy: bool) -> Observed {
+    use tokio::io::AsyncReadExt;
+    let started = tokio::time::Instant::now();
+    let mut connected =
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+            Ok(Ok(stream)) => Some(stream),
+            _ => None,
+        };
+    if through_proxy && let Some(stream) = connected.as_mut() {
+        let settle =
+            (timeout.saturating_sub(started.elapsed()) / 2).min(Duration::from_millis(200));
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(settle, stream.read(&mut byte)).await {
+            // The server spoke first, or waits for us: someone listens.
+            Ok(Ok(n)) if n > 0 => {}
+            Err(_) => {}
+            // Closed or reset at once: the proxy found nobody behind it.
+            Ok(_) => connected = None,
+        }
+    }
+    Observed {
+        connected: connected.is_some(),
+        ..Observed::default()
+    }
+}
