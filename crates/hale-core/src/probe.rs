@@ -19,6 +19,9 @@ pub struct ProbeOutcome {
     pub success: bool,
     /// How long it took.
     pub latency_ms: u64,
+    /// How late the run started against its schedule, in microseconds.
+    #[serde(default)]
+    pub lag_us: u64,
     /// What was seen, e.g. `HTTP 503`, `[STATUS] == 200 (503)`, `connection refused`.
     pub reason: String,
 }

@@ -201,7 +201,8 @@ async fn schedule_loop(
     let mut ticker = tokio::time::interval(probe.period.as_std());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        let due = ticker.tick().await;
+        let lag = due.elapsed();
         let snapshot = container.borrow().clone();
         if snapshot.status != ContainerStatus::Running {
             continue;
@@ -217,6 +218,7 @@ async fn schedule_loop(
             time,
             success,
             latency_ms: elapsed.as_millis() as u64,
+            lag_us: lag.as_micros() as u64,
             reason,
         });
     }
