@@ -538,3 +538,63 @@ fn an_operator_releases_a_quarantined_container_with_hale_unquarantine() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A loopback HTTP server that records every request body it receives.
+fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = std::sync::Arc::clone(&bodies);
+    let (url_sender, url) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/redeploy",
+                axum::routing::post(move |body: String| {
+                    recorded.lock().unwrap().push(body);
+                    async { "queued" }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            url_sender
+                .send(format!(
+                    "http://{}/redeploy",
+                    listener.local_addr().unwrap()
+                ))
+                .unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (url.recv().unwrap(), bodies)
+}
+
+#[test]
+fn a_webhook_step_posts_the_target_and_reason_and_records_the_status() {
+    let docker = TestDocker::new("webhook");
+    let (url, bodies) = recording_server();
+    let policy = docker.policy(
+        "e2e",
+        &format!(
+            "  remediation:\n    steps:\n      - action: webhook\n        timeout: 1m\n        webhook: {{url: \"{url}\"}}\n"
+        ),
+    );
+    let workspace = Workspace::new(&policy);
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    let done = hale.wait_audit("action_succeeded", &name, WAIT);
+    assert_eq!(done["action"], "webhook");
+    assert_eq!(done["result"], "ok");
+    assert_eq!(done["reason"], "HTTP 200");
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["target"], name.as_str());
+    assert_eq!(body["policy"], "e2e");
+    assert_eq!(
+        body["reason"],
+        "probe docker-health failed: docker health: unhealthy"
+    );
+}

@@ -84,6 +84,8 @@ pub struct ReconcilerArgs {
     pub failpoints: Vec<String>,
     /// Operator requests (`hale unquarantine`).
     pub requests: RequestQueue,
+    /// The HTTP client for webhook actions (shared, so connections are reused).
+    pub http: reqwest::Client,
 }
 
 /// The Reconciler actor.
@@ -369,6 +371,12 @@ fn start_action(
     planned: PlannedAction,
 ) {
     let docker = Arc::clone(&state.args.docker);
+    let http = state.args.http.clone();
+    let target = target_ref(&state.containers, &key.1);
+    let target = TargetRef {
+        id: container_id,
+        ..target
+    };
     let writer = state.args.writer.clone();
     let reply_to = myself.clone();
     let task_key = key.clone();
@@ -376,7 +384,7 @@ fn start_action(
         // The decision (and the in-flight mark with its cooldown) must be on disk before
         // Docker is touched: a crash right after the restart must not cause another one.
         let outcome = match writer.sync().await {
-            Ok(()) => execute(docker.as_ref(), &container_id, &planned).await,
+            Ok(()) => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
             Err(error) => ActionOutcome {
                 result: Err(format!("not run: the state store failed ({error})")),
                 duration: Duration::ZERO,
@@ -458,6 +466,8 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
                     step: state.targets.get(&key).map_or(0, |t| t.step),
                     attempt: state.targets.get(&key).map_or(0, |t| t.attempts_in_step),
                     stop_timeout: 0,
+                    webhook: None,
+                    reason: String::new(),
                 };
                 finish(state, &key, &planned, &outcome);
             }

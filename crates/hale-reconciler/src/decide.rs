@@ -98,6 +98,10 @@ pub struct PlannedAction {
     pub attempt: u32,
     /// Seconds to wait for a graceful stop.
     pub stop_timeout: u32,
+    /// The request, for `webhook` steps.
+    pub webhook: Option<hale_policy::WebhookAction>,
+    /// Why the action is taken, for webhook bodies.
+    pub reason: String,
 }
 
 /// What to do after a reconcile of one target.
@@ -308,6 +312,8 @@ pub fn decide(
         step: state.step,
         attempt: state.attempts_in_step,
         stop_timeout: container.effective_stop_timeout(),
+        webhook: step.webhook.clone(),
+        reason: format!("probe {} failed: {}", failure.probe, failure.signal),
     };
     let verb = hale_core::action_name(step.action);
     let mut record = event(

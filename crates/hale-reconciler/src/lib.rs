@@ -9,6 +9,7 @@ mod actor;
 mod assess;
 mod decide;
 mod executor;
+mod webhook;
 
 pub use actor::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
 pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, default_probes};
@@ -17,3 +18,4 @@ pub use decide::{
     decide, finish_action, release,
 };
 pub use executor::{ActionOutcome, execute};
+pub use webhook::{WebhookContext, render as render_webhook_body, send as send_webhook};

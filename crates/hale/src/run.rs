@@ -141,6 +141,10 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
             global_dry_run: args.dry_run,
             failpoints,
             requests: hale_store::RequestQueue::new(&args.state.path),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("the HTTP client builds"),
         },
         prober: ProberArgs {
             policies,

@@ -1,0 +1,165 @@
+//! The `webhook` remediation: an HTTP request, retried on network errors, 5xx and 429.
+
+use std::time::Duration;
+
+use hale_policy::{WebhookAction, WebhookMethod};
+
+/// What the request is about, for the body template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookContext {
+    /// The policy that decided.
+    pub policy: String,
+    /// The target's name.
+    pub target: String,
+    /// The target's ID (container ID).
+    pub target_id: String,
+    /// Why hale acts.
+    pub reason: String,
+}
+
+/// Longest wait honoured from a `Retry-After` header; a server asking for more is not
+/// waited for inside one remediation step.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// Sends the webhook, retrying up to `retries` times on network errors, 5xx and 429
+/// (waiting as `Retry-After` says, else 1 s, 2 s, 4 s ...). Other 4xx answers are final.
+///
+/// # Errors
+/// The last failure, e.g. `HTTP 404 from https://ci.example/hook: not found`.
+pub async fn send(
+    client: &reqwest::Client,
+    webhook: &WebhookAction,
+    context: &WebhookContext,
+) -> Result<String, String> {
+    let body = render(webhook.body.as_deref(), context);
+    let mut headers = Vec::new();
+    for header in &webhook.headers {
+        let value = match (&header.value, &header.value_from) {
+            (Some(value), _) => value.clone(),
+            (None, Some(secret)) => secret
+                .resolve()
+                .map_err(|e| format!("header {}: {e}", header.name))?,
+            (None, None) => continue,
+        };
+        headers.push((header.name.clone(), value));
+    }
+    let method = match webhook.method {
+        WebhookMethod::Post => reqwest::Method::POST,
+        WebhookMethod::Put => reqwest::Method::PUT,
+        WebhookMethod::Patch => reqwest::Method::PATCH,
+        WebhookMethod::Get => reqwest::Method::GET,
+    };
+    let mut backoff = Duration::from_secs(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut request = client
+            .request(method.clone(), &webhook.url)
+            .timeout(webhook.timeout.as_std())
+            .header("content-type", content_type(&body))
+            .body(body.clone());
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let (retryable, wait, failure) = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                if status.is_success() {
+                    return Ok(format!("HTTP {}", status.as_u16()));
+                }
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+                let text = response.text().await.unwrap_or_default();
+                let snippet: String = text.chars().take(200).collect();
+                let failure = format!(
+                    "HTTP {} from {}: {}",
+                    status.as_u16(),
+                    webhook.url,
+                    snippet.trim()
+                );
+                let retryable = status.is_server_error() || status.as_u16() == 429;
+                (retryable, retry_after, failure)
+            }
+            Err(error) => (true, None, format!("{} failed: {error}", webhook.url)),
+        };
+        if !retryable || attempt > webhook.retries {
+            return Err(failure);
+        }
+        let delay = wait.unwrap_or(backoff);
+        tracing::debug!(url = %webhook.url, attempt, ?delay, %failure, "webhook failed; retrying");
+        tokio::time::sleep(delay).await;
+        backoff = (backoff * 2).min(RETRY_AFTER_CAP);
+    }
+}
+
+fn content_type(body: &str) -> &'static str {
+    if body.trim_start().starts_with(['{', '[']) {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    }
+}
+
+/// Fills `{{target}}`, `{{target_id}}`, `{{policy}}` and `{{reason}}` into the template;
+/// inside a JSON template the values are JSON-escaped, so a quote in a reason cannot break
+/// the document. Without a template, the body is a JSON object with those fields.
+pub fn render(template: Option<&str>, context: &WebhookContext) -> String {
+    let Some(template) = template else {
+        return serde_json::json!({
+            "policy": context.policy,
+            "target": context.target,
+            "target_id": context.target_id,
+            "reason": context.reason,
+        })
+        .to_string();
+    };
+    let json = template.trim_start().starts_with(['{', '[']);
+    let escape = |value: &str| {
+        if json {
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            quoted[1..quoted.len() - 1].to_owned()
+        } else {
+            value.to_owned()
+        }
+    };
+    template
+        .replace("{{target_id}}", &escape(&context.target_id))
+        .replace("{{target}}", &escape(&context.target))
+        .replace("{{policy}}", &escape(&context.policy))
+        .replace("{{reason}}", &escape(&context.reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> WebhookContext {
+        WebhookContext {
+            policy: "web".into(),
+            target: "shop-1".into(),
+            target_id: "abc".into(),
+            reason: "probe \"http\" failed".into(),
+        }
+    }
+
+    #[test]
+    fn json_templates_get_escaped_values() {
+        let body = render(Some(r#"{"text": "{{target}}: {{reason}}"}"#), &context());
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["text"], "shop-1: probe \"http\" failed");
+    }
+
+    #[test]
+    fn plain_templates_are_filled_as_is_and_the_default_is_json() {
+        assert_eq!(
+            render(Some("redeploy {{policy}}/{{target}}"), &context()),
+            "redeploy web/shop-1"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&render(None, &context())).unwrap();
+        assert_eq!(parsed["target_id"], "abc");
+    }
+}
