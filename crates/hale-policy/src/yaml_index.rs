@@ -29,33 +29,44 @@ pub struct DocumentIndex {
     pub kind: Option<String>,
     /// The top-level `apiVersion` scalar, if any.
     pub api_version: Option<String>,
-    values: HashMap<String, Position>,
-    keys: HashMap<String, Position>,
+    /// Field path to (key position, value position).
+    spans: HashMap<String, Span>,
+}
+
+/// Where a field's key and value are.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    key: Option<Position>,
+    value: Option<Position>,
 }
 
 impl DocumentIndex {
     /// The position of the value at `path`, else of its nearest ancestor, else the document
     /// start.
     pub fn value_position(&self, path: &str) -> Position {
-        self.lookup(path, &self.values)
+        self.lookup(path, |span| span.value.or(span.key))
     }
 
     /// The position of the key at `path` (falling back like [`Self::value_position`]).
     pub fn key_position(&self, path: &str) -> Position {
-        self.lookup(path, &self.keys)
+        self.lookup(path, |span| span.key.or(span.value))
     }
 
-    fn lookup(&self, path: &str, primary: &HashMap<String, Position>) -> Position {
+    fn lookup(&self, path: &str, pick: impl Fn(&Span) -> Option<Position>) -> Position {
         let mut current = path;
         loop {
-            if let Some(position) = primary.get(current).or_else(|| self.values.get(current)) {
-                return *position;
+            if let Some(position) = self.spans.get(current).and_then(&pick) {
+                return position;
             }
             match parent_path(current) {
                 Some(parent) => current = parent,
                 None => return self.start,
             }
         }
+    }
+
+    fn set_value(&mut self, path: String, here: Position) {
+        self.spans.entry(path).or_default().value = Some(here);
     }
 }
 
@@ -160,8 +171,7 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
                     unreachable!("is_key_slot checked the frame")
                 };
                 let child = join_key(path, &text);
-                current.keys.insert(child.clone(), here);
-                current.values.entry(child).or_insert(here);
+                current.spans.entry(child).or_default().key = Some(here);
                 *key = Some(text);
                 resolve_pending(&mut pending, &mut current, here);
             }
@@ -186,13 +196,13 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
                         _ => {}
                     }
                 }
-                current.values.insert(path, here);
+                current.set_value(path, here);
                 resolve_pending(&mut pending, &mut current, here);
                 finish_value(&mut stack);
             }
             Event::Alias(_) => {
                 let path = node_path(&mut stack);
-                current.values.insert(path, here);
+                current.set_value(path, here);
                 resolve_pending(&mut pending, &mut current, here);
                 finish_value(&mut stack);
             }
@@ -216,7 +226,7 @@ pub fn scan(text: &str) -> Result<Vec<DocumentIndex>, ScanFailure> {
                 } else {
                     node_path(&mut stack)
                 };
-                if in_seq_or_root && !current.values.contains_key(&path) {
+                if in_seq_or_root && !current.spans.contains_key(&path) {
                     pending.push(path.clone());
                 }
                 stack.push(if matches!(event, Event::MappingStart(..)) {
@@ -256,7 +266,10 @@ fn finish_value(stack: &mut [Frame]) {
 
 fn resolve_pending(pending: &mut Vec<String>, index: &mut DocumentIndex, here: Position) {
     for path in pending.drain(..) {
-        index.values.entry(path).or_insert(here);
+        let span = index.spans.entry(path).or_default();
+        if span.value.is_none() {
+            span.value = Some(here);
+        }
     }
 }
 
