@@ -212,6 +212,9 @@ impl Actor for Reconciler {
                         state.gone_since.entry(old.name.clone()).or_insert(now);
                     }
                 }
+                for name in &present {
+                    state.gone_since.remove(*name);
+                }
                 state.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
                 reconcile(&myself, state);
             }
@@ -257,6 +260,11 @@ impl Actor for Reconciler {
 /// Re-evaluates every target of every policy, records what was decided, and starts the
 /// chosen actions.
 fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
+    if state.draining {
+        // Shutting down: decide nothing more (a decision changes the ladder even when its
+        // action is never run).
+        return;
+    }
     let now = Timestamp::now();
     let mut next_wake = now.plus(MAX_IDLE);
     let mut to_start = Vec::new();
@@ -415,8 +423,11 @@ fn finish(
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
     };
-    crate::decide::finish_action(target_state, planned.action, now);
-    if target_state.fresh_after == Some(now) {
+    crate::decide::finish_action(target_state, planned.action, outcome.result.is_ok());
+    if matches!(
+        planned.action,
+        hale_policy::Action::Restart | hale_policy::Action::StopStart | hale_policy::Action::Recreate
+    ) {
         // The container was restarted or replaced: its probes start counting afresh, as
         // the kubelet's do after a restart.
         state.probe_tracks.remove(key);

@@ -43,6 +43,9 @@ pub struct TargetState {
     pub backoff_ms: Option<u64>,
     /// An action is running right now (set before it starts, cleared when it reports).
     pub in_flight: bool,
+    /// The last action reported an error.
+    #[serde(default)]
+    pub last_action_failed: bool,
     /// Evidence older than this predates hale's last action on the container and says
     /// nothing about its state since: wait for a fresh signal (Docker resets health checks
     /// on start and reports a new exit with a new `die`).
@@ -137,6 +140,11 @@ pub fn decide(
     };
     let mut decision = Decision::default();
     let remediation = &policy.spec.remediation;
+    // The ladder may have been shortened since this state was stored.
+    if state.step >= remediation.steps.len() {
+        state.step = remediation.steps.len().saturating_sub(1);
+        state.attempts_in_step = 0;
+    }
     let event = |kind: HealEventKind, reason: String| {
         let mut event = HealEvent::new(now, kind, policy.name, Some(&target), reason);
         event.dry_run = policy.dry_run();
@@ -162,6 +170,7 @@ pub fn decide(
         return decision;
     }
 
+    let owned_failure: FailureSignal;
     let failure = match assessment {
         Assessment::Healthy => {
             if state.failing_since.is_some() {
@@ -183,14 +192,20 @@ pub fn decide(
             state.reported_skip = None;
             return decision;
         }
-        Assessment::Unknown => return decision,
+        Assessment::Unknown => match left_stopped_by_own_action(container, state) {
+            Some(failure) => {
+                owned_failure = failure;
+                &owned_failure
+            }
+            None => return decision,
+        },
         Assessment::Pending { until, .. } => {
             decision.wake_at = Some(*until);
             return decision;
         }
         Assessment::Failing(failure) => failure,
     };
-    if state.fresh_after.is_some_and(|fresh| failure.since < fresh) {
+    if state.fresh_after.is_some_and(|fresh| failure.since <= fresh) {
         return decision;
     }
 
@@ -346,6 +361,24 @@ pub fn decide(
     decision
 }
 
+/// A container hale itself stopped (its restart, stopStart or recreate) whose action then
+/// failed is not an operator's stop: it is a failure hale must keep handling.
+fn left_stopped_by_own_action(
+    container: &ContainerSnapshot,
+    state: &TargetState,
+) -> Option<FailureSignal> {
+    let acted_at = state.last_action_at?;
+    let stopped_by_hale = container.status == ContainerStatus::Exited
+        && container.stopped_by_operator
+        && state.last_action_failed
+        && container.finished_at.is_some_and(|finished| finished >= acted_at);
+    stopped_by_hale.then(|| FailureSignal {
+        probe: "remediation".to_owned(),
+        signal: "left stopped by hale's own failed action".to_owned(),
+        since: container.finished_at.unwrap_or(acted_at),
+    })
+}
+
 /// Starts tracking a new failure. The ladder and the backoff start over only when the
 /// target had been healthy for `reset_after` (like the kubelet's CrashLoopBackOff), so a
 /// target that flaps keeps escalating instead of restarting forever at the first rung.
@@ -417,15 +450,14 @@ pub fn release(state: &mut TargetState) {
     state.reported_skip = None;
 }
 
-/// Records the end of an action at `now`. After an action that touched the container
-/// (restart, stopStart, recreate), failures observed before `now` are stale.
-pub fn finish_action(state: &mut TargetState, action: Action, now: Timestamp) {
+/// Records the end of an action. After an action that touched the container (restart,
+/// stopStart, recreate), failures observed before the action was decided are stale; one
+/// observed after it (a crash right after the restart) is fresh.
+pub fn finish_action(state: &mut TargetState, action: Action, succeeded: bool) {
     state.in_flight = false;
-    if matches!(
-        action,
-        Action::Restart | Action::StopStart | Action::Recreate
-    ) {
-        state.fresh_after = Some(now);
+    state.last_action_failed = !succeeded;
+    if matches!(action, Action::Restart | Action::StopStart | Action::Recreate) {
+        state.fresh_after = state.last_action_at;
     }
 }
 

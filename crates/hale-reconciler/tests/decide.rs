@@ -121,7 +121,7 @@ fn act(
     let decision = step(spec, container, state, now);
     let action = decision.action.map(|a| a.action);
     if let Some(action) = action {
-        finish_action(state, action, now);
+        finish_action(state, action, true);
     }
     action
 }
@@ -146,7 +146,7 @@ fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
         step(&spec, &unhealthy_since(0), &mut state, at(1)),
         Decision::default()
     );
-    finish_action(&mut state, Action::Restart, at(1));
+    finish_action(&mut state, Action::Restart, true);
     // Evidence from before the restart is stale: nothing to decide until a fresh signal.
     assert_eq!(
         step(&spec, &unhealthy_since(0), &mut state, at(2)),
@@ -216,18 +216,18 @@ fn restart_is_skipped_while_in_cooldown() {
         act(&spec, &unhealthy_since(0), &mut state, at(0)),
         Some(Action::Restart)
     );
-    let held = step(&spec, &unhealthy_since(0), &mut state, at(30));
+    let held = step(&spec, &unhealthy_since(20), &mut state, at(30));
     assert_eq!(held.action, None);
     assert_eq!(kinds(&held), [HealEventKind::CooldownSkip]);
     assert_eq!(held.wake_at, Some(at(120)));
     // Reported once per wait, not at every tick.
     assert!(
-        step(&spec, &unhealthy_since(0), &mut state, at(31))
+        step(&spec, &unhealthy_since(20), &mut state, at(31))
             .events
             .is_empty()
     );
     assert_eq!(
-        act(&spec, &unhealthy_since(0), &mut state, at(120)),
+        act(&spec, &unhealthy_since(20), &mut state, at(120)),
         Some(Action::Restart)
     );
 }
@@ -342,14 +342,14 @@ fn quarantine_is_released_after_release_after() {
         act(&spec, &unhealthy_since(0), &mut state, at(0)),
         Some(Action::Restart)
     );
-    let quarantined = step(&spec, &unhealthy_since(0), &mut state, at(10));
+    let quarantined = step(&spec, &failing_at(at(10)), &mut state, at(10));
     assert_eq!(kinds(&quarantined), [HealEventKind::Quarantined]);
     assert_eq!(quarantined.wake_at, Some(at(10 + 1800)));
     assert_eq!(
-        step(&spec, &unhealthy_since(0), &mut state, at(1000)).action,
+        step(&spec, &failing_at(at(1000)), &mut state, at(1000)).action,
         None
     );
-    let released = step(&spec, &unhealthy_since(0), &mut state, at(1810));
+    let released = step(&spec, &failing_at(at(1810)), &mut state, at(1810));
     assert_eq!(
         kinds(&released),
         [
@@ -370,7 +370,7 @@ fn an_exhausted_ladder_quarantines() {
         act(&spec, &unhealthy_since(0), &mut state, at(0)),
         Some(Action::Restart)
     );
-    let decision = step(&spec, &unhealthy_since(0), &mut state, at(5));
+    let decision = step(&spec, &failing_at(at(5)), &mut state, at(5));
     assert_eq!(kinds(&decision), [HealEventKind::Quarantined]);
     assert!(
         decision.events[0]
@@ -610,4 +610,56 @@ fn a_periodic_probe_fails_after_failure_threshold_outcomes_and_passes_after_succ
     // One success is not enough to pass again with successThreshold 2.
     assert!(matches!(record(true, 3), Assessment::Failing(_)));
     assert_eq!(record(true, 4), Assessment::Healthy);
+}
+
+#[test]
+fn a_crash_right_after_hales_restart_is_fresh_evidence() {
+    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let mut state = TargetState::default();
+    assert_eq!(act(&spec, &exited(1, 0), &mut state, at(10)), Some(Action::Restart));
+    // The restarted process dies again 200 ms after the decision, before hale even heard
+    // that the restart succeeded.
+    let again = ContainerSnapshot {
+        finished_at: Some(at(10).plus(Duration::from_millis(200))),
+        ..exited(1, 0)
+    };
+    assert_eq!(act(&spec, &again, &mut state, at(12)), Some(Action::Restart));
+}
+
+#[test]
+fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
+    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let mut state = TargetState::default();
+    let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
+    assert!(decision.action.is_some());
+    hale_reconciler::finish_action(&mut state, Action::Restart, false);
+    // The restart stopped it (kill, die) and then failed to start it again.
+    let stopped = ContainerSnapshot {
+        stopped_by_operator: true,
+        finished_at: Some(at(0).plus(Duration::from_millis(300))),
+        ..exited(137, 0)
+    };
+    let retried = step(&spec, &stopped, &mut state, at(5));
+    assert_eq!(retried.action.map(|a| a.action), Some(Action::Restart));
+    // After a restart that worked, an operator's later stop is respected.
+    hale_reconciler::finish_action(&mut state, Action::Restart, true);
+    let operator = ContainerSnapshot {
+        stopped_by_operator: true,
+        finished_at: Some(at(60)),
+        ..exited(143, 0)
+    };
+    assert!(step(&spec, &operator, &mut state, at(61)).action.is_none());
+}
+
+#[test]
+fn a_shortened_ladder_does_not_break_stored_state() {
+    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 2, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let mut state = TargetState {
+        step: 2,
+        attempts_in_step: 1,
+        last_action: Some(Action::Recreate),
+        ..TargetState::default()
+    };
+    let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
+    assert_eq!(decision.action.map(|a| (a.action, a.step)), Some((Action::Restart, 0)));
 }
