@@ -233,6 +233,32 @@ fn create_body_from(
     (body, networks)
 }
 
+/// Runs a Docker action with a hard limit: the stop timeout plus a margin. Docker can wait
+/// forever for a process that ignores SIGKILL (stuck in the kernel); hale must not wait
+/// with it, or the target would stay "in flight" and never escalate.
+async fn bounded<T>(
+    operation: &'static str,
+    stop_timeout: u32,
+    call: impl Future<Output = T>,
+) -> Result<T, DockerError> {
+    let limit = Duration::from_secs(u64::from(stop_timeout)) + QUICK_CALL;
+    tokio::time::timeout(limit, call)
+        .await
+        .map_err(|_| DockerError::Api {
+            operation,
+            message: format!("Docker did not finish within {}s", limit.as_secs()),
+        })
+}
+
+/// Whether a `kill` event's signal (a number, as Docker 20.10 reports it, or a name) stops
+/// the process: SIGKILL, SIGTERM, SIGINT, SIGQUIT.
+fn is_stopping_signal(signal: &str) -> bool {
+    matches!(
+        signal.trim_start_matches("SIG"),
+        "9" | "15" | "2" | "3" | "KILL" | "TERM" | "INT" | "QUIT"
+    )
+}
+
 /// Endpoint settings without the parts Docker assigns per container (IDs, addresses it
 /// chose, the alias equal to the old short ID).
 fn reusable_endpoint(settings: EndpointSettings, short_id: &str) -> EndpointSettings {
@@ -251,6 +277,56 @@ fn reusable_endpoint(settings: EndpointSettings, short_id: &str) -> EndpointSett
         aliases,
         driver_opts: settings.driver_opts,
         ..EndpointSettings::default()
+    }
+}
+
+/// What the list itself says about a container, for when its inspect fails: identity,
+/// labels, lifecycle state and health (from the status text), nothing else.
+fn snapshot_from_summary(summary: bollard::models::ContainerSummary) -> ContainerSnapshot {
+    use bollard::models::ContainerSummaryStateEnum as State;
+    let status_text = summary.status.unwrap_or_default();
+    let status = match summary.state {
+        Some(State::CREATED) => ContainerStatus::Created,
+        Some(State::RUNNING | State::STOPPING) => ContainerStatus::Running,
+        Some(State::PAUSED) => ContainerStatus::Paused,
+        Some(State::RESTARTING) => ContainerStatus::Restarting,
+        Some(State::REMOVING) => ContainerStatus::Removing,
+        Some(State::DEAD) => ContainerStatus::Dead,
+        _ => ContainerStatus::Exited,
+    };
+    let health = if status_text.contains("(unhealthy)") {
+        Some(HealthStatus::Unhealthy)
+    } else if status_text.contains("(healthy)") {
+        Some(HealthStatus::Healthy)
+    } else if status_text.contains("(health: starting)") {
+        Some(HealthStatus::Starting)
+    } else {
+        None
+    };
+    ContainerSnapshot {
+        id: summary.id.unwrap_or_default(),
+        name: summary
+            .names
+            .and_then(|names| names.into_iter().next())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        labels: summary.labels.unwrap_or_default().into_iter().collect(),
+        status,
+        health,
+        exit_code: 0,
+        oom_killed: false,
+        started_at: None,
+        finished_at: None,
+        restart_count: 0,
+        restart_policy: RestartPolicy::No,
+        stop_timeout: None,
+        stopped_by_operator: false,
+        exit_seen: false,
+        health_since: None,
+        received_at: None,
+        addresses: BTreeMap::new(),
+        published: BTreeMap::new(),
     }
 }
 
@@ -360,14 +436,21 @@ impl DockerPort for BollardDocker {
             let summaries = self
                 .quick("list", "", self.client.list_containers(Some(options)))
                 .await?;
-            let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
-            let snapshots: Vec<Option<ContainerSnapshot>> = stream::iter(ids)
-                .map(|id| async move {
+            let snapshots: Vec<Option<ContainerSnapshot>> = stream::iter(summaries)
+                .map(|summary| async move {
+                    let id = summary.id.clone().unwrap_or_default();
                     match self.inspect_raw(&id).await {
                         Ok(inspect) => Ok(Some(snapshot_from(inspect))),
                         // Removed between list and inspect: simply gone.
                         Err(DockerError::NotFound(_)) => Ok(None),
-                        Err(error) => Err(error),
+                        Err(error @ DockerError::Unreachable { .. }) => Err(error),
+                        // One container's inspect hangs (Docker holds its lock during a
+                        // slow stop) or fails: keep it known from the list's summary rather
+                        // than failing the whole relist.
+                        Err(error) => {
+                            tracing::debug!(container = %id, %error, "inspect failed; using the list summary");
+                            Ok(Some(snapshot_from_summary(summary)))
+                        }
                     }
                 })
                 .buffer_unordered(INSPECT_CONCURRENCY)
@@ -403,6 +486,15 @@ impl DockerPort for BollardDocker {
                         let actor = message.actor.unwrap_or_default();
                         let attributes = actor.attributes.unwrap_or_default();
                         let action = message.action.unwrap_or_default();
+                        // `docker kill -s HUP` (a reload) is not a stop: only the signals
+                        // that end a process count as an operator's intent.
+                        if action == "kill"
+                            && attributes
+                                .get("signal")
+                                .is_some_and(|signal| !is_stopping_signal(signal))
+                        {
+                            return futures_util::future::ready(None);
+                        }
                         let Some(kind) = ContainerEventKind::from_docker(
                             &action,
                             attributes.get("exitCode").map(String::as_str),
@@ -445,7 +537,13 @@ impl DockerPort for BollardDocker {
         let id = id.to_owned();
         async move {
             let options = StopContainerOptionsBuilder::new().t(timeout as i32).build();
-            match self.client.stop_container(&id, Some(options)).await {
+            match bounded(
+                "stop",
+                timeout,
+                self.client.stop_container(&id, Some(options)),
+            )
+            .await?
+            {
                 // 304: already stopped, which is what we wanted.
                 Err(BollardError::DockerResponseServerError {
                     status_code: 304, ..
@@ -459,7 +557,7 @@ impl DockerPort for BollardDocker {
     fn start(&self, id: &str) -> BoxFuture<'_, Result<(), DockerError>> {
         let id = id.to_owned();
         async move {
-            match self.client.start_container(&id, None).await {
+            match bounded("start", 0, self.client.start_container(&id, None)).await? {
                 Err(BollardError::DockerResponseServerError {
                     status_code: 304, ..
                 }) => Ok(()),

@@ -19,6 +19,15 @@ pub enum DockerError {
         /// What went wrong.
         message: String,
     },
+    /// The daemon accepted the request but did not answer in time (it may hold the
+    /// container's lock during a slow stop).
+    #[error("docker {operation} did not answer within {seconds}s")]
+    TimedOut {
+        /// What hale asked for.
+        operation: &'static str,
+        /// How long hale waited.
+        seconds: u64,
+    },
     /// The container does not exist (any more).
     #[error("no such container: {0}")]
     NotFound(String),

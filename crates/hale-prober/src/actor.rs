@@ -41,10 +41,17 @@ pub enum ProberMsg {
 /// The Prober actor.
 pub struct Prober;
 
-/// One running schedule.
+/// One running schedule; dropping it stops the task (also when the prober panics, which
+/// skips `post_stop`).
 struct Schedule {
     task: JoinHandle<()>,
     container: watch::Sender<ContainerSnapshot>,
+}
+
+impl Drop for Schedule {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The prober's state.
@@ -202,6 +209,10 @@ async fn schedule_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let due = ticker.tick().await;
+        if container.has_changed().is_err() {
+            // The prober that owned this schedule is gone.
+            return;
+        }
         let lag = due.elapsed();
         let snapshot = container.borrow().clone();
         if snapshot.status != ContainerStatus::Running {

@@ -86,6 +86,10 @@ pub struct ReconcilerArgs {
     pub requests: RequestQueue,
     /// The HTTP client for webhook actions (shared, so connections are reused).
     pub http: reqwest::Client,
+    /// Actions running right now, by (policy, target). Shared across incarnations, so a
+    /// restarted reconciler knows an in-flight action is still running rather than
+    /// interrupted, and accepts its result.
+    pub live_actions: Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
 }
 
 /// The Reconciler actor.
@@ -134,7 +138,11 @@ impl Actor for Reconciler {
                 tracing::warn!(key = %key.replace('\0', "/"), "ignoring unreadable stored state");
                 continue;
             };
-            if state.in_flight {
+            let still_running = args
+                .live_actions
+                .lock()
+                .is_ok_and(|live| live.contains(&(policy.to_owned(), name.to_owned())));
+            if state.in_flight && !still_running {
                 // hale stopped (or crashed) while this action ran: record it, and keep the
                 // cooldown it set so that the restart does not cause an extra action.
                 state.in_flight = false;
@@ -194,6 +202,15 @@ impl Actor for Reconciler {
                     panic!("failpoint reconciler-panic-once fired");
                 }
                 state.gone_since.remove(&snapshot.name);
+                let new_run = state
+                    .containers
+                    .get(&snapshot.id)
+                    .is_none_or(|known| known.started_at != snapshot.started_at);
+                if new_run {
+                    state
+                        .probe_tracks
+                        .retain(|(_, name), _| *name != snapshot.name);
+                }
                 state.containers.insert(snapshot.id.clone(), snapshot);
                 reconcile(&myself, state);
             }
@@ -223,7 +240,10 @@ impl Actor for Reconciler {
                 planned,
                 outcome,
             } => {
-                if state.running.remove(&key).is_some() {
+                let ours = state.running.remove(&key).is_some();
+                // Or started by the previous incarnation of this reconciler.
+                let inherited = state.targets.get(&key).is_some_and(|t| t.in_flight);
+                if ours || inherited {
                     finish(state, &key, &planned, &outcome);
                     reconcile(&myself, state);
                 }
@@ -388,6 +408,10 @@ fn start_action(
     let writer = state.args.writer.clone();
     let reply_to = myself.clone();
     let task_key = key.clone();
+    let live = Arc::clone(&state.args.live_actions);
+    if let Ok(mut running) = live.lock() {
+        running.insert(key.clone());
+    }
     let handle = tokio::spawn(async move {
         // The decision (and the in-flight mark with its cooldown) must be on disk before
         // Docker is touched: a crash right after the restart must not cause another one.
@@ -398,6 +422,9 @@ fn start_action(
                 duration: Duration::ZERO,
             },
         };
+        if let Ok(mut running) = live.lock() {
+            running.remove(&task_key);
+        }
         // The reconciler that asked may have been restarted: tell the current one.
         let current = ractor::registry::where_is(RECONCILER_NAME)
             .map(ActorRef::<ReconcilerMsg>::from)
@@ -426,7 +453,9 @@ fn finish(
     crate::decide::finish_action(target_state, planned.action, outcome.result.is_ok());
     if matches!(
         planned.action,
-        hale_policy::Action::Restart | hale_policy::Action::StopStart | hale_policy::Action::Recreate
+        hale_policy::Action::Restart
+            | hale_policy::Action::StopStart
+            | hale_policy::Action::Recreate
     ) {
         // The container was restarted or replaced: its probes start counting afresh, as
         // the kubelet's do after a restart.

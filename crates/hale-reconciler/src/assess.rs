@@ -90,11 +90,14 @@ pub struct ProbeTrack {
     pub failing_since: Option<Timestamp>,
     /// What the last failure saw.
     pub last_failure: String,
+    /// When the first outcome of this tally was counted.
+    pub first_counted_at: Option<Timestamp>,
 }
 
 impl ProbeTrack {
     /// Counts one outcome.
     pub fn record(&mut self, probe: &Probe, success: bool, time: Timestamp, reason: &str) {
+        self.first_counted_at.get_or_insert(time);
         if success {
             self.consecutive_successes += 1;
             self.consecutive_failures = 0;
@@ -136,7 +139,19 @@ pub fn assess(
     };
     let mut pending: Option<(FailureSignal, Timestamp)> = None;
     for probe in probes.iter().filter(|p| p.site_ref.is_none()) {
-        if let Some(track) = tracks.get(&probe.name) {
+        if probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.exec.is_some() {
+            // A probe's tally speaks for the run it was counted in, while it runs: a stopped
+            // container is not probed, and a new run starts counting afresh.
+            let current = |track: &&ProbeTrack| {
+                container.status == ContainerStatus::Running
+                    && track
+                        .first_counted_at
+                        .zip(container.started_at)
+                        .is_none_or(|(counted, started)| counted >= started)
+            };
+            let Some(track) = tracks.get(&probe.name).filter(current) else {
+                continue;
+            };
             let signal = track.last_failure.clone();
             if let Some(since) = track.failing_since {
                 return Assessment::Failing(FailureSignal {

@@ -205,7 +205,10 @@ pub fn decide(
         }
         Assessment::Failing(failure) => failure,
     };
-    if state.fresh_after.is_some_and(|fresh| failure.since <= fresh) {
+    if state
+        .fresh_after
+        .is_some_and(|fresh| failure.since <= fresh)
+    {
         return decision;
     }
 
@@ -371,7 +374,9 @@ fn left_stopped_by_own_action(
     let stopped_by_hale = container.status == ContainerStatus::Exited
         && container.stopped_by_operator
         && state.last_action_failed
-        && container.finished_at.is_some_and(|finished| finished >= acted_at);
+        && container
+            .finished_at
+            .is_some_and(|finished| finished >= acted_at);
     stopped_by_hale.then(|| FailureSignal {
         probe: "remediation".to_owned(),
         signal: "left stopped by hale's own failed action".to_owned(),
@@ -456,7 +461,10 @@ pub fn release(state: &mut TargetState) {
 pub fn finish_action(state: &mut TargetState, action: Action, succeeded: bool) {
     state.in_flight = false;
     state.last_action_failed = !succeeded;
-    if matches!(action, Action::Restart | Action::StopStart | Action::Recreate) {
+    if matches!(
+        action,
+        Action::Restart | Action::StopStart | Action::Recreate
+    ) {
         state.fresh_after = state.last_action_at;
     }
 }

@@ -614,21 +614,31 @@ fn a_periodic_probe_fails_after_failure_threshold_outcomes_and_passes_after_succ
 
 #[test]
 fn a_crash_right_after_hales_restart_is_fresh_evidence() {
-    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
     let mut state = TargetState::default();
-    assert_eq!(act(&spec, &exited(1, 0), &mut state, at(10)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &exited(1, 0), &mut state, at(10)),
+        Some(Action::Restart)
+    );
     // The restarted process dies again 200 ms after the decision, before hale even heard
     // that the restart succeeded.
     let again = ContainerSnapshot {
         finished_at: Some(at(10).plus(Duration::from_millis(200))),
         ..exited(1, 0)
     };
-    assert_eq!(act(&spec, &again, &mut state, at(12)), Some(Action::Restart));
+    assert_eq!(
+        act(&spec, &again, &mut state, at(12)),
+        Some(Action::Restart)
+    );
 }
 
 #[test]
 fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
-    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
     let mut state = TargetState::default();
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
     assert!(decision.action.is_some());
@@ -653,7 +663,9 @@ fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
 
 #[test]
 fn a_shortened_ladder_does_not_break_stored_state() {
-    let spec = spec("  remediation:\n    steps: [{action: restart, attempts: 2, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n");
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 2, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
     let mut state = TargetState {
         step: 2,
         attempts_in_step: 1,
@@ -661,5 +673,8 @@ fn a_shortened_ladder_does_not_break_stored_state() {
         ..TargetState::default()
     };
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
-    assert_eq!(decision.action.map(|a| (a.action, a.step)), Some((Action::Restart, 0)));
+    assert_eq!(
+        decision.action.map(|a| (a.action, a.step)),
+        Some((Action::Restart, 0))
+    );
 }

@@ -243,7 +243,7 @@ impl Store {
 
     /// Applies a batch of writes in one durable transaction; assigns sequence numbers to
     /// appended events and returns them; prunes the audit log to the retention.
-    pub(crate) fn apply(&self, writes: Vec<Write>) -> Result<Vec<HealEvent>, StoreError> {
+    pub(crate) fn apply(&self, writes: &[Write]) -> Result<Vec<HealEvent>, StoreError> {
         let database = self.writer()?;
         let txn = database.begin_write().map_err(|e| self.error(e))?;
         let mut appended = Vec::new();
@@ -265,7 +265,7 @@ impl Store {
                         state.remove(key.as_str()).map_err(|e| self.error(e))?;
                     }
                     Write::Append(event) => {
-                        let mut event = *event;
+                        let mut event = (**event).clone();
                         event.seq = next;
                         let bytes = serde_json::to_vec(&event).map_err(|e| self.error(e))?;
                         audit

@@ -79,11 +79,35 @@ impl StoreWriter {
     }
 }
 
+/// How long to wait before retrying a batch that failed to commit.
+const RETRY_FAILED_BATCH: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::Sender<HealEvent>) {
-    while let Ok(first) = receiver.recv() {
-        let mut writes = Vec::new();
+    // Writes that failed to commit are kept and retried, never dropped; until they are
+    // committed, every sync reports the failure, so no action proceeds on state that is
+    // not on disk.
+    let mut unwritten: Vec<Write> = Vec::new();
+    let mut last_error: Option<String> = None;
+    let mut disconnected = false;
+    loop {
+        let first = if unwritten.is_empty() {
+            match receiver.recv() {
+                Ok(message) => Some(message),
+                Err(_) => return,
+            }
+        } else {
+            match receiver.recv_timeout(RETRY_FAILED_BATCH) {
+                Ok(message) => Some(message),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    disconnected = true;
+                    None
+                }
+            }
+        };
+        let mut writes = std::mem::take(&mut unwritten);
         let mut waiting = Vec::new();
-        let mut next = Some(first);
+        let mut next = first;
         while let Some(message) = next {
             match message {
                 Message::Write(write) => writes.push(write),
@@ -91,24 +115,35 @@ fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::S
             }
             next = receiver.try_recv().ok();
         }
-        let result = if writes.is_empty() {
-            Ok(())
-        } else {
-            match store.apply(writes) {
+        if !writes.is_empty() {
+            match store.apply(&writes) {
                 Ok(appended) => {
+                    last_error = None;
                     for event in appended {
                         let _ = written.send(event);
                     }
-                    Ok(())
                 }
                 Err(error) => {
-                    tracing::error!(%error, "writing to the state store failed");
-                    Err(error.to_string())
+                    tracing::error!(%error, "writing to the state store failed; retrying");
+                    last_error = Some(error.to_string());
+                    unwritten = writes;
                 }
             }
+        }
+        let result = match &last_error {
+            None => Ok(()),
+            Some(error) => Err(error.clone()),
         };
         for done in waiting {
             let _ = done.send(result.clone());
+        }
+        if disconnected && !unwritten.is_empty() {
+            // Every handle is gone and the disk still refuses: nothing more can be done.
+            tracing::error!(
+                lost = unwritten.len(),
+                "the state store refused the last writes"
+            );
+            return;
         }
     }
 }

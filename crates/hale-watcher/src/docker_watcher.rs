@@ -161,6 +161,9 @@ impl Actor for DockerWatcher {
                 requested_at,
                 result,
             } => match result {
+                // Destroyed (or relisted away) since the inspect was asked for: a late answer
+                // must not bring it back.
+                _ if !state.tracked.contains_key(&id) => {}
                 Ok(Some(snapshot)) => {
                     let snapshot = rebase(state, snapshot, requested_at);
                     (state.args.sink)(Observation::Container(snapshot));

@@ -145,6 +145,7 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
                 .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("the HTTP client builds"),
+            live_actions: Arc::default(),
         },
         prober: ProberArgs {
             policies,
