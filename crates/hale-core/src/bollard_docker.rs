@@ -114,50 +114,94 @@ impl BollardDocker {
             .await
     }
 
+    /// Replaces the container without ever leaving nothing behind: the old one is stopped
+    /// and renamed aside, the new one created and started under the original name, and
+    /// only then the old one removed. If creating or starting the new one fails, it is
+    /// removed and the old one is renamed back and started again.
     async fn recreate_container(&self, id: &str, timeout: u32) -> Result<String, DockerError> {
         let old = self.inspect_raw(id).await?;
         let name = old.name.clone().unwrap_or_default();
         let name = name.trim_start_matches('/').to_owned();
         let (body, extra_networks) = create_body_from(&old);
-        // Stop gracefully first, so the process gets its stop timeout like a restart would.
         let stop = StopContainerOptionsBuilder::new().t(timeout as i32).build();
-        match self.client.stop_container(id, Some(stop)).await {
-            Ok(()) => {}
-            Err(BollardError::DockerResponseServerError {
+        match bounded("stop", timeout, self.client.stop_container(id, Some(stop))).await? {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
                 status_code: 304, ..
             }) => {}
             Err(error) => return Err(self.map_error("stop", id, error)),
         }
-        let remove = RemoveContainerOptionsBuilder::new().force(true).build();
-        self.quick("remove", id, self.client.remove_container(id, Some(remove)))
-            .await?;
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let short: String = id.chars().take(12).collect();
+        let aside = format!("{name}-hale-replaced-{short}");
+        let rename = |to: &str| {
+            bollard::query_parameters::RenameContainerOptionsBuilder::new()
+                .name(to)
+                .build()
+        };
+        self.quick(
+            "rename",
+            id,
+            self.client.rename_container(id, rename(&aside)),
+        )
+        .await?;
+        match self.create_and_start(&name, body, extra_networks).await {
+            Ok(new_id) => {
+                let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+                if let Err(error) = self
+                    .quick("remove", id, self.client.remove_container(id, Some(remove)))
+                    .await
+                {
+                    tracing::warn!(container = %aside, %error, "the replaced container could not be removed; remove it by hand");
+                }
+                Ok(new_id)
+            }
+            Err((error, created)) => {
+                if let Some(created) = created {
+                    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+                    let _ = self.client.remove_container(&created, Some(remove)).await;
+                }
+                let _ = self.client.rename_container(id, rename(&name)).await;
+                let _ = self.client.start_container(id, None).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Creates the replacement, connects its other networks and starts it; on failure,
+    /// returns the error and the ID of what was created, for cleanup.
+    async fn create_and_start(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+        extra_networks: Vec<(String, EndpointSettings)>,
+    ) -> Result<String, (DockerError, Option<String>)> {
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
         let created = self
             .quick(
                 "create",
-                &name,
+                name,
                 self.client.create_container(Some(options), body),
             )
-            .await?;
+            .await
+            .map_err(|e| (e, None))?;
+        let id = created.id;
         for (network, settings) in extra_networks {
             let request = NetworkConnectRequest {
-                container: created.id.clone(),
+                container: id.clone(),
                 endpoint_config: Some(settings),
             };
             self.quick(
                 "network connect",
-                &created.id,
+                &id,
                 self.client.connect_network(&network, request),
             )
-            .await?;
+            .await
+            .map_err(|e| (e, Some(id.clone())))?;
         }
-        self.quick(
-            "start",
-            &created.id,
-            self.client.start_container(&created.id, None),
-        )
-        .await?;
-        Ok(created.id)
+        self.quick("start", &id, self.client.start_container(&id, None))
+            .await
+            .map_err(|e| (e, Some(id.clone())))?;
+        Ok(id)
     }
 }
 
