@@ -315,9 +315,7 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
 
         let unhealthy = assessed
             .iter()
-            .filter(|(c, a)| {
-                counts_as_unhealthy(a, state.targets.get(&(name.to_owned(), c.name.clone())))
-            })
+            .filter(|(_, a)| counts_as_unhealthy(a))
             .count();
         let allowed = spec
             .remediation

@@ -470,7 +470,8 @@ pub fn finish_action(state: &mut TargetState, action: Action, succeeded: bool) {
 }
 
 /// Whether a target counts as unhealthy for the circuit breaker: any failure, confirmed or
-/// not, or a quarantine.
-pub fn counts_as_unhealthy(assessment: &Assessment, state: Option<&TargetState>) -> bool {
-    assessment.failure().is_some() || state.is_some_and(|s| s.quarantine.is_some())
+/// not yet past its threshold. A quarantined target counts while it still fails, not after
+/// it recovered on its own.
+pub fn counts_as_unhealthy(assessment: &Assessment) -> bool {
+    assessment.failure().is_some()
 }
