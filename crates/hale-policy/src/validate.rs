@@ -514,7 +514,14 @@ fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe) 
             }
         };
         let placeholder = condition.placeholder();
-        if available.is_empty() {
+        if placeholder == Placeholder::CertificateExpiration {
+            // Refused rather than silently failing every probe (which would restart a
+            // healthy container): the prober does not read certificates yet.
+            c.error(
+                condition_path,
+                "[CERTIFICATE_EXPIRATION] is not evaluated by this version of hale; remove the condition",
+            );
+        } else if available.is_empty() {
             c.error(
                 condition_path,
                 "conditions apply to httpGet, tcpSocket and exec probes only",

@@ -496,3 +496,16 @@ fn conditions_read_only_what_the_handler_produces() {
         ]
     );
 }
+
+#[test]
+fn certificate_expiration_is_refused_until_the_prober_reads_certificates() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - name: tls\n      httpGet: {{port: 443, scheme: HTTPS}}\n      conditions: [\"[CERTIFICATE_EXPIRATION] > 48h\"]\n"
+    ));
+    assert_eq!(
+        diagnostics(&text),
+        [
+            "policies/web.yaml:11:21: spec.probes[0].conditions[0]: [CERTIFICATE_EXPIRATION] is not evaluated by this version of hale; remove the condition"
+        ]
+    );
+}
