@@ -26,8 +26,9 @@ pub enum Command {
     ///
     /// Loads every policy under --policies (invalid files are reported and skipped), then
     /// starts the supervised actors: a DockerWatcher that follows the daemon's events and
-    /// relists periodically, and a Reconciler that decides per container and runs actions
-    /// off its mailbox. State (attempts, cooldowns, backoff, quarantine) and the audit log
+    /// relists periodically, a Prober that runs the policies' httpGet, tcpSocket and exec
+    /// probes, and a Reconciler that decides per container and runs actions off its
+    /// mailbox. State (attempts, cooldowns, backoff, quarantine) and the audit log
     /// live in an embedded database under --state-dir, so a restart of hale never causes
     /// an extra restart of a container. SIGINT/SIGTERM stop it cleanly: running actions
     /// finish (or are recorded as interrupted after --shutdown-grace).
