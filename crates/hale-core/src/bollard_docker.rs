@@ -348,29 +348,17 @@ fn snapshot_from_summary(summary: bollard::models::ContainerSummary) -> Containe
         None
     };
     ContainerSnapshot {
-        id: summary.id.unwrap_or_default(),
-        name: summary
-            .names
-            .and_then(|names| names.into_iter().next())
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_owned(),
         labels: summary.labels.unwrap_or_default().into_iter().collect(),
-        status,
         health,
-        exit_code: 0,
-        oom_killed: false,
-        started_at: None,
-        finished_at: None,
-        restart_count: 0,
-        restart_policy: RestartPolicy::No,
-        stop_timeout: None,
-        stopped_by_operator: false,
-        exit_seen: false,
-        health_since: None,
-        received_at: None,
-        addresses: BTreeMap::new(),
-        published: BTreeMap::new(),
+        ..ContainerSnapshot::new(
+            summary.id.unwrap_or_default(),
+            summary
+                .names
+                .and_then(|names| names.into_iter().next())
+                .unwrap_or_default()
+                .trim_start_matches('/'),
+            status,
+        )
     }
 }
 

@@ -105,6 +105,31 @@ pub struct ContainerSnapshot {
 }
 
 impl ContainerSnapshot {
+    /// A container known only by identity and state: no labels, health check, exit,
+    /// restart policy, addresses or event history. The base that adapters and tests fill in.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, status: ContainerStatus) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            labels: BTreeMap::new(),
+            status,
+            health: None,
+            exit_code: 0,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            restart_policy: RestartPolicy::No,
+            stop_timeout: None,
+            stopped_by_operator: false,
+            exit_seen: false,
+            health_since: None,
+            received_at: None,
+            addresses: BTreeMap::new(),
+            published: BTreeMap::new(),
+        }
+    }
+
     /// Where to reach the container's TCP `port`: through `host` when given (using the
     /// port the container publishes for it, if any), else at the container's IP on
     /// `network` (or its first network). `None` when it has no address.
@@ -283,24 +308,11 @@ mod tests {
 
     fn exited(policy: RestartPolicy, exit_code: i64, restart_count: u32) -> ContainerSnapshot {
         ContainerSnapshot {
-            id: "abc".into(),
-            name: "web".into(),
-            labels: BTreeMap::new(),
-            status: ContainerStatus::Exited,
-            health: None,
             exit_code,
-            oom_killed: false,
-            started_at: None,
-            finished_at: None,
             restart_count,
             restart_policy: policy,
-            stop_timeout: None,
-            stopped_by_operator: false,
             exit_seen: true,
-            health_since: None,
-            received_at: None,
-            addresses: BTreeMap::new(),
-            published: BTreeMap::new(),
+            ..ContainerSnapshot::new("abc", "web", ContainerStatus::Exited)
         }
     }
 

@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hale_core::{
-    BollardDocker, ContainerSnapshot, ContainerStatus, DockerPort, ProbeOutcome, RestartPolicy,
-};
+use hale_core::{BollardDocker, ContainerSnapshot, ContainerStatus, DockerPort, ProbeOutcome};
 use hale_prober::{Prober, ProberArgs, ProberMsg};
 use ractor::Actor;
 
@@ -28,24 +26,13 @@ fn policy_yaml() -> String {
 
 fn snapshot(n: usize, port: u16) -> ContainerSnapshot {
     ContainerSnapshot {
-        id: format!("{n:064}"),
-        name: format!("bench-{n}"),
         labels: BTreeMap::from([("bench".to_owned(), "true".to_owned())]),
-        status: ContainerStatus::Running,
-        health: None,
-        exit_code: 0,
-        oom_killed: false,
-        started_at: None,
-        finished_at: None,
-        restart_count: 0,
-        restart_policy: RestartPolicy::No,
-        stop_timeout: None,
-        stopped_by_operator: false,
-        exit_seen: false,
-        health_since: None,
-        received_at: None,
-        addresses: BTreeMap::new(),
         published: BTreeMap::from([("8080/tcp".to_owned(), ("127.0.0.1".to_owned(), port))]),
+        ..ContainerSnapshot::new(
+            format!("{n:064}"),
+            format!("bench-{n}"),
+            ContainerStatus::Running,
+        )
     }
 }
 

@@ -29,24 +29,11 @@ fn spec(body: &str) -> HealPolicySpec {
 
 fn running() -> ContainerSnapshot {
     ContainerSnapshot {
-        id: "0123456789abcdef".into(),
-        name: "web-1".into(),
         labels: BTreeMap::from([("app".into(), "web".into())]),
-        status: ContainerStatus::Running,
         health: Some(HealthStatus::Healthy),
-        exit_code: 0,
-        oom_killed: false,
         started_at: Some(T0),
-        finished_at: None,
-        restart_count: 0,
-        restart_policy: RestartPolicy::No,
-        stop_timeout: None,
-        stopped_by_operator: false,
-        exit_seen: false,
         health_since: Some(T0),
-        received_at: None,
-        addresses: BTreeMap::new(),
-        published: BTreeMap::new(),
+        ..ContainerSnapshot::new("0123456789abcdef", "web-1", ContainerStatus::Running)
     }
 }
 

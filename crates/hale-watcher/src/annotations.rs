@@ -73,9 +73,7 @@ impl Annotations {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use hale_core::{ContainerStatus, RestartPolicy};
+    use hale_core::ContainerStatus;
 
     use super::*;
 
@@ -91,24 +89,8 @@ mod tests {
 
     fn exited() -> ContainerSnapshot {
         ContainerSnapshot {
-            id: "c1".into(),
-            name: "web".into(),
-            labels: BTreeMap::new(),
-            status: ContainerStatus::Exited,
-            health: None,
             exit_code: 143,
-            oom_killed: false,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            restart_policy: RestartPolicy::No,
-            stop_timeout: None,
-            stopped_by_operator: false,
-            exit_seen: false,
-            health_since: None,
-            received_at: None,
-            addresses: BTreeMap::new(),
-            published: BTreeMap::new(),
+            ..ContainerSnapshot::new("c1", "web", ContainerStatus::Exited)
         }
     }
 

@@ -2,7 +2,7 @@
 //! inspect, a slow inspect never undoes a newer event, and a late answer never brings back
 //! a destroyed container.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use hale_core::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, DockerError,
-    DockerPort, EventStream, ExecOutput, HealthStatus, RestartPolicy, Timestamp,
+    DockerPort, EventStream, ExecOutput, HealthStatus, Timestamp,
 };
 use hale_watcher::{DockerWatcher, DockerWatcherArgs, Observation};
 use ractor::Actor;
@@ -91,24 +91,9 @@ impl DockerPort for ScriptedDocker {
 
 fn container(status: ContainerStatus, health: Option<HealthStatus>) -> ContainerSnapshot {
     ContainerSnapshot {
-        id: "c1".into(),
-        name: "web".into(),
-        labels: BTreeMap::new(),
-        status,
         health,
-        exit_code: 0,
-        oom_killed: false,
         started_at: Some(Timestamp(1)),
-        finished_at: None,
-        restart_count: 0,
-        restart_policy: RestartPolicy::No,
-        stop_timeout: None,
-        stopped_by_operator: false,
-        exit_seen: false,
-        health_since: None,
-        received_at: None,
-        addresses: BTreeMap::new(),
-        published: BTreeMap::new(),
+        ..ContainerSnapshot::new("c1", "web", status)
     }
 }
 
