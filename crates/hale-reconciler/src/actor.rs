@@ -107,6 +107,8 @@ pub struct ReconcilerState {
     running: HashMap<(String, String), JoinHandle<ActionOutcome>>,
     next_wake: Timestamp,
     next_request_poll: Timestamp,
+    /// Requests applied but not yet durable; their files are deleted once they are.
+    requests_in_progress: Arc<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>,
     draining: bool,
 }
 
@@ -180,6 +182,7 @@ impl Actor for Reconciler {
             running: HashMap::new(),
             next_wake: now,
             next_request_poll: now,
+            requests_in_progress: Arc::default(),
             draining: false,
         })
     }
@@ -582,6 +585,13 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
 fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
     let mut changed = false;
     for (path, request) in state.args.requests.pending() {
+        let in_progress = Arc::clone(&state.requests_in_progress);
+        if !in_progress
+            .lock()
+            .is_ok_and(|mut set| set.insert(path.clone()))
+        {
+            continue;
+        }
         match request {
             Ok(Request::Unquarantine { target, policy }) => {
                 let keys: Vec<(String, String)> = state
@@ -621,7 +631,18 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
                 tracing::warn!(file = %path.display(), %error, "ignoring an unreadable request");
             }
         }
-        state.args.requests.done(&path);
+        // Delete the request only once what it changed is on disk: a crash in between
+        // applies it again at the next start instead of losing it.
+        let writer = state.args.writer.clone();
+        let queue = state.args.requests.clone();
+        tokio::spawn(async move {
+            if writer.sync().await.is_ok() {
+                queue.done(&path);
+            }
+            if let Ok(mut set) = in_progress.lock() {
+                set.remove(&path);
+            }
+        });
     }
     changed
 }
