@@ -286,6 +286,28 @@ pub struct HttpHeader {
     pub value_from: Option<SecretRef>,
 }
 
+impl HttpHeader {
+    /// Every header's name and current value (secrets read now); headers with neither
+    /// `value` nor `valueFrom` (refused by validation) are skipped.
+    ///
+    /// # Errors
+    /// Names the header whose secret could not be read, never its value.
+    pub fn resolve_all(headers: &[HttpHeader]) -> Result<Vec<(String, String)>, String> {
+        let mut resolved = Vec::with_capacity(headers.len());
+        for header in headers {
+            let value = match (&header.value, &header.value_from) {
+                (Some(value), _) => value.clone(),
+                (None, Some(secret)) => secret
+                    .resolve()
+                    .map_err(|e| format!("header {}: {e}", header.name))?,
+                (None, None) => continue,
+            };
+            resolved.push((header.name.clone(), value));
+        }
+        Ok(resolved)
+    }
+}
+
 /// A TCP connect check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

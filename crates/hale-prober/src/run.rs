@@ -172,15 +172,8 @@ async fn http_probe(
         ProbeMethod::Head => client.head(&url),
     }
     .timeout(timeout);
-    for header in &http.headers {
-        let value = match (&header.value, &header.value_from) {
-            (Some(value), _) => value.clone(),
-            (None, Some(secret)) => secret
-                .resolve()
-                .map_err(|e| format!("header {}: {e}", header.name))?,
-            (None, None) => continue,
-        };
-        request = request.header(&header.name, value);
+    for (name, value) in hale_policy::HttpHeader::resolve_all(&http.headers)? {
+        request = request.header(name, value);
     }
     let mut response = request.send().await.map_err(|e| describe(&e))?;
     let status = i64::from(response.status().as_u16());

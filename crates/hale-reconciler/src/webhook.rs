@@ -32,17 +32,7 @@ pub async fn send(
     context: &WebhookContext,
 ) -> Result<String, String> {
     let body = render(webhook.body.as_deref(), context);
-    let mut headers = Vec::new();
-    for header in &webhook.headers {
-        let value = match (&header.value, &header.value_from) {
-            (Some(value), _) => value.clone(),
-            (None, Some(secret)) => secret
-                .resolve()
-                .map_err(|e| format!("header {}: {e}", header.name))?,
-            (None, None) => continue,
-        };
-        headers.push((header.name.clone(), value));
-    }
+    let headers = hale_policy::HttpHeader::resolve_all(&webhook.headers)?;
     let method = match webhook.method {
         WebhookMethod::Post => reqwest::Method::POST,
         WebhookMethod::Put => reqwest::Method::PUT,

@@ -86,6 +86,7 @@ pub enum WatcherMsg {
 pub struct DockerWatcher;
 
 /// A container as the watcher tracks it.
+#[derive(Default)]
 struct Tracked {
     /// Current state: the last inspect with later events applied.
     snapshot: Option<ContainerSnapshot>,
@@ -208,13 +209,7 @@ fn rebase(
     mut base: ContainerSnapshot,
     requested_at: u64,
 ) -> ContainerSnapshot {
-    let tracked = state
-        .tracked
-        .entry(base.id.clone())
-        .or_insert_with(|| Tracked {
-            snapshot: None,
-            recent: VecDeque::new(),
-        });
+    let tracked = state.tracked.entry(base.id.clone()).or_default();
     for (seen, event) in &tracked.recent {
         if *seen > requested_at {
             base.apply(event);
@@ -267,13 +262,7 @@ fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event
         (state.args.sink)(Observation::Removed(event.id));
         return;
     }
-    let tracked = state
-        .tracked
-        .entry(event.id.clone())
-        .or_insert_with(|| Tracked {
-            snapshot: None,
-            recent: VecDeque::new(),
-        });
+    let tracked = state.tracked.entry(event.id.clone()).or_default();
     tracked.recent.push_back((state.counter, event.clone()));
     if tracked.recent.len() > REPLAY_DEPTH {
         tracked.recent.pop_front();

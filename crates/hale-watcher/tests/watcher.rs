@@ -25,6 +25,16 @@ struct ScriptedDocker {
     events: Mutex<Option<mpsc::UnboundedReceiver<ContainerEvent>>>,
 }
 
+impl ScriptedDocker {
+    /// What Docker will say about the container from now on.
+    fn now_is(&self, snapshot: ContainerSnapshot) {
+        self.containers
+            .lock()
+            .unwrap()
+            .insert(snapshot.id.clone(), snapshot);
+    }
+}
+
 impl DockerPort for ScriptedDocker {
     fn endpoint(&self) -> String {
         "scripted".into()
@@ -182,10 +192,7 @@ async fn a_slow_inspect_answer_does_not_undo_a_newer_event() {
     // before the inspect's answer, which still says "exited".
     harness
         .docker
-        .containers
-        .lock()
-        .unwrap()
-        .insert("c1".into(), container(ContainerStatus::Exited, None));
+        .now_is(container(ContainerStatus::Exited, None));
     // The first inspect (for the death) is slow; the second (for the start) is not, so
     // the stale "exited" answer arrives last.
     *harness.docker.inspect_delays.lock().unwrap() = vec![Duration::from_millis(300)];
@@ -193,10 +200,7 @@ async fn a_slow_inspect_answer_does_not_undo_a_newer_event() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     harness
         .docker
-        .containers
-        .lock()
-        .unwrap()
-        .insert("c1".into(), container(ContainerStatus::Running, None));
+        .now_is(container(ContainerStatus::Running, None));
     harness.send(event(ContainerEventKind::Start, 20));
     // Right after the start, before the slow answer: already running.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -230,10 +234,7 @@ async fn docker_stop_events_mark_the_exit_as_the_operators() {
     let harness = Harness::start(container(ContainerStatus::Running, None)).await;
     harness
         .docker
-        .containers
-        .lock()
-        .unwrap()
-        .insert("c1".into(), container(ContainerStatus::Exited, None));
+        .now_is(container(ContainerStatus::Exited, None));
     for (kind, ms) in [
         (ContainerEventKind::Kill, 10),
         (ContainerEventKind::Die { exit_code: 143 }, 11),
