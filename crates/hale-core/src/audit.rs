@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
-/// What a policy acts on: a container (by ID, with its name for people) or, later, a site.
+/// What a policy acts on: a container (by ID, with its name for people) or a site (whose
+/// ID and name are both `site:<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TargetRef {
     /// Stable identity: the full container ID.
@@ -18,7 +19,10 @@ pub struct TargetRef {
 
 impl fmt::Display for TargetRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let short = &self.id[..self.id.len().min(12)];
+        if self.id.is_empty() || self.id == self.name {
+            return f.write_str(&self.name);
+        }
+        let short: String = self.id.chars().take(12).collect();
         write!(f, "{} ({short})", self.name)
     }
 }
@@ -57,6 +61,9 @@ pub enum HealEventKind {
     Interrupted,
     /// hale moved to the next step of the ladder.
     Escalated,
+    /// A site answers, but with a 4xx status: worth a look, not an action (unless the
+    /// probe's conditions make it a failure).
+    Degraded,
 }
 
 impl HealEventKind {
@@ -77,6 +84,7 @@ impl HealEventKind {
             Self::Skipped => "skipped",
             Self::Interrupted => "interrupted",
             Self::Escalated => "escalated",
+            Self::Degraded => "degraded",
         }
     }
 }

@@ -17,5 +17,5 @@ pub use container::{
     RestartPolicy, stop_timeout_from_labels,
 };
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
-pub use probe::ProbeOutcome;
+pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
 pub use time::Timestamp;

@@ -1,18 +1,19 @@
-//! The Prober actor: keeps one schedule per (policy, container, probe).
+//! The Prober actor: keeps one schedule per (policy, target, probe), where a target is a
+//! selected container or one of the policy's sites.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, ContainerStatus, DockerPort, ProbeOutcome, Timestamp};
+use hale_core::{ContainerSnapshot, ContainerStatus, DockerPort, ProbeOutcome, Target, Timestamp};
 use hale_policy::conditions::Condition;
 use hale_policy::{HealPolicy, Probe};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::run::{HttpClients, run_probe};
+use crate::run::{HttpClients, ProbeResult, run_probe};
 
 /// The name the prober registers under.
 pub const PROBER_NAME: &str = "hale-prober";
@@ -45,7 +46,7 @@ pub struct Prober;
 /// skips `post_stop`).
 struct Schedule {
     task: JoinHandle<()>,
-    container: watch::Sender<ContainerSnapshot>,
+    target: watch::Sender<Target>,
 }
 
 impl Drop for Schedule {
@@ -78,6 +79,16 @@ impl Actor for Prober {
             schedules: HashMap::new(),
             containers: HashMap::new(),
         })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<ProberMsg>,
+        state: &mut ProberState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Sites do not wait for Docker: probe them from the start.
+        converge(state);
+        Ok(())
     }
 
     async fn post_stop(
@@ -113,26 +124,34 @@ impl Actor for Prober {
     }
 }
 
+/// A schedule's identity: (policy, target ID, probe).
+type ScheduleKey = (String, String, String);
+
 /// Starts the schedules that should run, updates the ones that do, stops the rest.
 fn converge(state: &mut ProberState) {
-    let mut wanted: HashMap<(String, String, String), (&Probe, &ContainerSnapshot)> =
-        HashMap::new();
+    let mut wanted: HashMap<ScheduleKey, (&Probe, Target)> = HashMap::new();
     for policy in state.args.policies.iter() {
-        let Some(selector) = &policy.spec.selector else {
-            continue;
-        };
-        for container in state
-            .containers
-            .values()
-            .filter(|c| selector.matches(&c.labels))
-        {
-            for probe in policy.spec.probes.iter().filter(|p| is_periodic(p)) {
-                let key = (
-                    policy.metadata.name.clone(),
-                    container.id.clone(),
-                    probe.name.clone(),
+        let name = &policy.metadata.name;
+        let periodic = || policy.spec.probes.iter().filter(|p| is_periodic(p));
+        if let Some(selector) = &policy.spec.selector {
+            for container in state
+                .containers
+                .values()
+                .filter(|c| selector.matches(&c.labels))
+            {
+                for probe in periodic().filter(|p| p.site_ref.is_none()) {
+                    let key = (name.clone(), container.id.clone(), probe.name.clone());
+                    wanted.insert(key, (probe, Target::Container(container.clone())));
+                }
+            }
+        }
+        for site in &policy.spec.sites {
+            for probe in periodic().filter(|p| p.site_ref.as_deref() == Some(site.name.as_str())) {
+                let target = Target::Site(site.clone());
+                wanted.insert(
+                    (name.clone(), target.id(), probe.name.clone()),
+                    (probe, target),
                 );
-                wanted.insert(key, (probe, container));
             }
         }
     }
@@ -143,18 +162,19 @@ fn converge(state: &mut ProberState) {
         }
         keep
     });
-    for (key, (probe, container)) in wanted {
+    for (key, (probe, target)) in wanted {
         if let Some(schedule) = state.schedules.get(&key) {
-            schedule.container.send_if_modified(|current| {
-                let changed = current != container;
+            schedule.target.send_if_modified(|current| {
+                let changed = *current != target;
                 if changed {
-                    *current = container.clone();
+                    *current = target;
                 }
                 changed
             });
             continue;
         }
-        let (sender, receiver) = watch::channel(container.clone());
+        let offset = spread(&key, probe.period.as_std());
+        let (sender, receiver) = watch::channel(target);
         let task = tokio::spawn(schedule_loop(
             key.0.clone(),
             probe.clone(),
@@ -162,26 +182,25 @@ fn converge(state: &mut ProberState) {
             state.clients.clone(),
             Arc::clone(&state.args.docker),
             Arc::clone(&state.args.sink),
-            spread(&key, probe.period.as_std()),
+            offset,
         ));
         state.schedules.insert(
             key,
             Schedule {
                 task,
-                container: sender,
+                target: sender,
             },
         );
     }
 }
 
 fn is_periodic(probe: &Probe) -> bool {
-    probe.site_ref.is_none()
-        && (probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.exec.is_some())
+    probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.exec.is_some()
 }
 
 /// A stable offset within the period for this schedule, so that schedules created
 /// together do not fire together.
-fn spread(key: &(String, String, String), period: Duration) -> Duration {
+fn spread(key: &ScheduleKey, period: Duration) -> Duration {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
     let millis = period.as_millis().max(1) as u64;
@@ -193,7 +212,7 @@ fn spread(key: &(String, String, String), period: Duration) -> Duration {
 async fn schedule_loop(
     policy: String,
     probe: Probe,
-    container: watch::Receiver<ContainerSnapshot>,
+    target: watch::Receiver<Target>,
     clients: HttpClients,
     docker: Arc<dyn DockerPort>,
     sink: Arc<dyn Fn(ProbeOutcome) + Send + Sync>,
@@ -209,25 +228,32 @@ async fn schedule_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let due = ticker.tick().await;
-        if container.has_changed().is_err() {
+        if target.has_changed().is_err() {
             // The prober that owned this schedule is gone.
             return;
         }
         let lag = due.elapsed();
-        let snapshot = container.borrow().clone();
-        if snapshot.status != ContainerStatus::Running {
+        let current = target.borrow().clone();
+        if let Target::Container(container) = &current
+            && container.status != ContainerStatus::Running
+        {
             continue;
         }
         let time = Timestamp::now();
-        let (success, reason, elapsed) =
-            run_probe(&clients, docker.as_ref(), &probe, &conditions, &snapshot).await;
-        tracing::debug!(%policy, probe = %probe.name, container = %snapshot.name, success, %reason, "probe");
+        let ProbeResult {
+            success,
+            degraded,
+            reason,
+            elapsed,
+        } = run_probe(&clients, docker.as_ref(), &probe, &conditions, &current).await;
+        tracing::debug!(%policy, probe = %probe.name, target = %current.name(), success, degraded, %reason, "probe");
         sink(ProbeOutcome {
             policy: policy.clone(),
             probe: probe.name.clone(),
-            container_id: snapshot.id.clone(),
+            target_id: current.id(),
             time,
             success,
+            degraded,
             latency_ms: elapsed.as_millis() as u64,
             lag_us: lag.as_micros() as u64,
             reason,

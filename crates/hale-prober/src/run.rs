@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use hale_core::{ContainerSnapshot, DockerPort};
+use hale_core::{ContainerSnapshot, DockerPort, Target};
 use hale_policy::conditions::{Condition, Observed, Placeholder};
-use hale_policy::{Probe, ProbeMethod, Scheme};
+use hale_policy::{HttpGetProbe, Probe, ProbeMethod, Scheme, Site};
 
 /// Response bodies read for `[BODY]` conditions are cut to this size.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -56,62 +56,149 @@ impl Default for HttpClients {
     }
 }
 
-/// Runs `probe` against `container` and judges it: the handler's own rule (HTTP 2xx/3xx,
-/// TCP connected, exit code 0) unless conditions are given, in which case every
-/// condition must hold. Returns (passed, what was seen, how long it took).
+/// The verdict of one probe run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    /// It passed.
+    pub success: bool,
+    /// It passed, but a site answered 4xx (the classic site rule's "degraded").
+    pub degraded: bool,
+    /// What was seen, e.g. `HTTP 503`, `connection refused`, `condition failed: ...`.
+    pub reason: String,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Runs `probe` against `target` and judges it. Without conditions, the handler's own rule
+/// decides: for containers HTTP 2xx/3xx, TCP connected, exit code 0; for sites the classic
+/// rule, where 2xx/3xx pass, 4xx passes as *degraded*, and 5xx, timeouts and connection
+/// errors fail. With conditions, every condition must hold.
 pub async fn run_probe(
     clients: &HttpClients,
     docker: &dyn DockerPort,
     probe: &Probe,
     conditions: &[Condition],
-    container: &ContainerSnapshot,
-) -> (bool, String, Duration) {
+    target: &Target,
+) -> ProbeResult {
     let started = Instant::now();
     let timeout = probe.timeout.as_std();
-    let observed = if let Some(http) = &probe.http_get {
-        let port = http.port.unwrap_or(80);
-        match container.endpoint(port, http.host.as_deref(), http.network.as_deref()) {
-            None => Err("the container has no IP address on that network".to_owned()),
-            Some((host, port)) => {
-                let needs_body = conditions
-                    .iter()
-                    .any(|c| c.placeholder() == Placeholder::Body);
-                http_probe(clients, http, &host, port, timeout, needs_body).await
-            }
+    let needs_body = conditions
+        .iter()
+        .any(|c| c.placeholder() == Placeholder::Body);
+    let observed = match target {
+        Target::Container(container) => {
+            observe_container(clients, docker, probe, container, timeout, needs_body).await
         }
+        Target::Site(site) => observe_site(clients, probe, site, timeout, needs_body).await,
+    };
+    let elapsed = started.elapsed();
+    let site = matches!(target, Target::Site(_));
+    let (success, degraded, reason) = match observed {
+        Err(reason) => (false, false, reason),
+        Ok(mut observed) => {
+            observed.response_time = elapsed;
+            judge(probe, conditions, &observed, site)
+        }
+    };
+    ProbeResult {
+        success,
+        degraded,
+        reason,
+        elapsed,
+    }
+}
+
+async fn observe_container(
+    clients: &HttpClients,
+    docker: &dyn DockerPort,
+    probe: &Probe,
+    container: &ContainerSnapshot,
+    timeout: Duration,
+    needs_body: bool,
+) -> Result<Observed, String> {
+    if let Some(http) = &probe.http_get {
+        let port = http.port.unwrap_or(80);
+        let (host, port) = container
+            .endpoint(port, http.host.as_deref(), http.network.as_deref())
+            .ok_or("the container has no IP address on that network")?;
+        let scheme = match http.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let path = http.path.as_deref().unwrap_or("/");
+        let url = format!("{scheme}://{host}:{port}{path}");
+        http_probe(clients, http, &url, timeout, needs_body).await
     } else if let Some(tcp) = &probe.tcp_socket {
         let port = tcp.port.unwrap_or(0);
         let published =
             tcp.host.is_some() && container.published.contains_key(&format!("{port}/tcp"));
-        match container.endpoint(port, tcp.host.as_deref(), None) {
-            None => Err("the container has no IP address".to_owned()),
-            Some((host, port)) => Ok(tcp_probe(&host, port, timeout, published).await),
-        }
+        let (host, port) = container
+            .endpoint(port, tcp.host.as_deref(), None)
+            .ok_or("the container has no IP address")?;
+        Ok(tcp_probe(&host, port, timeout, published).await)
     } else if let Some(exec) = &probe.exec {
-        match docker.exec(&container.id, &exec.command, timeout).await {
-            Ok(output) => Ok(Observed {
-                status: Some(output.exit_code),
-                body: Some(output.output),
-                connected: true,
-                ..Observed::default()
-            }),
-            Err(error) => Err(error.to_string()),
-        }
+        let output = docker
+            .exec(&container.id, &exec.command, timeout)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(Observed {
+            status: Some(output.exit_code),
+            body: Some(output.output),
+            connected: true,
+            ..Observed::default()
+        })
     } else {
         Err("not a periodic probe".to_owned())
-    };
-    let elapsed = started.elapsed();
-    let (passed, reason) = match observed {
-        Err(reason) => (false, reason),
-        Ok(mut observed) => {
-            observed.response_time = elapsed;
-            judge(probe, conditions, &observed)
-        }
-    };
-    (passed, reason, elapsed)
+    }
 }
 
-fn judge(probe: &Probe, conditions: &[Condition], observed: &Observed) -> (bool, String) {
+async fn observe_site(
+    clients: &HttpClients,
+    probe: &Probe,
+    site: &Site,
+    timeout: Duration,
+    needs_body: bool,
+) -> Result<Observed, String> {
+    let mut url = reqwest::Url::parse(&site.url)
+        .map_err(|error| format!("site URL {:?} is invalid: {error}", site.url))?;
+    if let Some(http) = &probe.http_get {
+        if let Some(path) = &http.path {
+            let (path, query) = path
+                .split_once('?')
+                .map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
+            url.set_path(path);
+            url.set_query(query);
+        }
+        http_probe(clients, http, url.as_str(), timeout, needs_body).await
+    } else if let Some(tcp) = &probe.tcp_socket {
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("site URL {:?} has no host", site.url))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = tcp
+            .port
+            .or_else(|| url.port_or_known_default())
+            .ok_or_else(|| format!("site URL {:?} has no port", site.url))?;
+        Ok(tcp_probe(&host, port, timeout, false).await)
+    } else {
+        Err("only httpGet and tcpSocket probes can check a site".to_owned())
+    }
+}
+
+/// Judges what was observed: (passed, degraded, what was seen).
+fn judge(
+    probe: &Probe,
+    conditions: &[Condition],
+    observed: &Observed,
+    site: bool,
+) -> (bool, bool, String) {
     let seen = if probe.http_get.is_some() {
         observed
             .status
@@ -132,44 +219,41 @@ fn judge(probe: &Probe, conditions: &[Condition], observed: &Observed) -> (bool,
             .filter_map(|c| observed.check(c).err())
             .collect();
         return if failed.is_empty() {
-            (true, seen)
+            (true, false, seen)
         } else {
-            (false, format!("condition failed: {}", failed.join("; ")))
+            (
+                false,
+                false,
+                format!("condition failed: {}", failed.join("; ")),
+            )
         };
     }
-    let passed = if probe.http_get.is_some() {
-        observed.status.is_some_and(|s| (200..400).contains(&s))
-    } else if probe.tcp_socket.is_some() {
+    if probe.http_get.is_some() {
+        let status = observed.status.unwrap_or(0);
+        if site && (400..500).contains(&status) {
+            return (true, true, seen);
+        }
+        return ((200..400).contains(&status), false, seen);
+    }
+    let passed = if probe.tcp_socket.is_some() {
         observed.connected
     } else {
         observed.status == Some(0)
     };
-    (passed, seen)
+    (passed, false, seen)
 }
 
 async fn http_probe(
     clients: &HttpClients,
-    http: &hale_policy::HttpGetProbe,
-    host: &str,
-    port: u16,
+    http: &HttpGetProbe,
+    url: &str,
     timeout: Duration,
     needs_body: bool,
 ) -> Result<Observed, String> {
-    let scheme = match http.scheme {
-        Scheme::Http => "http",
-        Scheme::Https => "https",
-    };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    let path = http.path.as_deref().unwrap_or("/");
-    let url = format!("{scheme}://{host}:{port}{path}");
     let client = clients.get(http.follow_redirects, !http.insecure_skip_verify);
     let mut request = match http.method {
-        ProbeMethod::Get => client.get(&url),
-        ProbeMethod::Head => client.head(&url),
+        ProbeMethod::Get => client.get(url),
+        ProbeMethod::Head => client.head(url),
     }
     .timeout(timeout);
     for (name, value) in hale_policy::HttpHeader::resolve_all(&http.headers)? {

@@ -12,9 +12,11 @@ use hale_store::{Request, RequestQueue, Store, StoreWriter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
-use crate::assess::assess;
-use crate::decide::{PlannedAction, PolicyContext, TargetState, counts_as_unhealthy, decide};
-use crate::executor::{ActionOutcome, execute};
+use crate::assess::{assess, assess_site};
+use crate::decide::{
+    PlannedAction, PolicyContext, Subject, TargetState, counts_as_unhealthy, decide,
+};
+use crate::executor::{ActionOutcome, ActionResult, execute};
 
 /// The name the reconciler registers under, so that other actors find its current
 /// incarnation after a restart.
@@ -295,26 +297,34 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
     for policy in policies.iter() {
         let name = policy.metadata.name.as_str();
         let spec = &policy.spec;
-        let Some(selector) = &spec.selector else {
-            continue;
+        let mut selected: Vec<&ContainerSnapshot> = match &spec.selector {
+            Some(selector) => state
+                .containers
+                .values()
+                .filter(|c| selector.matches(&c.labels))
+                .collect(),
+            None => Vec::new(),
         };
-        let mut selected: Vec<&ContainerSnapshot> = state
-            .containers
-            .values()
-            .filter(|c| selector.matches(&c.labels))
-            .collect();
         selected.sort_by(|a, b| a.name.cmp(&b.name));
         let no_tracks = BTreeMap::new();
-        let assessed: Vec<_> = selected
-            .iter()
-            .map(|c| {
-                let tracks = state
-                    .probe_tracks
-                    .get(&(name.to_owned(), c.name.clone()))
-                    .unwrap_or(&no_tracks);
-                (*c, assess(spec, c, tracks, now))
-            })
-            .collect();
+        let tracks_of = |target: &str| {
+            state
+                .probe_tracks
+                .get(&(name.to_owned(), target.to_owned()))
+                .unwrap_or(&no_tracks)
+        };
+        let containers = selected.iter().map(|c| {
+            let assessment = assess(spec, c, tracks_of(&c.name), now);
+            (Subject::Container(c), assessment)
+        });
+        let sites = spec.sites.iter().map(|site| {
+            let tracks = tracks_of(&hale_core::site_target_name(&site.name));
+            (
+                Subject::Site(site),
+                assess_site(spec, &site.name, tracks, now),
+            )
+        });
+        let assessed: Vec<(Subject<'_>, _)> = containers.chain(sites).collect();
 
         let unhealthy = assessed
             .iter()
@@ -364,16 +374,14 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             global_dry_run: state.args.global_dry_run,
             circuit_open: open,
         };
-        for (container, assessment) in assessed {
-            let key = (name.to_owned(), container.name.clone());
-            let target = state.targets.entry(key.clone()).or_default();
-            let before = target.clone();
-            let mut decision = decide(context, container, &assessment, target, now);
-            if state.draining && decision.action.take().is_some() {
-                target.in_flight = false;
-            }
-            if *target != before {
-                persist(&state.args.writer, &key, target);
+        for (subject, assessment) in assessed {
+            let target = subject.target_ref();
+            let key = (name.to_owned(), target.name.clone());
+            let target_state = state.targets.entry(key.clone()).or_default();
+            let before = target_state.clone();
+            let decision = decide(context, subject, &assessment, target_state, now);
+            if *target_state != before {
+                persist(&state.args.writer, &key, target_state);
             }
             for event in decision.events {
                 record(&state.args.writer, event);
@@ -382,13 +390,13 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
                 next_wake = next_wake.min(wake);
             }
             if let Some(planned) = decision.action {
-                to_start.push((key, container.id.clone(), planned));
+                to_start.push((key, target, planned));
             }
         }
     }
     state.next_wake = next_wake;
-    for (key, container_id, planned) in to_start {
-        start_action(myself, state, key, container_id, planned);
+    for (key, target, planned) in to_start {
+        start_action(myself, state, key, target, planned);
     }
 }
 
@@ -396,16 +404,11 @@ fn start_action(
     myself: &ActorRef<ReconcilerMsg>,
     state: &mut ReconcilerState,
     key: (String, String),
-    container_id: String,
+    target: TargetRef,
     planned: PlannedAction,
 ) {
     let docker = Arc::clone(&state.args.docker);
     let http = state.args.http.clone();
-    let target = target_ref(&state.containers, &key.1);
-    let target = TargetRef {
-        id: container_id,
-        ..target
-    };
     let writer = state.args.writer.clone();
     let reply_to = myself.clone();
     let task_key = key.clone();
@@ -419,7 +422,7 @@ fn start_action(
         let outcome = match writer.sync().await {
             Ok(()) => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
             Err(error) => ActionOutcome {
-                result: Err(format!("not run: the state store failed ({error})")),
+                result: ActionResult::Failed(format!("not run: the state store failed ({error})")),
                 duration: Duration::ZERO,
             },
         };
@@ -451,7 +454,7 @@ fn finish(
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
     };
-    crate::decide::finish_action(target_state, planned.action, outcome.result.is_ok());
+    crate::decide::finish_action(target_state, planned.action, &outcome.result);
     if matches!(
         planned.action,
         hale_policy::Action::Restart
@@ -465,12 +468,19 @@ fn finish(
     persist(&state.args.writer, key, target_state);
     let target = target_ref(&state.containers, &key.1);
     let (kind, result, reason) = match &outcome.result {
-        Ok(detail) => (
+        ActionResult::Succeeded(detail) => (
             HealEventKind::ActionSucceeded,
             "ok".to_owned(),
             detail.clone(),
         ),
-        Err(error) => (
+        ActionResult::Skipped(detail) => (
+            HealEventKind::Skipped,
+            "skipped".to_owned(),
+            format!(
+                "{detail}; the attempt is not counted, and hale looks again when the step's wait is over"
+            ),
+        ),
+        ActionResult::Failed(error) => (
             HealEventKind::ActionFailed,
             error.clone(),
             format!("{error}; hale tries again or escalates when the step's wait is over"),
@@ -508,6 +518,7 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
                     attempt: state.targets.get(&key).map_or(0, |t| t.attempts_in_step),
                     stop_timeout: 0,
                     webhook: None,
+                    coolify: None,
                     reason: String::new(),
                 };
                 finish(state, &key, &planned, &outcome);
@@ -543,10 +554,8 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
 }
 
 /// Counts a probe outcome for its target; true when the target's tally changed state.
+/// Records a `degraded` event when a site starts answering 4xx.
 fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) -> bool {
-    let Some(container) = state.containers.get(&outcome.container_id) else {
-        return false;
-    };
     let Some(probe) = state
         .args
         .policies
@@ -561,22 +570,47 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
     else {
         return false;
     };
-    // Failures during the start period do not count; nor do outcomes of a previous run
-    // of the container.
-    if let Some(started) = container.started_at
-        && outcome.time < started.plus(probe.start_period.as_std())
-    {
-        return false;
-    }
-    let key = (outcome.policy.clone(), container.name.clone());
+    let target_name = if hale_core::site_of_target(&outcome.target_id).is_some() {
+        outcome.target_id.clone()
+    } else {
+        let Some(container) = state.containers.get(&outcome.target_id) else {
+            return false;
+        };
+        // Failures during the start period do not count; nor do outcomes of a previous run
+        // of the container.
+        if let Some(started) = container.started_at
+            && outcome.time < started.plus(probe.start_period.as_std())
+        {
+            return false;
+        }
+        container.name.clone()
+    };
+    let key = (outcome.policy.clone(), target_name);
     let track = state
         .probe_tracks
-        .entry(key)
+        .entry(key.clone())
         .or_default()
         .entry(outcome.probe.clone())
         .or_default();
     let before = track.clone();
     track.record(probe, outcome.success, outcome.time, &outcome.reason);
+    track.degraded = outcome.degraded;
+    if track.degraded && !before.degraded {
+        let target = target_ref(&state.containers, &key.1);
+        record(
+            &state.args.writer,
+            HealEvent::new(
+                outcome.time,
+                HealEventKind::Degraded,
+                &key.0,
+                Some(&target),
+                format!(
+                    "probe {} sees {}: the site answers but refuses the request; recorded, not acted on (add a condition such as \"[STATUS] < 400\" to treat it as a failure)",
+                    outcome.probe, outcome.reason
+                ),
+            ),
+        );
+    }
     before.failing_since != track.failing_since
         || (before.consecutive_failures == 0) != (track.consecutive_failures == 0)
 }
@@ -670,8 +704,15 @@ fn collect_garbage(state: &mut ReconcilerState, now: Timestamp) {
     }
 }
 
-/// The reference to the container called `name`, with its current ID when it exists.
+/// The reference to the target called `name`: a site's, or the container's with its
+/// current ID when it exists.
 fn target_ref(containers: &HashMap<String, ContainerSnapshot>, name: &str) -> TargetRef {
+    if hale_core::site_of_target(name).is_some() {
+        return TargetRef {
+            id: name.to_owned(),
+            name: name.to_owned(),
+        };
+    }
     containers.values().find(|c| c.name == name).map_or_else(
         || TargetRef {
             id: String::new(),

@@ -92,12 +92,16 @@ pub struct ProbeTrack {
     pub last_failure: String,
     /// When the first outcome of this tally was counted.
     pub first_counted_at: Option<Timestamp>,
+    /// The last outcome passed as degraded (a site's 4xx).
+    #[serde(default)]
+    pub degraded: bool,
 }
 
 impl ProbeTrack {
     /// Counts one outcome.
     pub fn record(&mut self, probe: &Probe, success: bool, time: Timestamp, reason: &str) {
         self.first_counted_at.get_or_insert(time);
+        self.degraded = false;
         if success {
             self.consecutive_successes += 1;
             self.consecutive_failures = 0;
@@ -149,27 +153,10 @@ pub fn assess(
                         .zip(container.started_at)
                         .is_none_or(|(counted, started)| counted >= started)
             };
-            let Some(track) = tracks.get(&probe.name).filter(current) else {
-                continue;
-            };
-            let signal = track.last_failure.clone();
-            if let Some(since) = track.failing_since {
-                return Assessment::Failing(FailureSignal {
-                    probe: probe.name.clone(),
-                    signal,
-                    since,
-                });
-            }
-            if track.consecutive_failures > 0 {
-                let until = now.plus(probe.period.as_std());
-                if pending.as_ref().is_none_or(|(_, u)| until < *u) {
-                    let failure = FailureSignal {
-                        probe: probe.name.clone(),
-                        signal,
-                        since: now,
-                    };
-                    pending = Some((failure, until));
-                }
+            if let Some(track) = tracks.get(&probe.name).filter(current)
+                && let Some(failure) = periodic_failure(probe, track, now, &mut pending)
+            {
+                return Assessment::Failing(failure);
             }
             continue;
         }
@@ -192,12 +179,7 @@ pub fn assess(
         if now >= confirmed_at {
             return Assessment::Failing(failure);
         }
-        if pending
-            .as_ref()
-            .is_none_or(|(_, until)| confirmed_at < *until)
-        {
-            pending = Some((failure, confirmed_at));
-        }
+        keep_earliest(&mut pending, failure, confirmed_at);
     }
     match pending {
         Some((failure, until)) => Assessment::Pending { failure, until },
@@ -207,6 +189,66 @@ pub fn assess(
             Assessment::Healthy
         }
         None => Assessment::Unknown,
+    }
+}
+
+/// Assesses a site of a policy (`site` is its name in `spec.sites`) from the tallies of the
+/// probes that name it in `siteRef`. A site nobody has found failing is healthy.
+pub fn assess_site(
+    spec: &HealPolicySpec,
+    site: &str,
+    tracks: &BTreeMap<String, ProbeTrack>,
+    now: Timestamp,
+) -> Assessment {
+    let mut pending = None;
+    for probe in spec
+        .probes
+        .iter()
+        .filter(|p| p.site_ref.as_deref() == Some(site))
+    {
+        if let Some(track) = tracks.get(&probe.name)
+            && let Some(failure) = periodic_failure(probe, track, now, &mut pending)
+        {
+            return Assessment::Failing(failure);
+        }
+    }
+    match pending {
+        Some((failure, until)) => Assessment::Pending { failure, until },
+        None => Assessment::Healthy,
+    }
+}
+
+/// What one periodic probe's tally says: the confirmed failure (threshold reached), or
+/// nothing; failures below the threshold are offered to `pending`, since the next run may
+/// confirm them.
+fn periodic_failure(
+    probe: &Probe,
+    track: &ProbeTrack,
+    now: Timestamp,
+    pending: &mut Option<(FailureSignal, Timestamp)>,
+) -> Option<FailureSignal> {
+    let failure = |since| FailureSignal {
+        probe: probe.name.clone(),
+        signal: track.last_failure.clone(),
+        since,
+    };
+    if let Some(since) = track.failing_since {
+        return Some(failure(since));
+    }
+    if track.consecutive_failures > 0 {
+        keep_earliest(pending, failure(now), now.plus(probe.period.as_std()));
+    }
+    None
+}
+
+/// Keeps the pending failure that would be confirmed first.
+fn keep_earliest(
+    pending: &mut Option<(FailureSignal, Timestamp)>,
+    failure: FailureSignal,
+    until: Timestamp,
+) {
+    if pending.as_ref().is_none_or(|(_, current)| until < *current) {
+        *pending = Some((failure, until));
     }
 }
 

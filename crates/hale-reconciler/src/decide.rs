@@ -10,10 +10,11 @@ use std::time::Duration;
 use hale_core::{
     ContainerSnapshot, ContainerStatus, HealEvent, HealEventKind, TargetRef, Timestamp,
 };
-use hale_policy::{Action, HealPolicySpec, Mode};
+use hale_policy::{Action, HealPolicySpec, Mode, Site, Step};
 use serde::{Deserialize, Serialize};
 
 use crate::assess::{Assessment, FailureSignal};
+use crate::executor::ActionResult;
 
 /// What hale remembers about one target of one policy. Persisted, so that cooldowns,
 /// backoff, attempts and quarantine survive a restart of hale.
@@ -90,6 +91,61 @@ impl PolicyContext<'_> {
     }
 }
 
+/// What a decision is about: a container, or a site of the policy.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A selected container.
+    Container(&'a ContainerSnapshot),
+    /// One of the policy's sites.
+    Site(&'a Site),
+}
+
+impl<'a> From<&'a ContainerSnapshot> for Subject<'a> {
+    fn from(container: &'a ContainerSnapshot) -> Self {
+        Self::Container(container)
+    }
+}
+
+impl<'a> From<&'a Site> for Subject<'a> {
+    fn from(site: &'a Site) -> Self {
+        Self::Site(site)
+    }
+}
+
+impl Subject<'_> {
+    /// The reference audit records carry.
+    pub fn target_ref(&self) -> TargetRef {
+        match self {
+            Self::Container(container) => TargetRef {
+                id: container.id.clone(),
+                name: container.name.clone(),
+            },
+            Self::Site(site) => {
+                let name = hale_core::site_target_name(&site.name);
+                TargetRef {
+                    id: name.clone(),
+                    name,
+                }
+            }
+        }
+    }
+
+    /// Whether a ladder step can act on this target: container actions (restart,
+    /// stopStart, recreate) need a container, Coolify actions a site with a `coolify`
+    /// application; webhook and notify act on anything. A policy that watches both
+    /// containers and sites shares one ladder, and each target climbs the rungs it can use.
+    pub fn can_use(&self, step: &Step) -> bool {
+        match (self, step.action) {
+            (Self::Container(_), Action::Restart | Action::StopStart | Action::Recreate) => true,
+            (Self::Site(site), Action::CoolifyRestart | Action::CoolifyRedeploy) => {
+                site.coolify.is_some()
+            }
+            (_, Action::Webhook | Action::Notify) => true,
+            _ => false,
+        }
+    }
+}
+
 /// An action to run now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedAction {
@@ -103,6 +159,8 @@ pub struct PlannedAction {
     pub stop_timeout: u32,
     /// The request, for `webhook` steps.
     pub webhook: Option<hale_policy::WebhookAction>,
+    /// The Coolify application, for `coolifyRestart` and `coolifyRedeploy` steps.
+    pub coolify: Option<hale_policy::CoolifyApplication>,
     /// Why the action is taken, for webhook bodies.
     pub reason: String,
 }
@@ -118,7 +176,8 @@ pub struct Decision {
     pub wake_at: Option<Timestamp>,
 }
 
-/// Decides what to do about `container` under a policy, updating `state`.
+/// Decides what to do about a target (a container or a site) under a policy, updating
+/// `state`.
 ///
 /// # Guarantees
 /// - Never acts while an action on the target is in flight, while quarantined, while the
@@ -126,18 +185,21 @@ pub struct Decision {
 ///   backoff, whichever ends last).
 /// - Never acts on an operator's stop, on an exit Docker's restart policy will handle, or
 ///   on a container Docker is already restarting.
+/// - Skips the ladder's rungs the target cannot use (see [`Subject::can_use`]).
 /// - In dry-run, makes the same decisions and state changes but returns no action.
-pub fn decide(
+pub fn decide<'a>(
     policy: PolicyContext<'_>,
-    container: &ContainerSnapshot,
+    subject: impl Into<Subject<'a>>,
     assessment: &Assessment,
     state: &mut TargetState,
     now: Timestamp,
 ) -> Decision {
-    let target = TargetRef {
-        id: container.id.clone(),
-        name: container.name.clone(),
+    let subject = subject.into();
+    let container = match subject {
+        Subject::Container(container) => Some(container),
+        Subject::Site(_) => None,
     };
+    let target = subject.target_ref();
     let mut decision = Decision::default();
     let remediation = &policy.spec.remediation;
     // The ladder may have been shortened since this state was stored.
@@ -192,7 +254,7 @@ pub fn decide(
             state.reported_skip = None;
             return decision;
         }
-        Assessment::Unknown => match left_stopped_by_own_action(container, state) {
+        Assessment::Unknown => match container.and_then(|c| left_stopped_by_own_action(c, state)) {
             Some(failure) => {
                 owned_failure = failure;
                 &owned_failure
@@ -223,7 +285,7 @@ pub fn decide(
         decision.events.push(failing);
     }
 
-    if let Some(reason) = leave_alone_reason(container) {
+    if let Some(reason) = container.and_then(leave_alone_reason) {
         if state.reported_skip.as_deref() != Some(reason) {
             decision
                 .events
@@ -254,35 +316,43 @@ pub fn decide(
         return decision;
     }
 
-    // Climb the ladder: the current rung's attempts are used up, so escalate; past the top,
-    // there is nothing left to try.
+    // Climb the ladder: past the rungs whose attempts are used up and those this target
+    // cannot use; past the top, there is nothing left to try.
     let steps = &remediation.steps;
-    if state.attempts_in_step >= steps[state.step.min(steps.len() - 1)].attempts {
-        if state.step + 1 < steps.len() {
-            state.step += 1;
-            state.attempts_in_step = 0;
-            let next = hale_core::action_name(steps[state.step].action);
-            decision.events.push(event(
-                HealEventKind::Escalated,
-                format!(
-                    "still failing after step {}; escalating to {next}",
-                    state.step
-                ),
-            ));
+    let tried_at = (state.attempts_in_step > 0).then_some(state.step);
+    while state.step < steps.len()
+        && (state.attempts_in_step >= steps[state.step].attempts
+            || !subject.can_use(&steps[state.step]))
+    {
+        state.step += 1;
+        state.attempts_in_step = 0;
+    }
+    if state.step >= steps.len() {
+        state.step = steps.len() - 1;
+        state.attempts_in_step = steps[state.step].attempts;
+        let reason = if steps.iter().any(|step| subject.can_use(step)) {
+            format!(
+                "still failing after the whole remediation ladder ({} steps)",
+                steps.len()
+            )
         } else {
-            quarantine(
-                state,
-                policy,
-                now,
-                format!(
-                    "still failing after the whole remediation ladder ({} steps)",
-                    steps.len()
-                ),
-                &mut decision,
-                &event,
-            );
-            return decision;
-        }
+            "no step of the remediation ladder can act on this target (restart, stopStart and recreate need a container; coolifyRestart and coolifyRedeploy a site with a coolify application)".to_owned()
+        };
+        quarantine(state, policy, now, reason, &mut decision, &event);
+        return decision;
+    }
+    if let Some(tried) = tried_at
+        && tried != state.step
+    {
+        let next = hale_core::action_name(steps[state.step].action);
+        decision.events.push(event(
+            HealEventKind::Escalated,
+            format!(
+                "still failing after step {}; escalating to {next} (step {})",
+                tried + 1,
+                state.step + 1
+            ),
+        ));
     }
     let window = remediation.quarantine.within.as_std();
     state.action_times.retain(|t| now.since(*t) < window);
@@ -329,8 +399,12 @@ pub fn decide(
         action: step.action,
         step: state.step,
         attempt: state.attempts_in_step,
-        stop_timeout: container.effective_stop_timeout(),
+        stop_timeout: container.map_or(0, ContainerSnapshot::effective_stop_timeout),
         webhook: step.webhook.clone(),
+        coolify: match subject {
+            Subject::Site(site) => site.coolify.clone(),
+            Subject::Container(_) => None,
+        },
         reason: format!("probe {} failed: {}", failure.probe, failure.signal),
     };
     let verb = hale_core::action_name(step.action);
@@ -354,7 +428,7 @@ pub fn decide(
     record.signal = Some(failure.signal.clone());
     record.signal_at = Some(failure.since);
     record.reaction_ms = container
-        .received_at
+        .and_then(|c| c.received_at)
         .map(|received| now.since(received).as_millis() as u64);
     decision.events.push(record);
     if !policy.dry_run() {
@@ -457,10 +531,17 @@ pub fn release(state: &mut TargetState) {
 
 /// Records the end of an action. After an action that touched the container (restart,
 /// stopStart, recreate), failures observed before the action was decided are stale; one
-/// observed after it (a crash right after the restart) is fresh.
-pub fn finish_action(state: &mut TargetState, action: Action, succeeded: bool) {
+/// observed after it (a crash right after the restart) is fresh. A skipped action (Coolify
+/// was already deploying) gives its attempt back: the step's wait still holds, but waiting
+/// for someone else's remediation neither escalates nor leads to quarantine.
+pub fn finish_action(state: &mut TargetState, action: Action, result: &ActionResult) {
     state.in_flight = false;
-    state.last_action_failed = !succeeded;
+    state.last_action_failed = matches!(result, ActionResult::Failed(_));
+    if matches!(result, ActionResult::Skipped(_)) {
+        state.attempts_in_step = state.attempts_in_step.saturating_sub(1);
+        state.action_times.pop();
+        return;
+    }
     if matches!(
         action,
         Action::Restart | Action::StopStart | Action::Recreate

@@ -7,15 +7,18 @@
 
 mod actor;
 mod assess;
+mod coolify;
 mod decide;
 mod executor;
+mod retry;
 mod webhook;
 
 pub use actor::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
-pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, default_probes};
+pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, assess_site, default_probes};
+pub use coolify::{CoolifyAction, CoolifyOutcome, remediate as coolify_remediate};
 pub use decide::{
-    Decision, PlannedAction, PolicyContext, QuarantineState, TargetState, counts_as_unhealthy,
-    decide, finish_action, release,
+    Decision, PlannedAction, PolicyContext, QuarantineState, Subject, TargetState,
+    counts_as_unhealthy, decide, finish_action, release,
 };
-pub use executor::{ActionOutcome, execute};
+pub use executor::{ActionOutcome, ActionResult, execute};
 pub use webhook::{WebhookContext, render as render_webhook_body, send as send_webhook};

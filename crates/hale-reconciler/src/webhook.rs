@@ -1,7 +1,5 @@
 //! The `webhook` remediation: an HTTP request, retried on network errors, 5xx and 429.
 
-use std::time::Duration;
-
 use hale_policy::{WebhookAction, WebhookMethod};
 
 /// What the request is about, for the body template.
@@ -16,10 +14,6 @@ pub struct WebhookContext {
     /// Why hale acts.
     pub reason: String,
 }
-
-/// Longest wait honoured from a `Retry-After` header; a server asking for more is not
-/// waited for inside one remediation step.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// Sends the webhook, retrying up to `retries` times on network errors, 5xx and 429
 /// (waiting as `Retry-After` says, else 1 s, 2 s, 4 s ...). Other 4xx answers are final.
@@ -39,10 +33,7 @@ pub async fn send(
         WebhookMethod::Patch => reqwest::Method::PATCH,
         WebhookMethod::Get => reqwest::Method::GET,
     };
-    let mut backoff = Duration::from_secs(1);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    let build = || {
         let mut request = client
             .request(method.clone(), &webhook.url)
             .timeout(webhook.timeout.as_std())
@@ -51,39 +42,21 @@ pub async fn send(
         for (name, value) in &headers {
             request = request.header(name, value);
         }
-        let (retryable, wait, failure) = match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                if status.is_success() {
-                    return Ok(format!("HTTP {}", status.as_u16()));
-                }
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
-                let text = response.text().await.unwrap_or_default();
-                let snippet: String = text.chars().take(200).collect();
-                let failure = format!(
-                    "HTTP {} from {}: {}",
-                    status.as_u16(),
-                    webhook.url,
-                    snippet.trim()
-                );
-                let retryable = status.is_server_error() || status.as_u16() == 429;
-                (retryable, retry_after, failure)
-            }
-            Err(error) => (true, None, format!("{} failed: {error}", webhook.url)),
-        };
-        if !retryable || attempt > webhook.retries {
-            return Err(failure);
-        }
-        let delay = wait.unwrap_or(backoff);
-        tracing::debug!(url = %webhook.url, attempt, ?delay, %failure, "webhook failed; retrying");
-        tokio::time::sleep(delay).await;
-        backoff = (backoff * 2).min(RETRY_AFTER_CAP);
+        request
+    };
+    let answer = crate::retry::send(build, webhook.retries)
+        .await
+        .map_err(|error| format!("{} failed: {error}", webhook.url))?;
+    if answer.status.is_success() {
+        return Ok(format!("HTTP {}", answer.status.as_u16()));
     }
+    let snippet: String = answer.body.chars().take(200).collect();
+    Err(format!(
+        "HTTP {} from {}: {}",
+        answer.status.as_u16(),
+        webhook.url,
+        snippet.trim()
+    ))
 }
 
 fn content_type(body: &str) -> &'static str {

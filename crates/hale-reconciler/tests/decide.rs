@@ -8,7 +8,8 @@ use hale_core::{
 };
 use hale_policy::{Action, HealPolicySpec};
 use hale_reconciler::{
-    Assessment, Decision, PolicyContext, TargetState, assess, decide, finish_action,
+    ActionResult, Assessment, Decision, PolicyContext, ProbeTrack, TargetState, assess,
+    assess_site, decide, finish_action,
 };
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
@@ -94,6 +95,14 @@ fn step_with(
     decide(context, container, &assessment, state, now)
 }
 
+fn succeeded() -> ActionResult {
+    ActionResult::Succeeded("ok".into())
+}
+
+fn failed() -> ActionResult {
+    ActionResult::Failed("boom".into())
+}
+
 fn kinds(decision: &Decision) -> Vec<HealEventKind> {
     decision.events.iter().map(|e| e.kind).collect()
 }
@@ -108,7 +117,7 @@ fn act(
     let decision = step(spec, container, state, now);
     let action = decision.action.map(|a| a.action);
     if let Some(action) = action {
-        finish_action(state, action, true);
+        finish_action(state, action, &succeeded());
     }
     action
 }
@@ -133,7 +142,7 @@ fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
         step(&spec, &unhealthy_since(0), &mut state, at(1)),
         Decision::default()
     );
-    finish_action(&mut state, Action::Restart, true);
+    finish_action(&mut state, Action::Restart, &succeeded());
     // Evidence from before the restart is stale: nothing to decide until a fresh signal.
     assert_eq!(
         step(&spec, &unhealthy_since(0), &mut state, at(2)),
@@ -629,7 +638,7 @@ fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
     let mut state = TargetState::default();
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
     assert!(decision.action.is_some());
-    hale_reconciler::finish_action(&mut state, Action::Restart, false);
+    hale_reconciler::finish_action(&mut state, Action::Restart, &failed());
     // The restart stopped it (kill, die) and then failed to start it again.
     let stopped = ContainerSnapshot {
         stopped_by_operator: true,
@@ -639,7 +648,7 @@ fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
     let retried = step(&spec, &stopped, &mut state, at(5));
     assert_eq!(retried.action.map(|a| a.action), Some(Action::Restart));
     // After a restart that worked, an operator's later stop is respected.
-    hale_reconciler::finish_action(&mut state, Action::Restart, true);
+    hale_reconciler::finish_action(&mut state, Action::Restart, &succeeded());
     let operator = ContainerSnapshot {
         stopped_by_operator: true,
         finished_at: Some(at(60)),
@@ -664,4 +673,181 @@ fn a_shortened_ladder_does_not_break_stored_state() {
         decision.action.map(|a| (a.action, a.step)),
         Some((Action::Restart, 0))
     );
+}
+
+/// A policy spec with a site `shop` (a Coolify application) probed by `http`, the
+/// selected containers judged by their health check, and the given remediation block
+/// (indented by four spaces).
+fn site_spec(remediation: &str) -> HealPolicySpec {
+    spec(&format!(
+        "  sites:\n  - name: shop\n    url: https://shop.example.com\n    coolify: {{applicationUuid: app-1, url: https://coolify.example.com}}\n  probes:\n  - name: http\n    siteRef: shop\n    httpGet: {{}}\n    failureThreshold: 2\n  - name: health\n    dockerHealth: {{}}\n    failureThreshold: 1\n  remediation:\n{remediation}"
+    ))
+}
+
+/// The tallies of the site's `http` probe after `failures` failures in a row.
+fn site_tracks(
+    spec: &HealPolicySpec,
+    failures: u32,
+    since: Timestamp,
+) -> BTreeMap<String, ProbeTrack> {
+    let probe = &spec.probes[0];
+    let mut track = ProbeTrack::default();
+    for i in 0..failures {
+        track.record(
+            probe,
+            false,
+            since.plus(Duration::from_secs(u64::from(i))),
+            "HTTP 502",
+        );
+    }
+    BTreeMap::from([("http".to_owned(), track)])
+}
+
+/// Runs one reconcile of the site `shop` with `failures` failed probes.
+fn site_step(
+    spec: &HealPolicySpec,
+    failures: u32,
+    state: &mut TargetState,
+    now: Timestamp,
+) -> Decision {
+    let context = PolicyContext {
+        name: "web",
+        spec,
+        global_dry_run: false,
+        circuit_open: false,
+    };
+    let assessment = assess_site(spec, "shop", &site_tracks(spec, failures, T0), now);
+    decide(context, &spec.sites[0], &assessment, state, now)
+}
+
+#[test]
+fn a_site_fails_after_its_threshold_and_climbs_restart_then_redeploy() {
+    let spec = site_spec(
+        "    steps:\n    - {action: coolifyRestart, attempts: 1, timeout: 30s}\n    - {action: coolifyRedeploy, attempts: 1, timeout: 5m}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
+    let mut state = TargetState::default();
+    // One failure is below failureThreshold 2: pending, no action.
+    let pending = site_step(&spec, 1, &mut state, at(1));
+    assert!(pending.action.is_none() && pending.events.is_empty());
+    let first = site_step(&spec, 2, &mut state, at(2));
+    assert_eq!(
+        kinds(&first),
+        [HealEventKind::Failing, HealEventKind::ActionStarted]
+    );
+    let planned = first.action.unwrap();
+    assert_eq!(planned.action, Action::CoolifyRestart);
+    assert_eq!(
+        planned
+            .coolify
+            .as_ref()
+            .map(|c| c.application_uuid.as_str()),
+        Some("app-1")
+    );
+    assert_eq!(first.events[0].target.as_ref().unwrap().name, "site:shop");
+    finish_action(&mut state, Action::CoolifyRestart, &succeeded());
+    // Waiting for the restart to help: nothing before the step's 30 s are over.
+    assert!(site_step(&spec, 5, &mut state, at(20)).action.is_none());
+    let second = site_step(&spec, 30, &mut state, at(33));
+    assert_eq!(
+        kinds(&second),
+        [HealEventKind::Escalated, HealEventKind::ActionStarted]
+    );
+    assert_eq!(
+        second.action.map(|a| a.action),
+        Some(Action::CoolifyRedeploy)
+    );
+}
+
+#[test]
+fn a_skipped_coolify_action_gives_its_attempt_back() {
+    let spec = site_spec(
+        "    steps:\n    - {action: coolifyRestart, attempts: 1, timeout: 10s}\n    - {action: coolifyRedeploy}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
+    let mut state = TargetState::default();
+    let first = site_step(&spec, 2, &mut state, at(2));
+    assert_eq!(first.action.map(|a| a.action), Some(Action::CoolifyRestart));
+    finish_action(
+        &mut state,
+        Action::CoolifyRestart,
+        &ActionResult::Skipped("deployment d1 is in progress".into()),
+    );
+    // The step's wait holds even so ...
+    assert!(site_step(&spec, 5, &mut state, at(5)).action.is_none());
+    // ... and after it the same rung is tried again instead of escalating.
+    let again = site_step(&spec, 20, &mut state, at(13));
+    assert_eq!(kinds(&again), [HealEventKind::ActionStarted]);
+    assert_eq!(
+        again.action.map(|a| (a.action, a.attempt)),
+        Some((Action::CoolifyRestart, 1))
+    );
+}
+
+#[test]
+fn each_target_climbs_only_the_rungs_it_can_use() {
+    let ladder = "    steps:\n    - {action: restart, attempts: 1, timeout: 1s}\n    - {action: coolifyRestart, attempts: 1, timeout: 1s}\n    - {action: notify}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n";
+    let spec = site_spec(ladder);
+    // The site skips restart (it needs a container) without an "escalated" record.
+    let mut site = TargetState::default();
+    let decision = site_step(&spec, 2, &mut site, at(2));
+    assert_eq!(
+        kinds(&decision),
+        [HealEventKind::Failing, HealEventKind::ActionStarted]
+    );
+    assert_eq!(
+        decision.action.map(|a| a.action),
+        Some(Action::CoolifyRestart)
+    );
+    // The container skips coolifyRestart (it needs a site): restart, then notify.
+    let mut container = TargetState::default();
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut container, at(0)),
+        Some(Action::Restart)
+    );
+    assert_eq!(
+        act(&spec, &failing_at(at(5)), &mut container, at(5)),
+        Some(Action::Notify)
+    );
+}
+
+#[test]
+fn a_site_with_no_usable_rung_is_quarantined_with_the_reason() {
+    let spec = site_spec("    steps: [{action: restart}, {action: recreate}]\n");
+    let mut state = TargetState::default();
+    let decision = site_step(&spec, 2, &mut state, at(2));
+    assert_eq!(
+        kinds(&decision),
+        [HealEventKind::Failing, HealEventKind::Quarantined]
+    );
+    assert!(decision.action.is_none());
+    assert!(
+        decision.events[1]
+            .reason
+            .contains("no step of the remediation ladder can act"),
+        "{}",
+        decision.events[1].reason
+    );
+}
+
+#[test]
+fn a_degraded_site_is_healthy_and_only_its_own_probes_judge_it() {
+    let spec = site_spec("    steps: [{action: coolifyRestart}]\n");
+    let probe = &spec.probes[0];
+    let mut track = ProbeTrack::default();
+    // A 4xx passes (degraded): the tally stays healthy.
+    track.record(probe, true, at(0), "");
+    track.degraded = true;
+    let tracks = BTreeMap::from([("http".to_owned(), track.clone())]);
+    assert_eq!(
+        assess_site(&spec, "shop", &tracks, at(1)),
+        Assessment::Healthy
+    );
+    // Another site's probes say nothing about this one.
+    assert_eq!(
+        assess_site(&spec, "other", &site_tracks(&spec, 5, T0), at(9)),
+        Assessment::Healthy
+    );
+    assert!(matches!(
+        assess_site(&spec, "shop", &site_tracks(&spec, 2, T0), at(9)),
+        Assessment::Failing(_)
+    ));
 }

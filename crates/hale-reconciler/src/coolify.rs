@@ -1,0 +1,344 @@
+//! The `coolifyRestart` and `coolifyRedeploy` remediations: Coolify v4's API.
+//!
+//! Before queuing anything, hale asks Coolify for the application's recent deployments and
+//! does nothing while one is queued or in progress: a deployment that is already running is
+//! the remediation, and a second one would only queue behind it. It always POSTs (Coolify
+//! 4.2 made the action endpoints POST-only; older versions accept POST too).
+
+use std::time::Duration;
+
+use hale_policy::CoolifyApplication;
+use serde::Deserialize;
+
+/// Which Coolify action to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoolifyAction {
+    /// `POST /api/v1/applications/{uuid}/restart`: restart the running containers.
+    Restart,
+    /// `POST /api/v1/deploy?uuid=…&force=false`: build and deploy again.
+    Redeploy,
+}
+
+/// What Coolify did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoolifyOutcome {
+    /// A deployment was queued (or Coolify already had one queued for this commit, which
+    /// is just as good).
+    Queued(String),
+    /// Nothing was sent: the application already has a deployment queued or running.
+    Busy(String),
+}
+
+/// How long one request to Coolify may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Retries after a 429, a 5xx or a network error; never after 400/401/403/404, which a
+/// retry cannot fix (a bad token must not turn into a retry storm).
+const RETRIES: u32 = 2;
+
+/// The reply Coolify gives when an identical deployment is already queued.
+const ALREADY_QUEUED: &str = "Deployment already queued for this commit.";
+
+/// Restarts or redeploys `app`, unless a deployment of it is already queued or running.
+///
+/// # Errors
+/// A message that says what went wrong and what to fix: no URL or token configured, the
+/// token rejected (401, 400) or lacking the `deploy` ability (403), the API disabled, the
+/// application unknown (404), the queue full (429) or Coolify unreachable, after retries.
+pub async fn remediate(
+    client: &reqwest::Client,
+    app: &CoolifyApplication,
+    action: CoolifyAction,
+) -> Result<CoolifyOutcome, String> {
+    let base = base_url(app)?;
+    let token = app
+        .token
+        .resolve()
+        .map_err(|error| format!("cannot read the Coolify token ({}): {error}", app.token))?;
+    let uuid = &app.application_uuid;
+    let api = Api {
+        client,
+        base: &base,
+        token: &token,
+        uuid,
+    };
+
+    let mut note = String::new();
+    match api.running_deployment().await {
+        Ok(Some(running)) => return Ok(CoolifyOutcome::Busy(running)),
+        Ok(None) => {}
+        // A token with only the `deploy` ability cannot read deployments: act without the
+        // check; Coolify itself refuses to queue a second deployment of the same commit.
+        Err(Failure::Refused(status, message)) if status == 403 && is_missing_ability(&message) => {
+            note =
+                " (could not check for a running deployment: the token lacks the `read` ability)"
+                    .to_owned();
+        }
+        Err(Failure::Refused(status, message)) => {
+            return Err(explain(status, &message, app, uuid, &base));
+        }
+        Err(Failure::Unreachable(error)) => return Err(error),
+    }
+
+    let (path, query): (String, &[(&str, &str)]) = match action {
+        CoolifyAction::Restart => (format!("/api/v1/applications/{uuid}/restart"), &[]),
+        CoolifyAction::Redeploy => (
+            "/api/v1/deploy".to_owned(),
+            &[("uuid", uuid.as_str()), ("force", "false")],
+        ),
+    };
+    let body = api
+        .post(&path, query)
+        .await
+        .map_err(|failure| match failure {
+            Failure::Refused(status, message) => explain(status, &message, app, uuid, &base),
+            Failure::Unreachable(error) => error,
+        })?;
+    let message = queued_message(&body);
+    if message == ALREADY_QUEUED {
+        return Ok(CoolifyOutcome::Queued(format!(
+            "Coolify already has a deployment of {uuid} queued for this commit; nothing new queued{note}"
+        )));
+    }
+    Ok(CoolifyOutcome::Queued(format!("Coolify: {message}{note}")))
+}
+
+/// The instance's base URL, from the site or `COOLIFY_URL`, without a trailing `/` or
+/// `/api/v1` (both spellings are common in Coolify's own docs).
+fn base_url(app: &CoolifyApplication) -> Result<String, String> {
+    let url = match &app.url {
+        Some(url) => url.clone(),
+        None => std::env::var("COOLIFY_URL").map_err(|_| {
+            "no Coolify URL: set `coolify.url` on the site, or COOLIFY_URL in hale's environment"
+                .to_owned()
+        })?,
+    };
+    let url = url.trim().trim_end_matches('/');
+    Ok(url.strip_suffix("/api/v1").unwrap_or(url).to_owned())
+}
+
+/// Why a request did not get a 2xx.
+enum Failure {
+    /// Coolify answered with this status and `message`.
+    Refused(u16, String),
+    /// No usable answer (network error, timeout, 5xx or 429 after retries), described.
+    Unreachable(String),
+}
+
+/// One application on one Coolify instance, with the credentials to talk about it.
+struct Api<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    uuid: &'a str,
+}
+
+/// One entry of `GET /api/v1/deployments/applications/{uuid}`.
+#[derive(Deserialize)]
+struct Deployment {
+    #[serde(default)]
+    deployment_uuid: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// The body of `GET /api/v1/deployments/applications/{uuid}`. (Coolify's OpenAPI file
+/// says it is a list of applications; the controller returns this.)
+#[derive(Deserialize)]
+struct History {
+    #[serde(default)]
+    deployments: Vec<Deployment>,
+}
+
+impl Api<'_> {
+    /// A description of the application's queued or running deployment, if it has one.
+    async fn running_deployment(&self) -> Result<Option<String>, Failure> {
+        let path = format!("/api/v1/deployments/applications/{}", self.uuid);
+        let body = self
+            .send(
+                reqwest::Method::GET,
+                &path,
+                &[("skip", "0"), ("take", "10")],
+            )
+            .await?;
+        let history: History = serde_json::from_str(&body).map_err(|error| {
+            Failure::Unreachable(format!(
+                "Coolify answered {path} with something that is not a deployment list ({error})"
+            ))
+        })?;
+        Ok(history
+            .deployments
+            .iter()
+            .find(|d| d.status == "queued" || d.status == "in_progress")
+            .map(|d| {
+                format!(
+                    "Coolify deployment {} of {} is {}; not queuing another",
+                    d.deployment_uuid,
+                    self.uuid,
+                    d.status.replace('_', " ")
+                )
+            }))
+    }
+
+    async fn post(&self, path: &str, query: &[(&str, &str)]) -> Result<String, Failure> {
+        self.send(reqwest::Method::POST, path, query).await
+    }
+
+    /// Sends one request, retrying 429 (as `Retry-After` says), 5xx and network errors.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<String, Failure> {
+        let url = format!("{}{path}", self.base);
+        let build = || {
+            self.client
+                .request(method.clone(), &url)
+                .query(query)
+                .bearer_auth(self.token)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(REQUEST_TIMEOUT)
+        };
+        let answer = crate::retry::send(build, RETRIES).await.map_err(|error| {
+            Failure::Unreachable(format!("cannot reach Coolify at {url}: {error}"))
+        })?;
+        let code = answer.status.as_u16();
+        if answer.status.is_success() {
+            return Ok(answer.body);
+        }
+        let message = message_of(&answer.body);
+        Err(if code == 429 {
+            Failure::Unreachable(format!(
+                "Coolify's deployment queue is full (HTTP 429: {message}); gave up after {} tries",
+                answer.attempts
+            ))
+        } else if answer.status.is_server_error() {
+            Failure::Unreachable(format!(
+                "Coolify failed (HTTP {code} from {url}: {message}) {} times",
+                answer.attempts
+            ))
+        } else {
+            Failure::Refused(code, message)
+        })
+    }
+}
+
+/// Coolify's errors are `{"message": "..."}`; anything else is quoted, shortened.
+fn message_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value.get("message")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().chars().take(200).collect())
+}
+
+/// The `message` of a successful restart (`{"message": ...}`) or deploy
+/// (`{"deployments": [{"message": ...}]}`).
+fn queued_message(body: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.trim().chars().take(200).collect();
+    };
+    let text = |v: &serde_json::Value| v.get("message")?.as_str().map(str::to_owned);
+    let deployment = value
+        .get("deployments")
+        .and_then(|list| list.get(0))
+        .and_then(|first| {
+            let message = text(first)?;
+            Some(
+                match first.get("deployment_uuid").and_then(|u| u.as_str()) {
+                    Some(id) if message != ALREADY_QUEUED => format!("{message} (deployment {id})"),
+                    _ => message,
+                },
+            )
+        });
+    let restart = || {
+        let message = text(&value)?;
+        Some(
+            match value.get("deployment_uuid").and_then(|u| u.as_str()) {
+                Some(id) => format!("{message} (deployment {id})"),
+                None => message,
+            },
+        )
+    };
+    deployment
+        .or_else(restart)
+        .unwrap_or_else(|| body.trim().chars().take(200).collect())
+}
+
+fn is_missing_ability(message: &str) -> bool {
+    message.starts_with("Missing required permissions")
+}
+
+/// Turns a refusal into what the operator has to fix.
+fn explain(status: u16, message: &str, app: &CoolifyApplication, uuid: &str, base: &str) -> String {
+    let fix = match status {
+        401 => format!(
+            "Coolify rejected the API token; check the token in {} (create one under Keys & Tokens)",
+            app.token
+        ),
+        400 if message.contains("token") => format!(
+            "Coolify says the token in {} is invalid: it must belong to a team",
+            app.token
+        ),
+        403 if is_missing_ability(message) => format!(
+            "the token in {} lacks an ability this action needs; give it `deploy` (or `root`)",
+            app.token
+        ),
+        403 => "Coolify's API is disabled; enable it in Coolify's settings".to_owned(),
+        404 => {
+            format!("Coolify at {base} has no application {uuid}; check coolify.applicationUuid")
+        }
+        405 => format!("Coolify at {base} refused the method; is this a Coolify v4 instance?"),
+        _ => "Coolify refused the request".to_owned(),
+    };
+    format!("{fix} (HTTP {status}: {message})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queued_message_is_read_from_both_reply_shapes() {
+        assert_eq!(
+            queued_message(r#"{"message":"Restart request queued.","deployment_uuid":"d1"}"#),
+            "Restart request queued. (deployment d1)"
+        );
+        assert_eq!(
+            queued_message(
+                r#"{"deployments":[{"message":"Application web deployment queued.","resource_uuid":"a","deployment_uuid":"d2"}]}"#
+            ),
+            "Application web deployment queued. (deployment d2)"
+        );
+        assert_eq!(
+            queued_message(
+                r#"{"deployments":[{"message":"Deployment already queued for this commit.","resource_uuid":"a","deployment_uuid":"never-stored"}]}"#
+            ),
+            ALREADY_QUEUED
+        );
+        assert_eq!(
+            queued_message(r#"{"message":"Deployment already queued for this commit."}"#),
+            ALREADY_QUEUED
+        );
+    }
+
+    #[test]
+    fn base_urls_lose_trailing_slashes_and_the_api_prefix() {
+        let app = |url: &str| CoolifyApplication {
+            application_uuid: "a".into(),
+            url: Some(url.into()),
+            token: hale_policy::SecretRef {
+                from_env: Some("COOLIFY_TOKEN".into()),
+                from_file: None,
+            },
+        };
+        assert_eq!(
+            base_url(&app("https://c.example/")).unwrap(),
+            "https://c.example"
+        );
+        assert_eq!(
+            base_url(&app("https://c.example/api/v1")).unwrap(),
+            "https://c.example"
+        );
+    }
+}
