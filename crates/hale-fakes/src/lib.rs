@@ -296,29 +296,30 @@ fn message(status: StatusCode, text: &str) -> Response {
 }
 
 /// Sanctum's and Coolify's middleware, in their order: token, API enabled, ability, team.
-fn authorize(world: &World, headers: &HeaderMap, ability: &str) -> Result<(), Response> {
+/// Returns the refusal, if the request is refused.
+fn refusal(world: &World, headers: &HeaderMap, ability: &str) -> Option<Response> {
     let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = presented.and_then(|p| world.tokens.iter().find(|t| t.value == p)) else {
-        return Err(message(StatusCode::UNAUTHORIZED, "Unauthenticated."));
+        return Some(message(StatusCode::UNAUTHORIZED, "Unauthenticated."));
     };
     if world.api_disabled {
-        return Err((
+        return Some((
             StatusCode::FORBIDDEN,
             axum::Json(json!({"success": true, "message": "API is disabled."})),
         )
             .into_response());
     }
     if !token.abilities.iter().any(|a| a == "root" || a == ability) {
-        return Err(message(
+        return Some(message(
             StatusCode::FORBIDDEN,
             &format!("Missing required permissions: {ability}"),
         ));
     }
     if !token.team {
-        return Err((
+        return Some((
             StatusCode::BAD_REQUEST,
             axum::Json(json!({
                 "message": "Invalid token.",
@@ -327,7 +328,7 @@ fn authorize(world: &World, headers: &HeaderMap, ability: &str) -> Result<(), Re
         )
             .into_response());
     }
-    Ok(())
+    None
 }
 
 fn lock(world: &Shared) -> MutexGuard<'_, World> {
@@ -352,7 +353,7 @@ async fn application(
     Path(uuid): Path<String>,
 ) -> Response {
     let world = lock(&world);
-    if let Err(denied) = authorize(&world, &headers, "read") {
+    if let Some(denied) = refusal(&world, &headers, "read") {
         return denied;
     }
     match world.applications.get(&uuid) {
@@ -374,7 +375,7 @@ async fn restart(
     Path(uuid): Path<String>,
 ) -> Response {
     let mut world = lock(&world);
-    if let Err(denied) = authorize(&world, &headers, "deploy") {
+    if let Some(denied) = refusal(&world, &headers, "deploy") {
         return denied;
     }
     if !world.applications.contains_key(&uuid) {
@@ -397,7 +398,7 @@ async fn deploy(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let mut world = lock(&world);
-    if let Err(denied) = authorize(&world, &headers, "deploy") {
+    if let Some(denied) = refusal(&world, &headers, "deploy") {
         return denied;
     }
     let Some(uuids) = query.get("uuid").or_else(|| query.get("tag")) else {
@@ -448,7 +449,7 @@ async fn deploy(
 
 async fn deployments(State(world): State<Shared>, headers: HeaderMap) -> Response {
     let world = lock(&world);
-    if let Err(denied) = authorize(&world, &headers, "read") {
+    if let Some(denied) = refusal(&world, &headers, "read") {
         return denied;
     }
     let running: Vec<Value> = world
@@ -467,7 +468,7 @@ async fn application_deployments(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let world = lock(&world);
-    if let Err(denied) = authorize(&world, &headers, "read") {
+    if let Some(denied) = refusal(&world, &headers, "read") {
         return denied;
     }
     if !world.applications.contains_key(&uuid) {

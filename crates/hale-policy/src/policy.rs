@@ -65,7 +65,7 @@ pub struct HealPolicySpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Site {
     /// The site's name, unique within the policy; probes and alerts refer to it by
-    /// `siteRef`.
+    /// `siteRef`. Audit records and `hale unquarantine` call the site `site:<name>`.
     pub name: String,
     /// The URL that probes check, `http://` or `https://`.
     pub url: String,
@@ -114,7 +114,10 @@ pub struct Probe {
     /// Treat an unexpected container exit as a failure. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitProbe>,
-    /// Send an HTTP request; by default any 2xx or 3xx passes.
+    /// Send an HTTP request. Without conditions, any 2xx or 3xx passes; on a site, the
+    /// classic rule applies: a 4xx passes but is recorded as `degraded` (no action), and a
+    /// 5xx, a timeout or a connection error fails. Conditions replace the rule: add
+    /// `"[STATUS] < 400"` to treat a site's 4xx as a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_get: Option<HttpGetProbe>,
     /// Open a TCP connection; it passes when the connection is accepted within `timeout`.
@@ -144,7 +147,8 @@ pub struct Probe {
     #[serde(default)]
     pub start_period: Duration,
     /// Gatus-style conditions that must all hold for the probe to pass, e.g.
-    /// `"[STATUS] == 200"`, `"[RESPONSE_TIME] < 800"`, `"[BODY].status == UP"`.
+    /// `"[STATUS] == 200"`, `"[RESPONSE_TIME] < 800"`, `"[BODY].status == UP"`,
+    /// `"[CERTIFICATE_EXPIRATION] > 7d"` (HTTPS probes only).
     /// Default: none (the handler's own rule decides).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<String>,

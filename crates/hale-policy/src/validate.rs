@@ -254,7 +254,20 @@ fn check_policy(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy, notifiers:
                 format!("duplicate probe name {:?}", probe.name),
             );
         }
+        // Whether the probe talks TLS, for [CERTIFICATE_EXPIRATION].
+        let tls = match &probe.site_ref {
+            Some(site) => spec
+                .sites
+                .iter()
+                .find(|s| s.name == *site)
+                .is_none_or(|s| s.url.starts_with("https://")),
+            None => probe
+                .http_get
+                .as_ref()
+                .is_some_and(|h| h.scheme == crate::policy::Scheme::Https),
+        };
         check_probe(c, &path, probe, &known_site);
+        check_conditions(c, &path, probe, tls);
     }
 
     for (i, alert) in spec.alerts.iter().enumerate() {
@@ -467,11 +480,11 @@ fn check_probe(
             "must name a command, e.g. [\"pg_isready\"]",
         );
     }
-    check_conditions(c, path, probe);
 }
 
-/// Conditions parse, and read only what their probe's handler produces.
-fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe) {
+/// Conditions parse, and read only what their probe's handler produces (`tls`: the probe
+/// connects with HTTPS, so it sees a certificate).
+fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe, tls: bool) {
     use crate::conditions::{Condition, Placeholder};
     let available: &[Placeholder] = if probe.http_get.is_some() {
         &[
@@ -514,14 +527,7 @@ fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe) 
             }
         };
         let placeholder = condition.placeholder();
-        if placeholder == Placeholder::CertificateExpiration {
-            // Refused rather than silently failing every probe (which would restart a
-            // healthy container): the prober does not read certificates yet.
-            c.error(
-                condition_path,
-                "[CERTIFICATE_EXPIRATION] is not evaluated by this version of hale; remove the condition",
-            );
-        } else if available.is_empty() {
+        if available.is_empty() {
             c.error(
                 condition_path,
                 "conditions apply to httpGet, tcpSocket and exec probes only",
@@ -531,6 +537,12 @@ fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe) 
             c.error(
                 condition_path,
                 format!("{handler} probes do not produce {}", placeholder.name()),
+            );
+        } else if placeholder == Placeholder::CertificateExpiration && !tls {
+            // Refused rather than failing every probe, which would restart a healthy target.
+            c.error(
+                condition_path,
+                "[CERTIFICATE_EXPIRATION] needs a certificate: probe with `scheme: HTTPS`, or give the site an https:// URL",
             );
         } else if head && placeholder == Placeholder::Body {
             c.error(

@@ -498,14 +498,15 @@ fn conditions_read_only_what_the_handler_produces() {
 }
 
 #[test]
-fn certificate_expiration_is_refused_until_the_prober_reads_certificates() {
+fn certificate_expiration_needs_an_https_probe() {
     let text = policy(&format!(
-        "{SELECT}  probes:\n    - name: tls\n      httpGet: {{port: 443, scheme: HTTPS}}\n      conditions: [\"[CERTIFICATE_EXPIRATION] > 48h\"]\n"
+        "{SELECT}  sites:\n    - {{name: shop, url: \"https://shop.example.com\"}}\n    - {{name: plain, url: \"http://plain.example.com\"}}\n  probes:\n    - name: tls\n      httpGet: {{port: 443, scheme: HTTPS}}\n      conditions: [\"[CERTIFICATE_EXPIRATION] > 48h\"]\n    - name: site-tls\n      siteRef: shop\n      httpGet: {{}}\n      conditions: [\"[CERTIFICATE_EXPIRATION] > 48h\"]\n    - name: cleartext\n      httpGet: {{port: 80}}\n      conditions: [\"[CERTIFICATE_EXPIRATION] > 48h\"]\n    - name: site-cleartext\n      siteRef: plain\n      httpGet: {{}}\n      conditions: [\"[CERTIFICATE_EXPIRATION] > 48h\"]\n"
     ));
     assert_eq!(
         diagnostics(&text),
         [
-            "policies/web.yaml:11:21: spec.probes[0].conditions[0]: [CERTIFICATE_EXPIRATION] is not evaluated by this version of hale; remove the condition"
+            "policies/web.yaml:21:21: spec.probes[2].conditions[0]: [CERTIFICATE_EXPIRATION] needs a certificate: probe with `scheme: HTTPS`, or give the site an https:// URL",
+            "policies/web.yaml:25:21: spec.probes[3].conditions[0]: [CERTIFICATE_EXPIRATION] needs a certificate: probe with `scheme: HTTPS`, or give the site an https:// URL",
         ]
     );
 }

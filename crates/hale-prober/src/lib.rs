@@ -12,4 +12,4 @@ mod actor;
 mod run;
 
 pub use actor::{PROBER_NAME, Prober, ProberArgs, ProberMsg};
-pub use run::{HttpClients, ProbeResult, run_probe};
+pub use run::{HttpClients, ProbeResult, probe_site, run_probe};

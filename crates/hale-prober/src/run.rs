@@ -31,6 +31,9 @@ impl HttpClients {
                 })
                 .danger_accept_invalid_certs(!verify)
                 .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
+                // Keeps the server's certificate with each response, for
+                // [CERTIFICATE_EXPIRATION].
+                .tls_info(true)
                 .pool_idle_timeout(Duration::from_secs(90))
                 .build()
                 .expect("the HTTP client builds")
@@ -80,19 +83,45 @@ pub async fn run_probe(
     conditions: &[Condition],
     target: &Target,
 ) -> ProbeResult {
+    match target {
+        Target::Container(container) => {
+            let observe = |timeout, needs_body| {
+                observe_container(clients, docker, probe, container, timeout, needs_body)
+            };
+            judged(probe, conditions, false, observe).await
+        }
+        Target::Site(site) => probe_site(clients, probe, conditions, site).await,
+    }
+}
+
+/// Runs `probe` against a site (which needs no Docker) and judges it by the classic rule
+/// or the conditions; see [`run_probe`].
+pub async fn probe_site(
+    clients: &HttpClients,
+    probe: &Probe,
+    conditions: &[Condition],
+    site: &Site,
+) -> ProbeResult {
+    let observe = |timeout, needs_body| observe_site(clients, probe, site, timeout, needs_body);
+    judged(probe, conditions, true, observe).await
+}
+
+/// Observes with `observe(timeout, needs_body)`, times it, and judges the result.
+async fn judged<F>(
+    probe: &Probe,
+    conditions: &[Condition],
+    site: bool,
+    observe: impl FnOnce(Duration, bool) -> F,
+) -> ProbeResult
+where
+    F: Future<Output = Result<Observed, String>>,
+{
     let started = Instant::now();
-    let timeout = probe.timeout.as_std();
     let needs_body = conditions
         .iter()
         .any(|c| c.placeholder() == Placeholder::Body);
-    let observed = match target {
-        Target::Container(container) => {
-            observe_container(clients, docker, probe, container, timeout, needs_body).await
-        }
-        Target::Site(site) => observe_site(clients, probe, site, timeout, needs_body).await,
-    };
+    let observed = observe(probe.timeout.as_std(), needs_body).await;
     let elapsed = started.elapsed();
-    let site = matches!(target, Target::Site(_));
     let (success, degraded, reason) = match observed {
         Err(reason) => (false, false, reason),
         Ok(mut observed) => {
@@ -261,6 +290,11 @@ async fn http_probe(
     }
     let mut response = request.send().await.map_err(|e| describe(&e))?;
     let status = i64::from(response.status().as_u16());
+    let certificate_expiration = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(reqwest::tls::TlsInfo::peer_certificate)
+        .and_then(time_to_expiry);
     let body = if needs_body {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
@@ -278,8 +312,25 @@ async fn http_probe(
         status: Some(status),
         body,
         connected: true,
+        certificate_expiration,
         ..Observed::default()
     })
+}
+
+/// Time left until the certificate (DER) expires; zero once it has. `None` when it
+/// cannot be parsed.
+fn time_to_expiry(der: &[u8]) -> Option<Duration> {
+    use x509_cert::der::Decode;
+    let certificate = x509_cert::Certificate::from_der(der).ok()?;
+    let not_after = certificate
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_unix_duration();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(not_after.saturating_sub(now))
 }
 
 fn describe(error: &reqwest::Error) -> String {
