@@ -76,7 +76,7 @@ fn an_exec_probe_exiting_1_triggers_remediation_and_passes_again_after_it() {
     let docker = TestDocker::new("exec");
     let workspace = Workspace::new(&policy(
         &docker,
-        "{name: ready, exec: {command: [sh, -c, \"test -f /tmp/ready\"]}, period: 1s, timeout: 900ms, failureThreshold: 2}",
+        "{name: ready, exec: {command: [sh, -c, \"test -f /tmp/ready || { echo not ready >&2; exit 1; }\"]}, period: 1s, timeout: 900ms, failureThreshold: 2}",
     ));
     let hale = workspace.start(&[], &[]);
     docker.run(
@@ -90,8 +90,11 @@ fn an_exec_probe_exiting_1_triggers_remediation_and_passes_again_after_it() {
     docker_ok(&["exec", &name, "rm", "/tmp/ready"]);
     let failing = hale.wait_audit("failing", &name, WAIT);
     assert!(
-        failing["reason"].as_str().unwrap().contains("exit code 1"),
-        "{failing}"
+        failing["reason"]
+            .as_str()
+            .unwrap()
+            .contains(r#"exit code 1, output "not ready""#),
+        "the output is captured for the audit record: {failing}"
     );
     hale.wait_audit("action_succeeded", &name, WAIT);
     hale.wait_audit("recovered", &name, WAIT);

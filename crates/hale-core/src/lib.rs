@@ -19,3 +19,15 @@ pub use container::{
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
 pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
 pub use time::Timestamp;
+
+/// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful
+/// part (`connection refused`, `dns error`) in their sources.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        message = format!("{message}: {inner}");
+        source = inner.source();
+    }
+    message
+}

@@ -306,11 +306,13 @@ fn refusal(world: &World, headers: &HeaderMap, ability: &str) -> Option<Response
         return Some(message(StatusCode::UNAUTHORIZED, "Unauthenticated."));
     };
     if world.api_disabled {
-        return Some((
-            StatusCode::FORBIDDEN,
-            axum::Json(json!({"success": true, "message": "API is disabled."})),
-        )
-            .into_response());
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"success": true, "message": "API is disabled."})),
+            )
+                .into_response(),
+        );
     }
     if !token.abilities.iter().any(|a| a == "root" || a == ability) {
         return Some(message(
@@ -319,14 +321,16 @@ fn refusal(world: &World, headers: &HeaderMap, ability: &str) -> Option<Response
         ));
     }
     if !token.team {
-        return Some((
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({
-                "message": "Invalid token.",
-                "docs": "https://coolify.io/docs/api-reference/authorization",
-            })),
-        )
-            .into_response());
+        return Some(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({
+                    "message": "Invalid token.",
+                    "docs": "https://coolify.io/docs/api-reference/authorization",
+                })),
+            )
+                .into_response(),
+        );
     }
     None
 }

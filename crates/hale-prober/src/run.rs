@@ -9,6 +9,18 @@ use hale_policy::{HttpGetProbe, Probe, ProbeMethod, Scheme, Site};
 /// Response bodies read for `[BODY]` conditions are cut to this size.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// How much of an exec probe's output goes into the outcome's reason (and so the audit
+/// record): its end, where errors usually are.
+const EXCERPT: usize = 200;
+
+/// The last `max` characters of `text`.
+fn tail(text: &str, max: usize) -> &str {
+    let skip = text.chars().count().saturating_sub(max);
+    text.char_indices()
+        .nth(skip)
+        .map_or("", |(at, _)| &text[at..])
+}
+
 /// The HTTP clients every probe shares, so connections are pooled and reused: one per
 /// combination of "follow redirects" and "verify TLS".
 #[derive(Clone)]
@@ -240,7 +252,16 @@ fn judge(
         }
         .to_owned()
     } else {
-        format!("exit code {}", observed.status.unwrap_or(-1))
+        let code = observed.status.unwrap_or(-1);
+        match observed
+            .body
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            Some(output) => format!("exit code {code}, output {:?}", tail(output, EXCERPT)),
+            None => format!("exit code {code}"),
+        }
     };
     if !conditions.is_empty() {
         let failed: Vec<String> = conditions
@@ -339,13 +360,7 @@ fn describe(error: &reqwest::Error) -> String {
     } else if error.is_connect() {
         "connection refused".to_owned()
     } else {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(inner) = source {
-            message = format!("{message}: {inner}");
-            source = inner.source();
-        }
-        message
+        hale_core::error_chain(error)
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn send(
                 }
                 (retry_after, Ok(answer))
             }
-            Err(error) => (None, Err(describe(&error))),
+            Err(error) => (None, Err(hale_core::error_chain(&error))),
         };
         if attempts > retries {
             return outcome;
@@ -62,16 +62,4 @@ pub async fn send(
         tokio::time::sleep(delay).await;
         backoff = (backoff * 2).min(RETRY_AFTER_CAP);
     }
-}
-
-/// A reqwest error with its causes, which carry the useful part (`connection refused`,
-/// `dns error`).
-fn describe(error: &reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        message = format!("{message}: {inner}");
-        source = inner.source();
-    }
-    message
 }
