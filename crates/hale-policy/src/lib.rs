@@ -22,6 +22,7 @@ mod max_unhealthy;
 mod meta;
 mod notifier;
 mod policy;
+mod reload;
 pub mod schema;
 mod secret;
 mod selector;
@@ -43,6 +44,7 @@ pub use policy::{
     ProbeMethod, Quarantine, Remediation, Scheme, Site, Step, TcpSocketProbe, WebhookAction,
     WebhookMethod,
 };
+pub use reload::{LastKnownGood, ReloadSummary};
 pub use secret::{SecretError, SecretRef};
 pub use selector::{LabelSelector, LabelSelectorRequirement, SelectorOperator};
 pub use yaml_index::DocumentIndex;
