@@ -398,12 +398,20 @@ fn events_can_be_filtered_by_policy_kind_and_time() {
     // committed in batches just after they are logged, so give the batch a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut all = hale_events(&workspace.state(), &["--policy", "e2e"]);
-    while all.len() < 3 && std::time::Instant::now() < deadline {
+    while all.len() < 4 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         all = hale_events(&workspace.state(), &["--policy", "e2e"]);
     }
     let kinds: Vec<&str> = all.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["failing", "action_started", "action_succeeded"]);
+    assert_eq!(
+        kinds,
+        [
+            "policy_applied",
+            "failing",
+            "action_started",
+            "action_succeeded"
+        ]
+    );
     let restarts = hale_events(&workspace.state(), &["--kind", "restart", "--since", "1h"]);
     assert!(restarts.iter().all(|e| e["action"] == "restart"));
     assert!(hale_events(&workspace.state(), &["--policy", "other"]).is_empty());

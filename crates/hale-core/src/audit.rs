@@ -64,6 +64,12 @@ pub enum HealEventKind {
     /// A site answers, but with a 4xx status: worth a look, not an action (unless the
     /// probe's conditions make it a failure).
     Degraded,
+    /// A policy (new or changed) was loaded and is in force.
+    PolicyApplied,
+    /// A policy file was rejected; the previous version of what it defined keeps running.
+    PolicyRejected,
+    /// A policy is gone (its file or document was deleted).
+    PolicyRemoved,
 }
 
 impl HealEventKind {
@@ -85,6 +91,9 @@ impl HealEventKind {
             Self::Interrupted => "interrupted",
             Self::Escalated => "escalated",
             Self::Degraded => "degraded",
+            Self::PolicyApplied => "policy_applied",
+            Self::PolicyRejected => "policy_rejected",
+            Self::PolicyRemoved => "policy_removed",
         }
     }
 }

@@ -8,6 +8,7 @@ mod bollard_docker;
 mod container;
 mod docker;
 mod probe;
+mod status;
 mod time;
 
 pub use audit::{HealEvent, HealEventKind, TargetRef, action_name};
@@ -18,6 +19,10 @@ pub use container::{
 };
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
 pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
+pub use status::{
+    Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,
+    TargetStatus,
+};
 pub use time::Timestamp;
 
 /// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful

@@ -37,6 +37,8 @@ pub enum ProberMsg {
     Removed(String),
     /// Every container (replaces what was known).
     All(Vec<ContainerSnapshot>),
+    /// The policies in force changed (a reload): schedules follow at once.
+    Policies(Arc<Vec<HealPolicy>>),
 }
 
 /// The Prober actor.
@@ -47,6 +49,9 @@ pub struct Prober;
 struct Schedule {
     task: JoinHandle<()>,
     target: watch::Sender<Target>,
+    /// The probe as configured when the schedule started; a changed probe (period,
+    /// timeout, conditions) gets a new schedule.
+    probe: Probe,
 }
 
 impl Drop for Schedule {
@@ -118,6 +123,9 @@ impl Actor for Prober {
             ProberMsg::All(list) => {
                 state.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
             }
+            ProberMsg::Policies(policies) => {
+                state.args.policies = policies;
+            }
         }
         converge(state);
         Ok(())
@@ -156,7 +164,9 @@ fn converge(state: &mut ProberState) {
         }
     }
     state.schedules.retain(|key, schedule| {
-        let keep = wanted.contains_key(key);
+        let keep = wanted
+            .get(key)
+            .is_some_and(|(probe, _)| **probe == schedule.probe);
         if !keep {
             schedule.task.abort();
         }
@@ -189,6 +199,7 @@ fn converge(state: &mut ProberState) {
             Schedule {
                 task,
                 target: sender,
+                probe: probe.clone(),
             },
         );
     }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, DockerPort, HealEvent, HealEventKind, TargetRef, Timestamp};
+use hale_core::{
+    ContainerSnapshot, DockerPort, HealEvent, HealEventKind, StatusBoard, TargetRef, TargetStatus,
+    Timestamp,
+};
 use hale_policy::HealPolicy;
 use hale_store::{Request, RequestQueue, Store, StoreWriter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -62,6 +65,13 @@ pub enum ReconcilerMsg {
     },
     /// A probe ran.
     Probed(hale_core::ProbeOutcome),
+    /// The policies in force changed (a reload), with their generations.
+    Policies {
+        /// The policies now in force.
+        policies: Arc<Vec<HealPolicy>>,
+        /// Their generations, by name.
+        generations: Arc<BTreeMap<String, u64>>,
+    },
     /// Timer tick.
     Tick,
     /// Shutdown: start no new action, wait up to the given time for running ones, record
@@ -74,6 +84,10 @@ pub enum ReconcilerMsg {
 pub struct ReconcilerArgs {
     /// The policies in force.
     pub policies: Arc<Vec<HealPolicy>>,
+    /// Their generations, by name; reported as observed once applied.
+    pub generations: Arc<BTreeMap<String, u64>>,
+    /// Where the controller's status is published.
+    pub status: StatusBoard,
     /// The Docker daemon.
     pub docker: Arc<dyn DockerPort>,
     /// Where state and audit records are persisted.
@@ -162,7 +176,7 @@ impl Actor for Reconciler {
                     "hale stopped while this action was running; its outcome is unknown",
                 );
                 event.action = state.last_action;
-                record(&args.writer, event);
+                args.writer.record(event);
                 args.writer
                     .put_state(key.clone(), serde_json::to_vec(&state)?);
             }
@@ -258,6 +272,15 @@ impl Actor for Reconciler {
                     reconcile(&myself, state);
                 }
             }
+            ReconcilerMsg::Policies {
+                policies,
+                generations,
+            } => {
+                state.args.policies = policies;
+                state.args.generations = generations;
+                forget_removed_policies(state);
+                reconcile(&myself, state);
+            }
             ReconcilerMsg::Tick => {
                 let now = Timestamp::now();
                 if now >= state.next_request_poll {
@@ -293,6 +316,7 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
     let now = Timestamp::now();
     let mut next_wake = now.plus(MAX_IDLE);
     let mut to_start = Vec::new();
+    let mut published: Vec<(String, Option<String>, Vec<TargetStatus>)> = Vec::new();
     let policies = Arc::clone(&state.args.policies);
     for policy in policies.iter() {
         let name = policy.metadata.name.as_str();
@@ -339,33 +363,35 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             .circuits
             .insert(name.to_owned(), open)
             .unwrap_or(false);
+        let circuit = open.then(|| {
+            format!(
+                "{unhealthy} of {} targets are unhealthy, more than maxUnhealthy {} allows ({})",
+                assessed.len(),
+                spec.remediation
+                    .max_unhealthy
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                allowed.unwrap_or_default()
+            )
+        });
         if open != was_open {
-            let (kind, reason) = if open {
-                (
+            let (kind, reason) = match &circuit {
+                Some(why) => (
                     HealEventKind::CircuitOpen,
-                    format!(
-                        "{unhealthy} of {} targets are unhealthy, more than maxUnhealthy {} allows ({}); remediating none (a shared dependency is the likely cause)",
-                        assessed.len(),
-                        spec.remediation
-                            .max_unhealthy
-                            .map(|m| m.to_string())
-                            .unwrap_or_default(),
-                        allowed.unwrap_or_default()
-                    ),
-                )
-            } else {
-                (
+                    format!("{why}; remediating none (a shared dependency is the likely cause)"),
+                ),
+                None => (
                     HealEventKind::CircuitClosed,
                     format!(
                         "{unhealthy} of {} targets unhealthy; remediation resumes",
                         assessed.len()
                     ),
-                )
+                ),
             };
-            record(
-                &state.args.writer,
-                HealEvent::new(now, kind, name, None, reason),
-            );
+            state
+                .args
+                .writer
+                .record(HealEvent::new(now, kind, name, None, reason));
         }
 
         let context = PolicyContext {
@@ -374,17 +400,19 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             global_dry_run: state.args.global_dry_run,
             circuit_open: open,
         };
+        let mut statuses = Vec::with_capacity(assessed.len());
         for (subject, assessment) in assessed {
             let target = subject.target_ref();
             let key = (name.to_owned(), target.name.clone());
             let target_state = state.targets.entry(key.clone()).or_default();
             let before = target_state.clone();
             let decision = decide(context, subject, &assessment, target_state, now);
+            statuses.push(target_status(&target, &assessment, target_state));
             if *target_state != before {
                 persist(&state.args.writer, &key, target_state);
             }
             for event in decision.events {
-                record(&state.args.writer, event);
+                state.args.writer.record(event);
             }
             if let Some(wake) = decision.wake_at {
                 next_wake = next_wake.min(wake);
@@ -393,7 +421,20 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
                 to_start.push((key, target, planned));
             }
         }
+        published.push((name.to_owned(), circuit, statuses));
     }
+    let generations = Arc::clone(&state.args.generations);
+    state.args.status.update(|status| {
+        for (name, circuit, targets) in published {
+            if let Some(policy) = status.policies.get_mut(&name) {
+                policy.circuit_open = circuit;
+                policy.targets = targets;
+                if let Some(generation) = generations.get(&name) {
+                    policy.observed_generation = policy.observed_generation.max(*generation);
+                }
+            }
+        }
+    });
     state.next_wake = next_wake;
     for (key, target, planned) in to_start {
         start_action(myself, state, key, target, planned);
@@ -491,7 +532,7 @@ fn finish(
     event.step = Some((planned.step, planned.attempt));
     event.result = Some(result);
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
-    record(&state.args.writer, event);
+    state.args.writer.record(event);
 }
 
 /// Waits up to `grace` for running actions; records the rest as interrupted.
@@ -540,7 +581,7 @@ async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
                     ),
                 );
                 event.action = state.targets.get(&key).and_then(|t| t.last_action);
-                record(&state.args.writer, event);
+                state.args.writer.record(event);
                 // Recorded now, so the next start must not record it again; the cooldown
                 // the action set stays.
                 if let Some(target) = state.targets.get_mut(&key) {
@@ -597,9 +638,7 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
     track.degraded = outcome.degraded;
     if track.degraded && !before.degraded {
         let target = target_ref(&state.containers, &key.1);
-        record(
-            &state.args.writer,
-            HealEvent::new(
+        state.args.writer.record(HealEvent::new(
                 outcome.time,
                 HealEventKind::Degraded,
                 &key.0,
@@ -648,9 +687,7 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
                     crate::decide::release(target_state);
                     persist(&state.args.writer, &key, target_state);
                     let reference = target_ref(&state.containers, &key.1);
-                    record(
-                        &state.args.writer,
-                        HealEvent::new(
+                    state.args.writer.record(HealEvent::new(
                             now,
                             HealEventKind::Released,
                             &key.0,
@@ -681,8 +718,68 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
     changed
 }
 
+/// Where a target stands, for the status API.
+fn target_status(
+    target: &TargetRef,
+    assessment: &crate::assess::Assessment,
+    state: &TargetState,
+) -> TargetStatus {
+    use crate::assess::Assessment;
+    let kind = if state.quarantine.is_some() {
+        "quarantined"
+    } else {
+        match assessment {
+            Assessment::Healthy => "healthy",
+            Assessment::Unknown => "unknown",
+            Assessment::Pending { .. } => "pending",
+            Assessment::Failing(_) => "failing",
+        }
+    };
+    TargetStatus {
+        name: target.name.clone(),
+        id: if target.id == target.name {
+            String::new()
+        } else {
+            target.id.clone()
+        },
+        state: kind.to_owned(),
+        signal: assessment.failure().map(|f| f.signal.clone()),
+        step: state.step + 1,
+        last_action: state.last_action.map(hale_core::action_name),
+        last_action_at: state.last_action_at,
+        next_action_at: state.next_action_at,
+    }
+}
+
+/// After a reload: forgets the targets, tallies and circuits of policies no longer in
+/// force. A target whose action is still running keeps its state until the action
+/// reports, so the outcome is recorded; [`collect_garbage`] drops it afterwards.
+fn forget_removed_policies(state: &mut ReconcilerState) {
+    let in_force: std::collections::HashSet<&str> = state
+        .args
+        .policies
+        .iter()
+        .map(|p| p.metadata.name.as_str())
+        .collect();
+    let writer = &state.args.writer;
+    state.targets.retain(|key, target| {
+        let keep = in_force.contains(key.0.as_str()) || target.in_flight;
+        if !keep {
+            writer.delete_state(state_key(key));
+        }
+        keep
+    });
+    state
+        .probe_tracks
+        .retain(|(policy, _), _| in_force.contains(policy.as_str()));
+    state
+        .circuits
+        .retain(|policy, _| in_force.contains(policy.as_str()));
+}
+
 /// Drops the state of containers gone for longer than [`GONE_RETENTION`].
 fn collect_garbage(state: &mut ReconcilerState, now: Timestamp) {
+    forget_removed_policies(state);
     let expired: Vec<String> = state
         .gone_since
         .iter()
@@ -731,27 +828,4 @@ fn persist(writer: &StoreWriter, key: &(String, String), target: &TargetState) {
         Ok(bytes) => writer.put_state(state_key(key), bytes),
         Err(error) => tracing::error!(%error, "cannot serialize target state"),
     }
-}
-
-/// Stores an audit record and logs it.
-fn record(writer: &StoreWriter, event: HealEvent) {
-    let target = event
-        .target
-        .as_ref()
-        .map(|t| t.name.as_str())
-        .unwrap_or("-");
-    let action = event.action.map(hale_core::action_name);
-    tracing::info!(
-        target: "hale::audit",
-        kind = %event.kind,
-        policy = %event.policy,
-        container = %target,
-        action = action.as_deref().unwrap_or("-"),
-        result = event.result.as_deref().unwrap_or("-"),
-        dry_run = event.dry_run,
-        reason = %event.reason,
-        "{}",
-        event.kind
-    );
-    writer.append(event);
 }

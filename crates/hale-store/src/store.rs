@@ -10,6 +10,9 @@ use redb::{
 
 /// Target state by key (`policy` + NUL + target name), as JSON.
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("target_state");
+
+/// What the controller remembers about each policy (generation, first seen, spec in force).
+const POLICY: TableDefinition<&str, &[u8]> = TableDefinition::new("policy_record");
 /// Audit records by sequence number, as JSON.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -92,11 +95,36 @@ impl AuditQuery {
     }
 }
 
+/// A key-value table of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    /// Target states, by `policy\0target`.
+    TargetState,
+    /// Policy records, by policy name.
+    PolicyRecord,
+}
+
+impl Table {
+    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Self::TargetState => STATE,
+            Self::PolicyRecord => POLICY,
+        }
+    }
+}
+
 /// One write in a batch.
 #[derive(Debug)]
 pub(crate) enum Write {
-    PutState { key: String, value: Vec<u8> },
-    DeleteState { key: String },
+    Put {
+        table: Table,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: String,
+    },
     Append(Box<HealEvent>),
 }
 
@@ -180,6 +208,7 @@ impl Store {
         let database = self.writer()?;
         let txn = database.begin_write().map_err(|e| self.error(e))?;
         txn.open_table(STATE).map_err(|e| self.error(e))?;
+        txn.open_table(POLICY).map_err(|e| self.error(e))?;
         txn.open_table(AUDIT).map_err(|e| self.error(e))?;
         txn.commit().map_err(|e| self.error(e))
     }
@@ -197,8 +226,20 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`] when the read fails.
     pub fn states(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.entries(Table::TargetState)
+    }
+
+    /// Every stored policy record, as (policy name, JSON).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the read fails.
+    pub fn policy_records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.entries(Table::PolicyRecord)
+    }
+
+    fn entries(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let txn = self.read_txn()?;
-        let table = match txn.open_table(STATE) {
+        let table = match txn.open_table(table.definition()) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(self.error(error)),
@@ -249,6 +290,7 @@ impl Store {
         let mut appended = Vec::new();
         {
             let mut state = txn.open_table(STATE).map_err(|e| self.error(e))?;
+            let mut policy = txn.open_table(POLICY).map_err(|e| self.error(e))?;
             let mut audit = txn.open_table(AUDIT).map_err(|e| self.error(e))?;
             let mut next = audit
                 .last()
@@ -256,13 +298,21 @@ impl Store {
                 .map_or(1, |(key, _)| key.value() + 1);
             for write in writes {
                 match write {
-                    Write::PutState { key, value } => {
-                        state
+                    Write::Put { table, key, value } => {
+                        let table = match table {
+                            Table::TargetState => &mut state,
+                            Table::PolicyRecord => &mut policy,
+                        };
+                        table
                             .insert(key.as_str(), value.as_slice())
                             .map_err(|e| self.error(e))?;
                     }
-                    Write::DeleteState { key } => {
-                        state.remove(key.as_str()).map_err(|e| self.error(e))?;
+                    Write::Delete { table, key } => {
+                        let table = match table {
+                            Table::TargetState => &mut state,
+                            Table::PolicyRecord => &mut policy,
+                        };
+                        table.remove(key.as_str()).map_err(|e| self.error(e))?;
                     }
                     Write::Append(event) => {
                         let mut event = (**event).clone();

@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use hale_core::HealEvent;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::store::{Store, Write};
+use crate::store::{Store, Table, Write};
 
 /// How many written audit records a slow subscriber may lag behind before it misses some.
 const BROADCAST_CAPACITY: usize = 1024;
@@ -49,17 +49,65 @@ impl StoreWriter {
 
     /// Stores a target's state (JSON) under `key`.
     pub fn put_state(&self, key: String, value: Vec<u8>) {
-        self.send(Message::Write(Write::PutState { key, value }));
+        self.send(Message::Write(Write::Put {
+            table: Table::TargetState,
+            key,
+            value,
+        }));
     }
 
     /// Forgets a target's state.
     pub fn delete_state(&self, key: String) {
-        self.send(Message::Write(Write::DeleteState { key }));
+        self.send(Message::Write(Write::Delete {
+            table: Table::TargetState,
+            key,
+        }));
+    }
+
+    /// Stores what the controller remembers about a policy (JSON) under its name.
+    pub fn put_policy_record(&self, name: String, value: Vec<u8>) {
+        self.send(Message::Write(Write::Put {
+            table: Table::PolicyRecord,
+            key: name,
+            value,
+        }));
+    }
+
+    /// Forgets a removed policy.
+    pub fn delete_policy_record(&self, name: String) {
+        self.send(Message::Write(Write::Delete {
+            table: Table::PolicyRecord,
+            key: name,
+        }));
     }
 
     /// Appends an audit record (its sequence number is assigned on write).
     pub fn append(&self, event: HealEvent) {
         self.send(Message::Write(Write::Append(Box::new(event))));
+    }
+
+    /// Stores an audit record and logs it (target `hale::audit`), so the log and the audit
+    /// trail say the same.
+    pub fn record(&self, event: HealEvent) {
+        let target = event
+            .target
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or("-");
+        let action = event.action.map(hale_core::action_name);
+        tracing::info!(
+            target: "hale::audit",
+            kind = %event.kind,
+            policy = %event.policy,
+            container = %target,
+            action = action.as_deref().unwrap_or("-"),
+            result = event.result.as_deref().unwrap_or("-"),
+            dry_run = event.dry_run,
+            reason = %event.reason,
+            "{}",
+            event.kind
+        );
+        self.append(event);
     }
 
     /// Waits until every write sent before this call is durable on disk.

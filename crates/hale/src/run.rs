@@ -4,16 +4,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hale_core::{BollardDocker, DockerPort};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use hale_core::{BollardDocker, DockerPort, StatusBoard, Timestamp};
 use hale_prober::{PROBER_NAME, ProberArgs, ProberMsg};
 use hale_reconciler::{RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
 use hale_store::{Store, StoreWriter};
-use hale_watcher::{DockerWatcherArgs, Observation};
+use hale_watcher::{DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, PolicyWatcherArgs};
 use ractor::{Actor, ActorRef};
 
 use crate::cli::{LogFormat, RunArgs};
 use crate::commands::USAGE_ERROR;
-use crate::supervisor::{Supervisor, SupervisorArgs, shutdown};
+use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorMsg, shutdown};
 
 /// How long to wait between attempts to reach Docker at start-up.
 const CONNECT_RETRY_MAX: Duration = Duration::from_secs(30);
@@ -64,33 +67,6 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<()>>) {
-    let report = hale_policy::load_paths(&[&args.policies]);
-    for diagnostic in &report.diagnostics {
-        if diagnostic.is_error() {
-            tracing::error!(%diagnostic, "policy rejected");
-        } else {
-            tracing::warn!(%diagnostic, "policy warning");
-        }
-    }
-    let policies: Vec<_> = report
-        .set
-        .policies
-        .iter()
-        .map(|p| p.resource.clone())
-        .collect();
-    if policies.is_empty() {
-        tracing::warn!(
-            path = %args.policies.display(),
-            "no valid HealPolicy loaded: hale watches but will not act"
-        );
-    }
-    tracing::info!(
-        policies = policies.len(),
-        names = %policies.iter().map(|p| p.metadata.name.as_str()).collect::<Vec<_>>().join(","),
-        dry_run = args.dry_run,
-        "policies loaded"
-    );
-
     let store = match Store::open(&args.state.path, args.audit_retention) {
         Ok(store) => Arc::new(store),
         Err(error) => {
@@ -99,6 +75,27 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
         }
     };
     let (writer, writer_thread) = StoreWriter::start(Arc::clone(&store));
+    let status = StatusBoard::new(Timestamp::now(), args.dry_run);
+
+    // The first load takes the same path as every reload: last-known-good, generations
+    // remembered from the previous run, audit records of what changed meanwhile.
+    let book = Arc::new(Mutex::new(PolicyBook::new(stored_policy_records(&store))));
+    let initial = book
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .reload(hale_policy::load_paths(&[&args.policies]), Timestamp::now());
+    if initial.policies.is_empty() {
+        tracing::warn!(
+            path = %args.policies.display(),
+            "no valid HealPolicy loaded: hale watches but will not act"
+        );
+    }
+    tracing::info!(
+        policies = initial.policies.len(),
+        names = %initial.policies.iter().map(|p| p.metadata.name.as_str()).collect::<Vec<_>>().join(","),
+        dry_run = args.dry_run,
+        "policies loaded"
+    );
 
     let docker: Arc<dyn DockerPort> = match connect(args.docker_host.as_deref()).await {
         Some(docker) => docker,
@@ -108,7 +105,7 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     let failpoints: Vec<String> = std::env::var("HALE_FAILPOINTS")
         .map(|v| v.split(',').map(str::trim).map(str::to_owned).collect())
         .unwrap_or_default();
-    let policies = Arc::new(policies);
+    let policies = Arc::clone(&initial.policies);
     // The watcher's observations go to the reconciler and the prober, whichever
     // incarnation is current (a restarting one is skipped; it relists when back).
     let sink = Arc::new(|observation: Observation| {
@@ -135,6 +132,8 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     let supervisor_args = SupervisorArgs {
         reconciler: ReconcilerArgs {
             policies: Arc::clone(&policies),
+            generations: Arc::clone(&initial.generations),
+            status: status.clone(),
             docker: Arc::clone(&docker),
             store: Arc::clone(&store),
             writer: writer.clone(),
@@ -157,15 +156,29 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
             resync: args.resync.as_std().max(Duration::from_secs(1)),
             sink,
         },
+        policy_watcher: PolicyWatcherArgs {
+            root: args.policies.clone(),
+            book,
+            sink: Arc::new(|update| {
+                if let Some(cell) = ractor::registry::where_is(SUPERVISOR_NAME) {
+                    let _ = ActorRef::<SupervisorMsg>::from(cell)
+                        .cast(SupervisorMsg::Policies(Box::new(update)));
+                }
+            }),
+        },
+        writer: writer.clone(),
+        status: status.clone(),
     };
     let (supervisor, supervisor_handle) =
-        match Actor::spawn(Some("hale-supervisor".into()), Supervisor, supervisor_args).await {
+        match Actor::spawn(Some(SUPERVISOR_NAME.into()), Supervisor, supervisor_args).await {
             Ok(spawned) => spawned,
             Err(error) => {
                 tracing::error!(%error, "cannot start the controller");
                 return (ExitCode::FAILURE, Some(writer_thread));
             }
         };
+    let _ = supervisor.cast(SupervisorMsg::Policies(Box::new(initial)));
+    tokio::spawn(reload_on_sighup());
     tracing::info!(state = %store.path().display(), "hale is running");
 
     let signal = wait_for_signal().await;
@@ -205,6 +218,34 @@ async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
             }
         }
         delay = (delay * 2).min(CONNECT_RETRY_MAX);
+    }
+}
+
+/// The policy records of the previous run, so generations carry on.
+fn stored_policy_records(store: &Store) -> BTreeMap<String, PolicyRecord> {
+    match store.policy_records() {
+        Ok(records) => records
+            .into_iter()
+            .filter_map(|(name, bytes)| Some((name, serde_json::from_slice(&bytes).ok()?)))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read policy generations; counting from 1 again");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// `SIGHUP` forces a full reload of the policy directory, as it does for most daemons.
+async fn reload_on_sighup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP; changes are still picked up by the directory watch");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        if let Some(cell) = ractor::registry::where_is(SUPERVISOR_NAME) {
+            let _ = ActorRef::<SupervisorMsg>::from(cell).cast(SupervisorMsg::ReloadPolicies);
+        }
     }
 }
 

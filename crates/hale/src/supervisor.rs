@@ -1,13 +1,23 @@
-//! The root of the supervision tree: starts the DockerWatcher and the Reconciler, and
-//! restarts either with backoff when it fails. ractor reports a child's failure; it does
-//! not restart it — this actor does.
+//! The root of the supervision tree: starts the PolicyWatcher, the DockerWatcher, the
+//! Prober and the Reconciler, and restarts any of them with backoff when it fails. ractor
+//! reports a child's failure; it does not restart it — this actor does.
+//!
+//! It is also where a policy reload lands: it records the reload's audit events, persists
+//! generations, publishes the status, and hands the new policies to the Prober and the
+//! Reconciler (and keeps them for their next restart).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hale_prober::{PROBER_NAME, Prober, ProberArgs};
+use hale_core::{PolicyStatus, StatusBoard, Timestamp};
+use hale_prober::{PROBER_NAME, Prober, ProberArgs, ProberMsg};
 use hale_reconciler::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
-use hale_watcher::{DockerWatcher, DockerWatcherArgs, WATCHER_NAME, WatcherMsg};
+use hale_store::StoreWriter;
+use hale_watcher::{
+    DockerWatcher, DockerWatcherArgs, POLICY_WATCHER_NAME, PolicyUpdate, PolicyWatcher,
+    PolicyWatcherArgs, PolicyWatcherMsg, WATCHER_NAME, WatcherMsg,
+};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 /// First and largest delay before a failed child is started again.
@@ -25,6 +35,8 @@ pub enum Child {
     Watcher,
     /// The Prober.
     Prober,
+    /// The PolicyWatcher.
+    PolicyWatcher,
 }
 
 impl Child {
@@ -33,6 +45,7 @@ impl Child {
             Self::Reconciler => RECONCILER_NAME,
             Self::Watcher => WATCHER_NAME,
             Self::Prober => PROBER_NAME,
+            Self::PolicyWatcher => POLICY_WATCHER_NAME,
         }
     }
 
@@ -41,6 +54,7 @@ impl Child {
             Some(RECONCILER_NAME) => Some(Self::Reconciler),
             Some(WATCHER_NAME) => Some(Self::Watcher),
             Some(PROBER_NAME) => Some(Self::Prober),
+            Some(POLICY_WATCHER_NAME) => Some(Self::PolicyWatcher),
             _ => None,
         }
     }
@@ -50,7 +64,14 @@ impl Child {
 pub enum SupervisorMsg {
     /// Start a child again (sent to itself after the backoff).
     Respawn(Child),
+    /// The policy directory was reloaded.
+    Policies(Box<PolicyUpdate>),
+    /// Reload the policy directory now (`SIGHUP`).
+    ReloadPolicies,
 }
+
+/// The name the supervisor registers under.
+pub const SUPERVISOR_NAME: &str = "hale-supervisor";
 
 /// What the supervisor starts its children with.
 pub struct SupervisorArgs {
@@ -60,6 +81,12 @@ pub struct SupervisorArgs {
     pub watcher: DockerWatcherArgs,
     /// The prober's arguments.
     pub prober: ProberArgs,
+    /// The policy watcher's arguments.
+    pub policy_watcher: PolicyWatcherArgs,
+    /// Where reloads are recorded and generations persisted.
+    pub writer: StoreWriter,
+    /// Where the controller's status is published.
+    pub status: StatusBoard,
 }
 
 /// The supervisor actor.
@@ -70,6 +97,8 @@ pub struct SupervisorState {
     args: SupervisorArgs,
     started: HashMap<Child, Instant>,
     delays: HashMap<Child, Duration>,
+    /// The diagnostics logged at the last reload, so unchanged ones are not logged again.
+    logged: Vec<String>,
 }
 
 impl SupervisorState {
@@ -108,6 +137,15 @@ impl SupervisorState {
                 )
                 .await?;
             }
+            Child::PolicyWatcher => {
+                Actor::spawn_linked(
+                    Some(POLICY_WATCHER_NAME.to_owned()),
+                    PolicyWatcher,
+                    self.args.policy_watcher.clone(),
+                    myself.get_cell(),
+                )
+                .await?;
+            }
         }
         self.started.insert(child, Instant::now());
         Ok(())
@@ -135,10 +173,12 @@ impl Actor for Supervisor {
             args,
             started: HashMap::new(),
             delays: HashMap::new(),
+            logged: Vec::new(),
         };
         state.spawn(&myself, Child::Reconciler).await?;
         state.spawn(&myself, Child::Prober).await?;
         state.spawn(&myself, Child::Watcher).await?;
+        state.spawn(&myself, Child::PolicyWatcher).await?;
         Ok(state)
     }
 
@@ -155,6 +195,14 @@ impl Actor for Supervisor {
                     schedule_respawn(&myself, state, child);
                 } else {
                     tracing::info!(child = child.name(), "child restarted by its supervisor");
+                }
+            }
+            SupervisorMsg::Policies(update) => apply_policies(state, *update),
+            SupervisorMsg::ReloadPolicies => {
+                if let Some(cell) = ractor::registry::where_is(POLICY_WATCHER_NAME) {
+                    tracing::info!("reloading the policy directory (SIGHUP)");
+                    let _ = ActorRef::<PolicyWatcherMsg>::from(cell)
+                        .cast(PolicyWatcherMsg::Reload { reason: "SIGHUP" });
                 }
             }
         }
@@ -183,6 +231,81 @@ impl Actor for Supervisor {
     }
 }
 
+/// Takes in a reload: logs what is new, records and persists it, publishes the status,
+/// and hands changed policies to the Prober and the Reconciler.
+fn apply_policies(state: &mut SupervisorState, mut update: PolicyUpdate) {
+    let lines: Vec<String> = update.diagnostics.iter().map(ToString::to_string).collect();
+    if lines != state.logged {
+        for diagnostic in &update.diagnostics {
+            if diagnostic.is_error() {
+                tracing::error!(%diagnostic, "policy rejected");
+            } else {
+                tracing::warn!(%diagnostic, "policy warning");
+            }
+        }
+        state.logged = lines;
+    }
+    let writer = &state.args.writer;
+    for event in std::mem::take(&mut update.events) {
+        writer.record(event);
+    }
+    for (name, record) in &update.records {
+        match serde_json::to_vec(record) {
+            Ok(bytes) => writer.put_policy_record(name.clone(), bytes),
+            Err(error) => tracing::error!(%error, "cannot serialize a policy record"),
+        }
+    }
+    for name in &update.forgotten {
+        writer.delete_policy_record(name.clone());
+    }
+    publish(&state.args.status, &update);
+    if update.changed {
+        state.args.reconciler.policies = Arc::clone(&update.policies);
+        state.args.reconciler.generations = Arc::clone(&update.generations);
+        state.args.prober.policies = Arc::clone(&update.policies);
+        if let Some(cell) = ractor::registry::where_is(PROBER_NAME) {
+            let _ = ActorRef::<ProberMsg>::from(cell)
+                .cast(ProberMsg::Policies(Arc::clone(&update.policies)));
+        }
+        if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
+            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(ReconcilerMsg::Policies {
+                policies: update.policies,
+                generations: update.generations,
+            });
+        }
+    }
+}
+
+/// Writes a reload's facts into the status board: the policies in force with their
+/// generations and acceptance, and the rejected files.
+pub fn publish(status: &StatusBoard, update: &PolicyUpdate) {
+    status.update(|status| {
+        status
+            .policies
+            .retain(|name, _| update.facts.iter().any(|f| f.name == *name));
+        for facts in &update.facts {
+            let entry = status
+                .policies
+                .entry(facts.name.clone())
+                .or_insert_with(|| {
+                    PolicyStatus::new(
+                        &facts.name,
+                        facts.file.display().to_string(),
+                        facts.generation,
+                        facts.created_at,
+                        facts.spec.clone(),
+                    )
+                });
+            entry.file = facts.file.display().to_string();
+            entry.generation = facts.generation;
+            entry.spec = facts.spec.clone();
+            entry.rejected = facts.rejected.clone();
+        }
+        status.rejected_files = update.rejected_files.clone();
+        status.last_reload = Some(Timestamp::now());
+    });
+}
+
 fn schedule_respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, child: Child) {
     let stable = state
         .started
@@ -205,15 +328,22 @@ fn schedule_respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorStat
 /// interrupted.
 pub async fn shutdown(supervisor: &ActorRef<SupervisorMsg>, grace: Duration) -> usize {
     // Unlink first, so the supervisor does not restart what is being stopped on purpose.
-    for child in [Child::Watcher, Child::Prober, Child::Reconciler] {
+    for child in [
+        Child::PolicyWatcher,
+        Child::Watcher,
+        Child::Prober,
+        Child::Reconciler,
+    ] {
         if let Some(cell) = ractor::registry::where_is(child.name()) {
             cell.unlink(supervisor.get_cell());
         }
     }
-    if let Some(watcher) = ractor::registry::where_is(WATCHER_NAME) {
-        let _ = watcher
-            .stop_and_wait(None, Some(Duration::from_secs(5)))
-            .await;
+    for name in [POLICY_WATCHER_NAME, WATCHER_NAME] {
+        if let Some(watcher) = ractor::registry::where_is(name) {
+            let _ = watcher
+                .stop_and_wait(None, Some(Duration::from_secs(5)))
+                .await;
+        }
     }
     let mut interrupted = 0;
     if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {

@@ -1,0 +1,225 @@
+//! The PolicyWatcher actor: follows the policy directory and reloads it when it changes.
+//!
+//! Every kind of change ends in the same full reload (the code path of `hale validate`),
+//! merged with last-known-good:
+//! - file events (writes, write-to-temp-then-rename, deletes, new subdirectories, the
+//!   `..data` symlink swap of git-sync and ConfigMap volumes) come from a recursive watch,
+//!   debounced, then held until the directory has been quiet for [`SETTLE`], so a
+//!   `git checkout` of fifty files is one reload;
+//! - the directory itself being replaced, swapped through a symlink, or vanishing and
+//!   coming back is noticed by re-resolving it every [`RECHECK`], which also re-creates the
+//!   watch;
+//! - `SIGHUP` forces a reload.
+//!
+//! Loading runs on a blocking thread; the mailbox only coordinates.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hale_core::Timestamp;
+use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::policy_book::{PolicyBook, PolicyUpdate};
+
+/// The name the policy watcher registers under.
+pub const POLICY_WATCHER_NAME: &str = "hale-policy-watcher";
+
+/// Events for one path closer together than this are merged by the debouncer.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// After the last change, wait this long for more before reloading.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// How often the directory is re-resolved, to notice it being swapped or recreated.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// What the policy watcher starts with.
+#[derive(Clone)]
+pub struct PolicyWatcherArgs {
+    /// The policy directory (or file).
+    pub root: PathBuf,
+    /// Last-known-good and generations, shared across incarnations of the watcher.
+    pub book: Arc<Mutex<PolicyBook>>,
+    /// Where each reload's outcome goes.
+    pub sink: Arc<dyn Fn(PolicyUpdate) + Send + Sync>,
+}
+
+/// Messages of the policy watcher.
+pub enum PolicyWatcherMsg {
+    /// Files changed (from the debouncer).
+    Changed,
+    /// Reload now; `reason` is logged (`SIGHUP`, a change, the directory reappearing).
+    Reload {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A load finished.
+    Loaded(Box<hale_policy::LoadReport>),
+    /// Re-resolve the directory (timer).
+    Recheck,
+}
+
+/// The PolicyWatcher actor.
+pub struct PolicyWatcher;
+
+/// The watcher's state.
+pub struct PolicyWatcherState {
+    args: PolicyWatcherArgs,
+    /// The live watch; dropping it stops it.
+    watch: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    /// What the directory resolved to when the watch was made (`None`: it did not exist).
+    resolved: Option<PathBuf>,
+    /// A reload is scheduled.
+    scheduled: bool,
+    /// A load is running.
+    loading: bool,
+    /// Something changed while loading: load again afterwards.
+    again: bool,
+}
+
+impl Actor for PolicyWatcher {
+    type Msg = PolicyWatcherMsg;
+    type State = PolicyWatcherState;
+    type Arguments = PolicyWatcherArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PolicyWatcherMsg>,
+        args: PolicyWatcherArgs,
+    ) -> Result<PolicyWatcherState, ActorProcessingErr> {
+        let mut state = PolicyWatcherState {
+            args,
+            watch: None,
+            resolved: None,
+            scheduled: false,
+            loading: false,
+            again: false,
+        };
+        rewatch(&myself, &mut state);
+        myself.send_interval(RECHECK, || PolicyWatcherMsg::Recheck);
+        Ok(state)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<PolicyWatcherMsg>,
+        _state: &mut PolicyWatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Changes made while no watcher ran (before start, or while this one restarted).
+        let _ = myself.cast(PolicyWatcherMsg::Reload { reason: "start" });
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<PolicyWatcherMsg>,
+        message: PolicyWatcherMsg,
+        state: &mut PolicyWatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            PolicyWatcherMsg::Changed => {
+                if !state.scheduled {
+                    state.scheduled = true;
+                    myself.send_after(SETTLE, || PolicyWatcherMsg::Reload { reason: "change" });
+                }
+            }
+            PolicyWatcherMsg::Reload { reason } => {
+                state.scheduled = false;
+                if state.loading {
+                    state.again = true;
+                    return Ok(());
+                }
+                state.loading = true;
+                tracing::debug!(reason, root = %state.args.root.display(), "reloading policies");
+                let root = state.args.root.clone();
+                let reply = myself.clone();
+                tokio::task::spawn_blocking(move || {
+                    let report = hale_policy::load_paths(&[&root]);
+                    let _ = reply.cast(PolicyWatcherMsg::Loaded(Box::new(report)));
+                });
+            }
+            PolicyWatcherMsg::Loaded(report) => {
+                state.loading = false;
+                let files = report.files.len();
+                let update = state
+                    .args
+                    .book
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .reload(*report, Timestamp::now());
+                let errors = update.diagnostics.iter().filter(|d| d.is_error()).count();
+                tracing::info!(
+                    files,
+                    policies = update.policies.len(),
+                    errors,
+                    changed = update.changed,
+                    "policies reloaded"
+                );
+                (state.args.sink)(update);
+                if state.again {
+                    state.again = false;
+                    let _ = myself.cast(PolicyWatcherMsg::Reload {
+                        reason: "change during load",
+                    });
+                }
+            }
+            PolicyWatcherMsg::Recheck => {
+                if resolve(&state.args.root) != state.resolved {
+                    tracing::info!(root = %state.args.root.display(), "the policy directory was replaced; watching it again");
+                    rewatch(&myself, state);
+                    let _ = myself.cast(PolicyWatcherMsg::Reload {
+                        reason: "directory replaced",
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where `root` leads now, following symlinks; `None` when it does not exist.
+fn resolve(root: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(root).ok()
+}
+
+/// (Re)creates the recursive watch on the directory as it resolves now.
+fn rewatch(myself: &ActorRef<PolicyWatcherMsg>, state: &mut PolicyWatcherState) {
+    state.watch = None;
+    state.resolved = resolve(&state.args.root);
+    let Some(resolved) = state.resolved.clone() else {
+        tracing::warn!(
+            root = %state.args.root.display(),
+            "the policy directory does not exist; the policies in force keep running, and hale watches for it to come back"
+        );
+        return;
+    };
+    let notify = myself.clone();
+    let handler = move |result: DebounceEventResult| match result {
+        Ok(events) if !events.is_empty() => {
+            let _ = notify.cast(PolicyWatcherMsg::Changed);
+        }
+        Ok(_) => {}
+        Err(errors) => {
+            for error in errors {
+                tracing::warn!(%error, "watching the policy directory failed");
+            }
+            // The directory may be gone or replaced: look again.
+            let _ = notify.cast(PolicyWatcherMsg::Recheck);
+        }
+    };
+    let watch = new_debouncer(DEBOUNCE, None, handler).and_then(|mut debouncer| {
+        debouncer.watch(&resolved, RecursiveMode::Recursive)?;
+        Ok(debouncer)
+    });
+    match watch {
+        Ok(debouncer) => state.watch = Some(debouncer),
+        Err(error) => tracing::warn!(
+            %error,
+            root = %state.args.root.display(),
+            "cannot watch the policy directory; changes are picked up by the periodic check and SIGHUP only"
+        ),
+    }
+}
