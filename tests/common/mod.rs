@@ -266,6 +266,8 @@ impl Hale {
             .arg(state_dir)
             .args(extra)
             .env("RUST_LOG", "info")
+            // Tests run in parallel: each hale serves its API on a port of its own.
+            .env("HALE_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in env {
@@ -291,6 +293,43 @@ impl Hale {
             line["message"] == "connected to Docker; containers relisted"
         });
         hale
+    }
+
+    /// The URL of this hale's API (its --listen address).
+    pub fn api(&self) -> String {
+        let line = self.wait_for("the API to listen", Duration::from_secs(20), |l| {
+            l["message"] == "API listening (hale get, hale describe)"
+        });
+        format!("http://{}", line["address"].as_str().unwrap())
+    }
+
+    /// Runs `hale ARGS --server <this hale's API>`; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_hale"))
+            .args(args)
+            .arg("--server")
+            .arg(self.api())
+            .output()
+            .expect("hale runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// `hale get policies -o json` against this hale: the API's policy list.
+    pub fn policies(&self) -> Value {
+        let (code, stdout, stderr) = self.cli(&["get", "policies", "-o", "json"]);
+        assert_eq!(code, 0, "hale get policies failed: {stderr}");
+        serde_json::from_str(&stdout).expect("hale get -o json prints JSON")
+    }
+
+    /// Sends a signal (`-HUP`, `-TERM` ...) to hale.
+    pub fn signal(&self, name: &str) {
+        if let Some(child) = &self.child {
+            signal(child, name);
+        }
     }
 
     /// The process ID.

@@ -49,6 +49,27 @@ pub enum SelectorOperator {
     DoesNotExist,
 }
 
+impl std::fmt::Display for LabelSelector {
+    /// kubectl's selector syntax: `app=web,env in (prod,staging),tier,!legacy`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        for requirement in &self.match_expressions {
+            let values = requirement.values.join(",");
+            parts.push(match requirement.operator {
+                SelectorOperator::In => format!("{} in ({values})", requirement.key),
+                SelectorOperator::NotIn => format!("{} notin ({values})", requirement.key),
+                SelectorOperator::Exists => requirement.key.clone(),
+                SelectorOperator::DoesNotExist => format!("!{}", requirement.key),
+            });
+        }
+        f.write_str(&parts.join(","))
+    }
+}
+
 impl LabelSelector {
     /// True when the selector has no requirement at all and so selects nothing.
     pub fn is_empty(&self) -> bool {

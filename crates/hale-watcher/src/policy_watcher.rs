@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hale_core::Timestamp;
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -198,7 +198,12 @@ fn rewatch(myself: &ActorRef<PolicyWatcherMsg>, state: &mut PolicyWatcherState) 
     };
     let notify = myself.clone();
     let handler = move |result: DebounceEventResult| match result {
-        Ok(events) if !events.is_empty() => {
+        // Reading the files (as every reload does) is an access, not a change.
+        Ok(events)
+            if events
+                .iter()
+                .any(|e| !matches!(e.event.kind, EventKind::Access(_))) =>
+        {
             let _ = notify.cast(PolicyWatcherMsg::Changed);
         }
         Ok(_) => {}

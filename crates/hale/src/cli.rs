@@ -25,13 +25,16 @@ pub enum Command {
     /// Run the controller: watch Docker, decide by the policies, heal, record.
     ///
     /// Loads every policy under --policies (invalid files are reported and skipped), then
-    /// starts the supervised actors: a DockerWatcher that follows the daemon's events and
+    /// starts the supervised actors: a PolicyWatcher that reloads the directory when it
+    /// changes (or on SIGHUP), keeping the last good version of a file that breaks, a
+    /// DockerWatcher that follows the daemon's events and
     /// relists periodically, a Prober that runs the policies' httpGet, tcpSocket and exec
     /// probes, and a Reconciler that decides per container and runs actions off its
     /// mailbox. State (attempts, cooldowns, backoff, quarantine) and the audit log
     /// live in an embedded database under --state-dir, so a restart of hale never causes
     /// an extra restart of a container. SIGINT/SIGTERM stop it cleanly: running actions
-    /// finish (or are recorded as interrupted after --shutdown-grace).
+    /// finish (or are recorded as interrupted after --shutdown-grace). The API (--listen)
+    /// serves status to `hale get` and `hale describe`.
     #[command(
         after_help = "Examples:\n  hale run\n  hale run --policies /etc/hale/policies --state-dir /var/lib/hale\n  \
 hale run --dry-run --log-format json\n  RUST_LOG=hale=debug hale run"
@@ -84,6 +87,44 @@ hale validate -o json policies/ | jq '.diagnostics[]'"
         /// Treat warnings as errors (exit 1 when there are any).
         #[arg(long)]
         strict: bool,
+    },
+    /// List resources of a running controller, like `kubectl get`.
+    ///
+    /// Asks the API of `hale run` (--server). For policies: NAME, TARGETS, HEALTHY, MODE,
+    /// ACCEPTED, AGE; `-o wide` adds GENERATION, READY and the file. Files rejected at the
+    /// last reload are listed below the table.
+    #[command(
+        after_help = "Examples:\n  hale get policies\n  hale get policies -o wide\n  \
+hale get policies -o json | jq '.items[].conditions'"
+    )]
+    Get {
+        /// What to list.
+        #[arg(value_enum)]
+        resource: GetResource,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = GetFormat::Table)]
+        output: GetFormat,
+        /// Which controller to ask.
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Show one resource of a running controller in detail, like `kubectl describe`.
+    ///
+    /// For a policy: where it comes from, its generation, a summary of its spec, its
+    /// conditions (Accepted, Ready, RemediationAllowed, Paused), its targets and their
+    /// states, and its recent audit records.
+    #[command(
+        after_help = "Examples:\n  hale describe policy web\n  HALE_SERVER=http://127.0.0.1:9010 hale describe policy web"
+    )]
+    Describe {
+        /// What kind of resource.
+        #[arg(value_enum)]
+        resource: DescribeResource,
+        /// Its name.
+        name: String,
+        /// Which controller to ask.
+        #[command(flatten)]
+        server: ServerArg,
     },
     /// Print the JSON Schema (draft-07) of policy documents.
     ///
@@ -140,6 +181,57 @@ pub struct RunArgs {
     /// Log format: human-readable lines or one JSON object per line. Filter with RUST_LOG.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Serve the API (status, policies, targets; what `hale get` and `hale describe`
+    /// read) on this loopback address. Port 0 picks a free port (logged at start).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:9009",
+        value_name = "ADDR",
+        env = "HALE_LISTEN"
+    )]
+    pub listen: std::net::SocketAddr,
+}
+
+/// The `--server` option of the commands that ask a running `hale run`.
+#[derive(Debug, clap::Args)]
+pub struct ServerArg {
+    /// The API of the `hale run` to ask (its --listen address).
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:9009",
+        value_name = "URL",
+        env = "HALE_SERVER"
+    )]
+    pub server: String,
+}
+
+/// What `hale get` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetResource {
+    /// The policies in force (alias: policy, hp).
+    #[value(alias = "policy", alias = "hp")]
+    Policies,
+}
+
+/// What `hale describe` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DescribeResource {
+    /// A policy (alias: policies, hp).
+    #[value(alias = "policies", alias = "hp")]
+    Policy,
+}
+
+/// How `hale get` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetFormat {
+    /// A table.
+    Table,
+    /// A table with more columns.
+    Wide,
+    /// The API's JSON.
+    Json,
+    /// The API's answer as YAML.
+    Yaml,
 }
 
 /// Options of `hale events`.

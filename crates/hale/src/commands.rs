@@ -21,6 +21,16 @@ pub fn run(cli: Cli) -> ExitCode {
             strict,
         } => validate(&paths, output, strict),
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
+        Command::Get {
+            resource,
+            output,
+            server,
+        } => crate::client::get(resource, output, &server.server),
+        Command::Describe {
+            resource,
+            name,
+            server,
+        } => crate::client::describe(resource, &name, &server.server),
         Command::Run(args) => crate::run::run(args),
         Command::Events(args) => crate::events::events(&args),
         Command::Unquarantine {

@@ -1,6 +1,7 @@
 //! `hale`: a Kubernetes-style self-healing controller for Docker hosts.
 
 mod cli;
+mod client;
 mod commands;
 mod events;
 mod run;

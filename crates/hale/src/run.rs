@@ -97,6 +97,30 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
         "policies loaded"
     );
 
+    // Bound before anything else starts, so a taken port fails the start at once.
+    let listener = match hale_server::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the API");
+            return (ExitCode::FAILURE, Some(writer_thread));
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(hale_server::serve(
+        listener,
+        hale_server::ApiState {
+            status: status.clone(),
+            store: Arc::clone(&store),
+        },
+        async {
+            let _ = api_stopped.await;
+        },
+    ));
+    tracing::info!(%address, "API listening (hale get, hale describe)");
+
     let docker: Arc<dyn DockerPort> = match connect(args.docker_host.as_deref()).await {
         Some(docker) => docker,
         None => return (ExitCode::FAILURE, Some(writer_thread)),
@@ -185,6 +209,12 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     tracing::info!(%signal, "shutting down: finishing running actions");
     let interrupted = shutdown(&supervisor, args.shutdown_grace.as_std()).await;
     let _ = supervisor_handle.await;
+    let _ = stop_api.send(());
+    match tokio::time::timeout(Duration::from_secs(5), api).await {
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "the API stopped with an error"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("the API did not stop within 5s"),
+    }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");
     }
