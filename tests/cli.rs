@@ -200,3 +200,50 @@ fn explain_markdown_is_the_committed_reference() {
     let committed = std::fs::read_to_string(repository().join("docs/policy-reference.md")).unwrap();
     assert_eq!(stdout(&output), committed);
 }
+
+#[test]
+fn get_and_describe_without_a_running_controller_say_how_to_reach_one() {
+    // Port 1 on loopback: nothing listens there.
+    for args in [
+        &["get", "policies", "--server", "http://127.0.0.1:1"][..],
+        &[
+            "describe",
+            "policy",
+            "web",
+            "--server",
+            "http://127.0.0.1:1",
+        ][..],
+    ] {
+        let output = hale(args, &repository());
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("cannot reach hale at http://127.0.0.1:1")
+                && stderr.contains("HALE_SERVER"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_refuses_a_non_loopback_api_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hale(
+        &[
+            "run",
+            "--policies",
+            repository().join("policies").to_str().unwrap(),
+            "--state-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:9009",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to serve the API on 0.0.0.0:9009"),
+        "{stderr}"
+    );
+}

@@ -74,8 +74,8 @@ pub struct PolicyWatcherState {
     resolved: Option<PathBuf>,
     /// A reload is scheduled.
     scheduled: bool,
-    /// A load is running.
-    loading: bool,
+    /// A load is running, since then.
+    loading: Option<std::time::Instant>,
     /// Something changed while loading: load again afterwards.
     again: bool,
 }
@@ -95,7 +95,7 @@ impl Actor for PolicyWatcher {
             watch: None,
             resolved: None,
             scheduled: false,
-            loading: false,
+            loading: None,
             again: false,
         };
         rewatch(&myself, &mut state);
@@ -128,11 +128,11 @@ impl Actor for PolicyWatcher {
             }
             PolicyWatcherMsg::Reload { reason } => {
                 state.scheduled = false;
-                if state.loading {
+                if state.loading.is_some() {
                     state.again = true;
                     return Ok(());
                 }
-                state.loading = true;
+                state.loading = Some(std::time::Instant::now());
                 tracing::debug!(reason, root = %state.args.root.display(), "reloading policies");
                 let root = state.args.root.clone();
                 let reply = myself.clone();
@@ -142,7 +142,7 @@ impl Actor for PolicyWatcher {
                 });
             }
             PolicyWatcherMsg::Loaded(report) => {
-                state.loading = false;
+                let started = state.loading.take();
                 let files = report.files.len();
                 let update = state
                     .args
@@ -151,8 +151,10 @@ impl Actor for PolicyWatcher {
                     .unwrap_or_else(|e| e.into_inner())
                     .reload(*report, Timestamp::now());
                 let errors = update.diagnostics.iter().filter(|d| d.is_error()).count();
+                let took_ms = started.map_or(0, |s| s.elapsed().as_millis() as u64);
                 tracing::info!(
                     files,
+                    took_ms,
                     policies = update.policies.len(),
                     errors,
                     changed = update.changed,
