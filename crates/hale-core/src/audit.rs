@@ -70,6 +70,10 @@ pub enum HealEventKind {
     PolicyRejected,
     /// A policy is gone (its file or document was deleted).
     PolicyRemoved,
+    /// An operator paused a policy: it decides nothing until resumed.
+    Paused,
+    /// An operator resumed a paused policy.
+    Resumed,
 }
 
 impl HealEventKind {
@@ -94,6 +98,8 @@ impl HealEventKind {
             Self::PolicyApplied => "policy_applied",
             Self::PolicyRejected => "policy_rejected",
             Self::PolicyRemoved => "policy_removed",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
         }
     }
 }

@@ -125,7 +125,7 @@ impl PolicyStatus {
 
     /// Recomputes the conditions from the fields; a condition's transition time moves only
     /// when its status changes.
-    pub fn refresh_conditions(&mut self, dry_run: bool, now: Timestamp) {
+    pub fn refresh_conditions(&mut self, dry_run: bool, paused: bool, now: Timestamp) {
         use ConditionStatus::{False, True};
         let accepted = match &self.rejected {
             None => (
@@ -171,7 +171,15 @@ impl PolicyStatus {
                 "remediation acts on failing targets".to_owned(),
             ),
         };
-        let paused = (False, "NotPaused", "the policy is active".to_owned());
+        let paused = if paused {
+            (
+                True,
+                "PausedByOperator",
+                "hale decides and records but does not act; `hale resume` ends it".to_owned(),
+            )
+        } else {
+            (False, "NotPaused", "the policy is active".to_owned())
+        };
         for (kind, (status, reason, message)) in [
             ("Accepted", accepted),
             ("Ready", ready),
@@ -240,6 +248,15 @@ pub struct ControllerStatus {
     /// When the policy directory was last reloaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reload: Option<Timestamp>,
+    /// The Docker daemon answers.
+    #[serde(default)]
+    pub docker_connected: bool,
+    /// Every container was listed at least once since start (readiness).
+    #[serde(default)]
+    pub docker_synced: bool,
+    /// Policies paused by an operator (`hale pause`), persisted across restarts.
+    #[serde(default)]
+    pub paused: std::collections::BTreeSet<String>,
 }
 
 /// The shared, current [`ControllerStatus`]. Cheap to clone; writers hold the lock only
@@ -256,6 +273,9 @@ impl StatusBoard {
             policies: BTreeMap::new(),
             rejected_files: Vec::new(),
             last_reload: None,
+            docker_connected: false,
+            docker_synced: false,
+            paused: std::collections::BTreeSet::new(),
         })))
     }
 
@@ -265,8 +285,9 @@ impl StatusBoard {
         change(&mut status);
         let now = Timestamp::now();
         let dry_run = status.dry_run;
+        let paused = status.paused.clone();
         for policy in status.policies.values_mut() {
-            policy.refresh_conditions(dry_run, now);
+            policy.refresh_conditions(dry_run, paused.contains(&policy.name), now);
         }
     }
 

@@ -37,6 +37,24 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
 
+    /// Parses a `--since`/`since=` value: a duration (`1h`: that long ago) or an RFC 3339
+    /// instant.
+    ///
+    /// # Errors
+    /// What was expected, quoting `text`.
+    pub fn parse_since(text: &str) -> Result<Self, String> {
+        if let Ok(ago) = text.parse::<hale_policy::Duration>() {
+            return Ok(Self::now().minus(ago.as_std()));
+        }
+        humantime::parse_rfc3339_weak(text)
+            .map(Self::from)
+            .map_err(|_| {
+                format!(
+                    "{text:?}: expected a duration such as \"1h\" (that long ago) or a time such as 2026-11-23T10:00:00Z"
+                )
+            })
+    }
+
     /// Parses Docker's RFC 3339 timestamps (`2026-11-23T01:02:03.456789Z`); Docker's "zero"
     /// time (`0001-01-01T00:00:00Z`) and unparsable input give `None`.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {

@@ -102,13 +102,27 @@ impl LastKnownGood {
             }
         }
         summary.diagnostics = report.diagnostics;
-        refuse_duplicates(&mut next, &summary.kept, &mut summary.diagnostics);
+        let mut owners: std::collections::BTreeSet<PathBuf> =
+            summary.kept.keys().cloned().collect();
+        owners.extend(summary.unreadable.iter().cloned());
+        refuse_duplicates(&mut next, &owners, &mut summary.diagnostics);
 
         let before: Vec<String> = self.policy_names();
         self.files = next;
         let after: std::collections::HashSet<String> = self.policy_names().into_iter().collect();
         summary.removed = before.into_iter().filter(|n| !after.contains(n)).collect();
         summary
+    }
+
+    /// Puts `policy` in force as if an earlier load had accepted it from its file: how a
+    /// restarted controller carries on with the last good version of a file that is broken
+    /// (or a directory that is missing) when it starts.
+    pub fn seed(&mut self, policy: Located<HealPolicy>) {
+        self.files
+            .entry(policy.file.clone())
+            .or_default()
+            .policies
+            .push(policy);
     }
 
     /// Every policy in force, in file order.
@@ -141,16 +155,16 @@ impl LastKnownGood {
     }
 }
 
-/// A name defined twice after the merge (a kept old file and a new valid one, which the
-/// load could not compare because the old file no longer parses): the version in force
-/// wins, the newcomer is refused with a diagnostic.
+/// A name defined twice after the merge (a kept old file — broken, or under an unreadable
+/// directory — and a new valid one, which the load could not compare): the version in
+/// force wins, the newcomer is refused with a diagnostic.
 fn refuse_duplicates(
     files: &mut BTreeMap<PathBuf, FileResources>,
-    kept: &BTreeMap<PathBuf, Vec<Diagnostic>>,
+    kept: &std::collections::BTreeSet<PathBuf>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let mut owner: HashMap<(bool, String), PathBuf> = HashMap::new();
-    for (file, resources) in files.iter().filter(|(f, _)| kept.contains_key(*f)) {
+    for (file, resources) in files.iter().filter(|(f, _)| kept.contains(*f)) {
         for p in &resources.policies {
             owner.insert((true, p.resource.metadata.name.clone()), file.clone());
         }
@@ -158,7 +172,7 @@ fn refuse_duplicates(
             owner.insert((false, n.resource.metadata.name.clone()), file.clone());
         }
     }
-    for (file, resources) in files.iter_mut().filter(|(f, _)| !kept.contains_key(*f)) {
+    for (file, resources) in files.iter_mut().filter(|(f, _)| !kept.contains(*f)) {
         let mut refuse = |policy: bool, name: &str, origin: String| -> bool {
             let Some(other) = owner.get(&(policy, name.to_owned())) else {
                 return false;

@@ -72,12 +72,66 @@ pub enum ReconcilerMsg {
         /// Their generations, by name.
         generations: Arc<BTreeMap<String, u64>>,
     },
+    /// Pause (`true`) or resume a policy; replies what was done.
+    Pause {
+        /// The policy.
+        policy: String,
+        /// Pause or resume.
+        paused: bool,
+        /// The answer.
+        reply: RpcReplyPort<Result<String, ControlFailure>>,
+    },
+    /// Release a quarantined target.
+    Unquarantine {
+        /// Target name or ID prefix.
+        target: String,
+        /// Only in this policy.
+        policy: Option<String>,
+        /// The answer.
+        reply: RpcReplyPort<Result<String, ControlFailure>>,
+    },
+    /// Remediate a target now (the next rung of its ladder), whatever its state.
+    Heal {
+        /// Target name or ID prefix.
+        target: String,
+        /// Only in this policy.
+        policy: Option<String>,
+        /// The answer.
+        reply: RpcReplyPort<Result<String, ControlFailure>>,
+    },
+    /// Alerts from Alertmanager: firing ones mark their targets failing, resolved ones
+    /// clear them.
+    Alerts(Vec<Alert>),
     /// Timer tick.
     Tick,
     /// Shutdown: start no new action, wait up to the given time for running ones, record
     /// the rest as interrupted, flush the store, then reply with how many were interrupted.
     Drain(Duration, RpcReplyPort<usize>),
 }
+
+/// Why a control request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlFailure {
+    /// No such policy or target.
+    NotFound(String),
+    /// The target's state does not allow it.
+    Conflict(String),
+}
+
+/// One alert, as Alertmanager's webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Firing (`true`) or resolved.
+    pub firing: bool,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Alertmanager's identity of the alert.
+    pub fingerprint: String,
+}
+
+/// The firing alerts that mark one target failing: fingerprint to (alert name, when the
+/// latest notification arrived).
+type FiringAlerts = BTreeMap<String, (String, Timestamp)>;
 
 /// What the reconciler starts with.
 #[derive(Clone)]
@@ -126,6 +180,15 @@ pub struct ReconcilerState {
     /// Requests applied but not yet durable; their files are deleted once they are.
     requests_in_progress: Arc<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>,
     draining: bool,
+    /// Policies paused by an operator (persisted as `paused/<policy>` controls).
+    paused: std::collections::BTreeSet<String>,
+    /// Firing alerts by (policy, target name).
+    alerts: HashMap<(String, String), FiringAlerts>,
+}
+
+/// The store key of a paused policy.
+fn paused_key(policy: &str) -> String {
+    format!("paused/{policy}")
 }
 
 fn state_key((policy, name): &(String, String)) -> String {
@@ -182,6 +245,15 @@ impl Actor for Reconciler {
             }
             targets.insert((policy.to_owned(), name.to_owned()), state);
         }
+        let store = Arc::clone(&args.store);
+        let paused: std::collections::BTreeSet<String> =
+            tokio::task::spawn_blocking(move || store.controls())
+                .await??
+                .into_iter()
+                .filter_map(|(key, _)| key.strip_prefix("paused/").map(str::to_owned))
+                .collect();
+        let published = paused.clone();
+        args.status.update(|status| status.paused = published);
         myself.send_interval(TICK, || ReconcilerMsg::Tick);
         tracing::info!(
             policies = args.policies.len(),
@@ -200,6 +272,8 @@ impl Actor for Reconciler {
             next_request_poll: now,
             requests_in_progress: Arc::default(),
             draining: false,
+            paused,
+            alerts: HashMap::new(),
         })
     }
 
@@ -276,10 +350,52 @@ impl Actor for Reconciler {
                 policies,
                 generations,
             } => {
+                forget_changed_probes(state, &policies);
                 state.args.policies = policies;
                 state.args.generations = generations;
                 forget_removed_policies(state);
                 reconcile(&myself, state);
+            }
+            ReconcilerMsg::Pause {
+                policy,
+                paused,
+                reply,
+            } => {
+                let _ = reply.send(pause(state, &policy, paused));
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::Unquarantine {
+                target,
+                policy,
+                reply,
+            } => {
+                let released =
+                    release_matching(state, &target, policy.as_deref(), Timestamp::now());
+                let _ = reply.send(if released.is_empty() {
+                    Err(ControlFailure::NotFound(format!(
+                        "{target} is not quarantined{}",
+                        policy
+                            .map(|p| format!(" in policy {p}"))
+                            .unwrap_or_default()
+                    )))
+                } else {
+                    Ok(format!("released {target} in {}", released.join(", ")))
+                });
+                state.next_wake = Timestamp::now();
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::Heal {
+                target,
+                policy,
+                reply,
+            } => {
+                let _ = reply.send(heal(state, &target, policy.as_deref()));
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::Alerts(alerts) => {
+                if take_alerts(state, alerts) {
+                    reconcile(&myself, state);
+                }
             }
             ReconcilerMsg::Tick => {
                 let now = Timestamp::now();
@@ -348,7 +464,16 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
                 assess_site(spec, &site.name, tracks, now),
             )
         });
-        let assessed: Vec<(Subject<'_>, _)> = containers.chain(sites).collect();
+        let alerts = &state.alerts;
+        let assessed: Vec<(Subject<'_>, _)> = containers
+            .chain(sites)
+            .map(|(subject, assessment)| {
+                let key = (name.to_owned(), subject.target_ref().name);
+                let assessment = with_alerts(assessment, alerts.get(&key));
+                (subject, assessment)
+            })
+            .collect();
+        let paused = state.paused.contains(name);
 
         let unhealthy = assessed
             .iter()
@@ -405,6 +530,11 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             let target = subject.target_ref();
             let key = (name.to_owned(), target.name.clone());
             let target_state = state.targets.entry(key.clone()).or_default();
+            if paused {
+                // Paused: assessed and reported, never decided (the ladder does not move).
+                statuses.push(target_status(&target, &assessment, target_state));
+                continue;
+            }
             let before = target_state.clone();
             let decision = decide(context, subject, &assessment, target_state, now);
             statuses.push(target_status(&target, &assessment, target_state));
@@ -611,7 +741,13 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
     else {
         return false;
     };
-    let target_name = if hale_core::site_of_target(&outcome.target_id).is_some() {
+    let target_name = if let Some(site) = hale_core::site_of_target(&outcome.target_id) {
+        // A late outcome of a site the policy no longer has.
+        if !policy_of(state, &outcome.policy)
+            .is_some_and(|p| p.spec.sites.iter().any(|s| s.name == site))
+        {
+            return false;
+        }
         outcome.target_id.clone()
     } else {
         let Some(container) = state.containers.get(&outcome.target_id) else {
@@ -654,6 +790,43 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
         || (before.consecutive_failures == 0) != (track.consecutive_failures == 0)
 }
 
+/// Releases `target` (name or ID prefix) from quarantine in `policy` (or every policy);
+/// returns the policies it was released in.
+fn release_matching(
+    state: &mut ReconcilerState,
+    target: &str,
+    policy: Option<&str>,
+    now: Timestamp,
+) -> Vec<String> {
+    let keys: Vec<(String, String)> = matching_keys(state, target, policy)
+        .into_iter()
+        .filter(|key| {
+            state
+                .targets
+                .get(key)
+                .is_some_and(|s| s.quarantine.is_some())
+        })
+        .collect();
+    let mut released = Vec::new();
+    for key in keys {
+        let Some(target_state) = state.targets.get_mut(&key) else {
+            continue;
+        };
+        crate::decide::release(target_state);
+        persist(&state.args.writer, &key, target_state);
+        let reference = target_ref(&state.containers, &key.1);
+        state.args.writer.record(HealEvent::new(
+            now,
+            HealEventKind::Released,
+            &key.0,
+            Some(&reference),
+            "released by an operator; the next failure starts the ladder again",
+        ));
+        released.push(key.0);
+    }
+    released
+}
+
 /// Applies pending operator requests; true when any changed a target.
 fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
     let mut changed = false;
@@ -667,36 +840,11 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
         }
         match request {
             Ok(Request::Unquarantine { target, policy }) => {
-                let keys: Vec<(String, String)> = state
-                    .targets
-                    .iter()
-                    .filter(|((p, name), s)| {
-                        *name == target
-                            && policy.as_ref().is_none_or(|only| only == p)
-                            && s.quarantine.is_some()
-                    })
-                    .map(|(key, _)| key.clone())
-                    .collect();
-                if keys.is_empty() {
+                let released = release_matching(state, &target, policy.as_deref(), now);
+                if released.is_empty() {
                     tracing::warn!(%target, "unquarantine requested, but no policy has it quarantined");
                 }
-                for key in keys {
-                    let Some(target_state) = state.targets.get_mut(&key) else {
-                        continue;
-                    };
-                    crate::decide::release(target_state);
-                    persist(&state.args.writer, &key, target_state);
-                    let reference = target_ref(&state.containers, &key.1);
-                    state.args.writer.record(HealEvent::new(
-                            now,
-                            HealEventKind::Released,
-                            &key.0,
-                            Some(&reference),
-                            "released by an operator (`hale unquarantine`); the next failure starts the ladder again",
-                        ),
-                    );
-                    changed = true;
-                }
+                changed |= !released.is_empty();
             }
             Err(error) => {
                 tracing::warn!(file = %path.display(), %error, "ignoring an unreadable request");
@@ -716,6 +864,196 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
         });
     }
     changed
+}
+
+/// A target with a firing alert is failing, whatever its probes say; the alert's latest
+/// notification is the evidence (so Alertmanager's repeat notifications keep a target that
+/// stays broken climbing the ladder).
+fn with_alerts(
+    assessment: crate::assess::Assessment,
+    firing: Option<&FiringAlerts>,
+) -> crate::assess::Assessment {
+    use crate::assess::{Assessment, FailureSignal};
+    let Some((alertname, since)) = firing.and_then(|f| f.values().max_by_key(|(_, at)| *at)) else {
+        return assessment;
+    };
+    match assessment {
+        Assessment::Failing(_) => assessment,
+        _ => Assessment::Failing(FailureSignal {
+            probe: "alert".to_owned(),
+            signal: format!("alert {alertname} firing"),
+            since: *since,
+        }),
+    }
+}
+
+/// Files alerts under the targets they name, per policy whose `alerts` rules match;
+/// true when anything changed.
+fn take_alerts(state: &mut ReconcilerState, alerts: Vec<Alert>) -> bool {
+    let now = Timestamp::now();
+    let mut changed = false;
+    for alert in alerts {
+        let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
+        for policy in state.args.policies.iter() {
+            for rule in &policy.spec.alerts {
+                let matches = rule
+                    .match_labels
+                    .iter()
+                    .all(|(k, v)| alert.labels.get(k) == Some(v));
+                if !matches {
+                    continue;
+                }
+                let target = match &rule.site_ref {
+                    Some(site) => hale_core::site_target_name(site),
+                    None => {
+                        let Some(named) = alert.labels.get(&rule.target_label) else {
+                            tracing::warn!(alert = %alertname, label = %rule.target_label, policy = %policy.metadata.name, "an alert matched but lacks the label that names its container");
+                            continue;
+                        };
+                        state
+                            .containers
+                            .values()
+                            .find(|c| {
+                                c.name == *named
+                                    || (named.len() >= 12 && c.id.starts_with(named.as_str()))
+                            })
+                            .map_or_else(|| named.clone(), |c| c.name.clone())
+                    }
+                };
+                let key = (policy.metadata.name.clone(), target);
+                if alert.firing {
+                    state
+                        .alerts
+                        .entry(key)
+                        .or_default()
+                        .insert(alert.fingerprint.clone(), (alertname.clone(), now));
+                    changed = true;
+                } else if let Some(firing) = state.alerts.get_mut(&key) {
+                    changed |= firing.remove(&alert.fingerprint).is_some();
+                    if firing.is_empty() {
+                        state.alerts.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// Pauses or resumes a policy, persistently.
+fn pause(
+    state: &mut ReconcilerState,
+    policy: &str,
+    paused: bool,
+) -> Result<String, ControlFailure> {
+    if policy_of(state, policy).is_none() {
+        return Err(ControlFailure::NotFound(format!(
+            "no policy named {policy:?} is in force"
+        )));
+    }
+    let changed = if paused {
+        state.paused.insert(policy.to_owned())
+    } else {
+        state.paused.remove(policy)
+    };
+    let verb = if paused { "paused" } else { "resumed" };
+    if !changed {
+        return Ok(format!("{policy} was already {verb}"));
+    }
+    if paused {
+        state
+            .args
+            .writer
+            .put_control(paused_key(policy), b"true".to_vec());
+    } else {
+        state.args.writer.delete_control(paused_key(policy));
+    }
+    let set = state.paused.clone();
+    state.args.status.update(|status| status.paused = set);
+    let (kind, reason) = if paused {
+        (
+            HealEventKind::Paused,
+            "paused by an operator: targets are assessed but nothing is decided or done until `hale resume`",
+        )
+    } else {
+        (HealEventKind::Resumed, "resumed by an operator")
+    };
+    state
+        .args
+        .writer
+        .record(HealEvent::new(Timestamp::now(), kind, policy, None, reason));
+    Ok(format!("{policy} {verb}"))
+}
+
+/// The target keys matching `target` (name, or container ID prefix) in `policy` (or all).
+fn matching_keys(
+    state: &ReconcilerState,
+    target: &str,
+    policy: Option<&str>,
+) -> Vec<(String, String)> {
+    let by_id = state
+        .containers
+        .values()
+        .find(|c| target.len() >= 12 && c.id.starts_with(target))
+        .map(|c| c.name.clone());
+    let name = by_id.as_deref().unwrap_or(target);
+    state
+        .targets
+        .keys()
+        .filter(|(p, n)| n == name && policy.is_none_or(|only| only == p))
+        .filter(|(p, _)| policy_of(state, p).is_some())
+        .cloned()
+        .collect()
+}
+
+/// Asks for an immediate remediation of `target`.
+fn heal(
+    state: &mut ReconcilerState,
+    target: &str,
+    policy: Option<&str>,
+) -> Result<String, ControlFailure> {
+    let keys = matching_keys(state, target, policy);
+    if keys.is_empty() {
+        return Err(ControlFailure::NotFound(format!(
+            "no policy in force watches a target named {target:?}{}",
+            policy
+                .map(|p| format!(" (in policy {p})"))
+                .unwrap_or_default()
+        )));
+    }
+    let mut done = Vec::new();
+    for key in keys {
+        if state.paused.contains(&key.0) {
+            return Err(ControlFailure::Conflict(format!(
+                "policy {} is paused; `hale resume {}` first",
+                key.0, key.0
+            )));
+        }
+        let Some(target_state) = state.targets.get_mut(&key) else {
+            continue;
+        };
+        if target_state.quarantine.is_some() {
+            return Err(ControlFailure::Conflict(format!(
+                "{} is quarantined in policy {}; `hale unquarantine {}` first",
+                key.1, key.0, key.1
+            )));
+        }
+        if target_state.in_flight {
+            return Err(ControlFailure::Conflict(format!(
+                "an action on {} is running in policy {}",
+                key.1, key.0
+            )));
+        }
+        target_state.heal_requested = true;
+        persist(&state.args.writer, &key, target_state);
+        done.push(key.0.clone());
+    }
+    Ok(format!("healing {target} now (policy {})", done.join(", ")))
+}
+
+/// The policy in force called `name`.
+fn policy_of<'a>(state: &'a ReconcilerState, name: &str) -> Option<&'a HealPolicy> {
+    state.args.policies.iter().find(|p| p.metadata.name == name)
 }
 
 /// Where a target stands, for the status API.
@@ -748,6 +1086,55 @@ fn target_status(
         last_action: state.last_action.map(hale_core::action_name),
         last_action_at: state.last_action_at,
         next_action_at: state.next_action_at,
+    }
+}
+
+/// Before a reload takes effect: the tallies of probes whose definition changed (a fixed
+/// path, a new URL or threshold) say nothing about the new probe, so they start afresh;
+/// a site that changed or went away loses its tallies, and a removed site its state.
+fn forget_changed_probes(state: &mut ReconcilerState, new: &[HealPolicy]) {
+    for old in state.args.policies.iter() {
+        let name = &old.metadata.name;
+        let Some(new) = new.iter().find(|p| p.metadata.name == *name) else {
+            continue;
+        };
+        let changed_probes: Vec<&str> = old
+            .spec
+            .probes
+            .iter()
+            .filter(|probe| !new.spec.probes.contains(probe))
+            .map(|probe| probe.name.as_str())
+            .collect();
+        let changed_sites: Vec<String> = old
+            .spec
+            .sites
+            .iter()
+            .filter(|site| !new.spec.sites.contains(site))
+            .map(|site| hale_core::site_target_name(&site.name))
+            .collect();
+        for ((policy, target), tracks) in &mut state.probe_tracks {
+            if policy == name {
+                tracks.retain(|probe, _| !changed_probes.contains(&probe.as_str()));
+                if changed_sites.contains(target) {
+                    tracks.clear();
+                }
+            }
+        }
+        let removed_sites: Vec<String> = old
+            .spec
+            .sites
+            .iter()
+            .filter(|site| !new.spec.sites.iter().any(|s| s.name == site.name))
+            .map(|site| hale_core::site_target_name(&site.name))
+            .collect();
+        let writer = &state.args.writer;
+        state.targets.retain(|key, target| {
+            let gone = key.0 == *name && removed_sites.contains(&key.1) && !target.in_flight;
+            if gone {
+                writer.delete_state(state_key(key));
+            }
+            !gone
+        });
     }
 }
 

@@ -22,10 +22,10 @@ pub enum CoolifyAction {
 /// What Coolify did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoolifyOutcome {
-    /// A deployment was queued (or Coolify already had one queued for this commit, which
-    /// is just as good).
+    /// A deployment was queued.
     Queued(String),
-    /// Nothing was sent: the application already has a deployment queued or running.
+    /// Nothing new was queued: the application already has a deployment queued or running
+    /// (seen before asking, or Coolify's "Deployment already queued for this commit.").
     Busy(String),
 }
 
@@ -46,10 +46,12 @@ const ALREADY_QUEUED: &str = "Deployment already queued for this commit.";
 /// token rejected (401, 400) or lacking the `deploy` ability (403), the API disabled, the
 /// application unknown (404), the queue full (429) or Coolify unreachable, after retries.
 pub async fn remediate(
-    client: &reqwest::Client,
     app: &CoolifyApplication,
     action: CoolifyAction,
 ) -> Result<CoolifyOutcome, String> {
+    // Redirects are not followed: reqwest would turn a redirected POST into a GET (or drop
+    // the token), and Coolify would answer 405 or 401 for the wrong reason.
+    let client = coolify_client();
     let base = base_url(app)?;
     let token = app
         .token
@@ -96,11 +98,25 @@ pub async fn remediate(
         })?;
     let message = queued_message(&body);
     if message == ALREADY_QUEUED {
-        return Ok(CoolifyOutcome::Queued(format!(
+        // Not an error, and not hale's action either: someone else's deployment is the
+        // remediation in progress, exactly as when the check above sees it.
+        return Ok(CoolifyOutcome::Busy(format!(
             "Coolify already has a deployment of {uuid} queued for this commit; nothing new queued{note}"
         )));
     }
     Ok(CoolifyOutcome::Queued(format!("Coolify: {message}{note}")))
+}
+
+/// The client for Coolify: no redirects (see [`remediate`]), connections reused.
+fn coolify_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default()
+    })
 }
 
 /// The instance's base URL, from the site or `COOLIFY_URL`, without a trailing `/` or
@@ -140,6 +156,10 @@ struct Deployment {
     deployment_uuid: String,
     #[serde(default)]
     status: String,
+    /// Non-zero for a pull request's preview deployment, which does not touch the
+    /// application itself.
+    #[serde(default)]
+    pull_request_id: i64,
 }
 
 /// The body of `GET /api/v1/deployments/applications/{uuid}`. (Coolify's OpenAPI file
@@ -169,7 +189,7 @@ impl Api<'_> {
         Ok(history
             .deployments
             .iter()
-            .find(|d| d.status == "queued" || d.status == "in_progress")
+            .find(|d| d.pull_request_id == 0 && (d.status == "queued" || d.status == "in_progress"))
             .map(|d| {
                 format!(
                     "Coolify deployment {} of {} is {}; not queuing another",
@@ -289,6 +309,9 @@ fn explain(status: u16, message: &str, app: &CoolifyApplication, uuid: &str, bas
             format!("Coolify at {base} has no application {uuid}; check coolify.applicationUuid")
         }
         405 => format!("Coolify at {base} refused the method; is this a Coolify v4 instance?"),
+        300..=399 => format!(
+            "Coolify at {base} redirects; set coolify.url (or COOLIFY_URL) to the address it redirects to, usually https://"
+        ),
         _ => "Coolify refused the request".to_owned(),
     };
     format!("{fix} (HTTP {status}: {message})")

@@ -59,6 +59,10 @@ pub struct TargetState {
     pub reported_skip: Option<String>,
     /// The `next_action_at` for which a cooldown skip was reported.
     pub reported_cooldown: Option<Timestamp>,
+    /// An operator asked to remediate now (`hale heal`): the next decision climbs the
+    /// ladder whatever the target's state, cooldown or circuit.
+    #[serde(default)]
+    pub heal_requested: bool,
 }
 
 /// A quarantine: since when, until when, and why.
@@ -233,7 +237,16 @@ pub fn decide<'a>(
     }
 
     let owned_failure: FailureSignal;
+    let forced = std::mem::take(&mut state.heal_requested);
     let failure = match assessment {
+        _ if forced => {
+            owned_failure = FailureSignal {
+                probe: "operator".to_owned(),
+                signal: "heal requested by an operator".to_owned(),
+                since: now,
+            };
+            &owned_failure
+        }
         Assessment::Healthy => {
             if state.failing_since.is_some() {
                 if state.remediated {
@@ -267,9 +280,10 @@ pub fn decide<'a>(
         }
         Assessment::Failing(failure) => failure,
     };
-    if state
-        .fresh_after
-        .is_some_and(|fresh| failure.since <= fresh)
+    if !forced
+        && state
+            .fresh_after
+            .is_some_and(|fresh| failure.since <= fresh)
     {
         return decision;
     }
@@ -285,7 +299,7 @@ pub fn decide<'a>(
         decision.events.push(failing);
     }
 
-    if let Some(reason) = container.and_then(leave_alone_reason) {
+    if let Some(reason) = container.and_then(leave_alone_reason).filter(|_| !forced) {
         if state.reported_skip.as_deref() != Some(reason) {
             decision
                 .events
@@ -294,11 +308,12 @@ pub fn decide<'a>(
         }
         return decision;
     }
-    if policy.circuit_open {
+    if policy.circuit_open && !forced {
         return decision;
     }
     if let Some(next) = state.next_action_at
         && now < next
+        && !forced
     {
         decision.wake_at = Some(next);
         // The step's own wait is over but the cooldown or backoff still holds: say so once.

@@ -100,7 +100,7 @@ pub async fn execute(
                 CoolifyAction::Redeploy
             };
             match &planned.coolify {
-                Some(app) => match crate::coolify::remediate(http, app, action).await {
+                Some(app) => match crate::coolify::remediate(app, action).await {
                     Ok(CoolifyOutcome::Queued(detail)) => ActionResult::Succeeded(detail),
                     Ok(CoolifyOutcome::Busy(detail)) => ActionResult::Skipped(detail),
                     Err(error) => ActionResult::Failed(error),

@@ -13,7 +13,9 @@ mod executor;
 mod retry;
 mod webhook;
 
-pub use actor::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
+pub use actor::{
+    Alert, ControlFailure, RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg,
+};
 pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, assess_site, default_probes};
 pub use coolify::{CoolifyAction, CoolifyOutcome, remediate as coolify_remediate};
 pub use decide::{

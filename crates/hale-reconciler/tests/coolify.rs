@@ -32,7 +32,7 @@ fn app(fake: &FakeCoolify, token: &str, uuid: &str) -> App {
 }
 
 async fn run(app: &App, action: CoolifyAction) -> Result<CoolifyOutcome, String> {
-    coolify_remediate(&reqwest::Client::new(), &app.app, action).await
+    coolify_remediate(&app.app, action).await
 }
 
 /// (method, path) of every request the fake received.
@@ -143,8 +143,8 @@ async fn already_queued_is_not_an_error_and_a_deploy_only_token_skips_the_check(
     fake.start_deployment(APP_UUID, "in_progress");
     for action in [CoolifyAction::Restart, CoolifyAction::Redeploy] {
         let outcome = run(&app, action).await;
-        let Ok(CoolifyOutcome::Queued(detail)) = outcome else {
-            panic!("expected success, got {outcome:?}");
+        let Ok(CoolifyOutcome::Busy(detail)) = outcome else {
+            panic!("expected \"already queued\" to be a skip, not an error: {outcome:?}");
         };
         assert!(detail.contains("already has a deployment"), "{detail}");
         assert!(detail.contains("lacks the `read` ability"), "{detail}");

@@ -1,14 +1,27 @@
 //! hale's HTTP API, served by `hale run` (default `127.0.0.1:9009`).
 //!
-//! Read-only for now: health, the policies in force with their generations and
-//! Kubernetes-style conditions, their targets, and each policy's recent audit records. The
-//! `hale get` and `hale describe` commands are its clients.
-//!
 //! | Route | Answer |
 //! |---|---|
-//! | `GET /healthz` | `ok` while the process serves |
-//! | `GET /api/v1/policies` | `{"kind": "PolicyList", "items": [...], "rejectedFiles": [...]}` |
-//! | `GET /api/v1/policies/{name}` | the policy's status plus `events` (its 20 newest audit records) |
+//! | `GET /` | version, enabled, dry-run, policies, targets by state, uptime |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness (policies loaded, containers listed) |
+//! | `GET /metrics` | Prometheus metrics |
+//! | `GET /api/v1/events` | the audit log: `n`, `kind`, `policy`, `target`, `since`, `contains` |
+//! | `GET /api/v1/events/stream` | the same as Server-Sent Events, live, with `Last-Event-ID` |
+//! | `GET /api/v1/policies[/NAME]` | policies with generations and conditions |
+//! | `GET /api/v1/targets[/NAME]` | targets and their states, per policy |
+//! | `POST /api/v1/policies/NAME/pause`, `.../resume` | token: pause or resume a policy |
+//! | `POST /api/v1/targets/NAME/unquarantine`, `.../heal` | token: release; remediate now |
+//! | `POST /api/v1/alertmanager` | token: Alertmanager's webhook (payload version 4) |
+//! | `POST /api/v1/ack`, `POST /api/v1/ack/link` | token: silence in Alertmanager; mint a signed link |
+//! | `GET /api/v1/ack/link?...` | a signed acknowledgement link (the signature authorizes) |
+//!
+//! Mutating routes need `Authorization: Bearer <token>` (`--api-token-file`); without a
+//! token configured they answer 403. Request bodies are limited to [`BODY_LIMIT`].
+
+mod ack;
+mod control;
+mod events;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,30 +29,47 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use hale_core::StatusBoard;
-use hale_store::{AuditQuery, Store};
+use hale_core::{StatusBoard, Timestamp};
+use hale_store::{AuditQuery, Store, StoreWriter};
 use serde_json::json;
+
+pub use ack::{AckConfig, signed_link};
+pub use control::{AlertNotice, Control, ControlError, ControlRequest, constant_time_eq};
+pub use metrics::Metrics;
 
 /// How many audit records a policy's detail carries.
 const RECENT_EVENTS: usize = 20;
 
-/// What the API reads from.
+/// The largest request body accepted (an Alertmanager payload with many alerts fits).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the API reads from and acts through.
 #[derive(Clone)]
 pub struct ApiState {
     /// The controller's status.
     pub status: StatusBoard,
     /// The state store, for audit records.
     pub store: Arc<Store>,
+    /// The store's writer, whose broadcast feeds the event stream.
+    pub writer: StoreWriter,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The controller, for control requests and alerts.
+    pub control: Arc<dyn Control>,
+    /// The bearer token of mutating routes; `None` disables them.
+    pub token: Option<String>,
+    /// Acknowledging through Alertmanager, when configured.
+    pub ack: Option<AckConfig>,
 }
 
 /// Why the API cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The address is not a loopback one.
+    /// A non-loopback address without a token.
     #[error(
-        "refusing to serve the API on {0}: it has no authentication yet, so it listens on loopback only (e.g. 127.0.0.1:9009)"
+        "refusing to serve the API on {0} without authentication: pass --api-token-file, or listen on loopback (e.g. 127.0.0.1:9009)"
     )]
     NotLoopback(SocketAddr),
     /// The address cannot be bound.
@@ -52,12 +82,15 @@ pub enum ServeError {
     },
 }
 
-/// Binds `address` (loopback only); port 0 picks a free port.
+/// Binds `address`; port 0 picks a free port. A non-loopback address needs a token.
 ///
 /// # Errors
-/// [`ServeError`] when the address is not loopback or is taken.
-pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
-    if !address.ip().is_loopback() {
+/// [`ServeError`] when the address is not loopback and there is no token, or it is taken.
+pub async fn bind(
+    address: SocketAddr,
+    has_token: bool,
+) -> Result<tokio::net::TcpListener, ServeError> {
+    if !address.ip().is_loopback() && !has_token {
         return Err(ServeError::NotLoopback(address));
     }
     tokio::net::TcpListener::bind(address)
@@ -67,11 +100,36 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeE
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
+    let guarded = Router::new()
+        .route("/api/v1/policies/{name}/pause", post(control::pause))
+        .route("/api/v1/policies/{name}/resume", post(control::resume))
+        .route(
+            "/api/v1/targets/{name}/unquarantine",
+            post(control::unquarantine),
+        )
+        .route("/api/v1/targets/{name}/heal", post(control::heal))
+        .route("/api/v1/alertmanager", post(control::alertmanager))
+        .route("/api/v1/ack", post(ack::ack))
+        .route("/api/v1/ack/link", post(ack::mint))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            control::require_token,
+        ));
     Router::new()
+        .route("/", get(overview))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/events", get(events::query))
+        .route("/api/v1/events/stream", get(events::stream))
         .route("/api/v1/policies", get(policies))
         .route("/api/v1/policies/{name}", get(policy))
-        .fallback(|| async { not_found("no such route; see /api/v1/policies".to_owned()) })
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/targets/{name}", get(target))
+        .route("/api/v1/ack/link", get(ack::open))
+        .merge(guarded)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
@@ -89,8 +147,135 @@ pub async fn serve(
         .await
 }
 
+/// An API error: a status and a message, answered as `{"error": message}`.
+pub(crate) struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+/// A JSON error body, `{"error": message}`.
+pub(crate) fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn overview(State(state): State<ApiState>) -> Response {
+    let status = state.status.snapshot();
+    let mut by_state = std::collections::BTreeMap::<String, usize>::new();
+    for policy in status.policies.values() {
+        for target in &policy.targets {
+            *by_state.entry(target.state.clone()).or_default() += 1;
+        }
+    }
+    let enabled = status
+        .policies
+        .keys()
+        .any(|name| !status.paused.contains(name));
+    Json(json!({
+        "name": "hale",
+        "version": env!("CARGO_PKG_VERSION"),
+        "enabled": enabled,
+        "dryRun": status.dry_run,
+        "policies": status.policies.len(),
+        "paused": status.paused,
+        "targets": by_state,
+        "dockerConnected": status.docker_connected,
+        "startedAt": status.started_at,
+        "uptimeSeconds": Timestamp::now().since(status.started_at).as_secs(),
+        "lastReload": status.last_reload,
+    }))
+    .into_response()
+}
+
+async fn ready(State(state): State<ApiState>) -> Response {
+    let status = state.status.snapshot();
+    let mut waiting = Vec::new();
+    if status.last_reload.is_none() {
+        waiting.push("the policy directory is not loaded yet");
+    }
+    if !status.docker_synced {
+        waiting.push("containers have not been listed yet (is Docker reachable?)");
+    }
+    if waiting.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned()).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", waiting.join("; ")),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let text = state.metrics.render(&state.status.snapshot());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn targets(State(state): State<ApiState>) -> Response {
+    let status = state.status.snapshot();
+    let items: Vec<serde_json::Value> = status
+        .policies
+        .values()
+        .flat_map(|policy| {
+            policy.targets.iter().map(move |target| {
+                let mut item = serde_json::to_value(target).unwrap_or_default();
+                item["policy"] = json!(policy.name);
+                item
+            })
+        })
+        .collect();
+    Json(json!({ "kind": "TargetList", "items": items })).into_response()
+}
+
+async fn target(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    let status = state.status.snapshot();
+    let matches: Vec<serde_json::Value> = status
+        .policies
+        .values()
+        .flat_map(|policy| {
+            policy
+                .targets
+                .iter()
+                .filter(|t| t.name == name || (!t.id.is_empty() && t.id.starts_with(&name)))
+                .map(move |target| {
+                    let mut item = serde_json::to_value(target).unwrap_or_default();
+                    item["policy"] = json!(policy.name);
+                    item
+                })
+        })
+        .collect();
+    if matches.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no target named {name:?} in any policy (see GET /api/v1/targets)"),
+        );
+    }
+    let store = Arc::clone(&state.store);
+    let query = AuditQuery {
+        target: Some(name),
+        limit: RECENT_EVENTS,
+        ..AuditQuery::default()
+    };
+    let events = tokio::task::spawn_blocking(move || store.events(&query))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    Json(json!({ "policies": matches, "events": events })).into_response()
+}
+
 fn not_found(message: String) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({ "error": message }))).into_response()
+    error(StatusCode::NOT_FOUND, message)
 }
 
 async fn policies(State(state): State<ApiState>) -> Response {

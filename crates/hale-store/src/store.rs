@@ -13,6 +13,9 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("target_state")
 
 /// What the controller remembers about each policy (generation, first seen, spec in force).
 const POLICY: TableDefinition<&str, &[u8]> = TableDefinition::new("policy_record");
+
+/// Operator controls that outlive a restart (paused policies), by key.
+const CONTROL: TableDefinition<&str, &[u8]> = TableDefinition::new("control");
 /// Audit records by sequence number, as JSON.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -71,6 +74,11 @@ pub struct AuditQuery {
     pub kinds: Vec<String>,
     /// Only records at or after this instant.
     pub since: Option<Timestamp>,
+    /// Only records whose reason, signal or target name contains this text
+    /// (case-insensitive).
+    pub contains: Option<String>,
+    /// Only records after this sequence number (an event stream resuming).
+    pub after_seq: Option<u64>,
 }
 
 impl AuditQuery {
@@ -91,7 +99,15 @@ impl AuditQuery {
                         .is_some_and(|a| hale_core::action_name(a) == *k)
             });
         let since_ok = self.since.is_none_or(|since| event.time >= since);
-        policy_ok && target_ok && kind_ok && since_ok
+        let seq_ok = self.after_seq.is_none_or(|after| event.seq > after);
+        let contains_ok = self.contains.as_ref().is_none_or(|needle| {
+            let needle = needle.to_lowercase();
+            let hit = |text: &str| text.to_lowercase().contains(&needle);
+            hit(&event.reason)
+                || event.signal.as_deref().is_some_and(hit)
+                || event.target.as_ref().is_some_and(|t| hit(&t.name))
+        });
+        policy_ok && target_ok && kind_ok && since_ok && seq_ok && contains_ok
     }
 }
 
@@ -102,6 +118,8 @@ pub(crate) enum Table {
     TargetState,
     /// Policy records, by policy name.
     PolicyRecord,
+    /// Operator controls, e.g. `paused/<policy>`.
+    Control,
 }
 
 impl Table {
@@ -109,6 +127,7 @@ impl Table {
         match self {
             Self::TargetState => STATE,
             Self::PolicyRecord => POLICY,
+            Self::Control => CONTROL,
         }
     }
 }
@@ -209,6 +228,7 @@ impl Store {
         let txn = database.begin_write().map_err(|e| self.error(e))?;
         txn.open_table(STATE).map_err(|e| self.error(e))?;
         txn.open_table(POLICY).map_err(|e| self.error(e))?;
+        txn.open_table(CONTROL).map_err(|e| self.error(e))?;
         txn.open_table(AUDIT).map_err(|e| self.error(e))?;
         txn.commit().map_err(|e| self.error(e))
     }
@@ -235,6 +255,14 @@ impl Store {
     /// [`StoreError::Database`] when the read fails.
     pub fn policy_records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.entries(Table::PolicyRecord)
+    }
+
+    /// Every stored operator control, as (key, JSON).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the read fails.
+    pub fn controls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.entries(Table::Control)
     }
 
     fn entries(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
@@ -291,6 +319,7 @@ impl Store {
         {
             let mut state = txn.open_table(STATE).map_err(|e| self.error(e))?;
             let mut policy = txn.open_table(POLICY).map_err(|e| self.error(e))?;
+            let mut control = txn.open_table(CONTROL).map_err(|e| self.error(e))?;
             let mut audit = txn.open_table(AUDIT).map_err(|e| self.error(e))?;
             let mut next = audit
                 .last()
@@ -302,6 +331,7 @@ impl Store {
                         let table = match table {
                             Table::TargetState => &mut state,
                             Table::PolicyRecord => &mut policy,
+                            Table::Control => &mut control,
                         };
                         table
                             .insert(key.as_str(), value.as_slice())
@@ -311,6 +341,7 @@ impl Store {
                         let table = match table {
                             Table::TargetState => &mut state,
                             Table::PolicyRecord => &mut policy,
+                            Table::Control => &mut control,
                         };
                         table.remove(key.as_str()).map_err(|e| self.error(e))?;
                     }

@@ -73,6 +73,23 @@ impl StoreWriter {
         }));
     }
 
+    /// Stores an operator control (JSON) under `key`, e.g. `paused/<policy>`.
+    pub fn put_control(&self, key: String, value: Vec<u8>) {
+        self.send(Message::Write(Write::Put {
+            table: Table::Control,
+            key,
+            value,
+        }));
+    }
+
+    /// Forgets an operator control.
+    pub fn delete_control(&self, key: String) {
+        self.send(Message::Write(Write::Delete {
+            table: Table::Control,
+            key,
+        }));
+    }
+
     /// Forgets a removed policy.
     pub fn delete_policy_record(&self, name: String) {
         self.send(Message::Write(Write::Delete {

@@ -56,6 +56,8 @@ pub enum Observation {
     Removed(String),
     /// Every container (replaces what was known).
     All(Vec<ContainerSnapshot>),
+    /// The connection to the daemon came up (`true`) or was lost (`false`).
+    Connected(bool),
 }
 
 /// Messages of the watcher actor.
@@ -194,6 +196,7 @@ impl Actor for DockerWatcher {
                         ),
                     }
                     state.connected = Some(connected);
+                    (state.args.sink)(Observation::Connected(connected));
                 }
             }
             WatcherMsg::Resync => state.resync_now.notify_one(),

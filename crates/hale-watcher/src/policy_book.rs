@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hale_core::{HealEvent, HealEventKind, RejectedFile, Timestamp};
-use hale_policy::{Diagnostic, HealPolicy, HealPolicySpec, LastKnownGood, LoadReport, Notifier};
+use hale_policy::{
+    Diagnostic, DocumentIndex, HealPolicy, HealPolicySpec, LastKnownGood, LoadReport, Located,
+    Notifier, ObjectMeta,
+};
 use serde::{Deserialize, Serialize};
 
 /// What hale remembers about a policy across reloads and restarts.
@@ -78,9 +81,32 @@ pub struct PolicyBook {
 }
 
 impl PolicyBook {
-    /// A book that remembers `records` (from the store) from an earlier run.
+    /// A book that remembers `records` (from the store) from an earlier run: their specs
+    /// are the last known good versions, so a file that is broken (or a directory that is
+    /// missing) when hale starts keeps the policies it had, instead of starting with none.
     pub fn new(records: BTreeMap<String, PolicyRecord>) -> Self {
+        let mut good = LastKnownGood::default();
+        for (name, record) in &records {
+            let Ok(spec) = serde_json::from_str::<HealPolicySpec>(&record.spec) else {
+                tracing::warn!(policy = %name, "ignoring an unreadable stored policy spec");
+                continue;
+            };
+            good.seed(Located {
+                resource: HealPolicy {
+                    api_version: hale_policy::API_VERSION.to_owned(),
+                    kind: "HealPolicy".to_owned(),
+                    metadata: ObjectMeta {
+                        name: name.clone(),
+                        ..ObjectMeta::default()
+                    },
+                    spec,
+                },
+                file: record.file.clone(),
+                index: Arc::new(DocumentIndex::default()),
+            });
+        }
         Self {
+            good,
             records,
             ..Self::default()
         }
@@ -188,12 +214,17 @@ impl PolicyBook {
             }
             let reason = |keeps: &str| format!("{}; {keeps}", messages.join("; "));
             if owned.is_empty() {
+                let unreadable = summary.unreadable.iter().any(|kept| kept.starts_with(file));
                 events.push(HealEvent::new(
                     now,
                     HealEventKind::PolicyRejected,
                     &file.display().to_string(),
                     None,
-                    reason("nothing from this file is in force"),
+                    reason(if unreadable {
+                        "what was defined under it stays in force"
+                    } else {
+                        "nothing from this file is in force"
+                    }),
                 ));
             }
             for name in owned {

@@ -4,8 +4,8 @@
 //! merged with last-known-good:
 //! - file events (writes, write-to-temp-then-rename, deletes, new subdirectories, the
 //!   `..data` symlink swap of git-sync and ConfigMap volumes) come from a recursive watch,
-//!   debounced, then held until the directory has been quiet for [`SETTLE`], so a
-//!   `git checkout` of fifty files is one reload;
+//!   debounced, then held until the directory has been quiet for [`SETTLE`] (at most
+//!   [`MAX_SETTLE`]), so a `git checkout` of fifty files is one reload;
 //! - the directory itself being replaced, swapped through a symlink, or vanishing and
 //!   coming back is noticed by re-resolving it every [`RECHECK`], which also re-creates the
 //!   watch;
@@ -30,8 +30,12 @@ pub const POLICY_WATCHER_NAME: &str = "hale-policy-watcher";
 /// Events for one path closer together than this are merged by the debouncer.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
-/// After the last change, wait this long for more before reloading.
+/// After the last change, wait until the directory has been quiet this long before
+/// reloading ...
 const SETTLE: Duration = Duration::from_millis(50);
+
+/// ... but never longer than this after the first change of a burst.
+const MAX_SETTLE: Duration = Duration::from_secs(1);
 
 /// How often the directory is re-resolved, to notice it being swapped or recreated.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -51,13 +55,15 @@ pub struct PolicyWatcherArgs {
 pub enum PolicyWatcherMsg {
     /// Files changed (from the debouncer).
     Changed,
+    /// [`SETTLE`] has passed since a change: reload if nothing changed since.
+    Settled,
     /// Reload now; `reason` is logged (`SIGHUP`, a change, the directory reappearing).
     Reload {
         /// Why.
         reason: &'static str,
     },
-    /// A load finished.
-    Loaded(Box<hale_policy::LoadReport>),
+    /// A load finished (`None`: it failed, and nothing changes).
+    Loaded(Option<Box<hale_policy::LoadReport>>),
     /// Re-resolve the directory (timer).
     Recheck,
 }
@@ -70,10 +76,11 @@ pub struct PolicyWatcherState {
     args: PolicyWatcherArgs,
     /// The live watch; dropping it stops it.
     watch: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
-    /// What the directory resolved to when the watch was made (`None`: it did not exist).
-    resolved: Option<PathBuf>,
-    /// A reload is scheduled.
-    scheduled: bool,
+    /// What the directory resolved to when the watch was made, with its device and inode
+    /// (`None`: it did not exist).
+    resolved: Option<(PathBuf, u64, u64)>,
+    /// The first and the latest change of the burst waiting to be reloaded.
+    burst: Option<(std::time::Instant, std::time::Instant)>,
     /// A load is running, since then.
     loading: Option<std::time::Instant>,
     /// Something changed while loading: load again afterwards.
@@ -94,7 +101,7 @@ impl Actor for PolicyWatcher {
             args,
             watch: None,
             resolved: None,
-            scheduled: false,
+            burst: None,
             loading: None,
             again: false,
         };
@@ -121,13 +128,22 @@ impl Actor for PolicyWatcher {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             PolicyWatcherMsg::Changed => {
-                if !state.scheduled {
-                    state.scheduled = true;
-                    myself.send_after(SETTLE, || PolicyWatcherMsg::Reload { reason: "change" });
+                let now = std::time::Instant::now();
+                let first = state.burst.map_or(now, |(first, _)| first);
+                state.burst = Some((first, now));
+                myself.send_after(SETTLE, || PolicyWatcherMsg::Settled);
+            }
+            PolicyWatcherMsg::Settled => {
+                let Some((first, latest)) = state.burst else {
+                    return Ok(());
+                };
+                // A `git checkout` or an rsync is still writing: wait for it, within reason.
+                if latest.elapsed() >= SETTLE || first.elapsed() >= MAX_SETTLE {
+                    let _ = myself.cast(PolicyWatcherMsg::Reload { reason: "change" });
                 }
             }
             PolicyWatcherMsg::Reload { reason } => {
-                state.scheduled = false;
+                state.burst = None;
                 if state.loading.is_some() {
                     state.again = true;
                     return Ok(());
@@ -136,12 +152,29 @@ impl Actor for PolicyWatcher {
                 tracing::debug!(reason, root = %state.args.root.display(), "reloading policies");
                 let root = state.args.root.clone();
                 let reply = myself.clone();
-                tokio::task::spawn_blocking(move || {
-                    let report = hale_policy::load_paths(&[&root]);
-                    let _ = reply.cast(PolicyWatcherMsg::Loaded(Box::new(report)));
+                let load = tokio::task::spawn_blocking(move || hale_policy::load_paths(&[&root]));
+                tokio::spawn(async move {
+                    let report = match load.await {
+                        Ok(report) => Some(Box::new(report)),
+                        // A panic in the loader must not stop reloads for good, nor change
+                        // what is in force.
+                        Err(error) => {
+                            tracing::error!(%error, "loading the policy directory failed; the policies in force stay");
+                            None
+                        }
+                    };
+                    let _ = reply.cast(PolicyWatcherMsg::Loaded(report));
                 });
             }
-            PolicyWatcherMsg::Loaded(report) => {
+            PolicyWatcherMsg::Loaded(None) => {
+                state.loading = None;
+                if std::mem::take(&mut state.again) {
+                    let _ = myself.cast(PolicyWatcherMsg::Reload {
+                        reason: "change during load",
+                    });
+                }
+            }
+            PolicyWatcherMsg::Loaded(Some(report)) => {
                 let started = state.loading.take();
                 let files = report.files.len();
                 let update = state
@@ -169,7 +202,10 @@ impl Actor for PolicyWatcher {
                 }
             }
             PolicyWatcherMsg::Recheck => {
-                if resolve(&state.args.root) != state.resolved {
+                let replaced = resolve(&state.args.root) != state.resolved;
+                // A watch that could not be made (inotify limits) is retried.
+                let unwatched = state.watch.is_none() && state.resolved.is_some();
+                if replaced || unwatched {
                     tracing::info!(root = %state.args.root.display(), "the policy directory was replaced; watching it again");
                     rewatch(&myself, state);
                     let _ = myself.cast(PolicyWatcherMsg::Reload {
@@ -182,16 +218,21 @@ impl Actor for PolicyWatcher {
     }
 }
 
-/// Where `root` leads now, following symlinks; `None` when it does not exist.
-fn resolve(root: &Path) -> Option<PathBuf> {
-    std::fs::canonicalize(root).ok()
+/// Where `root` leads now, following symlinks, and the device and inode it leads to (a
+/// directory replaced at the same path is a new inode, and the old watch is dead); `None`
+/// when it does not exist.
+fn resolve(root: &Path) -> Option<(PathBuf, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::fs::canonicalize(root).ok()?;
+    let metadata = std::fs::metadata(&path).ok()?;
+    Some((path, metadata.dev(), metadata.ino()))
 }
 
 /// (Re)creates the recursive watch on the directory as it resolves now.
 fn rewatch(myself: &ActorRef<PolicyWatcherMsg>, state: &mut PolicyWatcherState) {
     state.watch = None;
     state.resolved = resolve(&state.args.root);
-    let Some(resolved) = state.resolved.clone() else {
+    let Some((resolved, _, _)) = state.resolved.clone() else {
         tracing::warn!(
             root = %state.args.root.display(),
             "the policy directory does not exist; the policies in force keep running, and hale watches for it to come back"
@@ -217,8 +258,20 @@ fn rewatch(myself: &ActorRef<PolicyWatcherMsg>, state: &mut PolicyWatcherState) 
             let _ = notify.cast(PolicyWatcherMsg::Recheck);
         }
     };
+    // A single policy file is replaced by editors' atomic saves (a new inode): watch its
+    // directory instead, which sees the rename.
+    let (watched, mode) = if resolved.is_dir() {
+        (resolved, RecursiveMode::Recursive)
+    } else {
+        (
+            resolved
+                .parent()
+                .map_or(resolved.clone(), Path::to_path_buf),
+            RecursiveMode::NonRecursive,
+        )
+    };
     let watch = new_debouncer(DEBOUNCE, None, handler).and_then(|mut debouncer| {
-        debouncer.watch(&resolved, RecursiveMode::Recursive)?;
+        debouncer.watch(&watched, mode)?;
         Ok(debouncer)
     });
     match watch {

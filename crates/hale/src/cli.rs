@@ -190,6 +190,18 @@ pub struct RunArgs {
         env = "HALE_LISTEN"
     )]
     pub listen: std::net::SocketAddr,
+    /// A file holding the bearer token that the API's mutating routes (pause, resume,
+    /// unquarantine, heal, ack, the Alertmanager webhook) require. Without it they are
+    /// disabled. Required to listen on a non-loopback address.
+    #[arg(long, value_name = "FILE", env = "HALE_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// Alertmanager's URL, for `hale ack` and acknowledgement links (silences).
+    #[arg(long, value_name = "URL", env = "HALE_ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
+    /// The URL people reach this API at, for acknowledgement links in notifications.
+    /// Default: http:// and the --listen address.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 /// The `--server` option of the commands that ask a running `hale run`.

@@ -10,7 +10,12 @@ use crate::commands::{USAGE_ERROR, print};
 
 /// Prints the audit records that match the filters, oldest first.
 pub fn events(args: &EventsArgs) -> ExitCode {
-    let since = match args.since.as_deref().map(parse_since).transpose() {
+    let since = match args
+        .since
+        .as_deref()
+        .map(|text| Timestamp::parse_since(text).map_err(|e| format!("--since {e}")))
+        .transpose()
+    {
         Ok(since) => since,
         Err(message) => {
             eprintln!("hale events: {message}");
@@ -30,6 +35,7 @@ pub fn events(args: &EventsArgs) -> ExitCode {
         target: args.target.clone(),
         kinds: args.kind.clone(),
         since,
+        ..AuditQuery::default()
     };
     let mut found = match store.events(&query) {
         Ok(found) => found,
@@ -49,16 +55,4 @@ pub fn events(args: &EventsArgs) -> ExitCode {
         OutputFormat::Human => found.iter().map(|e| format!("{e}\n")).collect(),
     };
     print(&text)
-}
-
-/// `1h` (ago) or an RFC 3339 instant.
-fn parse_since(text: &str) -> Result<Timestamp, String> {
-    if let Ok(ago) = text.parse::<hale_policy::Duration>() {
-        return Ok(Timestamp::now().minus(ago.as_std()));
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map(Timestamp::from)
-        .map_err(|_| {
-            format!("--since {text:?}: expected a duration such as \"1h\" or a time such as 2026-11-23T10:00:00Z")
-        })
 }

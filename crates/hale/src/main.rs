@@ -1,5 +1,6 @@
 //! `hale`: a Kubernetes-style self-healing controller for Docker hosts.
 
+mod api;
 mod cli;
 mod client;
 mod commands;

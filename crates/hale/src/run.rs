@@ -97,8 +97,20 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
         "policies loaded"
     );
 
+    let token = match args
+        .api_token_file
+        .as_deref()
+        .map(crate::api::read_token)
+        .transpose()
+    {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the API");
+            return (ExitCode::FAILURE, Some(writer_thread));
+        }
+    };
     // Bound before anything else starts, so a taken port fails the start at once.
-    let listener = match hale_server::bind(args.listen).await {
+    let listener = match hale_server::bind(args.listen, token.is_some()).await {
         Ok(listener) => listener,
         Err(error) => {
             tracing::error!(%error, "cannot start the API");
@@ -108,12 +120,50 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     let address = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let ack = match &args.alertmanager_url {
+        None => None,
+        Some(url) => match crate::api::ack_key(&args.state.path) {
+            Ok(key) => Some(hale_server::AckConfig {
+                alertmanager: url.clone(),
+                key,
+                public_url: args
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{address}")),
+                http: reqwest::Client::new(),
+            }),
+            Err(error) => {
+                tracing::error!(%error, "cannot set up acknowledgements");
+                return (ExitCode::FAILURE, Some(writer_thread));
+            }
+        },
+    };
+    let metrics = Arc::new(hale_server::Metrics::new());
+    // Every audit record, as it is written, feeds the metrics.
+    let mut written = writer.subscribe();
+    let counted = Arc::clone(&metrics);
+    tokio::spawn(async move {
+        loop {
+            match written.recv().await {
+                Ok(event) => counted.observe_event(&event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "metrics missed audit records under load");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(hale_server::serve(
         listener,
         hale_server::ApiState {
             status: status.clone(),
             store: Arc::clone(&store),
+            writer: writer.clone(),
+            metrics: Arc::clone(&metrics),
+            control: Arc::new(crate::api::ActorControl),
+            token,
+            ack,
         },
         async {
             let _ = api_stopped.await;
@@ -132,23 +182,42 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     let policies = Arc::clone(&initial.policies);
     // The watcher's observations go to the reconciler and the prober, whichever
     // incarnation is current (a restarting one is skipped; it relists when back).
-    let sink = Arc::new(|observation: Observation| {
+    let watched = status.clone();
+    let sink = Arc::new(move |observation: Observation| {
+        match &observation {
+            Observation::Connected(up) => {
+                let up = *up;
+                watched.update(|status| status.docker_connected = up);
+                return;
+            }
+            Observation::All(_) => watched.update(|status| {
+                status.docker_connected = true;
+                status.docker_synced = true;
+            }),
+            _ => {}
+        }
         if let Some(cell) = ractor::registry::where_is(PROBER_NAME) {
-            let _ = ActorRef::<ProberMsg>::from(cell).cast(match &observation {
+            let message = match &observation {
                 Observation::Container(snapshot) => ProberMsg::Observed(snapshot.clone()),
                 Observation::Removed(id) => ProberMsg::Removed(id.clone()),
                 Observation::All(list) => ProberMsg::All(list.clone()),
-            });
+                Observation::Connected(_) => return,
+            };
+            let _ = ActorRef::<ProberMsg>::from(cell).cast(message);
         }
         if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
-            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(match observation {
+            let message = match observation {
                 Observation::Container(snapshot) => ReconcilerMsg::Observed(snapshot),
                 Observation::Removed(id) => ReconcilerMsg::Removed { id },
                 Observation::All(list) => ReconcilerMsg::Relisted(list),
-            });
+                Observation::Connected(_) => return,
+            };
+            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(message);
         }
     });
-    let probe_sink = Arc::new(|outcome: hale_core::ProbeOutcome| {
+    let probe_metrics = Arc::clone(&metrics);
+    let probe_sink = Arc::new(move |outcome: hale_core::ProbeOutcome| {
+        probe_metrics.observe_probe(&outcome);
         if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
             let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(ReconcilerMsg::Probed(outcome));
         }
@@ -192,6 +261,8 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
         },
         writer: writer.clone(),
         status: status.clone(),
+        metrics: Arc::clone(&metrics),
+        initial: Some(Box::new(initial)),
     };
     let (supervisor, supervisor_handle) =
         match Actor::spawn(Some(SUPERVISOR_NAME.into()), Supervisor, supervisor_args).await {
@@ -201,7 +272,6 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
                 return (ExitCode::FAILURE, Some(writer_thread));
             }
         };
-    let _ = supervisor.cast(SupervisorMsg::Policies(Box::new(initial)));
     tokio::spawn(reload_on_sighup());
     tracing::info!(state = %store.path().display(), "hale is running");
 

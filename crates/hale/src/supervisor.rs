@@ -87,6 +87,11 @@ pub struct SupervisorArgs {
     pub writer: StoreWriter,
     /// Where the controller's status is published.
     pub status: StatusBoard,
+    /// Where reloads are counted.
+    pub metrics: Arc<hale_server::Metrics>,
+    /// The start-up load, applied before any child starts (so a reload by the
+    /// PolicyWatcher can never be overtaken by it).
+    pub initial: Option<Box<PolicyUpdate>>,
 }
 
 /// The supervisor actor.
@@ -175,6 +180,9 @@ impl Actor for Supervisor {
             delays: HashMap::new(),
             logged: Vec::new(),
         };
+        if let Some(initial) = state.args.initial.take() {
+            apply_policies(&mut state, *initial);
+        }
         state.spawn(&myself, Child::Reconciler).await?;
         state.spawn(&myself, Child::Prober).await?;
         state.spawn(&myself, Child::Watcher).await?;
@@ -259,6 +267,11 @@ fn apply_policies(state: &mut SupervisorState, mut update: PolicyUpdate) {
         writer.delete_policy_record(name.clone());
     }
     publish(&state.args.status, &update);
+    let rejected = update
+        .diagnostics
+        .iter()
+        .any(hale_policy::Diagnostic::is_error);
+    state.args.metrics.observe_reload(rejected);
     if update.changed {
         state.args.reconciler.policies = Arc::clone(&update.policies);
         state.args.reconciler.generations = Arc::clone(&update.generations);

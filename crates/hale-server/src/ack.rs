@@ -1,0 +1,300 @@
+//! Acknowledging: an exact-match silence in Alertmanager, created by an operator (`POST
+//! /api/v1/ack`, bearer token) or by opening a signed link from a notification (`GET
+//! /api/v1/ack/link?...`). Links carry an HMAC-SHA256 signature over what they silence, for
+//! how long, and until when the link is valid, so a link in a chat message can be neither
+//! forged nor used after it expires.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use hale_core::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{ApiError, ApiState, error};
+
+/// How long an acknowledgement lasts when none is given.
+const DEFAULT_ACK: Duration = Duration::from_secs(2 * 3600);
+
+/// The longest acknowledgement hale creates.
+const MAX_ACK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a signed link stays valid when none is given.
+const DEFAULT_LINK_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+
+/// What acknowledging needs.
+#[derive(Clone)]
+pub struct AckConfig {
+    /// Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
+    pub alertmanager: String,
+    /// The key links are signed with.
+    pub key: ring::hmac::Key,
+    /// The base URL people reach this API at, for the links.
+    pub public_url: String,
+    /// The client for Alertmanager.
+    pub http: reqwest::Client,
+}
+
+/// `POST /api/v1/ack` and `POST /api/v1/ack/link` bodies.
+#[derive(Debug, Deserialize)]
+pub struct AckRequest {
+    /// The alert labels to match exactly, e.g. `{alertname: ContainerDown, container: db}`.
+    labels: BTreeMap<String, String>,
+    /// How long: `30m`, `2h`, `24h`, ... Default: 2h.
+    #[serde(default)]
+    duration: Option<String>,
+    /// Why, for the silence's comment.
+    #[serde(default)]
+    comment: Option<String>,
+    /// Who, for the silence's `createdBy`.
+    #[serde(default)]
+    by: Option<String>,
+    /// For links: how long the link stays valid. Default: 24h.
+    #[serde(default)]
+    valid_for: Option<String>,
+}
+
+fn parse_duration(text: Option<&str>, default: Duration) -> Result<Duration, String> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let duration: hale_policy::Duration = text
+        .parse()
+        .map_err(|e| format!("duration {text:?}: {e}"))?;
+    let duration = duration.as_std();
+    if duration.is_zero() || duration > MAX_ACK {
+        return Err(format!("duration {text:?} must be between 1s and 7d"));
+    }
+    Ok(duration)
+}
+
+fn config(state: &ApiState) -> Result<&AckConfig, ApiError> {
+    state.ack.as_ref().ok_or_else(|| {
+        ApiError(
+            StatusCode::FORBIDDEN,
+            "acknowledging is disabled: start `hale run` with --alertmanager-url".to_owned(),
+        )
+    })
+}
+
+/// Creates the silence; returns its ID.
+async fn silence(
+    config: &AckConfig,
+    labels: &BTreeMap<String, String>,
+    duration: Duration,
+    by: &str,
+    comment: &str,
+) -> Result<String, ApiError> {
+    if labels.is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "an acknowledgement needs at least one label to match".to_owned(),
+        ));
+    }
+    let now = Timestamp::now();
+    let matchers: Vec<_> = labels
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value, "isRegex": false, "isEqual": true}))
+        .collect();
+    let body = json!({
+        "matchers": matchers,
+        "startsAt": now.to_string(),
+        "endsAt": now.plus(duration).to_string(),
+        "createdBy": by,
+        "comment": comment,
+    });
+    let url = format!(
+        "{}/api/v2/silences",
+        config.alertmanager.trim_end_matches('/')
+    );
+    let response = config
+        .http
+        .post(&url)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "cannot reach Alertmanager at {url}: {}",
+                    hale_core::error_chain(&e)
+                ),
+            )
+        })?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(ApiError(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "Alertmanager refused the silence (HTTP {}): {}",
+                status.as_u16(),
+                text.trim()
+            ),
+        ));
+    }
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("silenceID")?.as_str().map(str::to_owned))
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_GATEWAY,
+                format!("Alertmanager's answer has no silenceID: {}", text.trim()),
+            )
+        })
+}
+
+/// `POST /api/v1/ack` (bearer token): silence now.
+pub async fn ack(State(state): State<ApiState>, Json(request): Json<AckRequest>) -> Response {
+    let config = match config(&state) {
+        Ok(config) => config,
+        Err(response) => return response.into_response(),
+    };
+    let duration = match parse_duration(request.duration.as_deref(), DEFAULT_ACK) {
+        Ok(duration) => duration,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let by = request.by.as_deref().unwrap_or("hale ack");
+    let comment = request
+        .comment
+        .as_deref()
+        .unwrap_or("acknowledged through hale");
+    match silence(config, &request.labels, duration, by, comment).await {
+        Ok(id) => Json(json!({
+            "silenceID": id,
+            "endsAt": Timestamp::now().plus(duration).to_string(),
+        }))
+        .into_response(),
+        Err(response) => response.into_response(),
+    }
+}
+
+/// The signed part of a link.
+fn payload(labels: &str, duration: &str, expires: u64) -> String {
+    format!("{labels}|{duration}|{expires}")
+}
+
+fn sign(key: &ring::hmac::Key, payload: &str) -> String {
+    let tag = ring::hmac::sign(key, payload.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+}
+
+/// A signed link that silences `labels` for `duration` when opened before `expires`.
+pub fn signed_link(
+    config: &AckConfig,
+    labels: &BTreeMap<String, String>,
+    duration: &str,
+    expires: Timestamp,
+) -> String {
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(labels).unwrap_or_default());
+    let expires = expires.0 / 1000;
+    let signature = sign(&config.key, &payload(&encoded, duration, expires));
+    format!(
+        "{}/api/v1/ack/link?l={encoded}&d={duration}&e={expires}&s={signature}",
+        config.public_url.trim_end_matches('/')
+    )
+}
+
+/// `POST /api/v1/ack/link` (bearer token): mint a signed link.
+pub async fn mint(State(state): State<ApiState>, Json(request): Json<AckRequest>) -> Response {
+    let config = match config(&state) {
+        Ok(config) => config,
+        Err(response) => return response.into_response(),
+    };
+    let duration = request.duration.unwrap_or_else(|| "2h".to_owned());
+    if let Err(message) = parse_duration(Some(&duration), DEFAULT_ACK) {
+        return error(StatusCode::BAD_REQUEST, message);
+    }
+    let validity = match parse_duration(request.valid_for.as_deref(), DEFAULT_LINK_VALIDITY) {
+        Ok(validity) => validity,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let expires = Timestamp::now().plus(validity);
+    Json(json!({
+        "url": signed_link(config, &request.labels, &duration, expires),
+        "expiresAt": expires.to_string(),
+    }))
+    .into_response()
+}
+
+/// The query of a signed link.
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    l: String,
+    d: String,
+    e: u64,
+    s: String,
+}
+
+/// `GET /api/v1/ack/link?...`: a signed link, opened. The signature is the authorization.
+pub async fn open(State(state): State<ApiState>, Query(link): Query<LinkQuery>) -> Response {
+    let config = match config(&state) {
+        Ok(config) => config,
+        Err(response) => return response.into_response(),
+    };
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&link.s);
+    let genuine = tag.is_ok_and(|tag| {
+        ring::hmac::verify(
+            &config.key,
+            payload(&link.l, &link.d, link.e).as_bytes(),
+            &tag,
+        )
+        .is_ok()
+    });
+    if !genuine {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this acknowledgement link is not genuine (bad signature)".to_owned(),
+        );
+    }
+    if Timestamp::now().0 / 1000 > link.e {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this acknowledgement link has expired; ask hale for a new one (`hale ack`)".to_owned(),
+        );
+    }
+    let labels: BTreeMap<String, String> = match base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&link.l)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
+        Some(labels) => labels,
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the link's labels are unreadable".to_owned(),
+            );
+        }
+    };
+    let duration = match parse_duration(Some(&link.d), DEFAULT_ACK) {
+        Ok(duration) => duration,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match silence(
+        config,
+        &labels,
+        duration,
+        "hale ack link",
+        "acknowledged from a hale notification link",
+    )
+    .await
+    {
+        Ok(id) => (
+            StatusCode::OK,
+            format!(
+                "Acknowledged for {}: silence {id} in Alertmanager.\n",
+                link.d
+            ),
+        )
+            .into_response(),
+        Err(response) => response.into_response(),
+    }
+}

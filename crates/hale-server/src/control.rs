@@ -1,0 +1,241 @@
+//! The mutating side of the API: bearer-token auth, pause/resume, unquarantine, heal, and
+//! the Alertmanager webhook receiver.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{ApiState, error};
+
+/// Why a control request did not work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    /// No such policy or target.
+    NotFound(String),
+    /// The request conflicts with the target's state (e.g. healing a quarantined target).
+    Conflict(String),
+    /// The controller cannot answer now (restarting, shutting down).
+    Unavailable(String),
+}
+
+impl ControlError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound(message) => error(StatusCode::NOT_FOUND, message),
+            Self::Conflict(message) => error(StatusCode::CONFLICT, message),
+            Self::Unavailable(message) => error(StatusCode::SERVICE_UNAVAILABLE, message),
+        }
+    }
+}
+
+/// What an operator asks the controller to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// Pause (`true`) or resume a policy.
+    Pause {
+        /// The policy.
+        policy: String,
+        /// Pause or resume.
+        paused: bool,
+    },
+    /// Release a quarantined target (in one policy, or every policy).
+    Unquarantine {
+        /// Target name or ID prefix.
+        target: String,
+        /// Only this policy.
+        policy: Option<String>,
+    },
+    /// Remediate a target now, whatever its state (the next rung of its ladder).
+    Heal {
+        /// Target name or ID prefix.
+        target: String,
+        /// Only this policy.
+        policy: Option<String>,
+    },
+}
+
+/// One alert of an Alertmanager webhook (payload version 4).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertNotice {
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// The alert's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Alertmanager's identity of the alert.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// When it started firing (RFC 3339).
+    #[serde(default)]
+    pub starts_at: String,
+}
+
+/// The webhook body (payload version 4); fields hale does not use are ignored.
+#[derive(Debug, Deserialize)]
+struct Webhook {
+    version: String,
+    alerts: Vec<AlertNotice>,
+}
+
+/// The controller, as the API sees it: implemented by `hale run` over its actors.
+pub trait Control: Send + Sync + 'static {
+    /// Carries out a request; `Ok` says what was done.
+    fn request(
+        &self,
+        request: ControlRequest,
+    ) -> futures_util::future::BoxFuture<'static, Result<String, ControlError>>;
+
+    /// Hands over alerts from Alertmanager (fire and forget: the receiver answers at once).
+    fn alerts(&self, alerts: Vec<AlertNotice>);
+}
+
+/// Requires `Authorization: Bearer <token>` on the routes it wraps: 403 when no token is
+/// configured (the control API is off), 401 when the header is missing or wrong.
+pub async fn require_token(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = &state.token else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the control API is disabled: start `hale run` with --api-token-file to enable it"
+                .to_owned(),
+        );
+    };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (Authorization: Bearer <the --api-token-file token>)"
+                .to_owned(),
+        );
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Compares without revealing, through timing, how much of a secret matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Optional `?policy=` of the target routes.
+#[derive(Debug, Default, Deserialize)]
+pub struct PolicyFilter {
+    policy: Option<String>,
+}
+
+async fn run(state: &ApiState, request: ControlRequest) -> Response {
+    match state.control.request(request).await {
+        Ok(done) => Json(json!({ "result": done })).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// `POST /api/v1/policies/{name}/pause`.
+pub async fn pause(State(state): State<ApiState>, Path(policy): Path<String>) -> Response {
+    run(
+        &state,
+        ControlRequest::Pause {
+            policy,
+            paused: true,
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/policies/{name}/resume`.
+pub async fn resume(State(state): State<ApiState>, Path(policy): Path<String>) -> Response {
+    run(
+        &state,
+        ControlRequest::Pause {
+            policy,
+            paused: false,
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/targets/{id}/unquarantine[?policy=]`.
+pub async fn unquarantine(
+    State(state): State<ApiState>,
+    Path(target): Path<String>,
+    axum::extract::Query(filter): axum::extract::Query<PolicyFilter>,
+) -> Response {
+    let request = ControlRequest::Unquarantine {
+        target,
+        policy: filter.policy,
+    };
+    run(&state, request).await
+}
+
+/// `POST /api/v1/targets/{id}/heal[?policy=]`.
+pub async fn heal(
+    State(state): State<ApiState>,
+    Path(target): Path<String>,
+    axum::extract::Query(filter): axum::extract::Query<PolicyFilter>,
+) -> Response {
+    let request = ControlRequest::Heal {
+        target,
+        policy: filter.policy,
+    };
+    run(&state, request).await
+}
+
+/// `POST /api/v1/alertmanager`: Alertmanager's webhook. Alerts only select policies and
+/// targets; nothing in a payload is ever run or used as a command.
+pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
+    let webhook: Webhook = match serde_json::from_slice(&body) {
+        Ok(webhook) => webhook,
+        Err(problem) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("not an Alertmanager webhook payload: {problem}"),
+            );
+        }
+    };
+    if webhook.version != "4" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unsupported webhook payload version {:?}: hale reads version \"4\"",
+                webhook.version
+            ),
+        );
+    }
+    if let Some(bad) = webhook
+        .alerts
+        .iter()
+        .find(|a| a.status != "firing" && a.status != "resolved")
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "alert status {:?} is neither \"firing\" nor \"resolved\"",
+                bad.status
+            ),
+        );
+    }
+    let count = webhook.alerts.len();
+    state.control.alerts(webhook.alerts);
+    Json(json!({ "accepted": count })).into_response()
+}

@@ -1,0 +1,308 @@
+//! `GET /metrics`: hale's Prometheus metrics (prometheus-client, OpenMetrics text).
+//!
+//! Counters and histograms are fed as things happen (audit records, probe outcomes,
+//! reloads); per-target gauges are rebuilt from the status board at every scrape, so the
+//! series of a target that is gone disappear with it and cardinality stays bounded when
+//! containers churn. No series carries a container ID, a reason or any other free text.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use hale_core::{ControllerStatus, HealEvent, HealEventKind, ProbeOutcome, Timestamp};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `hale_actions_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    policy: String,
+    action: String,
+    result: String,
+}
+
+/// Labels of `hale_targets`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    policy: String,
+    state: String,
+}
+
+/// Labels of `hale_cooldown_remaining_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    policy: String,
+    target: String,
+}
+
+/// Labels of the probe metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    policy: String,
+    probe: String,
+}
+
+/// Labels of `hale_probe_results_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeResultLabels {
+    policy: String,
+    probe: String,
+    result: String,
+}
+
+/// A `result` label alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+/// A `version` label alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn probe_histogram() -> Histogram {
+    // 1 ms .. ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every metric hale exports.
+pub struct Metrics {
+    registry: Registry,
+    actions: Family<ActionLabels, Counter>,
+    targets: Family<StateLabels, Gauge>,
+    cooldown: Family<TargetLabels, FloatGauge>,
+    probe_duration: Family<ProbeLabels, Histogram, fn() -> Histogram>,
+    probe_results: Family<ProbeResultLabels, Counter>,
+    reaction: Histogram,
+    enabled: Gauge,
+    dry_run: Gauge,
+    last_event: FloatGauge,
+    reloads: Family<ResultLabel, Counter>,
+    docker_connected: Gauge,
+    /// One scrape at a time rebuilds the per-target gauges.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "hale_actions",
+            "Remediation decisions by policy, action and result (executed, failed, dry_run, cooldown_skip, circuit_open, quarantined, skipped, error)",
+            actions.clone(),
+        );
+        let targets = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "hale_targets",
+            "Targets by policy and state (healthy, unknown, pending, failing, quarantined)",
+            targets.clone(),
+        );
+        let cooldown = Family::<TargetLabels, FloatGauge>::default();
+        registry.register(
+            "hale_cooldown_remaining_seconds",
+            "Seconds until hale may act on the target again (cooldown, backoff, step timeout)",
+            cooldown.clone(),
+        );
+        let probe_duration =
+            Family::<ProbeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                probe_histogram,
+            );
+        registry.register(
+            "hale_probe_duration_seconds",
+            "How long probes take",
+            probe_duration.clone(),
+        );
+        let probe_results = Family::<ProbeResultLabels, Counter>::default();
+        registry.register(
+            "hale_probe_results",
+            "Probe outcomes by policy, probe and result (success, failure, degraded)",
+            probe_results.clone(),
+        );
+        // 1 ms .. ~33 s.
+        let reaction = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "hale_reaction_seconds",
+            "From the failure signal being observed to the action being issued",
+            reaction.clone(),
+        );
+        let enabled = Gauge::default();
+        registry.register(
+            "hale_enabled",
+            "1 while at least one policy is in force and not paused",
+            enabled.clone(),
+        );
+        let dry_run = Gauge::default();
+        registry.register(
+            "hale_dry_run",
+            "1 when hale runs with --dry-run",
+            dry_run.clone(),
+        );
+        let last_event = FloatGauge::default();
+        registry.register(
+            "hale_last_event_timestamp_seconds",
+            "Unix time of the newest audit record",
+            last_event.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "hale_policy_reload",
+            "Policy directory reloads by result (applied, rejected)",
+            reloads.clone(),
+        );
+        let docker_connected = Gauge::default();
+        registry.register(
+            "hale_docker_connected",
+            "1 while the Docker daemon answers",
+            docker_connected.clone(),
+        );
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        registry.register("hale_build", "hale's version", build_info.clone());
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        Self {
+            registry,
+            actions,
+            targets,
+            cooldown,
+            probe_duration,
+            probe_results,
+            reaction,
+            enabled,
+            dry_run,
+            last_event,
+            reloads,
+            docker_connected,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Counts an audit record.
+    pub fn observe_event(&self, event: &HealEvent) {
+        self.last_event.set(event.time.0 as f64 / 1000.0);
+        let result = match event.kind {
+            HealEventKind::ActionSucceeded => "executed",
+            HealEventKind::ActionFailed => "failed",
+            HealEventKind::DryRun => "dry_run",
+            HealEventKind::CooldownSkip => "cooldown_skip",
+            HealEventKind::CircuitOpen => "circuit_open",
+            HealEventKind::Quarantined => "quarantined",
+            HealEventKind::Skipped if event.action.is_some() => "skipped",
+            HealEventKind::Interrupted => "error",
+            HealEventKind::ActionStarted => {
+                if let Some(signal_at) = event.signal_at {
+                    self.reaction
+                        .observe(event.time.since(signal_at).as_secs_f64());
+                }
+                return;
+            }
+            _ => return,
+        };
+        let action = event
+            .action
+            .map_or_else(|| "none".to_owned(), hale_core::action_name);
+        self.actions
+            .get_or_create(&ActionLabels {
+                policy: event.policy.clone(),
+                action,
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a probe outcome.
+    pub fn observe_probe(&self, outcome: &ProbeOutcome) {
+        let labels = ProbeLabels {
+            policy: outcome.policy.clone(),
+            probe: outcome.probe.clone(),
+        };
+        self.probe_duration
+            .get_or_create(&labels)
+            .observe(outcome.latency_ms as f64 / 1000.0);
+        let result = if !outcome.success {
+            "failure"
+        } else if outcome.degraded {
+            "degraded"
+        } else {
+            "success"
+        };
+        self.probe_results
+            .get_or_create(&ProbeResultLabels {
+                policy: labels.policy,
+                probe: labels.probe,
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a reload of the policy directory.
+    pub fn observe_reload(&self, rejected: bool) {
+        let result = if rejected { "rejected" } else { "applied" };
+        self.reloads
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The exposition text, with the per-target gauges rebuilt from `status`.
+    pub fn render(&self, status: &ControllerStatus) -> String {
+        let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        self.targets.clear();
+        self.cooldown.clear();
+        let now = Timestamp::now();
+        for policy in status.policies.values() {
+            for state in ["healthy", "unknown", "pending", "failing", "quarantined"] {
+                let count = policy.targets.iter().filter(|t| t.state == state).count();
+                self.targets
+                    .get_or_create(&StateLabels {
+                        policy: policy.name.clone(),
+                        state: state.to_owned(),
+                    })
+                    .set(count as i64);
+            }
+            for target in &policy.targets {
+                let remaining = target
+                    .next_action_at
+                    .filter(|next| *next > now)
+                    .map_or(0.0, |next| next.since(now).as_secs_f64());
+                self.cooldown
+                    .get_or_create(&TargetLabels {
+                        policy: policy.name.clone(),
+                        target: target.name.clone(),
+                    })
+                    .set(remaining);
+            }
+        }
+        let active = status
+            .policies
+            .keys()
+            .any(|name| !status.paused.contains(name));
+        self.enabled.set(i64::from(active));
+        self.dry_run.set(i64::from(status.dry_run));
+        self.docker_connected
+            .set(i64::from(status.docker_connected));
+        let mut text = String::new();
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        text
+    }
+}
