@@ -531,3 +531,110 @@ impl Drop for SocketProxy {
         self.stop();
     }
 }
+
+/// A plain HTTP/1.1 request (one connection, `Connection: close`); returns the status and
+/// body. `token` adds `Authorization: Bearer`; `body` is sent as JSON.
+pub fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (address, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let mut stream = match std::net::TcpStream::connect(address) {
+        Ok(stream) => stream,
+        Err(error) => return (0, format!("cannot connect to {address}: {error}")),
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let payload = body.map(ToString::to_string).unwrap_or_default();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if body.is_some() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!(
+        "Content-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    ));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+/// Decodes a chunked HTTP body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A long random-enough API token written to `dir/token`; returns (token, path).
+pub fn token_file(dir: &Path) -> (String, PathBuf) {
+    let token = format!("test-token-{}-{}", std::process::id(), free_port());
+    let path = dir.join("token");
+    std::fs::write(&path, &token).unwrap();
+    (token, path)
+}
+
+/// A child process killed when dropped (Alertmanager, Prometheus).
+pub struct Service(pub Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `url` answers 200.
+pub fn wait_http_ok(url: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if http("GET", url, None, None).0 == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer 200 within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -209,16 +209,33 @@ async fn ready(State(state): State<ApiState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<ApiState>) -> Response {
+/// OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format for
+/// everyone else.
+async fn metrics(State(state): State<ApiState>, headers: axum::http::HeaderMap) -> Response {
     let text = state.metrics.render(&state.status.snapshot());
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let openmetrics = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            metrics::to_prometheus_text(&text),
+        )
+            .into_response()
+    }
 }
 
 async fn targets(State(state): State<ApiState>) -> Response {

@@ -306,3 +306,44 @@ impl Metrics {
         text
     }
 }
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics exposition, for scrapers
+/// and tools that do not ask for OpenMetrics (`curl`, `promtool check metrics`): counter
+/// families are named with their `_total` suffix, and `# EOF` and `# UNIT` go.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_get_their_total_suffix_in_the_classic_format() {
+        let open = "# HELP hale_actions Remediation decisions.\n# TYPE hale_actions counter\nhale_actions_total{policy=\"web\"} 1\n# HELP hale_dry_run Dry run.\n# TYPE hale_dry_run gauge\nhale_dry_run 0\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(open),
+            "# HELP hale_actions_total Remediation decisions.\n# TYPE hale_actions_total counter\nhale_actions_total{policy=\"web\"} 1\n# HELP hale_dry_run Dry run.\n# TYPE hale_dry_run gauge\nhale_dry_run 0\n"
+        );
+    }
+}

@@ -43,11 +43,82 @@ hale run --dry-run --log-format json\n  RUST_LOG=hale=debug hale run"
     /// Show the audit log: what hale decided and did, and why (oldest first).
     ///
     /// Reads the state store directly, so it works whether or not `hale run` is running.
+    /// With --follow, streams new records from a running controller's API instead (and
+    /// resumes without a gap if the connection drops).
     #[command(
         after_help = "Examples:\n  hale events\n  hale events --policy web --since 1h\n  \
-hale events --kind action_started --kind action_failed -o json"
+hale events --kind action_started --kind action_failed -o json\n  hale events --follow --policy web"
     )]
     Events(EventsArgs),
+    /// Pause a policy: its targets are still assessed and reported, but nothing is decided
+    /// or done until `hale resume`. Survives restarts.
+    #[command(
+        after_help = "Examples:\n  hale pause web\n  HALE_API_TOKEN_FILE=/etc/hale/token hale pause web"
+    )]
+    Pause {
+        /// The policy.
+        policy: String,
+        /// Which controller, and its token.
+        #[command(flatten)]
+        server: ServerArg,
+        /// The token.
+        #[command(flatten)]
+        token: TokenArg,
+    },
+    /// Resume a paused policy.
+    #[command(after_help = "Examples:\n  hale resume web")]
+    Resume {
+        /// The policy.
+        policy: String,
+        /// Which controller.
+        #[command(flatten)]
+        server: ServerArg,
+        /// The token.
+        #[command(flatten)]
+        token: TokenArg,
+    },
+    /// Remediate a target now: the next rung of its ladder, whatever its state, cooldown
+    /// or circuit (not while it is quarantined or its policy is paused).
+    #[command(after_help = "Examples:\n  hale heal web-1\n  hale heal site:shop --policy shop")]
+    Heal {
+        /// The container name (or ID prefix), or `site:<name>`.
+        target: String,
+        /// Only in this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Which controller.
+        #[command(flatten)]
+        server: ServerArg,
+        /// The token.
+        #[command(flatten)]
+        token: TokenArg,
+    },
+    /// Acknowledge an alert: an exact-match silence in Alertmanager for a while, or a
+    /// signed link that creates one when opened (for chat messages).
+    #[command(
+        after_help = "Examples:\n  hale ack -l alertname=ContainerDown -l container=db --for 2h\n  \
+hale ack -l alertname=ContainerDown --for 30m --link"
+    )]
+    Ack {
+        /// A label the silence matches exactly, `name=value`. Repeatable.
+        #[arg(short, long = "label", value_name = "NAME=VALUE", required = true)]
+        labels: Vec<String>,
+        /// How long: 30m, 2h, 24h or any duration up to 7d.
+        #[arg(long = "for", default_value = "2h", value_name = "DURATION")]
+        duration: String,
+        /// Why (the silence's comment).
+        #[arg(long)]
+        comment: Option<String>,
+        /// Print a signed link instead of silencing now.
+        #[arg(long)]
+        link: bool,
+        /// Which controller.
+        #[command(flatten)]
+        server: ServerArg,
+        /// The token.
+        #[command(flatten)]
+        token: TokenArg,
+    },
     /// Release a quarantined container so hale remediates it again.
     ///
     /// The request is left in the state directory; a running `hale run` applies it within
@@ -217,12 +288,26 @@ pub struct ServerArg {
     pub server: String,
 }
 
+/// The token of the API's mutating routes, for the commands that use them.
+#[derive(Debug, clap::Args)]
+pub struct TokenArg {
+    /// A file holding the API token (the one `hale run --api-token-file` reads).
+    #[arg(long, value_name = "FILE", env = "HALE_API_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
 /// What `hale get` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GetResource {
     /// The policies in force (alias: policy, hp).
     #[value(alias = "policy", alias = "hp")]
     Policies,
+    /// Every target of every policy (alias: target).
+    #[value(alias = "target")]
+    Targets,
+    /// The newest audit records (alias: event).
+    #[value(alias = "event")]
+    Events,
 }
 
 /// What `hale describe` shows.
@@ -231,6 +316,9 @@ pub enum DescribeResource {
     /// A policy (alias: policies, hp).
     #[value(alias = "policies", alias = "hp")]
     Policy,
+    /// A target: its state in each policy and its recent records (alias: targets).
+    #[value(alias = "targets")]
+    Target,
 }
 
 /// How `hale get` prints.
@@ -272,6 +360,17 @@ pub struct EventsArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Stream new records from the running controller (--server) as they happen.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// With --follow: the API of the `hale run` to follow.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:9009",
+        value_name = "URL",
+        env = "HALE_SERVER"
+    )]
+    pub server: String,
 }
 
 /// The `--state-dir` option, shared by every command that reads or writes hale's state.

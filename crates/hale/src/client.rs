@@ -8,7 +8,7 @@ use hale_core::{ConditionStatus, HealEvent, PolicyStatus, RejectedFile, Timestam
 use hale_policy::HealPolicySpec;
 use serde::Deserialize;
 
-use crate::cli::{DescribeResource, GetFormat, GetResource};
+use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, TokenArg};
 use crate::commands::print;
 
 /// How long to wait for the controller's answer.
@@ -34,39 +34,314 @@ struct PolicyDetail {
 
 /// `hale get RESOURCE`.
 pub fn get(resource: GetResource, output: GetFormat, server: &str) -> ExitCode {
-    let GetResource::Policies = resource;
-    let body = match fetch(server, "/api/v1/policies") {
+    let path = match resource {
+        GetResource::Policies => "/api/v1/policies",
+        GetResource::Targets => "/api/v1/targets",
+        GetResource::Events => "/api/v1/events?n=50",
+    };
+    let body = match fetch(server, path) {
         Ok(body) => body,
         Err(error) => return fail(&error),
     };
+    let wide = output == GetFormat::Wide;
     match output {
         GetFormat::Json => print(&format!("{body}\n")),
         GetFormat::Yaml => to_yaml(&body),
-        GetFormat::Table | GetFormat::Wide => match serde_json::from_str::<PolicyList>(&body) {
-            Ok(list) => print(&policy_table(
-                &list,
-                output == GetFormat::Wide,
-                Timestamp::now(),
-            )),
-            Err(error) => fail(&format!(
-                "the controller's answer is not a policy list: {error}"
-            )),
-        },
+        GetFormat::Table | GetFormat::Wide => {
+            let now = Timestamp::now();
+            let table = match resource {
+                GetResource::Policies => serde_json::from_str::<PolicyList>(&body)
+                    .map(|list| policy_table(&list, wide, now)),
+                GetResource::Targets => serde_json::from_str::<serde_json::Value>(&body)
+                    .map(|list| target_table(&list, now)),
+                GetResource::Events => serde_json::from_str::<Vec<HealEvent>>(&body)
+                    .map(|events| events.iter().rev().map(|e| format!("{e}\n")).collect()),
+            };
+            match table {
+                Ok(table) => print(&table),
+                Err(error) => fail(&format!("the controller's answer is unreadable: {error}")),
+            }
+        }
     }
 }
 
 /// `hale describe RESOURCE NAME`.
 pub fn describe(resource: DescribeResource, name: &str, server: &str) -> ExitCode {
-    let DescribeResource::Policy = resource;
-    let path = format!("/api/v1/policies/{}", encode(name));
-    let body = match fetch(server, &path) {
-        Ok(body) => body,
+    let now = Timestamp::now();
+    match resource {
+        DescribeResource::Policy => {
+            let path = format!("/api/v1/policies/{}", encode(name));
+            match fetch(server, &path) {
+                Ok(body) => match serde_json::from_str::<PolicyDetail>(&body) {
+                    Ok(detail) => print(&describe_policy(&detail, now)),
+                    Err(error) => {
+                        fail(&format!("the controller's answer is not a policy: {error}"))
+                    }
+                },
+                Err(error) => fail(&error),
+            }
+        }
+        DescribeResource::Target => {
+            let path = format!("/api/v1/targets/{}", encode(name));
+            match fetch(server, &path) {
+                Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
+                    Ok(detail) => print(&describe_target(name, &detail, now)),
+                    Err(error) => {
+                        fail(&format!("the controller's answer is not a target: {error}"))
+                    }
+                },
+                Err(error) => fail(&error),
+            }
+        }
+    }
+}
+
+/// The `hale get targets` table.
+fn target_table(list: &serde_json::Value, now: Timestamp) -> String {
+    let mut rows = vec![
+        ["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let at = |key: &str| item[key].as_str().and_then(Timestamp::parse_rfc3339);
+        let last = match (item["lastAction"].as_str(), at("lastActionAt")) {
+            (Some(action), Some(when)) => format!("{action} {} ago", age(when, now)),
+            (Some(action), None) => action.to_owned(),
+            _ => "-".to_owned(),
+        };
+        let cooldown = at("nextActionAt")
+            .filter(|next| *next > now)
+            .map_or_else(|| "-".to_owned(), |next| age(now, next));
+        rows.push(vec![
+            text(&item["policy"]),
+            text(&item["name"]),
+            text(&item["state"]),
+            item["step"]
+                .as_u64()
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            last,
+            cooldown,
+        ]);
+    }
+    if rows.len() == 1 {
+        return "No targets.\n".to_owned();
+    }
+    columns(&rows)
+}
+
+/// The `hale describe target` text.
+fn describe_target(name: &str, detail: &serde_json::Value, now: Timestamp) -> String {
+    let mut out = format!("Name:         {name}\n");
+    out.push_str("Policies:\n");
+    let mut rows = vec![
+        ["POLICY", "STATE", "STEP", "LAST ACTION", "SIGNAL"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for item in detail["policies"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            item["policy"].as_str().unwrap_or("-").to_owned(),
+            item["state"].as_str().unwrap_or("-").to_owned(),
+            item["step"].to_string(),
+            item["lastAction"].as_str().unwrap_or("-").to_owned(),
+            item["signal"].as_str().unwrap_or("-").to_owned(),
+        ]);
+    }
+    indent(&mut out, &columns(&rows));
+    out.push_str("Events:\n");
+    let events: Vec<HealEvent> =
+        serde_json::from_value(detail["events"].clone()).unwrap_or_default();
+    if events.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for event in events.iter().rev() {
+        let _ = writeln!(out, "  {} ago  {event}", age(event.time, now));
+    }
+    out
+}
+
+/// Sends a token-guarded POST and prints the controller's answer.
+pub fn control(
+    server: &str,
+    token: &TokenArg,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> ExitCode {
+    let token = match read_token(token) {
+        Ok(token) => token,
         Err(error) => return fail(&error),
     };
-    match serde_json::from_str::<PolicyDetail>(&body) {
-        Ok(detail) => print(&describe_policy(&detail, Timestamp::now())),
-        Err(error) => fail(&format!("the controller's answer is not a policy: {error}")),
+    match send(server, reqwest::Method::POST, path, Some(&token), body) {
+        Ok(answer) => {
+            let text = serde_json::from_str::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v.get("result").and_then(|r| r.as_str().map(str::to_owned)))
+                .unwrap_or(answer);
+            print(&format!("{text}\n"))
+        }
+        Err(error) => fail(&error),
     }
+}
+
+/// `hale ack`.
+pub fn ack(
+    server: &str,
+    token: &TokenArg,
+    labels: &[String],
+    duration: &str,
+    comment: Option<String>,
+    link: bool,
+) -> ExitCode {
+    let mut matched = serde_json::Map::new();
+    for label in labels {
+        let Some((name, value)) = label.split_once('=') else {
+            return fail(&format!("--label {label:?}: expected NAME=VALUE"));
+        };
+        matched.insert(name.trim().to_owned(), value.trim().into());
+    }
+    let body = serde_json::json!({
+        "labels": matched,
+        "duration": duration,
+        "comment": comment,
+        "by": format!("hale ack ({})", std::env::var("USER").unwrap_or_else(|_| "cli".into())),
+    });
+    let path = if link {
+        "/api/v1/ack/link"
+    } else {
+        "/api/v1/ack"
+    };
+    let token = match read_token(token) {
+        Ok(token) => token,
+        Err(error) => return fail(&error),
+    };
+    match send(
+        server,
+        reqwest::Method::POST,
+        path,
+        Some(&token),
+        Some(body),
+    ) {
+        Ok(answer) => {
+            let value: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+            let text = if link {
+                format!(
+                    "{}\n(valid until {})\n",
+                    value["url"].as_str().unwrap_or_default(),
+                    value["expiresAt"].as_str().unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "silenced until {} (Alertmanager silence {})\n",
+                    value["endsAt"].as_str().unwrap_or_default(),
+                    value["silenceID"].as_str().unwrap_or_default()
+                )
+            };
+            print(&text)
+        }
+        Err(error) => fail(&error),
+    }
+}
+
+fn read_token(token: &TokenArg) -> Result<String, String> {
+    let Some(path) = &token.token_file else {
+        return Err(
+            "this command needs the API token: pass --token-file FILE or set HALE_API_TOKEN_FILE (the file `hale run --api-token-file` reads)".to_owned(),
+        );
+    };
+    crate::api::read_token(path)
+}
+
+/// `hale events --follow`: the controller's event stream, printed as records arrive;
+/// reconnects with `Last-Event-ID` so nothing is missed.
+pub fn follow(args: &EventsArgs) -> ExitCode {
+    let mut query = vec![];
+    if let Some(policy) = &args.policy {
+        query.push(format!("policy={}", encode(policy)));
+    }
+    if let Some(target) = &args.target {
+        query.push(format!("target={}", encode(target)));
+    }
+    if !args.kind.is_empty() {
+        query.push(format!("kind={}", encode(&args.kind.join(","))));
+    }
+    let url = format!(
+        "{}/api/v1/events/stream?{}",
+        args.server.trim_end_matches('/'),
+        query.join("&")
+    );
+    let json = args.output == crate::cli::OutputFormat::Json;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut last_id: Option<String> = None;
+        let mut failures = 0u32;
+        loop {
+            let mut request = client.get(&url).header("accept", "text/event-stream");
+            if let Some(id) = &last_id {
+                request = request.header("last-event-id", id.as_str());
+            }
+            match request.send().await {
+                Ok(mut response) if response.status().is_success() => {
+                    failures = 0;
+                    let mut buffer = String::new();
+                    let mut id = None;
+                    let mut data = String::new();
+                    while let Ok(Some(chunk)) = response.chunk().await {
+                        buffer.push_str(&String::from_utf8_lossy(&chunk));
+                        while let Some(end) = buffer.find('\n') {
+                            let line: String = buffer.drain(..=end).collect();
+                            let line = line.trim_end_matches(['\r', '\n']);
+                            if line.is_empty() {
+                                if let Ok(event) = serde_json::from_str::<HealEvent>(&data) {
+                                    let text = if json {
+                                        data.clone()
+                                    } else {
+                                        event.to_string()
+                                    };
+                                    if print(&format!("{text}\n")) != ExitCode::SUCCESS {
+                                        return ExitCode::FAILURE;
+                                    }
+                                    last_id = id.take().or(last_id.take());
+                                }
+                                data.clear();
+                            } else if let Some(value) = line.strip_prefix("id:") {
+                                id = Some(value.trim().to_owned());
+                            } else if let Some(value) = line.strip_prefix("data:") {
+                                data.push_str(value.trim_start());
+                            }
+                        }
+                    }
+                }
+                Ok(response) => {
+                    return fail(&format!(
+                        "the controller answered HTTP {} to {url}",
+                        response.status().as_u16()
+                    ));
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures == 1 {
+                        eprintln!(
+                            "hale: lost the event stream ({}); reconnecting",
+                            hale_core::error_chain(&error)
+                        );
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(
+                500 * u64::from(failures.min(10)) + 200,
+            ))
+            .await;
+        }
+    })
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -74,8 +349,8 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Percent-encodes a path segment (policy names are DNS labels, but be safe).
-fn encode(segment: &str) -> String {
+/// Percent-encodes a path segment or query value.
+pub fn encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| {
@@ -90,6 +365,18 @@ fn encode(segment: &str) -> String {
 
 /// GETs `path` from the controller; errors say how to reach it.
 fn fetch(server: &str, path: &str) -> Result<String, String> {
+    send(server, reqwest::Method::GET, path, None, None)
+}
+
+/// Sends one request to the controller and returns the body of a 2xx answer; errors say
+/// how to reach it or what it refused.
+fn send(
+    server: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Result<String, String> {
     let url = format!("{}{path}", server.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -100,7 +387,14 @@ fn fetch(server: &str, path: &str) -> Result<String, String> {
             .timeout(TIMEOUT)
             .build()
             .map_err(|error| error.to_string())?;
-        let response = client.get(&url).send().await.map_err(|error| {
+        let mut request = client.request(method, &url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| {
             format!(
                 "cannot reach hale at {server}: {}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)",
                 hale_core::error_chain(&error)

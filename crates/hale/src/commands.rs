@@ -32,7 +32,48 @@ pub fn run(cli: Cli) -> ExitCode {
             server,
         } => crate::client::describe(resource, &name, &server.server),
         Command::Run(args) => crate::run::run(args),
+        Command::Events(args) if args.follow => crate::client::follow(&args),
         Command::Events(args) => crate::events::events(&args),
+        Command::Pause {
+            policy,
+            server,
+            token,
+        } => crate::client::control(
+            &server.server,
+            &token,
+            &format!("/api/v1/policies/{}/pause", crate::client::encode(&policy)),
+            None,
+        ),
+        Command::Resume {
+            policy,
+            server,
+            token,
+        } => crate::client::control(
+            &server.server,
+            &token,
+            &format!("/api/v1/policies/{}/resume", crate::client::encode(&policy)),
+            None,
+        ),
+        Command::Heal {
+            target,
+            policy,
+            server,
+            token,
+        } => {
+            let mut path = format!("/api/v1/targets/{}/heal", crate::client::encode(&target));
+            if let Some(policy) = policy {
+                path.push_str(&format!("?policy={}", crate::client::encode(&policy)));
+            }
+            crate::client::control(&server.server, &token, &path, None)
+        }
+        Command::Ack {
+            labels,
+            duration,
+            comment,
+            link,
+            server,
+            token,
+        } => crate::client::ack(&server.server, &token, &labels, &duration, comment, link),
         Command::Unquarantine {
             target,
             policy,
