@@ -851,3 +851,21 @@ fn a_degraded_site_is_healthy_and_only_its_own_probes_judge_it() {
         Assessment::Failing(_)
     ));
 }
+
+#[test]
+fn a_heal_request_acts_now_on_a_healthy_target_despite_cooldown_and_circuit() {
+    let spec = spec(
+        "  remediation:\n    steps: [{action: restart, attempts: 1, timeout: 1m}, {action: recreate}]\n    cooldown: 10m\n",
+    );
+    let mut state = TargetState::default();
+    // An action a moment ago: cooldown holds for ten minutes.
+    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
+    assert!(step(&spec, &failing_at(at(5)), &mut state, at(5)).action.is_none());
+
+    state.heal_requested = true;
+    let decision = step_with(&spec, &running(), &mut state, at(6), false, true);
+    let planned = decision.action.expect("a heal request acts at once");
+    assert_eq!(planned.action, Action::Recreate, "the next rung of the ladder");
+    assert!(planned.reason.contains("heal requested by an operator"), "{}", planned.reason);
+    assert!(!state.heal_requested, "the request is consumed");
+}
