@@ -859,13 +859,28 @@ fn a_heal_request_acts_now_on_a_healthy_target_despite_cooldown_and_circuit() {
     );
     let mut state = TargetState::default();
     // An action a moment ago: cooldown holds for ten minutes.
-    assert_eq!(act(&spec, &unhealthy_since(0), &mut state, at(0)), Some(Action::Restart));
-    assert!(step(&spec, &failing_at(at(5)), &mut state, at(5)).action.is_none());
+    assert_eq!(
+        act(&spec, &unhealthy_since(0), &mut state, at(0)),
+        Some(Action::Restart)
+    );
+    assert!(
+        step(&spec, &failing_at(at(5)), &mut state, at(5))
+            .action
+            .is_none()
+    );
 
     state.heal_requested = true;
     let decision = step_with(&spec, &running(), &mut state, at(6), false, true);
     let planned = decision.action.expect("a heal request acts at once");
-    assert_eq!(planned.action, Action::Recreate, "the next rung of the ladder");
-    assert!(planned.reason.contains("heal requested by an operator"), "{}", planned.reason);
+    assert_eq!(
+        planned.action,
+        Action::Recreate,
+        "the next rung of the ladder"
+    );
+    assert!(
+        planned.reason.contains("heal requested by an operator"),
+        "{}",
+        planned.reason
+    );
     assert!(!state.heal_requested, "the request is consumed");
 }

@@ -291,7 +291,8 @@ pub struct ServerArg {
 /// The token of the API's mutating routes, for the commands that use them.
 #[derive(Debug, clap::Args)]
 pub struct TokenArg {
-    /// A file holding the API token (the one `hale run --api-token-file` reads).
+    /// A file holding the API token (the one `hale run --api-token-file` reads). Without
+    /// it, the token is read from the HALE_API_TOKEN environment variable.
     #[arg(long, value_name = "FILE", env = "HALE_API_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 }

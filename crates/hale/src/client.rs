@@ -244,13 +244,17 @@ pub fn ack(
     }
 }
 
+/// The API token: from --token-file / HALE_API_TOKEN_FILE, else HALE_API_TOKEN.
 fn read_token(token: &TokenArg) -> Result<String, String> {
-    let Some(path) = &token.token_file else {
-        return Err(
-            "this command needs the API token: pass --token-file FILE or set HALE_API_TOKEN_FILE (the file `hale run --api-token-file` reads)".to_owned(),
-        );
-    };
-    crate::api::read_token(path)
+    if let Some(path) = &token.token_file {
+        return crate::api::read_token(path);
+    }
+    match std::env::var("HALE_API_TOKEN") {
+        Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+        _ => Err(
+            "this command needs the API token: pass --token-file FILE, or set HALE_API_TOKEN_FILE (the file `hale run --api-token-file` reads) or HALE_API_TOKEN".to_owned(),
+        ),
+    }
 }
 
 /// `hale events --follow`: the controller's event stream, printed as records arrive;
