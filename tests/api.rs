@@ -456,3 +456,89 @@ fn mutating_routes_need_the_token_and_ack_links_cannot_be_forged_or_replayed_lat
     assert!(body.contains("--api-token-file"), "{body}");
     assert!(hale.stop().success());
 }
+
+#[test]
+fn pause_survives_a_restart_heal_acts_at_once_and_status_and_readiness_report_it() {
+    let docker = TestDocker::new("pause");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, token_path) = token_file(dir.path());
+    let workspace = Workspace::new(&docker.policy(
+        "pause",
+        "  remediation:\n    steps: [{action: restart, attempts: 5, timeout: 2s}]\n    cooldown: 1s\n",
+    ));
+    let args = ["--api-token-file", token_path.to_str().unwrap()];
+    let hale = workspace.start(&args, &[]);
+    let api = hale.api();
+    wait_http_ok(&format!("{api}/readyz"), WAIT);
+    let cli = |hale: &Hale, args: &[&str]| {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--token-file", token_path.to_str().unwrap()]);
+        let (code, stdout, stderr) = hale.cli(&full);
+        assert_eq!(code, 0, "hale {args:?}: {stderr}");
+        stdout
+    };
+    assert!(cli(&hale, &["pause", "pause"]).contains("pause paused"));
+    assert!(hale.stop().success());
+
+    // Restarted: still paused, so an unhealthy container is reported but left alone.
+    let hale = workspace.start(&args, &[]);
+    let api = hale.api();
+    docker.run("web", common::HEALTH, common::NEVER_HEALTHY);
+    let name = docker.name("web");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, body) = http("GET", &format!("{api}/api/v1/targets/{name}"), None, None);
+        let state =
+            serde_json::from_str::<Value>(&body).unwrap_or_default()["policies"][0]["state"]
+                .clone();
+        if state == "failing" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the target was never reported failing: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, overview) = http("GET", &format!("{api}/"), None, None);
+    let overview: Value = serde_json::from_str(&overview).unwrap();
+    assert_eq!(overview["paused"], json!(["pause"]), "{overview}");
+    assert_eq!(overview["enabled"], false, "{overview}");
+    let policy = hale.policies()["items"][0].clone();
+    let paused = policy["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Paused")
+        .unwrap()
+        .clone();
+    assert_eq!(paused["status"], "True", "{policy:#}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        hale.audit("action_started", &name).is_empty(),
+        "a paused policy must not act"
+    );
+
+    // Resumed: it acts. Then `hale heal` forces the next restart without waiting.
+    cli(&hale, &["resume", "pause"]);
+    hale.wait_audit("action_succeeded", &name, WAIT);
+    let before = hale.audit("action_started", &name).len();
+    assert!(cli(&hale, &["heal", &name]).contains("healing"));
+    let deadline = Instant::now() + WAIT;
+    while hale.audit("action_started", &name).len() <= before {
+        assert!(Instant::now() < deadline, "heal did not act");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let healed = hale.audit("action_started", &name).last().cloned().unwrap();
+    assert!(
+        healed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("heal requested by an operator"),
+        "{healed}"
+    );
+    let (code, table, _) = hale.cli(&["get", "targets"]);
+    assert_eq!(code, 0);
+    assert!(table.contains(&name), "{table}");
+    assert!(hale.stop().success());
+}
