@@ -74,6 +74,9 @@ pub enum HealEventKind {
     Paused,
     /// An operator resumed a paused policy.
     Resumed,
+    /// A notification could not be delivered (after retries), or was dropped from a full
+    /// queue.
+    NotificationFailed,
 }
 
 impl HealEventKind {
@@ -100,6 +103,7 @@ impl HealEventKind {
             Self::PolicyRemoved => "policy_removed",
             Self::Paused => "paused",
             Self::Resumed => "resumed",
+            Self::NotificationFailed => "notification_failed",
         }
     }
 }

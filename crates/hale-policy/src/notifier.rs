@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::duration::Duration;
 use crate::meta::ObjectMeta;
 use crate::policy::HttpHeader;
 use crate::secret::SecretRef;
@@ -24,8 +25,9 @@ pub struct Notifier {
     pub spec: NotifierSpec,
 }
 
-/// The destination of a [`Notifier`]: exactly one of the sinks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The destination of a [`Notifier`]: exactly one of the sinks, and how messages to it are
+/// grouped, repeated and paced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NotifierSpec {
     /// A generic JSON webhook. Default: none.
@@ -46,6 +48,60 @@ pub struct NotifierSpec {
     /// Email over SMTP. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailSink>,
+    /// Events of one kind about one target within this window are folded: the first is
+    /// sent at once, the others are counted and sent as one message when the window closes.
+    /// Default: `5m`.
+    #[serde(default = "default_group_window")]
+    pub group_window: Duration,
+    /// While a target stays quarantined or a circuit stays open, remind this often.
+    /// Default: `4h`.
+    #[serde(default = "default_reminder")]
+    pub min_reminder_interval: Duration,
+    /// After telling about a target's trouble, also tell when it recovers, even if the
+    /// route does not list `Recovered`. Default: `true`.
+    #[serde(default = "default_true")]
+    pub send_on_resolved: bool,
+    /// At most this many messages per minute; more wait their turn. Default: `20`.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+    /// Messages waiting for this sink at most; when full, the oldest is dropped (and the
+    /// drop is logged and recorded). Default: `100`.
+    #[serde(default = "default_queue_size")]
+    pub queue_size: u32,
+}
+
+fn default_group_window() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_reminder() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_rate_limit() -> u32 {
+    20
+}
+fn default_queue_size() -> u32 {
+    100
+}
+
+impl Default for NotifierSpec {
+    fn default() -> Self {
+        Self {
+            webhook: None,
+            slack: None,
+            discord: None,
+            telegram: None,
+            ntfy: None,
+            email: None,
+            group_window: default_group_window(),
+            min_reminder_interval: default_reminder(),
+            send_on_resolved: true,
+            rate_limit: default_rate_limit(),
+            queue_size: default_queue_size(),
+        }
+    }
 }
 
 impl NotifierSpec {

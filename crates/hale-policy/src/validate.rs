@@ -628,6 +628,18 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
 fn check_notifier(c: &mut Checker<'_, Notifier>, notifier: &Notifier) {
     c.metadata(&notifier.metadata);
     let spec = &notifier.spec;
+    if spec.rate_limit == 0 {
+        c.error("spec.rateLimit", "must be at least 1 message per minute");
+    }
+    if spec.queue_size == 0 {
+        c.error("spec.queueSize", "must be at least 1");
+    }
+    if spec.min_reminder_interval.is_zero() {
+        c.error(
+            "spec.minReminderInterval",
+            "must be longer than 0s (reminders would never stop)",
+        );
+    }
     let sinks = spec.sink_names();
     match sinks.as_slice() {
         [] => c.error(

@@ -197,6 +197,9 @@ hale get policies -o json | jq '.items[].conditions'"
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Work with notifiers: `hale notify test NOTIFIER` sends a test message through it.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Print the JSON Schema (draft-07) of policy documents.
     ///
     /// Point yaml-language-server at it for completion and inline errors in your editor:
@@ -273,6 +276,9 @@ pub struct RunArgs {
     /// Default: http:// and the --listen address.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// The Notifier that hears about policies that name none in `notify`.
+    #[arg(long, value_name = "NOTIFIER", env = "HALE_NOTIFY_DEFAULT")]
+    pub notify_default: Option<String>,
 }
 
 /// The `--server` option of the commands that ask a running `hale run`.
@@ -286,6 +292,26 @@ pub struct ServerArg {
         env = "HALE_SERVER"
     )]
     pub server: String,
+}
+
+/// `hale notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through a Notifier, to check its token or URL before an outage.
+    ///
+    /// Reads the Notifier from the policy directory (the same files `hale run` reads),
+    /// sends one message, and prints what the service answered. Exit status 0 when it was
+    /// delivered, 1 when not.
+    #[command(
+        after_help = "Examples:\n  hale notify test team-slack\n  hale notify test oncall-email --policies /etc/hale/policies"
+    )]
+    Test {
+        /// The Notifier's name.
+        notifier: String,
+        /// The policy directory (or file).
+        #[arg(long, default_value = "policies", value_name = "DIR")]
+        policies: PathBuf,
+    },
 }
 
 /// The token of the API's mutating routes, for the commands that use them.

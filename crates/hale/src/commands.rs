@@ -21,6 +21,9 @@ pub fn run(cli: Cli) -> ExitCode {
             strict,
         } => validate(&paths, output, strict),
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
+        Command::Notify(crate::cli::NotifyCommand::Test { notifier, policies }) => {
+            notify_test(&notifier, &policies)
+        }
         Command::Get {
             resource,
             output,
@@ -235,4 +238,70 @@ fn json_report(report: &LoadReport, valid: bool) -> String {
     let mut text = serde_json::to_string_pretty(&json).expect("the report serializes");
     text.push('\n');
     text
+}
+
+/// `hale notify test NOTIFIER`: one message through the sink, with the service's answer.
+fn notify_test(name: &str, policies: &std::path::Path) -> ExitCode {
+    let report = hale_policy::load_paths(&[policies]);
+    let Some(notifier) = report.set.notifier(name) else {
+        let known: Vec<&str> = report
+            .set
+            .notifiers
+            .iter()
+            .map(|n| n.resource.metadata.name.as_str())
+            .collect();
+        let rejected = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        eprintln!(
+            "hale notify test: no valid Notifier named {name:?} in {} (notifiers: {}){}",
+            policies.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            },
+            if rejected.is_empty() {
+                String::new()
+            } else {
+                format!("\nrejected:\n  {}", rejected.join("\n  "))
+            }
+        );
+        return ExitCode::from(USAGE_ERROR);
+    };
+    let event = hale_core::HealEvent::new(
+        hale_core::Timestamp::now(),
+        hale_core::HealEventKind::ActionStarted,
+        "hale-notify-test",
+        None,
+        format!("a test message from `hale notify test {name}`; nothing is wrong"),
+    );
+    let message =
+        hale_notifier::compose(&event, hale_policy::EventKind::Remediating, 1, Vec::new());
+    let sink = hale_notifier::sinks::describe(&notifier.resource.spec);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("hale notify test: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = reqwest::Client::new();
+    match runtime.block_on(hale_notifier::sinks::send(
+        &client,
+        &notifier.resource.spec,
+        &message,
+    )) {
+        Ok(answer) => print(&format!("delivered to {sink}: {answer}\n")),
+        Err(error) => {
+            eprintln!("hale notify test: {sink}: {}", error.message);
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -153,6 +153,25 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
             }
         }
     });
+    // Every audit record also goes to the notifier, whichever incarnation is current.
+    let mut to_notify = writer.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match to_notify.recv().await {
+                Ok(event) => {
+                    if let Some(cell) = ractor::registry::where_is(hale_notifier::NOTIFIER_NAME) {
+                        let _ = ActorRef::<hale_notifier::NotifierMsg>::from(cell)
+                            .cast(hale_notifier::NotifierMsg::Event(Box::new(event)));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the notifier missed audit records under load");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let links = notification_links(&address, args.public_url.as_deref(), ack.clone());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(hale_server::serve(
         listener,
@@ -259,6 +278,20 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
                 }
             }),
         },
+        notifier: hale_notifier::NotifierArgs {
+            policies: Arc::clone(&initial.policies),
+            notifiers: Arc::clone(&initial.notifiers),
+            default_route: args.notify_default.clone(),
+            links,
+            record: {
+                let writer = writer.clone();
+                Arc::new(move |event| writer.record(event))
+            },
+            http: reqwest::Client::builder()
+                .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("the HTTP client builds"),
+        },
         writer: writer.clone(),
         status: status.clone(),
         metrics: Arc::clone(&metrics),
@@ -319,6 +352,44 @@ async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
         }
         delay = (delay * 2).min(CONNECT_RETRY_MAX);
     }
+}
+
+/// The links notifications carry: the target's audit records and, with Alertmanager
+/// configured, a signed link that acknowledges alerts about the target for 2 h (valid for a
+/// day).
+fn notification_links(
+    address: &str,
+    public_url: Option<&str>,
+    ack: Option<hale_server::AckConfig>,
+) -> hale_notifier::LinkMaker {
+    let base = public_url.map_or_else(
+        || format!("http://{address}"),
+        |u| u.trim_end_matches('/').to_owned(),
+    );
+    Arc::new(move |event: &hale_core::HealEvent| {
+        let mut links = Vec::new();
+        let Some(target) = &event.target else {
+            links.push((
+                "Audit records".to_owned(),
+                format!("{base}/api/v1/events?policy={}", event.policy),
+            ));
+            return links;
+        };
+        links.push((
+            "Audit records".to_owned(),
+            format!("{base}/api/v1/events?target={}", target.name),
+        ));
+        if let Some(ack) = &ack {
+            let labels =
+                std::collections::BTreeMap::from([("container".to_owned(), target.name.clone())]);
+            let expires = Timestamp::now().plus(Duration::from_secs(24 * 3600));
+            links.push((
+                "Acknowledge 2h".to_owned(),
+                hale_server::signed_link(ack, &labels, "2h", expires),
+            ));
+        }
+        links
+    })
 }
 
 /// The policy records of the previous run, so generations carry on.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hale_core::{PolicyStatus, StatusBoard, Timestamp};
+use hale_notifier::{NOTIFIER_NAME, NotifierActor, NotifierArgs, NotifierMsg};
 use hale_prober::{PROBER_NAME, Prober, ProberArgs, ProberMsg};
 use hale_reconciler::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
 use hale_store::StoreWriter;
@@ -37,6 +38,8 @@ pub enum Child {
     Prober,
     /// The PolicyWatcher.
     PolicyWatcher,
+    /// The Notifier.
+    Notifier,
 }
 
 impl Child {
@@ -46,6 +49,7 @@ impl Child {
             Self::Watcher => WATCHER_NAME,
             Self::Prober => PROBER_NAME,
             Self::PolicyWatcher => POLICY_WATCHER_NAME,
+            Self::Notifier => NOTIFIER_NAME,
         }
     }
 
@@ -55,6 +59,7 @@ impl Child {
             Some(WATCHER_NAME) => Some(Self::Watcher),
             Some(PROBER_NAME) => Some(Self::Prober),
             Some(POLICY_WATCHER_NAME) => Some(Self::PolicyWatcher),
+            Some(NOTIFIER_NAME) => Some(Self::Notifier),
             _ => None,
         }
     }
@@ -83,6 +88,8 @@ pub struct SupervisorArgs {
     pub prober: ProberArgs,
     /// The policy watcher's arguments.
     pub policy_watcher: PolicyWatcherArgs,
+    /// The notifier's arguments.
+    pub notifier: NotifierArgs,
     /// Where reloads are recorded and generations persisted.
     pub writer: StoreWriter,
     /// Where the controller's status is published.
@@ -142,6 +149,15 @@ impl SupervisorState {
                 )
                 .await?;
             }
+            Child::Notifier => {
+                Actor::spawn_linked(
+                    Some(NOTIFIER_NAME.to_owned()),
+                    NotifierActor,
+                    self.args.notifier.clone(),
+                    myself.get_cell(),
+                )
+                .await?;
+            }
             Child::PolicyWatcher => {
                 Actor::spawn_linked(
                     Some(POLICY_WATCHER_NAME.to_owned()),
@@ -183,6 +199,7 @@ impl Actor for Supervisor {
         if let Some(initial) = state.args.initial.take() {
             apply_policies(&mut state, *initial);
         }
+        state.spawn(&myself, Child::Notifier).await?;
         state.spawn(&myself, Child::Reconciler).await?;
         state.spawn(&myself, Child::Prober).await?;
         state.spawn(&myself, Child::Watcher).await?;
@@ -272,6 +289,16 @@ fn apply_policies(state: &mut SupervisorState, mut update: PolicyUpdate) {
         .iter()
         .any(hale_policy::Diagnostic::is_error);
     state.args.metrics.observe_reload(rejected);
+    if update.changed || *update.notifiers != *state.args.notifier.notifiers {
+        state.args.notifier.policies = Arc::clone(&update.policies);
+        state.args.notifier.notifiers = Arc::clone(&update.notifiers);
+        if let Some(cell) = ractor::registry::where_is(NOTIFIER_NAME) {
+            let _ = ActorRef::<NotifierMsg>::from(cell).cast(NotifierMsg::Config {
+                policies: Arc::clone(&update.policies),
+                notifiers: Arc::clone(&update.notifiers),
+            });
+        }
+    }
     if update.changed {
         state.args.reconciler.policies = Arc::clone(&update.policies);
         state.args.reconciler.generations = Arc::clone(&update.generations);
@@ -346,6 +373,7 @@ pub async fn shutdown(supervisor: &ActorRef<SupervisorMsg>, grace: Duration) -> 
         Child::Watcher,
         Child::Prober,
         Child::Reconciler,
+        Child::Notifier,
     ] {
         if let Some(cell) = ractor::registry::where_is(child.name()) {
             cell.unlink(supervisor.get_cell());

@@ -1,0 +1,406 @@
+//! The Notifier actor: routes audit records to the notifiers policies name, folds repeats,
+//! reminds about lasting trouble, and hands messages to each sink's own queue (so its
+//! mailbox never waits on a network).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use hale_core::{HealEvent, HealEventKind, Timestamp};
+use hale_policy::{EventKind, HealPolicy, Notifier, NotifierSpec};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinHandle;
+
+use crate::delivery::{Deliver, Outbox, Report, spawn_worker};
+use crate::message::{Message, compose, event_kind};
+use crate::sinks::DeliveryError;
+
+/// The name the notifier registers under.
+pub const NOTIFIER_NAME: &str = "hale-notifier";
+
+/// How often groups are closed and reminders checked.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Makes the links of a message (audit record, acknowledgement) for an event.
+pub type LinkMaker = Arc<dyn Fn(&HealEvent) -> Vec<(String, String)> + Send + Sync>;
+
+/// What the notifier starts with.
+#[derive(Clone)]
+pub struct NotifierArgs {
+    /// The policies in force (their `notify` routes).
+    pub policies: Arc<Vec<HealPolicy>>,
+    /// The notifiers in force.
+    pub notifiers: Arc<Vec<Notifier>>,
+    /// The notifier for policies that name none (`--notify-default`).
+    pub default_route: Option<String>,
+    /// Links for messages.
+    pub links: LinkMaker,
+    /// Where `notification_failed` and `notification_dropped` records go.
+    pub record: Arc<dyn Fn(HealEvent) + Send + Sync>,
+    /// The HTTP client sinks share.
+    pub http: reqwest::Client,
+}
+
+/// Messages of the notifier.
+pub enum NotifierMsg {
+    /// An audit record was written.
+    Event(Box<HealEvent>),
+    /// The policies or notifiers changed (a reload).
+    Config {
+        /// Policies in force.
+        policies: Arc<Vec<HealPolicy>>,
+        /// Notifiers in force.
+        notifiers: Arc<Vec<Notifier>>,
+    },
+    /// Timer.
+    Tick,
+}
+
+/// A real sink.
+struct Sink {
+    http: reqwest::Client,
+    spec: NotifierSpec,
+}
+
+impl Deliver for Sink {
+    fn deliver<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<String, DeliveryError>> {
+        Box::pin(crate::sinks::send(&self.http, &self.spec, message))
+    }
+}
+
+/// One notifier's worker and settings.
+struct Channel {
+    spec: NotifierSpec,
+    outbox: Outbox,
+    worker: JoinHandle<()>,
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
+/// Repeats of one kind about one target, within the grouping window.
+struct Group {
+    opened: Timestamp,
+    folded: u32,
+    latest: HealEvent,
+}
+
+/// A lasting state (quarantine, open circuit) to remind about.
+struct Lasting {
+    last_sent: Timestamp,
+    event: HealEvent,
+}
+
+/// (notifier, policy, target name or `-`).
+type Subject = (String, String, String);
+
+/// The notifier's state.
+pub struct NotifierState {
+    args: NotifierArgs,
+    channels: HashMap<String, Channel>,
+    groups: HashMap<(Subject, HealEventKind), Group>,
+    lasting: HashMap<(Subject, HealEventKind), Lasting>,
+    /// Subjects each notifier was told about, for `sendOnResolved`.
+    told: HashSet<Subject>,
+}
+
+/// The Notifier actor.
+pub struct NotifierActor;
+
+fn target_name(event: &HealEvent) -> String {
+    event
+        .target
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), |t| t.name.clone())
+}
+
+impl NotifierState {
+    /// (Re)creates the workers of notifiers whose spec changed; drops those gone.
+    fn configure(&mut self) {
+        let wanted: BTreeMap<&str, &Notifier> = self
+            .args
+            .notifiers
+            .iter()
+            .map(|n| (n.metadata.name.as_str(), n))
+            .collect();
+        self.channels.retain(|name, channel| {
+            wanted
+                .get(name.as_str())
+                .is_some_and(|n| n.spec == channel.spec)
+        });
+        for (name, notifier) in wanted {
+            if self.channels.contains_key(name) {
+                continue;
+            }
+            let record = Arc::clone(&self.args.record);
+            let notifier_name = name.to_owned();
+            let describe = crate::sinks::describe(&notifier.spec);
+            let report = Arc::new(move |report: Report| match report {
+                Report::Delivered { title, attempts } => {
+                    tracing::debug!(notifier = %notifier_name, %title, attempts, "notification delivered");
+                }
+                Report::Failed {
+                    message,
+                    error,
+                    attempts,
+                } => {
+                    tracing::warn!(notifier = %notifier_name, sink = %describe, %error, attempts, "notification failed");
+                    let mut event = HealEvent::new(
+                        Timestamp::now(),
+                        HealEventKind::NotificationFailed,
+                        &message.event.policy,
+                        message.event.target.as_ref(),
+                        format!(
+                            "notifier {notifier_name} ({describe}) could not deliver \"{}\" after {attempts} attempts: {error}",
+                            message.title
+                        ),
+                    );
+                    event.result = Some(error);
+                    record(event);
+                }
+                Report::Dropped { title } => {
+                    tracing::warn!(notifier = %notifier_name, %title, "notification queue full: dropped the oldest message");
+                    record(HealEvent::new(
+                        Timestamp::now(),
+                        HealEventKind::NotificationFailed,
+                        "-",
+                        None,
+                        format!(
+                            "notifier {notifier_name}'s queue was full: dropped \"{title}\" (the oldest waiting message)"
+                        ),
+                    ));
+                }
+            });
+            let sink = Arc::new(Sink {
+                http: self.args.http.clone(),
+                spec: notifier.spec.clone(),
+            });
+            let (outbox, worker) = spawn_worker(
+                sink,
+                notifier.spec.rate_limit,
+                notifier.spec.queue_size as usize,
+                report,
+            );
+            self.channels.insert(
+                name.to_owned(),
+                Channel {
+                    spec: notifier.spec.clone(),
+                    outbox,
+                    worker,
+                },
+            );
+        }
+    }
+
+    /// The notifiers a policy routes `kind` to, and whether the route lists it.
+    fn routes(&self, policy: &str) -> Vec<(String, Vec<EventKind>)> {
+        let routes = self
+            .args
+            .policies
+            .iter()
+            .find(|p| p.metadata.name == policy)
+            .map(|p| {
+                p.spec
+                    .notify
+                    .iter()
+                    .map(|r| (r.notifier.clone(), r.on.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if routes.is_empty() {
+            return self
+                .args
+                .default_route
+                .iter()
+                .map(|n| (n.clone(), Vec::new()))
+                .collect();
+        }
+        routes
+    }
+
+    fn send(&mut self, notifier: &str, event: &HealEvent, kind: EventKind, count: u32) {
+        let Some(channel) = self.channels.get(notifier) else {
+            tracing::warn!(%notifier, "a route names a notifier that is not in force");
+            return;
+        };
+        let links = (self.args.links)(event);
+        channel.outbox.push(compose(event, kind, count, links));
+        if kind != EventKind::Recovered {
+            self.told.insert((
+                notifier.to_owned(),
+                event.policy.clone(),
+                target_name(event),
+            ));
+        }
+    }
+
+    fn on_event(&mut self, event: &HealEvent, now: Timestamp) {
+        // Lasting states end.
+        let ended = match event.kind {
+            HealEventKind::Released | HealEventKind::Recovered => Some(HealEventKind::Quarantined),
+            HealEventKind::CircuitClosed => Some(HealEventKind::CircuitOpen),
+            _ => None,
+        };
+        if let Some(ended) = ended {
+            let target = target_name(event);
+            self.lasting.retain(|((_, policy, name), kind), _| {
+                !(*kind == ended && *policy == event.policy && *name == target)
+            });
+        }
+        let Some(kind) = event_kind(event) else {
+            return;
+        };
+        for (notifier, on) in self.routes(&event.policy) {
+            let subject = (notifier.clone(), event.policy.clone(), target_name(event));
+            let listed = on.is_empty() || on.contains(&kind);
+            let spec = self.channels.get(&notifier).map(|c| c.spec.clone());
+            let send_on_resolved = spec.as_ref().is_none_or(|s| s.send_on_resolved);
+            if kind == EventKind::Recovered {
+                let told = self.told.remove(&subject);
+                if listed || (send_on_resolved && told) {
+                    self.send(&notifier, event, kind, 1);
+                }
+                continue;
+            }
+            if !listed {
+                continue;
+            }
+            if matches!(
+                event.kind,
+                HealEventKind::Quarantined | HealEventKind::CircuitOpen
+            ) {
+                self.lasting.insert(
+                    (subject.clone(), event.kind),
+                    Lasting {
+                        last_sent: now,
+                        event: event.clone(),
+                    },
+                );
+            }
+            let window = spec.map_or(Duration::ZERO, |s| s.group_window.as_std());
+            let key = (subject, event.kind);
+            match self.groups.get_mut(&key) {
+                Some(group) if now.since(group.opened) < window => {
+                    group.folded += 1;
+                    group.latest = event.clone();
+                }
+                _ => {
+                    self.groups.insert(
+                        key,
+                        Group {
+                            opened: now,
+                            folded: 0,
+                            latest: event.clone(),
+                        },
+                    );
+                    self.send(&notifier, event, kind, 1);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Timestamp) {
+        let windows: HashMap<String, (Duration, Duration)> = self
+            .channels
+            .iter()
+            .map(|(name, c)| {
+                (
+                    name.clone(),
+                    (
+                        c.spec.group_window.as_std(),
+                        c.spec.min_reminder_interval.as_std(),
+                    ),
+                )
+            })
+            .collect();
+        let closed: Vec<_> = self
+            .groups
+            .iter()
+            .filter(|((subject, _), group)| {
+                let window = windows.get(&subject.0).map_or(Duration::ZERO, |w| w.0);
+                now.since(group.opened) >= window
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in closed {
+            if let Some(group) = self.groups.remove(&key)
+                && group.folded > 0
+                && let Some(kind) = event_kind(&group.latest)
+            {
+                self.send(&key.0.0, &group.latest, kind, group.folded);
+            }
+        }
+        let due: Vec<_> = self
+            .lasting
+            .iter()
+            .filter(|((subject, _), lasting)| {
+                windows
+                    .get(&subject.0)
+                    .is_some_and(|w| now.since(lasting.last_sent) >= w.1)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            let Some(lasting) = self.lasting.get_mut(&key) else {
+                continue;
+            };
+            lasting.last_sent = now;
+            let mut event = lasting.event.clone();
+            event.reason = format!("still the case (reminder): {}", event.reason);
+            if let Some(kind) = event_kind(&event) {
+                let links = (self.args.links)(&event);
+                if let Some(channel) = self.channels.get(&key.0.0) {
+                    channel.outbox.push(compose(&event, kind, 1, links));
+                }
+            }
+        }
+    }
+}
+
+impl Actor for NotifierActor {
+    type Msg = NotifierMsg;
+    type State = NotifierState;
+    type Arguments = NotifierArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<NotifierMsg>,
+        args: NotifierArgs,
+    ) -> Result<NotifierState, ActorProcessingErr> {
+        let mut state = NotifierState {
+            args,
+            channels: HashMap::new(),
+            groups: HashMap::new(),
+            lasting: HashMap::new(),
+            told: HashSet::new(),
+        };
+        state.configure();
+        myself.send_interval(TICK, || NotifierMsg::Tick);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<NotifierMsg>,
+        message: NotifierMsg,
+        state: &mut NotifierState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            NotifierMsg::Event(event) => state.on_event(&event, Timestamp::now()),
+            NotifierMsg::Config {
+                policies,
+                notifiers,
+            } => {
+                state.args.policies = policies;
+                state.args.notifiers = notifiers;
+                state.configure();
+            }
+            NotifierMsg::Tick => state.on_tick(Timestamp::now()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! The Notifier: tells people what hale did, in the channel their team uses — once,
+//! promptly, and without flooding them during a storm.
+//!
+//! - [`NotifierActor`] routes audit records by each policy's `notify` routes (or
+//!   `--notify-default`), folds repeats about one target within a sink's `groupWindow`,
+//!   reminds about lasting quarantines and open circuits every `minReminderInterval`, and
+//!   tells about recoveries after trouble it reported (`sendOnResolved`).
+//! - Each sink has its own bounded queue and worker ([`delivery`]): a slow or dead sink
+//!   delays no other sink and never the reconciler. Workers pace to `rateLimit`, retry
+//!   network errors, 5xx and 429 with backoff (or as the service says), then record a
+//!   `notification_failed` audit event.
+//! - [`sinks`] speaks each service's format: generic webhook, Slack, Discord, Telegram,
+//!   ntfy, and email over SMTP (lettre).
+
+mod actor;
+pub mod delivery;
+mod email;
+mod message;
+pub mod sinks;
+
+pub use actor::{LinkMaker, NOTIFIER_NAME, NotifierActor, NotifierArgs, NotifierMsg};
+pub use message::{Message, compose, event_kind};
