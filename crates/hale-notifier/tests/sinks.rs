@@ -356,7 +356,11 @@ fn scripted(failures: u32, hang: bool) -> Arc<Scripted> {
     })
 }
 
-fn collector() -> (Arc<Mutex<Vec<Report>>>, Arc<dyn Fn(Report) + Send + Sync>) {
+/// Where a worker's reports go in a test.
+type Reporter = Arc<dyn Fn(Report) + Send + Sync>;
+
+/// Collected reports, and the function that collects them.
+fn collector() -> (Arc<Mutex<Vec<Report>>>, Reporter) {
     let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
     let sink = Arc::clone(&reports);
     (reports, Arc::new(move |r| sink.lock().unwrap().push(r)))
