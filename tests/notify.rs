@@ -1,0 +1,123 @@
+//! Notifications end to end: a real container failing under `hale run` yields exactly one
+//! "Remediating" and one "Recovered" message at a webhook sink; `hale notify test` checks a
+//! sink before an outage.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{HEALTH, HEALTHY, TestDocker, Workspace, docker_ok};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A local webhook sink recording JSON bodies; `status` is what it answers.
+fn sink(runtime: &tokio::runtime::Runtime, status: u16) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+fn notifier(name: &str, url: &str) -> String {
+    format!(
+        "---\napiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: {name}}}\nspec:\n  webhook: {{url: \"{url}\"}}\n"
+    )
+}
+
+#[test]
+fn a_failing_container_yields_exactly_one_remediating_and_one_recovered_message() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, received) = sink(&runtime, 200);
+    let docker = TestDocker::new("notify");
+    let policy = docker.policy(
+        "notify",
+        "  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 3s}]\n    cooldown: 1s\n  notify:\n  - {notifier: team, on: [Remediating, Recovered]}\n",
+    );
+    let workspace = Workspace::new(&format!("{policy}{}", notifier("team", &url)));
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, HEALTHY);
+    docker.wait_field("web", "{{.State.Health.Status}}", "healthy", WAIT);
+    let name = docker.name("web");
+    docker_ok(&["exec", &name, "rm", "/tmp/healthy"]);
+    hale.wait_audit("recovered", &name, WAIT);
+    // Give a stray message time to arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    let kinds: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Remediating", "Recovered"],
+        "{:?}",
+        received.lock().unwrap()
+    );
+    let first = received.lock().unwrap()[0].clone();
+    assert_eq!(first["event"]["target"]["name"], name.as_str());
+    assert!(
+        first["links"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/events?target=")
+    );
+    assert!(hale.stop().success());
+}
+
+#[test]
+fn notify_test_reports_delivery_and_failure_without_secrets() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (good, received) = sink(&runtime, 200);
+    let (refusing, _) = sink(&runtime, 403);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("notifiers.yaml"),
+        format!(
+            "{}{}",
+            notifier("good", &good),
+            notifier("refusing", &refusing)
+        ),
+    )
+    .unwrap();
+    let run = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
+            .args(["notify", "test", name, "--policies"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let delivered = run("good");
+    assert!(
+        delivered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&delivered.stderr)
+    );
+    assert!(String::from_utf8_lossy(&delivered.stdout).contains("delivered to webhook"));
+    assert_eq!(received.lock().unwrap().len(), 1);
+    let refused = run("refusing");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("HTTP 403"));
+    let unknown = run("nobody");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("notifiers: good, refusing"));
+}
