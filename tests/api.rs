@@ -434,12 +434,30 @@ fn mutating_routes_need_the_token_and_ack_links_cannot_be_forged_or_replayed_lat
         .as_str()
         .unwrap()
         .to_owned();
+    // Opening a genuine link only asks for confirmation (link scanners open every URL).
+    let (status, page) = http("GET", &link, None, None);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<form method=post action=\"/api/v1/ack/confirm?"),
+        "{page}"
+    );
+    let confirm = link.replace("/api/v1/ack/link?", "/api/v1/ack/confirm?");
     let forged = link.replace("d=30m", "d=24h");
+    let (status, body) = http(
+        "POST",
+        &forged.replace("/api/v1/ack/link?", "/api/v1/ack/confirm?"),
+        None,
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
     let (status, body) = http("GET", &forged, None, None);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("not genuine"), "{body}");
     std::thread::sleep(Duration::from_millis(2100));
     let (status, body) = http("GET", &link, None, None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    let (status, body) = http("POST", &confirm, None, None);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("expired"), "{body}");
     assert!(hale.stop().success());

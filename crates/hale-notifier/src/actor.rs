@@ -250,6 +250,10 @@ impl NotifierState {
             self.lasting.retain(|((_, policy, name), kind), _| {
                 !(*kind == ended && *policy == event.policy && *name == target)
             });
+            // Repeats still being folded are about trouble that is over: a summary sent
+            // after the recovery would say the opposite of the truth.
+            self.groups
+                .retain(|((_, policy, name), _), _| !(*policy == event.policy && *name == target));
         }
         let Some(kind) = event_kind(event) else {
             return;
@@ -304,6 +308,21 @@ impl NotifierState {
     }
 
     fn on_tick(&mut self, now: Timestamp) {
+        // Reminders about policies no longer in force, or no longer routed here, stop.
+        let routes: HashSet<(String, String)> = self
+            .args
+            .policies
+            .iter()
+            .flat_map(|p| {
+                let name = p.metadata.name.clone();
+                self.routes(&name)
+                    .into_iter()
+                    .map(move |(notifier, _)| (notifier, name.clone()))
+            })
+            .collect();
+        self.lasting.retain(|((notifier, policy, _), _), _| {
+            routes.contains(&(notifier.clone(), policy.clone()))
+        });
         let windows: HashMap<String, (Duration, Duration)> = self
             .channels
             .iter()

@@ -45,11 +45,25 @@ impl DeliveryError {
     }
 }
 
+/// A wait a service asked for, in (possibly fractional) seconds: only finite, non-negative
+/// values up to an hour are believed (a malformed header must not crash a worker).
+fn wait_secs(value: f64) -> Option<Duration> {
+    (value.is_finite() && (0.0..=3600.0).contains(&value)).then(|| Duration::from_secs_f64(value))
+}
+
+/// Scheme and host of a URL, without path, query or credentials (a URL may embed a token).
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "(unparsable URL)".to_owned(),
+        |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()),
+    )
+}
+
 /// Describes a sink for logs and errors without revealing a secret.
 pub fn describe(spec: &NotifierSpec) -> String {
     if let Some(webhook) = &spec.webhook {
         return match (&webhook.url, &webhook.url_from) {
-            (Some(url), _) => format!("webhook {url}"),
+            (Some(url), _) => format!("webhook {}", host_of(url)),
             (None, Some(secret)) => format!("webhook (URL from {secret})"),
             _ => "webhook".to_owned(),
         };
@@ -64,7 +78,7 @@ pub fn describe(spec: &NotifierSpec) -> String {
         return format!("telegram chat {}", telegram.chat_id);
     }
     if let Some(ntfy) = &spec.ntfy {
-        return format!("ntfy {}", ntfy.url);
+        return format!("ntfy {}", host_of(&ntfy.url));
     }
     if let Some(email) = &spec.email {
         return format!("email via {}:{}", email.host, email.effective_port());
@@ -104,7 +118,7 @@ async fn answer(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(Duration::from_secs_f64);
+        .and_then(wait_secs);
     let body = response.text().await.unwrap_or_default();
     if status.is_success() {
         return Ok(format!("HTTP {}", status.as_u16()));
@@ -202,7 +216,7 @@ pub async fn send(
             |body| {
                 json_field(body, &["retry_after"])
                     .and_then(|v| v.as_f64())
-                    .map(Duration::from_secs_f64)
+                    .and_then(wait_secs)
             },
         )
         .await;
@@ -238,8 +252,8 @@ pub async fn send(
             message: format!("Telegram: {description} (HTTP {})", status.as_u16()),
             retryable: status.is_server_error() || status.as_u16() == 429,
             retry_after: json_field(&text, &["parameters", "retry_after"])
-                .and_then(|v| v.as_u64())
-                .map(Duration::from_secs),
+                .and_then(|v| v.as_f64())
+                .and_then(wait_secs),
         });
     }
     if let Some(ntfy) = &spec.ntfy {

@@ -574,3 +574,58 @@ async fn email_reaches_a_real_smtp_server_with_headers_and_body() {
     assert!(text.contains("Subject: [hale] Remediating web-1"), "{text}");
     assert!(text.contains("Why: probe http failed: HTTP 503"), "{text}");
 }
+
+#[tokio::test]
+async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
+    let (url, received) = service(ok).await;
+    let notifier: hale_policy::Notifier = serde_yaml::from_str(&format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: oncall}}\nspec:\n  webhook: {{url: \"{url}/hook\"}}\n"
+    ))
+    .unwrap();
+    let policy = |name: &str, routes: &str| -> hale_policy::HealPolicy {
+        serde_yaml::from_str(&format!(
+            "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: {name}}}\nspec:\n  selector: {{matchLabels: {{app: x}}}}\n{routes}"
+        ))
+        .unwrap()
+    };
+    let args = hale_notifier::NotifierArgs {
+        policies: Arc::new(vec![
+            policy("web", ""),
+            policy("db", "  notify: [{notifier: oncall, on: [Quarantined]}]\n"),
+        ]),
+        notifiers: Arc::new(vec![notifier]),
+        default_route: Some("oncall".into()),
+        links: Arc::new(|_| Vec::new()),
+        record: Arc::new(|_| {}),
+        http: reqwest::Client::new(),
+    };
+    let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
+        .await
+        .unwrap();
+    let mut web = event(HealEventKind::ActionStarted, "web-1");
+    web.policy = "web".into();
+    let mut db = event(HealEventKind::ActionStarted, "db-1");
+    db.policy = "db".into();
+    for e in [web, db] {
+        actor
+            .cast(hale_notifier::NotifierMsg::Event(Box::new(e)))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let policies: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, body)| {
+            serde_json::from_str::<serde_json::Value>(body).unwrap()["event"]["policy"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        policies,
+        ["web"],
+        "web has no routes (default), db routes only Quarantined"
+    );
+}

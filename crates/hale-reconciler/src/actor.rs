@@ -36,6 +36,10 @@ const MAX_IDLE: Duration = Duration::from_secs(5);
 /// (same name, new ID) keeps its ladder position, backoff and quarantine.
 const GONE_RETENTION: Duration = Duration::from_secs(3600);
 
+/// A firing alert not notified again for this long is dropped (Alertmanager repeats
+/// firing alerts every `repeat_interval`, 4 h by default).
+const ALERT_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// How often the request directory is checked.
 const REQUEST_POLL: Duration = Duration::from_secs(1);
 
@@ -894,6 +898,15 @@ fn take_alerts(state: &mut ReconcilerState, alerts: Vec<Alert>) -> bool {
     let mut changed = false;
     for alert in alerts {
         let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
+        if !alert.firing {
+            // Resolved: cleared wherever it was filed, even if a reload changed the rule
+            // that filed it.
+            for firing in state.alerts.values_mut() {
+                changed |= firing.remove(&alert.fingerprint).is_some();
+            }
+            state.alerts.retain(|_, firing| !firing.is_empty());
+            continue;
+        }
         for policy in state.args.policies.iter() {
             for rule in &policy.spec.alerts {
                 let matches = rule
@@ -921,19 +934,12 @@ fn take_alerts(state: &mut ReconcilerState, alerts: Vec<Alert>) -> bool {
                     }
                 };
                 let key = (policy.metadata.name.clone(), target);
-                if alert.firing {
-                    state
-                        .alerts
-                        .entry(key)
-                        .or_default()
-                        .insert(alert.fingerprint.clone(), (alertname.clone(), now));
-                    changed = true;
-                } else if let Some(firing) = state.alerts.get_mut(&key) {
-                    changed |= firing.remove(&alert.fingerprint).is_some();
-                    if firing.is_empty() {
-                        state.alerts.remove(&key);
-                    }
-                }
+                state
+                    .alerts
+                    .entry(key)
+                    .or_default()
+                    .insert(alert.fingerprint.clone(), (alertname.clone(), now));
+                changed = true;
             }
         }
     }
@@ -1006,30 +1012,40 @@ fn matching_keys(
         .collect()
 }
 
-/// Asks for an immediate remediation of `target`.
+/// Asks for an immediate remediation of `target`: every matching (policy, target) is
+/// checked first, and nothing is changed unless all can be healed.
 fn heal(
     state: &mut ReconcilerState,
     target: &str,
     policy: Option<&str>,
 ) -> Result<String, ControlFailure> {
-    let keys = matching_keys(state, target, policy);
+    let current: std::collections::HashSet<&str> =
+        state.containers.values().map(|c| c.name.as_str()).collect();
+    let keys: Vec<(String, String)> = matching_keys(state, target, policy)
+        .into_iter()
+        .filter(|(p, name)| match hale_core::site_of_target(name) {
+            Some(site) => {
+                policy_of(state, p).is_some_and(|p| p.spec.sites.iter().any(|s| s.name == site))
+            }
+            None => current.contains(name.as_str()),
+        })
+        .collect();
     if keys.is_empty() {
         return Err(ControlFailure::NotFound(format!(
-            "no policy in force watches a target named {target:?}{}",
+            "no policy in force watches a current target named {target:?}{}",
             policy
                 .map(|p| format!(" (in policy {p})"))
                 .unwrap_or_default()
         )));
     }
-    let mut done = Vec::new();
-    for key in keys {
+    for key in &keys {
         if state.paused.contains(&key.0) {
             return Err(ControlFailure::Conflict(format!(
                 "policy {} is paused; `hale resume {}` first",
                 key.0, key.0
             )));
         }
-        let Some(target_state) = state.targets.get_mut(&key) else {
+        let Some(target_state) = state.targets.get(key) else {
             continue;
         };
         if target_state.quarantine.is_some() {
@@ -1044,11 +1060,18 @@ fn heal(
                 key.1, key.0
             )));
         }
-        target_state.heal_requested = true;
-        persist(&state.args.writer, &key, target_state);
-        done.push(key.0.clone());
     }
-    Ok(format!("healing {target} now (policy {})", done.join(", ")))
+    for key in &keys {
+        if let Some(target_state) = state.targets.get_mut(key) {
+            target_state.heal_requested = true;
+            persist(&state.args.writer, key, target_state);
+        }
+    }
+    let policies: Vec<&str> = keys.iter().map(|(p, _)| p.as_str()).collect();
+    Ok(format!(
+        "healing {target} now (policy {})",
+        policies.join(", ")
+    ))
 }
 
 /// The policy in force called `name`.
@@ -1162,6 +1185,13 @@ fn forget_removed_policies(state: &mut ReconcilerState) {
     state
         .circuits
         .retain(|policy, _| in_force.contains(policy.as_str()));
+    // Alerts of policies gone, and alerts Alertmanager has not repeated for a day (a
+    // lost "resolved" must not keep a target failing forever).
+    let now = Timestamp::now();
+    state.alerts.retain(|(policy, _), firing| {
+        firing.retain(|_, (_, seen)| now.since(*seen) < ALERT_TTL);
+        in_force.contains(policy.as_str()) && !firing.is_empty()
+    });
 }
 
 /// Drops the state of containers gone for longer than [`GONE_RETENTION`].

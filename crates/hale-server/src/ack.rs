@@ -1,6 +1,6 @@
 //! Acknowledging: an exact-match silence in Alertmanager, created by an operator (`POST
-//! /api/v1/ack`, bearer token) or by opening a signed link from a notification (`GET
-//! /api/v1/ack/link?...`). Links carry an HMAC-SHA256 signature over what they silence, for
+//! /api/v1/ack`, bearer token) or by confirming a signed link from a notification (`GET
+//! /api/v1/ack/link?...` asks, `POST /api/v1/ack/confirm?...` silences). Links carry an HMAC-SHA256 signature over what they silence, for
 //! how long, and until when the link is valid, so a link in a chat message can be neither
 //! forged nor used after it expires.
 
@@ -234,12 +234,8 @@ pub struct LinkQuery {
     s: String,
 }
 
-/// `GET /api/v1/ack/link?...`: a signed link, opened. The signature is the authorization.
-pub async fn open(State(state): State<ApiState>, Query(link): Query<LinkQuery>) -> Response {
-    let config = match config(&state) {
-        Ok(config) => config,
-        Err(response) => return response.into_response(),
-    };
+/// Checks a signed link: genuine and not expired.
+fn verify(config: &AckConfig, link: &LinkQuery) -> Result<(), ApiError> {
     let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&link.s);
     let genuine = tag.is_ok_and(|tag| {
         ring::hmac::verify(
@@ -250,29 +246,78 @@ pub async fn open(State(state): State<ApiState>, Query(link): Query<LinkQuery>) 
         .is_ok()
     });
     if !genuine {
-        return error(
+        return Err(ApiError(
             StatusCode::FORBIDDEN,
             "this acknowledgement link is not genuine (bad signature)".to_owned(),
-        );
+        ));
     }
     if Timestamp::now().0 / 1000 > link.e {
-        return error(
+        return Err(ApiError(
             StatusCode::FORBIDDEN,
             "this acknowledgement link has expired; ask hale for a new one (`hale ack`)".to_owned(),
-        );
+        ));
     }
-    let labels: BTreeMap<String, String> = match base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&link.l)
+    Ok(())
+}
+
+fn query_string(link: &LinkQuery) -> String {
+    format!("l={}&d={}&e={}&s={}", link.l, link.d, link.e, link.s)
+}
+
+/// `GET /api/v1/ack/link?...`: a signed link, opened. It only asks for confirmation: link
+/// scanners and chat unfurlers open every URL in a message, and must not silence anything.
+pub async fn open(State(state): State<ApiState>, Query(link): Query<LinkQuery>) -> Response {
+    let config = match config(&state) {
+        Ok(config) => config,
+        Err(response) => return response.into_response(),
+    };
+    if let Err(refused) = verify(config, &link) {
+        return refused.into_response();
+    }
+    let labels = decode_labels(&link.l).unwrap_or_default();
+    let matched: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>hale: acknowledge</title>\n<p>Silence alerts matching <b>{}</b> for <b>{}</b>?</p>\n<form method=post action=\"/api/v1/ack/confirm?{}\"><button type=submit>Acknowledge</button></form>\n",
+        html_escape(&matched.join(", ")),
+        html_escape(&link.d),
+        query_string(&link)
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn decode_labels(encoded: &str) -> Option<BTreeMap<String, String>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-    {
-        Some(labels) => labels,
-        None => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "the link's labels are unreadable".to_owned(),
-            );
-        }
+}
+
+/// `POST /api/v1/ack/confirm?...`: the confirmed signed link creates the silence. The
+/// signature is the authorization.
+pub async fn confirm(State(state): State<ApiState>, Query(link): Query<LinkQuery>) -> Response {
+    let config = match config(&state) {
+        Ok(config) => config,
+        Err(response) => return response.into_response(),
+    };
+    if let Err(refused) = verify(config, &link) {
+        return refused.into_response();
+    }
+    let Some(labels) = decode_labels(&link.l) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the link's labels are unreadable".to_owned(),
+        );
     };
     let duration = match parse_duration(Some(&link.d), DEFAULT_ACK) {
         Ok(duration) => duration,

@@ -116,7 +116,12 @@ pub async fn stream(
                     events.reverse();
                     events
                 }
-                _ => Vec::new(),
+                Ok(Err(problem)) => {
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, problem.to_string());
+                }
+                Err(problem) => {
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, problem.to_string());
+                }
             }
         }
     };
@@ -135,21 +140,25 @@ fn events(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let backlog = stream::iter(backlog.into_iter().map(|e| Ok(to_sse(&e))));
     let live = stream::unfold(
-        (live, query, last),
-        |(mut live, query, mut last)| async move {
+        (live, query, last, false),
+        |(mut live, query, mut last, ended)| async move {
+            if ended {
+                return None;
+            }
             loop {
                 match live.recv().await {
                     Ok(event) if event.seq > last && query.matches(&event) => {
                         last = event.seq;
-                        return Some((Ok(to_sse(&event)), (live, query, last)));
+                        return Some((Ok(to_sse(&event)), (live, query, last, false)));
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        // Tell the client; it can reconnect with Last-Event-ID to fill the gap.
-                        let warning = Event::default()
-                        .event("lagged")
-                        .data(format!("{missed} records were skipped; reconnect with Last-Event-ID {last} to read them"));
-                        return Some((Ok(warning), (live, query, last)));
+                        // Tell the client and end the stream: it reconnects with
+                        // Last-Event-ID and reads the gap from the store.
+                        let warning = Event::default().event("lagged").data(format!(
+                            "{missed} records were skipped; reconnect with Last-Event-ID {last} to read them"
+                        ));
+                        return Some((Ok(warning), (live, query, last, true)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }

@@ -13,7 +13,8 @@
 //! | `POST /api/v1/targets/NAME/unquarantine`, `.../heal` | token: release; remediate now |
 //! | `POST /api/v1/alertmanager` | token: Alertmanager's webhook (payload version 4) |
 //! | `POST /api/v1/ack`, `POST /api/v1/ack/link` | token: silence in Alertmanager; mint a signed link |
-//! | `GET /api/v1/ack/link?...` | a signed acknowledgement link (the signature authorizes) |
+//! | `GET /api/v1/ack/link?...` | a signed acknowledgement link: asks for confirmation |
+//! | `POST /api/v1/ack/confirm?...` | the confirmed link silences (the signature authorizes) |
 //!
 //! Mutating routes need `Authorization: Bearer <token>` (`--api-token-file`); without a
 //! token configured they answer 403. Request bodies are limited to [`BODY_LIMIT`].
@@ -127,6 +128,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}", get(target))
         .route("/api/v1/ack/link", get(ack::open))
+        .route("/api/v1/ack/confirm", post(ack::confirm))
         .merge(guarded)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

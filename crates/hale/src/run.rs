@@ -313,10 +313,12 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
     let interrupted = shutdown(&supervisor, args.shutdown_grace.as_std()).await;
     let _ = supervisor_handle.await;
     let _ = stop_api.send(());
-    match tokio::time::timeout(Duration::from_secs(5), api).await {
+    // Open event streams never end on their own: give requests a moment, then stop.
+    let mut api = api;
+    match tokio::time::timeout(Duration::from_secs(2), &mut api).await {
         Ok(Ok(Err(error))) => tracing::warn!(%error, "the API stopped with an error"),
         Ok(_) => {}
-        Err(_) => tracing::warn!("the API did not stop within 5s"),
+        Err(_) => api.abort(),
     }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");
