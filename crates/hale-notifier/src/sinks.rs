@@ -140,6 +140,21 @@ fn json_field(body: &str, path: &[&str]) -> Option<serde_json::Value> {
     Some(value)
 }
 
+/// POSTs a JSON body within the attempt's time.
+async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<reqwest::Response, DeliveryError> {
+    client
+        .post(url)
+        .timeout(ATTEMPT_TIMEOUT)
+        .json(body)
+        .send()
+        .await
+        .map_err(network)
+}
+
 /// Sends `message` to the sink of `spec`.
 ///
 /// # Errors
@@ -189,13 +204,7 @@ pub async fn send(
             blocks.push(json!({"type": "actions", "elements": buttons}));
         }
         let body = json!({"text": message.title, "blocks": blocks});
-        let response = client
-            .post(&url)
-            .timeout(ATTEMPT_TIMEOUT)
-            .json(&body)
-            .send()
-            .await
-            .map_err(network)?;
+        let response = post_json(client, &url, &body).await?;
         // Slack answers errors as plain text: `invalid_payload`, `no_service`, ...
         return answer(response, |body| Some(body.trim().to_owned()), |_| None).await;
     }
@@ -203,13 +212,7 @@ pub async fn send(
         let url = secret(&discord.webhook_url, "Discord webhook URL")?;
         let content: String = message.text().chars().take(2000).collect();
         let body = json!({"content": content, "username": discord.username});
-        let response = client
-            .post(&url)
-            .timeout(ATTEMPT_TIMEOUT)
-            .json(&body)
-            .send()
-            .await
-            .map_err(network)?;
+        let response = post_json(client, &url, &body).await?;
         return answer(
             response,
             |body| json_field(body, &["message"]).and_then(|m| m.as_str().map(str::to_owned)),
@@ -232,13 +235,7 @@ pub async fn send(
             "text": message.text().chars().take(4096).collect::<String>(),
             "disable_web_page_preview": true,
         });
-        let response = client
-            .post(&url)
-            .timeout(ATTEMPT_TIMEOUT)
-            .json(&body)
-            .send()
-            .await
-            .map_err(network)?;
+        let response = post_json(client, &url, &body).await?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         // The Bot API answers `{"ok": true, ...}` or `{"ok": false, "description": ...}`.
@@ -326,19 +323,15 @@ pub fn webhook_body(template: Option<&str>, message: &Message) -> String {
         })
         .to_string();
     };
-    let json = template.trim_start().starts_with(['{', '[']);
-    let escape = |value: &str| {
-        if json {
-            let quoted = serde_json::to_string(value).unwrap_or_default();
-            quoted[1..quoted.len() - 1].to_owned()
-        } else {
-            value.to_owned()
-        }
-    };
-    template
-        .replace("{{event}}", &event)
-        .replace("{{target}}", &escape(&target))
-        .replace("{{policy}}", &escape(&message.event.policy))
-        .replace("{{reason}}", &escape(&message.event.reason))
-        .replace("{{message}}", &escape(&message.text()))
+    // The record itself goes in as JSON, unescaped: `{{event}}` stands for a value.
+    let filled = hale_core::fill_template(
+        template,
+        &[
+            ("target", &target),
+            ("policy", &message.event.policy),
+            ("reason", &message.event.reason),
+            ("message", &message.text()),
+        ],
+    );
+    filled.replace("{{event}}", &event)
 }

@@ -80,20 +80,15 @@ pub fn render(template: Option<&str>, context: &WebhookContext) -> String {
         })
         .to_string();
     };
-    let json = template.trim_start().starts_with(['{', '[']);
-    let escape = |value: &str| {
-        if json {
-            let quoted = serde_json::to_string(value).unwrap_or_default();
-            quoted[1..quoted.len() - 1].to_owned()
-        } else {
-            value.to_owned()
-        }
-    };
-    template
-        .replace("{{target_id}}", &escape(&context.target_id))
-        .replace("{{target}}", &escape(&context.target))
-        .replace("{{policy}}", &escape(&context.policy))
-        .replace("{{reason}}", &escape(&context.reason))
+    hale_core::fill_template(
+        template,
+        &[
+            ("target_id", &context.target_id),
+            ("target", &context.target),
+            ("policy", &context.policy),
+            ("reason", &context.reason),
+        ],
+    )
 }
 
 #[cfg(test)]
