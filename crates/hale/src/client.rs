@@ -162,6 +162,17 @@ fn describe_target(name: &str, detail: &serde_json::Value, now: Timestamp) -> St
     out
 }
 
+/// `hale pause` and `hale resume`.
+pub fn set_paused(server: &str, token: &TokenArg, policy: &str, paused: bool) -> ExitCode {
+    let verb = if paused { "pause" } else { "resume" };
+    control(
+        server,
+        token,
+        &format!("/api/v1/policies/{}/{verb}", encode(policy)),
+        None,
+    )
+}
+
 /// Sends a token-guarded POST and prints the controller's answer.
 pub fn control(
     server: &str,

@@ -41,22 +41,12 @@ pub fn run(cli: Cli) -> ExitCode {
             policy,
             server,
             token,
-        } => crate::client::control(
-            &server.server,
-            &token,
-            &format!("/api/v1/policies/{}/pause", crate::client::encode(&policy)),
-            None,
-        ),
+        } => crate::client::set_paused(&server.server, &token, &policy, true),
         Command::Resume {
             policy,
             server,
             token,
-        } => crate::client::control(
-            &server.server,
-            &token,
-            &format!("/api/v1/policies/{}/resume", crate::client::encode(&policy)),
-            None,
-        ),
+        } => crate::client::set_paused(&server.server, &token, &policy, false),
         Command::Heal {
             target,
             policy,
