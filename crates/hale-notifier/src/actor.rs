@@ -219,7 +219,17 @@ impl NotifierState {
                 .map(|n| (n.clone(), Vec::new()))
                 .collect();
         }
-        routes
+        // Two routes to one notifier are one route with both lists (an empty list means
+        // every kind), so nothing is sent twice.
+        let mut merged: Vec<(String, Vec<EventKind>)> = Vec::new();
+        for (notifier, on) in routes {
+            match merged.iter_mut().find(|(n, _)| *n == notifier) {
+                Some((_, kinds)) if kinds.is_empty() || on.is_empty() => kinds.clear(),
+                Some((_, kinds)) => kinds.extend(on),
+                None => merged.push((notifier, on)),
+            }
+        }
+        merged
     }
 
     fn send(&mut self, notifier: &str, event: &HealEvent, kind: EventKind, count: u32) {

@@ -592,6 +592,10 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         policies: Arc::new(vec![
             policy("web", ""),
             policy("db", "  notify: [{notifier: oncall, on: [Quarantined]}]\n"),
+            policy(
+                "twice",
+                "  notify: [{notifier: oncall, on: [Remediating]}, {notifier: oncall}]\n",
+            ),
         ]),
         notifiers: Arc::new(vec![notifier]),
         default_route: Some("oncall".into()),
@@ -606,7 +610,9 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
     web.policy = "web".into();
     let mut db = event(HealEventKind::ActionStarted, "db-1");
     db.policy = "db".into();
-    for e in [web, db] {
+    let mut twice = event(HealEventKind::ActionStarted, "api-1");
+    twice.policy = "twice".into();
+    for e in [web, db, twice] {
         actor
             .cast(hale_notifier::NotifierMsg::Event(Box::new(e)))
             .unwrap();
