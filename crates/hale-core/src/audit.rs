@@ -157,6 +157,10 @@ pub struct HealEvent {
     /// True when the policy or the controller is in dry-run mode.
     #[serde(default)]
     pub dry_run: bool,
+    /// The OpenTelemetry trace of the remediation episode this record belongs to (32 hex
+    /// digits), when traces are exported: the link from an event to its trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl HealEvent {
@@ -184,6 +188,7 @@ impl HealEvent {
             reaction_ms: None,
             reason: reason.into(),
             dry_run: false,
+            trace_id: None,
         }
     }
 }

@@ -130,8 +130,19 @@ pub fn spawn_worker(
             tokio::time::sleep_until(next_slot).await;
             next_slot = tokio::time::Instant::now() + spacing;
             let mut attempt = 1;
+            let span = tracing::info_span!(
+                parent: None,
+                "hale.notification",
+                otel.name = %format!("notify {:?}", message.kind),
+                hale.policy = %message.event.policy,
+                hale.kind = ?message.kind,
+                hale.trace_id = message.event.trace_id.as_deref().unwrap_or_default(),
+                otel.status_code = tracing::field::Empty,
+            );
             loop {
-                match deliver.deliver(&message).await {
+                let attempted =
+                    tracing::Instrument::instrument(deliver.deliver(&message), span.clone()).await;
+                match attempted {
                     Ok(_) => {
                         report(Report::Delivered {
                             title: message.title.clone(),
@@ -146,6 +157,7 @@ pub fn spawn_worker(
                             attempt += 1;
                         }
                         None => {
+                            span.record("otel.status_code", "ERROR");
                             report(Report::Failed {
                                 message: Box::new(message.clone()),
                                 error: error.message,

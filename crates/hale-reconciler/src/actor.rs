@@ -188,6 +188,20 @@ pub struct ReconcilerState {
     paused: std::collections::BTreeSet<String>,
     /// Firing alerts by (policy, target name).
     alerts: HashMap<(String, String), FiringAlerts>,
+    /// The trace span of each remediation episode in progress, by (policy, target name):
+    /// opened at the first failure, closed at recovery or quarantine.
+    episodes: HashMap<(String, String), tracing::Span>,
+}
+
+/// The trace id of `span`, when traces are exported.
+fn trace_id(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
 }
 
 /// The store key of a paused policy.
@@ -278,6 +292,7 @@ impl Actor for Reconciler {
             draining: false,
             paused,
             alerts: HashMap::new(),
+            episodes: HashMap::new(),
         })
     }
 
@@ -545,14 +560,18 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             if *target_state != before {
                 persist(&state.args.writer, &key, target_state);
             }
-            for event in decision.events {
+            let episode = trace_episode(&mut state.episodes, &key, &target, &decision);
+            for mut event in decision.events {
+                if let Some(span) = &episode {
+                    event.trace_id = trace_id(span);
+                }
                 state.args.writer.record(event);
             }
             if let Some(wake) = decision.wake_at {
                 next_wake = next_wake.min(wake);
             }
             if let Some(planned) = decision.action {
-                to_start.push((key, target, planned));
+                to_start.push((key, target, planned, episode));
             }
         }
         published.push((name.to_owned(), circuit, statuses));
@@ -570,8 +589,8 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
         }
     });
     state.next_wake = next_wake;
-    for (key, target, planned) in to_start {
-        start_action(myself, state, key, target, planned);
+    for (key, target, planned, episode) in to_start {
+        start_action(myself, state, key, target, planned, episode);
     }
 }
 
@@ -581,7 +600,21 @@ fn start_action(
     key: (String, String),
     target: TargetRef,
     planned: PlannedAction,
+    episode: Option<tracing::Span>,
 ) {
+    let action_span = tracing::info_span!(
+        parent: episode.as_ref().and_then(tracing::Span::id),
+        "hale.action",
+        otel.name = %format!("{} {}", hale_core::action_name(planned.action), target.name),
+        hale.policy = %key.0,
+        hale.target = %target.name,
+        hale.action = %hale_core::action_name(planned.action),
+        hale.step = planned.step + 1,
+        container.id = %target.id,
+        container.name = %target.name,
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
     let docker = Arc::clone(&state.args.docker);
     let http = state.args.http.clone();
     let writer = state.args.writer.clone();
@@ -591,30 +624,40 @@ fn start_action(
     if let Ok(mut running) = live.lock() {
         running.insert(key.clone());
     }
-    let handle = tokio::spawn(async move {
-        // The decision (and the in-flight mark with its cooldown) must be on disk before
-        // Docker is touched: a crash right after the restart must not cause another one.
-        let outcome = match writer.sync().await {
-            Ok(()) => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
-            Err(error) => ActionOutcome {
-                result: ActionResult::Failed(format!("not run: the state store failed ({error})")),
-                duration: Duration::ZERO,
-            },
-        };
-        if let Ok(mut running) = live.lock() {
-            running.remove(&task_key);
-        }
-        // The reconciler that asked may have been restarted: tell the current one.
-        let current = ractor::registry::where_is(RECONCILER_NAME)
-            .map(ActorRef::<ReconcilerMsg>::from)
-            .unwrap_or(reply_to);
-        let _ = current.cast(ReconcilerMsg::ActionFinished {
-            key: task_key,
-            planned,
-            outcome: outcome.clone(),
-        });
-        outcome
-    });
+    let handle = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            // The decision (and the in-flight mark with its cooldown) must be on disk before
+            // Docker is touched: a crash right after the restart must not cause another one.
+            let span = tracing::Span::current();
+            let outcome = match writer.sync().await {
+                Ok(()) => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
+                Err(error) => ActionOutcome {
+                    result: ActionResult::Failed(format!(
+                        "not run: the state store failed ({error})"
+                    )),
+                    duration: Duration::ZERO,
+                },
+            };
+            if let ActionResult::Failed(_) = &outcome.result {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", "action_failed");
+            }
+            if let Ok(mut running) = live.lock() {
+                running.remove(&task_key);
+            }
+            // The reconciler that asked may have been restarted: tell the current one.
+            let current = ractor::registry::where_is(RECONCILER_NAME)
+                .map(ActorRef::<ReconcilerMsg>::from)
+                .unwrap_or(reply_to);
+            let _ = current.cast(ReconcilerMsg::ActionFinished {
+                key: task_key,
+                planned,
+                outcome: outcome.clone(),
+            });
+            outcome
+        },
+        action_span,
+    ));
     state.running.insert(key, handle);
 }
 
@@ -666,6 +709,7 @@ fn finish(
     event.step = Some((planned.step, planned.attempt));
     event.result = Some(result);
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
+    event.trace_id = state.episodes.get(key).and_then(trace_id);
     state.args.writer.record(event);
 }
 
@@ -775,6 +819,20 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
         .or_default();
     let before = track.clone();
     track.record(probe, outcome.success, outcome.time, &outcome.reason);
+    // Inside a remediation episode, each probe result is part of the story.
+    if let Some(episode) = state.episodes.get(&key) {
+        let _probe = tracing::info_span!(
+            parent: episode.id(),
+            "hale.probe",
+            otel.name = %format!("probe {}", outcome.probe),
+            hale.policy = %key.0,
+            hale.target = %key.1,
+            hale.probe = %outcome.probe,
+            hale.probe.success = outcome.success,
+            hale.probe.latency_ms = outcome.latency_ms,
+            hale.probe.reason = %outcome.reason,
+        );
+    }
     track.degraded = outcome.degraded;
     if track.degraded && !before.degraded {
         let target = target_ref(&state.containers, &key.1);
@@ -1079,6 +1137,55 @@ fn policy_of<'a>(state: &'a ReconcilerState, name: &str) -> Option<&'a HealPolic
     state.args.policies.iter().find(|p| p.metadata.name == name)
 }
 
+/// Keeps the trace of a target's remediation episode: opened (a root span) when the target
+/// starts failing, a child span per decision that recorded something, closed when the
+/// target recovers, is quarantined or its policy goes. Returns the episode span, if any.
+fn trace_episode(
+    episodes: &mut HashMap<(String, String), tracing::Span>,
+    key: &(String, String),
+    target: &TargetRef,
+    decision: &crate::decide::Decision,
+) -> Option<tracing::Span> {
+    if decision
+        .events
+        .iter()
+        .any(|e| e.kind == HealEventKind::Failing)
+        && !episodes.contains_key(key)
+    {
+        let span = tracing::info_span!(
+            parent: None,
+            "hale.episode",
+            otel.name = %format!("heal {}", target.name),
+            hale.policy = %key.0,
+            hale.target = %target.name,
+            container.id = %target.id,
+            container.name = %target.name,
+        );
+        episodes.insert(key.clone(), span);
+    }
+    let episode = episodes.get(key).cloned()?;
+    if !decision.events.is_empty() {
+        let kinds: Vec<&str> = decision.events.iter().map(|e| e.kind.as_str()).collect();
+        let _decision = tracing::info_span!(
+            parent: episode.id(),
+            "hale.decision",
+            hale.policy = %key.0,
+            hale.target = %target.name,
+            hale.decision = %kinds.join(","),
+            hale.action = %decision.action.as_ref().map(|a| hale_core::action_name(a.action)).unwrap_or_default(),
+        );
+    }
+    if decision.events.iter().any(|e| {
+        matches!(
+            e.kind,
+            HealEventKind::Recovered | HealEventKind::Quarantined
+        )
+    }) {
+        episodes.remove(key);
+    }
+    Some(episode)
+}
+
 /// Where a target stands, for the status API.
 fn target_status(
     target: &TargetRef,
@@ -1185,6 +1292,9 @@ fn forget_removed_policies(state: &mut ReconcilerState) {
     state
         .circuits
         .retain(|policy, _| in_force.contains(policy.as_str()));
+    state
+        .episodes
+        .retain(|(policy, _), _| in_force.contains(policy.as_str()));
     // Alerts of policies gone, and alerts Alertmanager has not repeated for a day (a
     // lost "resolved" must not keep a target failing forever).
     let now = Timestamp::now();

@@ -17,6 +17,18 @@ pub struct Answer {
     pub attempts: u32,
 }
 
+/// The W3C `traceparent` (and `tracestate`) of `span`, for outgoing calls, so the
+/// receiving service's trace joins hale's; empty when traces are not exported.
+pub fn trace_headers_of(span: &tracing::Span) -> Vec<(String, String)> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let mut headers = std::collections::HashMap::new();
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut headers);
+    });
+    headers.into_iter().collect()
+}
+
 /// Sends the request `build` makes, again up to `retries` times while the answer is a 5xx
 /// or a 429 (waiting as `Retry-After` says, else 1 s, 2 s, 4 s ...) or the request fails
 /// outright. Any other answer is final at once.
@@ -31,7 +43,47 @@ pub async fn send(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let (wait, outcome) = match build().send().await {
+        let mut request = build();
+        let (method, url) = request
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map(|r| {
+                let mut url = r.url().clone();
+                // The query and credentials may hold secrets; the trace keeps the rest.
+                url.set_query(None);
+                let _ = url.set_password(None);
+                let _ = url.set_username("");
+                (r.method().to_string(), url.to_string())
+            })
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "hale.http",
+            otel.name = %method,
+            http.request.method = %method,
+            url.full = %url,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        for (name, value) in trace_headers_of(&span) {
+            request = request.header(name, value);
+        }
+        let sent = tracing::Instrument::instrument(request.send(), span.clone()).await;
+        match &sent {
+            Ok(response) => {
+                let status = response.status();
+                span.record("http.response.status_code", status.as_u16());
+                if !status.is_success() {
+                    span.record("otel.status_code", "ERROR");
+                    span.record("error.type", status.as_str());
+                }
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", "network");
+            }
+        }
+        let (wait, outcome) = match sent {
             Ok(response) => {
                 let status = response.status();
                 let retry_after = response

@@ -177,6 +177,8 @@ impl Actor for PolicyWatcher {
             PolicyWatcherMsg::Loaded(Some(report)) => {
                 let started = state.loading.take();
                 let files = report.files.len();
+                let _reload =
+                    tracing::info_span!(parent: None, "hale.policy_reload", files).entered();
                 let update = state
                     .args
                     .book

@@ -7,6 +7,7 @@ mod commands;
 mod events;
 mod run;
 mod supervisor;
+mod telemetry;
 
 use std::process::ExitCode;
 

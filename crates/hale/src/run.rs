@@ -14,7 +14,7 @@ use hale_store::{Store, StoreWriter};
 use hale_watcher::{DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, PolicyWatcherArgs};
 use ractor::{Actor, ActorRef};
 
-use crate::cli::{LogFormat, RunArgs};
+use crate::cli::RunArgs;
 use crate::commands::USAGE_ERROR;
 use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorMsg, shutdown};
 
@@ -23,7 +23,7 @@ const CONNECT_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Starts logging, the runtime and the supervision tree; returns when a signal stops it.
 pub fn run(args: RunArgs) -> ExitCode {
-    init_logging(args.log_format);
+    let telemetry = crate::telemetry::init(args.log_format, args.docker_host.as_deref());
     if !args.policies.exists() {
         eprintln!(
             "hale run: policy directory {} does not exist (pass --policies DIR)",
@@ -43,6 +43,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     };
     let (code, writer_thread) = runtime.block_on(controller(args));
+    // Pending spans go out before the process does.
+    telemetry.shutdown();
     // Everything was flushed; do not let a stray task (an aborted Docker call) hold the exit.
     runtime.shutdown_timeout(Duration::from_secs(5));
     if let Some(thread) = writer_thread {
@@ -52,18 +54,6 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     }
     code
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }
 
 async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<()>>) {

@@ -1,0 +1,130 @@
+//! Logs and traces. Logs go to stderr through tracing-subscriber (`RUST_LOG`, human or JSON).
+//! Traces go to an OTLP collector when the standard variables name one
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with
+//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER`); without them no exporter exists and spans cost next to nothing.
+//!
+//! Export runs on the SDK's own thread through a bounded queue: a collector that is down
+//! loses spans, never healing.
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::cli::LogFormat;
+
+/// The trace pipeline, to be flushed at exit.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes pending spans and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("hale: flushing traces failed: {error}");
+        }
+    }
+}
+
+/// True when the environment names an OTLP endpoint for traces.
+fn exporter_configured() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+/// Sets up logging and, when configured, trace export. `docker_host` becomes a resource
+/// attribute.
+pub fn init(format: LogFormat, docker_host: Option<&str>) -> Telemetry {
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+    };
+    let (provider, problem) = if exporter_configured() {
+        match provider(docker_host) {
+            Ok(provider) => (Some(provider), None),
+            Err(problem) => (None, Some(problem)),
+        }
+    } else {
+        (None, None)
+    };
+    let traces = provider.as_ref().map(|provider| {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        // Only hale's own spans: a trace is about decisions, not about HTTP internals.
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("hale"))
+            .with_filter(EnvFilter::new(
+                "hale=info,hale_reconciler=info,hale_watcher=info,hale_notifier=info",
+            ))
+    });
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .init();
+    if let Some(problem) = problem {
+        tracing::error!(%problem, "traces are not exported");
+    } else if provider.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    Telemetry { provider }
+}
+
+fn provider(docker_host: Option<&str>) -> Result<SdkTracerProvider, String> {
+    let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .unwrap_or_else(|_| "http/protobuf".to_owned());
+    if protocol != "http/protobuf" {
+        return Err(format!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported by this build; use http/protobuf"
+        ));
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let mut attributes = vec![KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))];
+    if !host.is_empty() {
+        attributes.push(KeyValue::new("host.name", host));
+    }
+    let docker = docker_host
+        .map(str::to_owned)
+        .or_else(|| std::env::var("DOCKER_HOST").ok())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+    attributes.push(KeyValue::new("hale.docker.host", docker));
+    // The builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; hale is the
+    // service name unless they say otherwise.
+    let mut resource = Resource::builder().with_attributes(attributes);
+    if std::env::var("OTEL_SERVICE_NAME").is_err()
+        && !std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name"))
+    {
+        resource = resource.with_service_name("hale");
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}

@@ -1,0 +1,327 @@
+//! Traces end to end: `hale run` exports to a real OTLP collector (`rotel`, from PyPI) on
+//! loopback, which forwards to a receiver in this test; a failing container's remediation
+//! episode arrives as one trace (episode, decisions, the action), the webhook the action
+//! calls carries the same trace in `traceparent`, and the audit records name the trace. A
+//! collector that is down changes nothing in healing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{HEALTH, NEVER_HEALTHY, Service, TestDocker, Workspace, free_port, hale_events};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+/// One span as received: name, trace id, span id, parent span id (hex), attributes.
+#[derive(Debug, Clone)]
+struct Span {
+    name: String,
+    trace: String,
+    id: String,
+    parent: String,
+    attributes: BTreeMap<String, String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decompresses with the system's gzip (no compression crate is in the tree).
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip runs");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    child.wait_with_output().unwrap().stdout
+}
+
+/// An OTLP/HTTP receiver: decodes every export into spans.
+fn receiver(runtime: &tokio::runtime::Runtime) -> (u16, Arc<Mutex<Vec<Span>>>) {
+    let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
+    let store = Arc::clone(&spans);
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let store = Arc::clone(&store);
+            async move {
+                // rotel compresses what it forwards (and ignores "none" in this version).
+                let body = if headers
+                    .get("content-encoding")
+                    .is_some_and(|v| v == "gzip")
+                {
+                    axum::body::Bytes::from(gunzip(&body))
+                } else {
+                    body
+                };
+                let request = ExportTraceServiceRequest::decode(body.clone()).unwrap_or_else(|e| {
+                    panic!(
+                        "not OTLP protobuf ({e}): headers {headers:?}, body starts {:?}",
+                        &body[..body.len().min(40)]
+                    )
+                });
+                let mut spans = store.lock().unwrap();
+                for resource in request.resource_spans {
+                    for scope in resource.scope_spans {
+                        for span in scope.spans {
+                            let attributes = span
+                                .attributes
+                                .iter()
+                                .map(|kv| {
+                                    let value = kv.value.as_ref().and_then(|v| v.value.as_ref()).map(|v| {
+                                        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+                                        match v {
+                                            Value::StringValue(s) => s.clone(),
+                                            Value::IntValue(i) => i.to_string(),
+                                            Value::BoolValue(b) => b.to_string(),
+                                            other => format!("{other:?}"),
+                                        }
+                                    });
+                                    (kv.key.clone(), value.unwrap_or_default())
+                                })
+                                .collect();
+                            spans.push(Span {
+                                name: span.name,
+                                trace: hex(&span.trace_id),
+                                id: hex(&span.span_id),
+                                parent: hex(&span.parent_span_id),
+                                attributes,
+                            });
+                        }
+                    }
+                }
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, spans)
+}
+
+/// A webhook endpoint recording each request's `traceparent`.
+fn webhook(runtime: &tokio::runtime::Runtime) -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let store = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/redeploy",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let store = Arc::clone(&store);
+            async move {
+                let parent = headers
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                store.lock().unwrap().push(parent);
+                "ok"
+            }
+        }),
+    );
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/redeploy", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// rotel's collector binary, installed by `pip install rotel`.
+fn rotel_agent() -> String {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
+        ])
+        .output()
+        .expect("python3 runs");
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && std::path::Path::new(&path).exists(),
+        "the trace test needs the rotel collector: `pip install rotel` (.ci/run does)"
+    );
+    path
+}
+
+#[test]
+fn a_remediation_episode_is_one_trace_and_the_webhook_joins_it() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (receiver_port, spans) = receiver(&runtime);
+    let (hook, traceparents) = webhook(&runtime);
+    let collector_port = free_port();
+    let _rotel = Service(
+        std::process::Command::new(rotel_agent())
+            .args([
+                "start",
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{collector_port}"),
+                "--otlp-grpc-endpoint",
+                &format!("127.0.0.1:{}", free_port()),
+                "--exporter",
+                "otlp",
+                "--otlp-exporter-endpoint",
+                &format!("http://127.0.0.1:{receiver_port}"),
+                "--otlp-exporter-protocol",
+                "http",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("rotel starts"),
+    );
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", collector_port)).is_err() {
+        assert!(Instant::now() < deadline, "rotel did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let docker = TestDocker::new("otel");
+    let workspace = Workspace::new(&docker.policy(
+        "otel",
+        &format!(
+            "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 1s, webhook: {{url: \"{hook}\", retries: 0}}}}]\n    cooldown: 1s\n"
+        ),
+    ));
+    let endpoint = format!("http://127.0.0.1:{collector_port}");
+    let hale = workspace.start(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_SERVICE_NAME", "hale-under-test"),
+        ],
+    );
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    // One webhook, then the ladder is exhausted: quarantined, which closes the episode.
+    hale.wait_audit("quarantined", &name, WAIT);
+
+    let deadline = Instant::now() + WAIT;
+    let (episode, action) = loop {
+        let all = spans.lock().unwrap().clone();
+        let episode = all
+            .iter()
+            .find(|s| {
+                s.name.starts_with("heal ") && s.attributes.get("container.name") == Some(&name)
+            })
+            .cloned();
+        let action = episode.as_ref().and_then(|e| {
+            all.iter()
+                .find(|s| {
+                    s.trace == e.trace
+                        && s.name != "hale.decision"
+                        && s.attributes.get("hale.action").map(String::as_str) == Some("webhook")
+                })
+                .cloned()
+        });
+        if let (Some(episode), Some(action)) = (episode, action) {
+            break (episode, action);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no remediation trace arrived; spans: {all:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        episode.parent.is_empty() || episode.parent.chars().all(|c| c == '0'),
+        "the episode is the root: {episode:?}"
+    );
+    assert_eq!(episode.attributes["hale.policy"], "otel");
+    assert_eq!(
+        action.parent, episode.id,
+        "the action is a child of the episode"
+    );
+    assert_eq!(action.name, format!("webhook {name}"));
+    assert_eq!(action.attributes["hale.step"], "1");
+    let decisions: Vec<Span> = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.trace == episode.trace && s.name == "hale.decision")
+        .cloned()
+        .collect();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.attributes["hale.decision"].contains("action_started")),
+        "{decisions:#?}"
+    );
+    assert!(decisions.iter().all(|d| d.parent == episode.id));
+
+    // The HTTP call is a child of the action, with the semantic-convention attributes.
+    let deadline = Instant::now() + WAIT;
+    let http = loop {
+        let found = spans
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.trace == episode.trace && s.parent == action.id && s.name == "POST")
+            .cloned();
+        if let Some(http) = found {
+            break http;
+        }
+        assert!(Instant::now() < deadline, "no HTTP span under the action");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(http.attributes["http.request.method"], "POST");
+    assert_eq!(http.attributes["http.response.status_code"], "200");
+    assert!(
+        http.attributes["url.full"].ends_with("/redeploy"),
+        "{http:?}"
+    );
+
+    // The webhook joined the trace, and the audit records name it.
+    let parents = traceparents.lock().unwrap().clone();
+    assert_eq!(parents.len(), 1, "{parents:?}");
+    assert!(
+        parents[0].starts_with(&format!("00-{}-", episode.trace)),
+        "{parents:?} vs {}",
+        episode.trace
+    );
+    assert!(hale.stop().success());
+    let records = hale_events(&workspace.state(), &["--target", &name]);
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["kind"] != "recovered")
+            .all(|r| r["trace_id"] == episode.trace.as_str()),
+        "{records:#?}"
+    );
+}
+
+#[test]
+fn a_collector_that_is_down_changes_nothing_in_healing() {
+    let docker = TestDocker::new("otel-down");
+    let workspace = Workspace::new(&docker.policy(
+        "otel-down",
+        "  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 2s}]\n    cooldown: 1s\n",
+    ));
+    let hale = workspace.start(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    hale.wait_audit("action_succeeded", &name, WAIT);
+    assert!(
+        hale.stop().success(),
+        "shutdown flushes (and gives up on) pending spans in time"
+    );
+}
