@@ -320,6 +320,26 @@ fn a_collector_that_is_down_changes_nothing_in_healing() {
     docker.run("web", HEALTH, NEVER_HEALTHY);
     let name = docker.name("web");
     hale.wait_audit("action_succeeded", &name, WAIT);
+    // The spans that could not go out are counted.
+    let api = hale.api();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = common::http("GET", &format!("{api}/metrics"), None, None);
+        let dropped = metrics
+            .lines()
+            .find(|l| l.starts_with("hale_trace_spans_dropped_total "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if dropped > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dropped spans were not counted: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         hale.stop().success(),
         "shutdown flushes (and gives up on) pending spans in time"

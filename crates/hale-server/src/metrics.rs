@@ -86,6 +86,7 @@ pub struct Metrics {
     last_event: FloatGauge,
     reloads: Family<ResultLabel, Counter>,
     docker_connected: Gauge,
+    spans_dropped: Counter,
     /// One scrape at a time rebuilds the per-target gauges.
     scrape: Mutex<()>,
 }
@@ -170,6 +171,12 @@ impl Metrics {
             "1 while the Docker daemon answers",
             docker_connected.clone(),
         );
+        let spans_dropped = Counter::default();
+        registry.register(
+            "hale_trace_spans_dropped",
+            "Trace spans the OTLP collector did not take (down, refusing, timing out)",
+            spans_dropped.clone(),
+        );
         let build_info = Family::<VersionLabel, Gauge>::default();
         registry.register("hale_build", "hale's version", build_info.clone());
         build_info
@@ -190,8 +197,14 @@ impl Metrics {
             last_event,
             reloads,
             docker_connected,
+            spans_dropped,
             scrape: Mutex::new(()),
         }
+    }
+
+    /// The counter of dropped trace spans, for the exporter to increment.
+    pub fn spans_dropped(&self) -> Counter {
+        self.spans_dropped.clone()
     }
 
     /// Counts an audit record.

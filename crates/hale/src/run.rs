@@ -23,7 +23,12 @@ const CONNECT_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Starts logging, the runtime and the supervision tree; returns when a signal stops it.
 pub fn run(args: RunArgs) -> ExitCode {
-    let telemetry = crate::telemetry::init(args.log_format, args.docker_host.as_deref());
+    let metrics = Arc::new(hale_server::Metrics::new());
+    let telemetry = crate::telemetry::init(
+        args.log_format,
+        args.docker_host.as_deref(),
+        metrics.spans_dropped(),
+    );
     if !args.policies.exists() {
         eprintln!(
             "hale run: policy directory {} does not exist (pass --policies DIR)",
@@ -42,7 +47,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (code, writer_thread) = runtime.block_on(controller(args));
+    let (code, writer_thread) = runtime.block_on(controller(args, metrics));
     // Pending spans go out before the process does.
     telemetry.shutdown();
     // Everything was flushed; do not let a stray task (an aborted Docker call) hold the exit.
@@ -56,7 +61,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     code
 }
 
-async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<()>>) {
+async fn controller(
+    args: RunArgs,
+    metrics: Arc<hale_server::Metrics>,
+) -> (ExitCode, Option<std::thread::JoinHandle<()>>) {
     let store = match Store::open(&args.state.path, args.audit_retention) {
         Ok(store) => Arc::new(store),
         Err(error) => {
@@ -128,7 +136,6 @@ async fn controller(args: RunArgs) -> (ExitCode, Option<std::thread::JoinHandle<
             }
         },
     };
-    let metrics = Arc::new(hale_server::Metrics::new());
     // Every audit record, as it is written, feeds the metrics.
     let mut written = writer.subscribe();
     let counted = Arc::clone(&metrics);

@@ -43,9 +43,52 @@ fn exporter_configured() -> bool {
     .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
 }
 
+/// Counts the spans of every batch the collector did not take, then passes the result on:
+/// what `hale_trace_spans_dropped_total` reports.
+#[derive(Debug)]
+struct Counting<E> {
+    inner: E,
+    dropped: prometheus_client::metrics::counter::Counter,
+}
+
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for Counting<E>
+{
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        if result.is_err() {
+            self.dropped.inc_by(spans);
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&mut self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 /// Sets up logging and, when configured, trace export. `docker_host` becomes a resource
-/// attribute.
-pub fn init(format: LogFormat, docker_host: Option<&str>) -> Telemetry {
+/// attribute; spans the collector did not take are counted in `dropped`.
+pub fn init(
+    format: LogFormat,
+    docker_host: Option<&str>,
+    dropped: prometheus_client::metrics::counter::Counter,
+) -> Telemetry {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = match format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
@@ -60,7 +103,7 @@ pub fn init(format: LogFormat, docker_host: Option<&str>) -> Telemetry {
             .boxed(),
     };
     let (provider, problem) = if exporter_configured() {
-        match provider(docker_host) {
+        match provider(docker_host, dropped) {
             Ok(provider) => (Some(provider), None),
             Err(problem) => (None, Some(problem)),
         }
@@ -90,7 +133,10 @@ pub fn init(format: LogFormat, docker_host: Option<&str>) -> Telemetry {
     Telemetry { provider }
 }
 
-fn provider(docker_host: Option<&str>) -> Result<SdkTracerProvider, String> {
+fn provider(
+    docker_host: Option<&str>,
+    dropped: prometheus_client::metrics::counter::Counter,
+) -> Result<SdkTracerProvider, String> {
     let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
         .unwrap_or_else(|_| "http/protobuf".to_owned());
@@ -124,7 +170,10 @@ fn provider(docker_host: Option<&str>) -> Result<SdkTracerProvider, String> {
         resource = resource.with_service_name("hale");
     }
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(Counting {
+            inner: exporter,
+            dropped,
+        })
         .with_resource(resource.build())
         .build())
 }
