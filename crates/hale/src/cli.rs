@@ -29,12 +29,13 @@ pub enum Command {
     /// changes (or on SIGHUP), keeping the last good version of a file that breaks, a
     /// DockerWatcher that follows the daemon's events and
     /// relists periodically, a Prober that runs the policies' httpGet, tcpSocket and exec
-    /// probes, and a Reconciler that decides per container and runs actions off its
-    /// mailbox. State (attempts, cooldowns, backoff, quarantine) and the audit log
+    /// probes, a Reconciler that decides per target and runs actions off its mailbox, and
+    /// a Notifier that delivers what policies route to their Notifiers. State (attempts, cooldowns, backoff, quarantine) and the audit log
     /// live in an embedded database under --state-dir, so a restart of hale never causes
     /// an extra restart of a container. SIGINT/SIGTERM stop it cleanly: running actions
     /// finish (or are recorded as interrupted after --shutdown-grace). The API (--listen)
-    /// serves status to `hale get` and `hale describe`.
+    /// serves status to `hale get` and `hale describe`. Traces go to an OTLP collector when
+    /// OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP/HTTP; the other OTEL_* variables apply).
     #[command(
         after_help = "Examples:\n  hale run\n  hale run --policies /etc/hale/policies --state-dir /var/lib/hale\n  \
 hale run --dry-run --log-format json\n  RUST_LOG=hale=debug hale run"
@@ -94,7 +95,7 @@ hale events --kind action_started --kind action_failed -o json\n  hale events --
         token: TokenArg,
     },
     /// Acknowledge an alert: an exact-match silence in Alertmanager for a while, or a
-    /// signed link that creates one when opened (for chat messages).
+    /// signed link that creates one once confirmed (for chat messages).
     #[command(
         after_help = "Examples:\n  hale ack -l alertname=ContainerDown -l container=db --for 2h\n  \
 hale ack -l alertname=ContainerDown --for 30m --link"
