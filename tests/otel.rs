@@ -158,10 +158,22 @@ fn rotel_agent() -> String {
 
 #[test]
 fn a_remediation_episode_is_one_trace_and_the_webhook_joins_it() {
+    remediation_trace(false);
+}
+
+#[test]
+fn traces_also_go_out_over_grpc() {
+    remediation_trace(true);
+}
+
+/// Runs a failing container under `hale run` exporting over OTLP/HTTP (or gRPC) to rotel,
+/// and checks the trace that arrives.
+fn remediation_trace(grpc: bool) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (receiver_port, spans) = receiver(&runtime);
     let (hook, traceparents) = webhook(&runtime);
     let collector_port = free_port();
+    let grpc_port = free_port();
     let _rotel = Service(
         std::process::Command::new(rotel_agent())
             .args([
@@ -169,7 +181,7 @@ fn a_remediation_episode_is_one_trace_and_the_webhook_joins_it() {
                 "--otlp-http-endpoint",
                 &format!("127.0.0.1:{collector_port}"),
                 "--otlp-grpc-endpoint",
-                &format!("127.0.0.1:{}", free_port()),
+                &format!("127.0.0.1:{grpc_port}"),
                 "--exporter",
                 "otlp",
                 "--otlp-exporter-endpoint",
@@ -195,11 +207,19 @@ fn a_remediation_episode_is_one_trace_and_the_webhook_joins_it() {
             "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 1s, webhook: {{url: \"{hook}\", retries: 0}}}}]\n    cooldown: 1s\n"
         ),
     ));
-    let endpoint = format!("http://127.0.0.1:{collector_port}");
+    let (endpoint, protocol) = if grpc {
+        (format!("http://127.0.0.1:{grpc_port}"), "grpc")
+    } else {
+        (
+            format!("http://127.0.0.1:{collector_port}"),
+            "http/protobuf",
+        )
+    };
     let hale = workspace.start(
         &[],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_SERVICE_NAME", "hale-under-test"),
         ],

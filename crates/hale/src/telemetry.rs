@@ -20,6 +20,9 @@ use crate::cli::LogFormat;
 /// The trace pipeline, to be flushed at exit.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// The gRPC exporter's runtime: tonic's connection tasks live on it, since the SDK's
+    /// export thread has none.
+    grpc_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Telemetry {
@@ -29,6 +32,9 @@ impl Telemetry {
             && let Err(error) = provider.shutdown()
         {
             eprintln!("hale: flushing traces failed: {error}");
+        }
+        if let Some(runtime) = self.grpc_runtime {
+            runtime.shutdown_background();
         }
     }
 }
@@ -102,13 +108,13 @@ pub fn init(
             .with_filter(filter())
             .boxed(),
     };
-    let (provider, problem) = if exporter_configured() {
+    let (provider, grpc_runtime, problem) = if exporter_configured() {
         match provider(docker_host, dropped) {
-            Ok(provider) => (Some(provider), None),
-            Err(problem) => (None, Some(problem)),
+            Ok((provider, runtime)) => (Some(provider), runtime, None),
+            Err(problem) => (None, None, Some(problem)),
         }
     } else {
-        (None, None)
+        (None, None, None)
     };
     let traces = provider.as_ref().map(|provider| {
         opentelemetry::global::set_text_map_propagator(
@@ -130,25 +136,61 @@ pub fn init(
     } else if provider.is_some() {
         tracing::info!("exporting traces over OTLP");
     }
-    Telemetry { provider }
+    Telemetry {
+        provider,
+        grpc_runtime,
+    }
+}
+
+/// The exporter, by `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`: `http/protobuf` (default) or
+/// `grpc` (with the runtime its connection lives on).
+fn exporter() -> Result<
+    (
+        opentelemetry_otlp::SpanExporter,
+        Option<tokio::runtime::Runtime>,
+    ),
+    String,
+> {
+    let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .unwrap_or_else(|_| "http/protobuf".to_owned());
+    let failed =
+        |e: opentelemetry_otlp::ExporterBuildError| format!("cannot build the OTLP exporter: {e}");
+    match protocol.as_str() {
+        "http/protobuf" => Ok((
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(failed)?,
+            None,
+        )),
+        "grpc" => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("hale-otlp-grpc")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the gRPC exporter's runtime: {e}"))?;
+            let exporter = {
+                let _inside = runtime.enter();
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .build()
+                    .map_err(failed)?
+            };
+            Ok((exporter, Some(runtime)))
+        }
+        other => Err(format!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL={other} is not supported; use http/protobuf or grpc"
+        )),
+    }
 }
 
 fn provider(
     docker_host: Option<&str>,
     dropped: prometheus_client::metrics::counter::Counter,
-) -> Result<SdkTracerProvider, String> {
-    let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-        .unwrap_or_else(|_| "http/protobuf".to_owned());
-    if protocol != "http/protobuf" {
-        return Err(format!(
-            "OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported by this build; use http/protobuf"
-        ));
-    }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .build()
-        .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+) -> Result<(SdkTracerProvider, Option<tokio::runtime::Runtime>), String> {
+    let (exporter, runtime) = exporter()?;
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default();
@@ -169,11 +211,12 @@ fn provider(
     {
         resource = resource.with_service_name("hale");
     }
-    Ok(SdkTracerProvider::builder()
+    let provider = SdkTracerProvider::builder()
         .with_batch_exporter(Counting {
             inner: exporter,
             dropped,
         })
         .with_resource(resource.build())
-        .build())
+        .build();
+    Ok((provider, runtime))
 }
