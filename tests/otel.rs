@@ -116,21 +116,23 @@ fn receiver(runtime: &tokio::runtime::Runtime) -> (u16, Arc<Mutex<Vec<Span>>>) {
 fn webhook(runtime: &tokio::runtime::Runtime) -> (String, Arc<Mutex<Vec<String>>>) {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let store = Arc::clone(&seen);
-    let app = axum::Router::new().route(
-        "/redeploy",
-        axum::routing::post(move |headers: axum::http::HeaderMap| {
-            let store = Arc::clone(&store);
-            async move {
-                let parent = headers
-                    .get("traceparent")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                store.lock().unwrap().push(parent);
-                "ok"
-            }
-        }),
-    );
+    let app = axum::Router::new()
+        .route("/notify", axum::routing::post(|| async { "ok" }))
+        .route(
+            "/redeploy",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let store = Arc::clone(&store);
+                async move {
+                    let parent = headers
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    store.lock().unwrap().push(parent);
+                    "ok"
+                }
+            }),
+        );
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -201,10 +203,11 @@ fn remediation_trace(grpc: bool) {
     }
 
     let docker = TestDocker::new("otel");
+    let notify = hook.replace("/redeploy", "/notify");
     let workspace = Workspace::new(&docker.policy(
         "otel",
         &format!(
-            "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 1s, webhook: {{url: \"{hook}\", retries: 0}}}}]\n    cooldown: 1s\n"
+            "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 1s, webhook: {{url: \"{hook}\", retries: 0}}}}]\n    cooldown: 1s\n  notify: [{{notifier: team, on: [Remediating]}}]\n---\napiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook: {{url: \"{notify}\"}}\n"
         ),
     ));
     let (endpoint, protocol) = if grpc {
@@ -303,6 +306,23 @@ fn remediation_trace(grpc: bool) {
         http.attributes["url.full"].ends_with("/redeploy"),
         "{http:?}"
     );
+
+    // The notification of the remediation is part of the episode too.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let joined = spans.lock().unwrap().iter().any(|s| {
+            s.name == "notify Remediating" && s.trace == episode.trace && s.parent == episode.id
+        });
+        if joined {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no notification span in the episode: {:#?}",
+            spans.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The webhook joined the trace, and the audit records name it.
     let parents = traceparents.lock().unwrap().clone();

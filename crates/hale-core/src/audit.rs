@@ -161,6 +161,10 @@ pub struct HealEvent {
     /// digits), when traces are exported: the link from an event to its trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The episode's root span in that trace (16 hex digits), so work done later about this
+    /// record (a notification) joins the trace as its child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
 }
 
 impl HealEvent {
@@ -189,6 +193,7 @@ impl HealEvent {
             reason: reason.into(),
             dry_run: false,
             trace_id: None,
+            span_id: None,
         }
     }
 }

@@ -100,6 +100,29 @@ impl Outbox {
     }
 }
 
+/// Makes `span` a child of the remediation episode the record belongs to (its trace and
+/// root span ids travel in the record), so the notification shows up in that trace.
+fn join_episode(span: &tracing::Span, event: &hale_core::HealEvent) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let (Some(trace), Some(parent)) = (&event.trace_id, &event.span_id) else {
+        return;
+    };
+    let (Ok(trace), Ok(parent)) = (TraceId::from_hex(trace), SpanId::from_hex(parent)) else {
+        return;
+    };
+    let remote = SpanContext::new(
+        trace,
+        parent,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+}
+
 /// Starts a sink's worker; returns its queue and the task (abort it to stop the worker).
 pub fn spawn_worker(
     deliver: Arc<dyn Deliver>,
@@ -136,9 +159,9 @@ pub fn spawn_worker(
                 otel.name = %format!("notify {:?}", message.kind),
                 hale.policy = %message.event.policy,
                 hale.kind = ?message.kind,
-                hale.trace_id = message.event.trace_id.as_deref().unwrap_or_default(),
                 otel.status_code = tracing::field::Empty,
             );
+            join_episode(&span, &message.event);
             loop {
                 let attempted =
                     tracing::Instrument::instrument(deliver.deliver(&message), span.clone()).await;

@@ -193,15 +193,26 @@ pub struct ReconcilerState {
     episodes: HashMap<(String, String), tracing::Span>,
 }
 
-/// The trace id of `span`, when traces are exported.
-fn trace_id(span: &tracing::Span) -> Option<String> {
+/// The trace and span ids of `span`, when traces are exported.
+fn trace_ids(span: &tracing::Span) -> Option<(String, String)> {
     use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let context = span.context();
     let span_context = context.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
+}
+
+/// Marks `event` as part of the episode traced by `span`.
+fn link(event: &mut HealEvent, span: Option<&tracing::Span>) {
+    if let Some((trace, span)) = span.and_then(trace_ids) {
+        event.trace_id = Some(trace);
+        event.span_id = Some(span);
+    }
 }
 
 /// The store key of a paused policy.
@@ -562,9 +573,7 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             }
             let episode = trace_episode(&mut state.episodes, &key, &target, &decision);
             for mut event in decision.events {
-                if let Some(span) = &episode {
-                    event.trace_id = trace_id(span);
-                }
+                link(&mut event, episode.as_ref());
                 state.args.writer.record(event);
             }
             if let Some(wake) = decision.wake_at {
@@ -709,7 +718,7 @@ fn finish(
     event.step = Some((planned.step, planned.attempt));
     event.result = Some(result);
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
-    event.trace_id = state.episodes.get(key).and_then(trace_id);
+    link(&mut event, state.episodes.get(key));
     state.args.writer.record(event);
 }
 
