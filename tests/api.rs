@@ -119,28 +119,20 @@ fn an_alertmanager_alert_heals_a_container_resolving_clears_it_and_hale_ack_sile
     );
 
     // `hale ack` creates an exact-match silence that Alertmanager lists and applies.
-    let output = Command::new(env!("CARGO_BIN_EXE_hale"))
-        .args([
-            "ack",
-            "-l",
-            "alertname=HaleTestDown",
-            "-l",
-            &format!("hale_test={label}"),
-            "--for",
-            "30m",
-            "--server",
-            &api,
-            "--token-file",
-        ])
-        .arg(&token_path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let hale_test = format!("hale_test={label}");
+    let printed = common::hale_ok([
+        "ack",
+        "-l",
+        "alertname=HaleTestDown",
+        "-l",
+        &hale_test,
+        "--for",
+        "30m",
+        "--server",
+        &api,
+        "--token-file",
+        token_path.to_str().unwrap(),
+    ]);
     assert!(printed.contains("silenced until"), "{printed}");
     let (_, silences) = http("GET", &format!("{am_url}/api/v2/silences"), None, None);
     let silences: Value = serde_json::from_str(&silences).unwrap();

@@ -526,16 +526,13 @@ fn an_operator_releases_a_quarantined_container_with_hale_unquarantine() {
     hale.wait_audit("quarantined", &name, WAIT);
     assert_eq!(hale.audit("action_started", &name).len(), 1);
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
-        .args(["unquarantine", &name, "--state-dir"])
-        .arg(workspace.state())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let state = workspace.state();
+    common::hale_ok([
+        "unquarantine".as_ref(),
+        name.as_ref(),
+        "--state-dir".as_ref(),
+        state.as_os_str(),
+    ]);
     hale.wait_audit("released", &name, WAIT);
     let deadline = std::time::Instant::now() + WAIT;
     while hale.audit("action_started", &name).len() < 2 {

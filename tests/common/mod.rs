@@ -442,20 +442,33 @@ impl Drop for Hale {
     }
 }
 
-/// `hale events -o json` on a state directory.
-pub fn hale_events(state_dir: &Path, extra: &[&str]) -> Vec<Value> {
+/// Runs the `hale` binary with `args`, asserts it succeeded, and returns its stdout.
+pub fn hale_ok<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> String {
+    let args: Vec<S> = args.into_iter().collect();
     let output = Command::new(env!("CARGO_BIN_EXE_hale"))
-        .args(["events", "-o", "json", "-n", "1000", "--state-dir"])
-        .arg(state_dir)
-        .args(extra)
+        .args(&args)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "hale events failed: {}",
+        "hale {:?} failed: {}",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy())
+            .collect::<Vec<_>>(),
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `hale events -o json` on a state directory.
+pub fn hale_events(state_dir: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args: Vec<std::ffi::OsString> = ["events", "-o", "json", "-n", "1000", "--state-dir"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.push(state_dir.into());
+    args.extend(extra.iter().map(Into::into));
+    serde_json::from_str(&hale_ok(args)).unwrap()
 }
 
 /// A Unix-socket proxy in front of the Docker daemon that a test can take down and bring

@@ -391,14 +391,9 @@ pub struct EventsArgs {
     /// Stream new records from the running controller (--server) as they happen.
     #[arg(short, long)]
     pub follow: bool,
-    /// With --follow: the API of the `hale run` to follow.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:9009",
-        value_name = "URL",
-        env = "HALE_SERVER"
-    )]
-    pub server: String,
+    /// With --follow: the controller to follow.
+    #[command(flatten)]
+    pub server: ServerArg,
 }
 
 /// The `--state-dir` option, shared by every command that reads or writes hale's state.

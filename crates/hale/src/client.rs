@@ -283,7 +283,7 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
     }
     let url = format!(
         "{}/api/v1/events/stream?{}",
-        args.server.trim_end_matches('/'),
+        args.server.server.trim_end_matches('/'),
         query.join("&")
     );
     let json = args.output == crate::cli::OutputFormat::Json;

@@ -136,33 +136,25 @@ async fn controller(
             }
         },
     };
-    // Every audit record, as it is written, feeds the metrics.
+    // Every audit record, as it is written, feeds the metrics and the notifier.
     let mut written = writer.subscribe();
     let counted = Arc::clone(&metrics);
     tokio::spawn(async move {
         loop {
             match written.recv().await {
-                Ok(event) => counted.observe_event(&event),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "metrics missed audit records under load");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
-    // Every audit record also goes to the notifier, whichever incarnation is current.
-    let mut to_notify = writer.subscribe();
-    tokio::spawn(async move {
-        loop {
-            match to_notify.recv().await {
                 Ok(event) => {
+                    counted.observe_event(&event);
+                    // The notifier hears every record too, whichever incarnation is current.
                     if let Some(cell) = ractor::registry::where_is(hale_notifier::NOTIFIER_NAME) {
                         let _ = ActorRef::<hale_notifier::NotifierMsg>::from(cell)
                             .cast(hale_notifier::NotifierMsg::Event(Box::new(event)));
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "the notifier missed audit records under load");
+                    tracing::warn!(
+                        missed,
+                        "metrics and notifications missed audit records under load"
+                    );
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
