@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{HEALTH, HEALTHY, TestDocker, Workspace, docker_ok};
@@ -12,29 +11,18 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A local webhook sink recording JSON bodies; `status` is what it answers.
-fn sink(runtime: &tokio::runtime::Runtime, status: u16) -> (String, Arc<Mutex<Vec<Value>>>) {
-    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let store = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: String| {
-            let store = Arc::clone(&store);
-            async move {
-                store
-                    .lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
-                axum::http::StatusCode::from_u16(status).unwrap()
-            }
-        }),
-    );
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+/// A local webhook sink answering `status`; returns its URL and the JSON bodies it got.
+fn sink(runtime: &tokio::runtime::Runtime, status: u16) -> (String, impl Fn() -> Vec<Value>) {
+    let (base, received) = common::recorder(runtime, status);
+    let bodies = move || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.clone())))
+            .collect()
+    };
+    (format!("{base}/hook"), bodies)
 }
 
 fn notifier(name: &str, url: &str) -> String {
@@ -61,19 +49,12 @@ fn a_failing_container_yields_exactly_one_remediating_and_one_recovered_message(
     hale.wait_audit("recovered", &name, WAIT);
     // Give a stray message time to arrive.
     std::thread::sleep(Duration::from_secs(3));
-    let kinds: Vec<String> = received
-        .lock()
-        .unwrap()
+    let kinds: Vec<String> = received()
         .iter()
         .map(|m| m["kind"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(
-        kinds,
-        ["Remediating", "Recovered"],
-        "{:?}",
-        received.lock().unwrap()
-    );
-    let first = received.lock().unwrap()[0].clone();
+    assert_eq!(kinds, ["Remediating", "Recovered"], "{:?}", received());
+    let first = received()[0].clone();
     assert_eq!(first["event"]["target"]["name"], name.as_str());
     assert!(
         first["links"][0]["url"]
@@ -113,7 +94,7 @@ fn notify_test_reports_delivery_and_failure_without_secrets() {
         String::from_utf8_lossy(&delivered.stderr)
     );
     assert!(String::from_utf8_lossy(&delivered.stdout).contains("delivered to webhook"));
-    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(received().len(), 1);
     let refused = run("refusing");
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("HTTP 403"));

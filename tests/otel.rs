@@ -112,35 +112,6 @@ fn receiver(runtime: &tokio::runtime::Runtime) -> (u16, Arc<Mutex<Vec<Span>>>) {
     (port, spans)
 }
 
-/// A webhook endpoint recording each request's `traceparent`.
-fn webhook(runtime: &tokio::runtime::Runtime) -> (String, Arc<Mutex<Vec<String>>>) {
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let store = Arc::clone(&seen);
-    let app = axum::Router::new()
-        .route("/notify", axum::routing::post(|| async { "ok" }))
-        .route(
-            "/redeploy",
-            axum::routing::post(move |headers: axum::http::HeaderMap| {
-                let store = Arc::clone(&store);
-                async move {
-                    let parent = headers
-                        .get("traceparent")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    store.lock().unwrap().push(parent);
-                    "ok"
-                }
-            }),
-        );
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/redeploy", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
 /// rotel's collector binary, installed by `pip install rotel`.
 fn rotel_agent() -> String {
     let output = std::process::Command::new("python3")
@@ -173,7 +144,8 @@ fn traces_also_go_out_over_grpc() {
 fn remediation_trace(grpc: bool) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (receiver_port, spans) = receiver(&runtime);
-    let (hook, traceparents) = webhook(&runtime);
+    let (base, received) = common::recorder(&runtime, 200);
+    let hook = format!("{base}/redeploy");
     let collector_port = free_port();
     let grpc_port = free_port();
     let _rotel = Service(
@@ -203,7 +175,7 @@ fn remediation_trace(grpc: bool) {
     }
 
     let docker = TestDocker::new("otel");
-    let notify = hook.replace("/redeploy", "/notify");
+    let notify = format!("{base}/notify");
     let workspace = Workspace::new(&docker.policy(
         "otel",
         &format!(
@@ -325,7 +297,19 @@ fn remediation_trace(grpc: bool) {
     }
 
     // The webhook joined the trace, and the audit records name it.
-    let parents = traceparents.lock().unwrap().clone();
+    let parents: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == "/redeploy")
+        .map(|r| {
+            r.headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(parents.len(), 1, "{parents:?}");
     assert!(
         parents[0].starts_with(&format!("00-{}-", episode.trace)),
