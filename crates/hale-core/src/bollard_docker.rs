@@ -374,6 +374,25 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         Some(ContainerStateStatusEnum::DEAD) => ContainerStatus::Dead,
         _ => ContainerStatus::Exited,
     };
+    let health_failing_streak = state
+        .health
+        .as_ref()
+        .and_then(|h| h.failing_streak)
+        .map_or(0, |streak| u32::try_from(streak.max(0)).unwrap_or(u32::MAX));
+    // Docker's default interval when the image's HEALTHCHECK sets none (or sets 0).
+    let health_interval_ms = config.healthcheck.as_ref().and_then(|check| {
+        let disabled = check
+            .test
+            .as_ref()
+            .is_some_and(|test| test.first().is_some_and(|t| t == "NONE"));
+        let configured = check.test.as_ref().is_some_and(|test| !test.is_empty());
+        (configured && !disabled).then(|| {
+            check
+                .interval
+                .filter(|nanos| *nanos > 0)
+                .map_or(30_000, |nanos| (nanos / 1_000_000) as u64)
+        })
+    });
     let health = state
         .health
         .and_then(|h| h.status)
@@ -447,6 +466,8 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         stopped_by_operator: false,
         exit_seen: false,
         health_since: None,
+        health_failing_streak,
+        health_interval_ms,
         received_at: None,
         addresses,
         published,
@@ -499,7 +520,14 @@ impl DockerPort for BollardDocker {
     }
 
     fn events(&self, since_nanos: Option<i64>) -> EventStream {
-        let filters = HashMap::from([("type", vec!["container"])]);
+        // Only the actions hale follows: every health check of every container is an
+        // exec (exec_create, exec_start, exec_die), and an idle host with many health
+        // checks would otherwise stream them all to hale. `health_status` matches its
+        // `health_status: <state>` actions by prefix (Docker's fuzzy match for that name).
+        let filters = HashMap::from([
+            ("type", vec!["container"]),
+            ("event", ContainerEventKind::DOCKER_ACTIONS.to_vec()),
+        ]);
         let mut options = EventsOptionsBuilder::new().filters(&filters);
         let since = since_nanos
             .map(|nanos| format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000));

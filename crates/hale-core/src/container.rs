@@ -92,6 +92,15 @@ pub struct ContainerSnapshot {
     /// Since when `health` has had its current value (the `health_status` event's time, or
     /// when hale first saw it).
     pub health_since: Option<Timestamp>,
+    /// Consecutive failed health checks, Docker's `FailingStreak` as of the last inspect
+    /// (0 when healthy or unknown). What a `dockerHealth` probe's `failureThreshold`
+    /// counts.
+    #[serde(default)]
+    pub health_failing_streak: u32,
+    /// How often Docker runs the image's HEALTHCHECK (its `--health-interval`), when the
+    /// container has one.
+    #[serde(default)]
+    pub health_interval_ms: Option<u64>,
     /// When hale received the observation this snapshot reflects (event or inspect), to
     /// measure hale's own reaction time.
     #[serde(default)]
@@ -124,6 +133,8 @@ impl ContainerSnapshot {
             stopped_by_operator: false,
             exit_seen: false,
             health_since: None,
+            health_failing_streak: 0,
+            health_interval_ms: None,
             received_at: None,
             addresses: BTreeMap::new(),
             published: BTreeMap::new(),
@@ -268,6 +279,23 @@ impl ContainerSnapshot {
 }
 
 impl ContainerEventKind {
+    /// The Docker event actions hale subscribes to (the `event` filter of
+    /// `/events`): exactly those [`Self::from_docker`] maps to a kind.
+    pub const DOCKER_ACTIONS: &'static [&'static str] = &[
+        "start",
+        "die",
+        "oom",
+        "kill",
+        "stop",
+        "restart",
+        "destroy",
+        "rename",
+        "create",
+        "pause",
+        "unpause",
+        "health_status",
+    ];
+
     /// Whether the container must be inspected to learn what this event changed: a start
     /// (the addresses and published ports it got), a death (Docker's restart count and
     /// whether it will restart it), a rename, a creation, a pause.
@@ -389,5 +417,21 @@ mod tests {
             ContainerEventKind::from_docker("exec_start: sh", None),
             None
         );
+    }
+
+    #[test]
+    fn the_subscribed_actions_are_exactly_those_hale_maps() {
+        for action in ContainerEventKind::DOCKER_ACTIONS {
+            // Docker sends `health_status: <state>` for the `health_status` filter.
+            let sent = if *action == "health_status" {
+                "health_status: healthy".to_owned()
+            } else {
+                (*action).to_owned()
+            };
+            assert!(
+                ContainerEventKind::from_docker(&sent, None).is_some(),
+                "{action} is subscribed to but not mapped"
+            );
+        }
     }
 }

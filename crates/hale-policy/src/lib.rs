@@ -32,7 +32,7 @@ mod yaml_index;
 pub use diagnostic::{Diagnostic, Position, Severity};
 pub use duration::{Duration, DurationParseError};
 pub use load::{LoadReport, Located, MAX_FILE_BYTES, PolicySet, load_paths, load_str};
-pub use max_unhealthy::MaxUnhealthy;
+pub use max_unhealthy::{MIN_FAILURES_TO_OPEN, MaxUnhealthy};
 pub use meta::{API_VERSION, ObjectMeta};
 pub use notifier::{
     DiscordSink, EmailSink, Notifier, NotifierSpec, NtfySink, SlackSink, SmtpTls, TelegramSink,
@@ -40,9 +40,9 @@ pub use notifier::{
 };
 pub use policy::{
     Action, AlertRule, Backoff, CoolifyApplication, DockerHealthProbe, EventKind, ExecProbe,
-    ExitProbe, HealPolicy, HealPolicySpec, HttpGetProbe, HttpHeader, Mode, NotifyRoute, Probe,
-    ProbeMethod, Quarantine, Remediation, Scheme, Site, Step, TcpSocketProbe, WebhookAction,
-    WebhookMethod,
+    ExitProbe, HealPolicy, HealPolicySpec, HttpGetProbe, HttpHeader, Mode, NotifyRoute,
+    PERIODIC_FAILURE_THRESHOLD, Probe, ProbeMethod, Quarantine, Remediation, Scheme, Site, Step,
+    TcpSocketProbe, WebhookAction, WebhookMethod,
 };
 pub use reload::{LastKnownGood, ReloadSummary};
 pub use secret::{SecretError, SecretRef};

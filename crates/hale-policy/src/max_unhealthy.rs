@@ -18,14 +18,37 @@ pub enum MaxUnhealthy {
     Percent(u32),
 }
 
+/// The circuit never opens for fewer confirmed failures than this. One failing target is
+/// no evidence of a shared cause, so a lone failure is always healed, whatever
+/// `maxUnhealthy` says (half of one container rounds down to none).
+pub const MIN_FAILURES_TO_OPEN: usize = 2;
+
 impl MaxUnhealthy {
-    /// The number of unhealthy targets allowed out of `total`. Percentages round down, as in
-    /// Cluster API, so `40%` of 4 targets allows 1.
+    /// The number of unhealthy targets `maxUnhealthy` allows out of `total`, as written.
+    /// Percentages round down, as in Cluster API, so `40%` of 4 targets allows 1.
     pub fn allowed(self, total: usize) -> usize {
         match self {
             Self::Count(count) => count as usize,
             Self::Percent(percent) => total.saturating_mul(percent as usize) / 100,
         }
+    }
+
+    /// How many of `total` targets may be failing at once before the circuit opens:
+    /// [`Self::allowed`], but never fewer than `MIN_FAILURES_TO_OPEN - 1` (one).
+    pub fn allowance(self, total: usize) -> usize {
+        self.allowed(total).max(MIN_FAILURES_TO_OPEN - 1)
+    }
+
+    /// Whether `failing` confirmed failures among `total` targets open the circuit: at
+    /// least [`MIN_FAILURES_TO_OPEN`] of them, and more than the allowance.
+    pub fn opens(self, failing: usize, total: usize) -> bool {
+        failing >= MIN_FAILURES_TO_OPEN && failing > self.allowance(total)
+    }
+
+    /// The allowance in words, for `hale describe policy`: `2 of 5 may fail`.
+    pub fn describe_allowance(self, total: usize) -> String {
+        let allowance = self.allowance(total).min(total.max(1));
+        format!("{allowance} of {total} may fail at once (maxUnhealthy {self})")
     }
 }
 
@@ -115,6 +138,28 @@ mod tests {
         assert_eq!(MaxUnhealthy::Percent(50).allowed(4), 2);
         assert_eq!(MaxUnhealthy::Percent(100).allowed(3), 3);
         assert_eq!(MaxUnhealthy::Count(2).allowed(10), 2);
+    }
+
+    #[test]
+    fn one_failure_never_opens_the_circuit() {
+        for max in [
+            MaxUnhealthy::Count(0),
+            MaxUnhealthy::Percent(0),
+            MaxUnhealthy::Percent(50),
+        ] {
+            for total in [1, 2, 3, 10] {
+                assert!(!max.opens(1, total), "{max} of {total}");
+            }
+        }
+        assert!(MaxUnhealthy::Count(0).opens(2, 2));
+        assert_eq!(
+            MaxUnhealthy::Percent(50).describe_allowance(1),
+            "1 of 1 may fail at once (maxUnhealthy 50%)"
+        );
+        assert_eq!(
+            MaxUnhealthy::Percent(40).describe_allowance(5),
+            "2 of 5 may fail at once (maxUnhealthy 40%)"
+        );
     }
 
     #[test]

@@ -128,16 +128,25 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecProbe>,
     /// How often the probe runs (`httpGet`, `tcpSocket`, `exec`). Event-driven probes
-    /// (`dockerHealth`, `exit`) ignore it. Default: `10s`.
+    /// (`dockerHealth`, `exit`) have no period: they act when Docker reports. Default: `10s`.
     #[serde(default = "default_period")]
     pub period: Duration,
     /// How long one probe may take before it counts as failed; must be shorter than
     /// `period`. Default: `1s`.
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
-    /// Consecutive failures before the target counts as failing. Minimum 1. Default: `3`.
-    #[serde(default = "default_failure_threshold")]
-    pub failure_threshold: u32,
+    /// Consecutive failures before the target counts as failing. Minimum 1.
+    ///
+    /// For `httpGet`, `tcpSocket` and `exec`: consecutive failed probes. Default: `3`.
+    /// For `dockerHealth`: consecutive failed health checks, read from Docker's
+    /// `FailingStreak`. Docker says `unhealthy` only after the image's own
+    /// `--health-retries`, so the default is `1`: act on Docker's verdict at once; a
+    /// larger value waits for more failed checks than the image asks for (a smaller one
+    /// cannot act before Docker's verdict). For `exit`: not used; an unexpected exit is a
+    /// failure at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub failure_threshold: Option<u32>,
     /// Consecutive successes before a failing target counts as healthy again. Minimum 1.
     /// Default: `1`.
     #[serde(default = "default_success_threshold")]
@@ -160,14 +169,34 @@ fn default_period() -> Duration {
 fn default_timeout() -> Duration {
     Duration::from_secs(1)
 }
-fn default_failure_threshold() -> u32 {
-    3
-}
+/// The failure threshold of periodic probes when the policy sets none (Kubernetes' default).
+pub const PERIODIC_FAILURE_THRESHOLD: u32 = 3;
 fn default_success_threshold() -> u32 {
     1
 }
 
 impl Probe {
+    /// True for probes that act on what Docker reports (`dockerHealth`, `exit`) rather
+    /// than on a schedule of hale's own: they have no `period`.
+    pub fn is_event_driven(&self) -> bool {
+        self.docker_health.is_some() || self.exit.is_some()
+    }
+
+    /// The failure threshold in force: the policy's `failureThreshold`, else `1` for
+    /// event-driven probes (Docker's verdict and an unexpected exit are already confirmed)
+    /// and [`PERIODIC_FAILURE_THRESHOLD`] for periodic ones. An `exit` probe always acts on
+    /// the first unexpected exit.
+    pub fn effective_failure_threshold(&self) -> u32 {
+        if self.exit.is_some() {
+            return 1;
+        }
+        self.failure_threshold.unwrap_or(if self.is_event_driven() {
+            1
+        } else {
+            PERIODIC_FAILURE_THRESHOLD
+        })
+    }
+
     /// The handlers that are set, by their YAML field names, in declaration order.
     pub fn handler_names(&self) -> Vec<&'static str> {
         [
@@ -371,7 +400,11 @@ pub struct Remediation {
     pub backoff: Backoff,
     /// Circuit breaker: when more of the policy's targets than this are failing at once,
     /// remediate none of them (a shared dependency is the likely cause) and report
-    /// `CircuitOpen`. Default: no limit.
+    /// `CircuitOpen`. A count (`2`) or a percentage of the targets (`"40%"`, rounded down as
+    /// in Cluster API). Only confirmed failures count (not a failure still below its
+    /// threshold), and the circuit opens only when at least two targets fail: a lone
+    /// failing target is always healed, so `50%` of one container allows that one.
+    /// Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unhealthy: Option<MaxUnhealthy>,
     /// Stop acting on a target that keeps failing. Default: after 5 remediations within 1h.

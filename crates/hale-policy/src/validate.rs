@@ -407,13 +407,19 @@ fn check_probe(
             ),
         ),
     }
-    if probe.failure_threshold < 1 {
+    if probe.failure_threshold == Some(0) {
         c.error(format!("{path}.failureThreshold"), "must be at least 1");
+    }
+    if probe.exit.is_some() && probe.failure_threshold.is_some_and(|n| n > 1) {
+        c.warning(
+            format!("{path}.failureThreshold"),
+            "ignored: an exit probe acts on the first unexpected exit (remove failureThreshold, or use the remediation's backoff and quarantine to limit restarts)",
+        );
     }
     if probe.success_threshold < 1 {
         c.error(format!("{path}.successThreshold"), "must be at least 1");
     }
-    let periodic = probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.exec.is_some();
+    let periodic = !probe.is_event_driven();
     if periodic {
         if probe.period.is_zero() {
             c.error(format!("{path}.period"), "must be longer than 0s");

@@ -21,7 +21,7 @@ fn in_force(book: &LastKnownGood) -> Vec<(String, u32)> {
         .map(|p| {
             (
                 p.resource.metadata.name.clone(),
-                p.resource.spec.probes[0].failure_threshold,
+                p.resource.spec.probes[0].effective_failure_threshold(),
             )
         })
         .collect();

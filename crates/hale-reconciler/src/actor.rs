@@ -16,9 +16,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
 use crate::assess::{assess, assess_site};
-use crate::decide::{
-    PlannedAction, PolicyContext, Subject, TargetState, counts_as_unhealthy, decide,
-};
+use crate::circuit::CircuitReading;
+use crate::decide::{PlannedAction, PolicyContext, Subject, TargetState, decide};
 use crate::executor::{ActionOutcome, ActionResult, execute};
 
 /// The name the reconciler registers under, so that other actors find its current
@@ -505,48 +504,18 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             .collect();
         let paused = state.paused.contains(name);
 
-        let unhealthy = assessed
-            .iter()
-            .filter(|(_, a)| counts_as_unhealthy(a))
-            .count();
-        let allowed = spec
-            .remediation
-            .max_unhealthy
-            .map(|max| max.allowed(assessed.len()));
-        let open = allowed.is_some_and(|allowed| unhealthy > allowed);
+        let reading = CircuitReading::of(
+            spec.remediation.max_unhealthy,
+            assessed.iter().map(|(_, assessment)| assessment),
+        );
+        let open = reading.is_open();
         let was_open = state
             .circuits
             .insert(name.to_owned(), open)
             .unwrap_or(false);
-        let circuit = open.then(|| {
-            format!(
-                "{unhealthy} of {} targets are unhealthy, more than maxUnhealthy {} allows ({})",
-                assessed.len(),
-                spec.remediation
-                    .max_unhealthy
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-                allowed.unwrap_or_default()
-            )
-        });
-        if open != was_open {
-            let (kind, reason) = match &circuit {
-                Some(why) => (
-                    HealEventKind::CircuitOpen,
-                    format!("{why}; remediating none (a shared dependency is the likely cause)"),
-                ),
-                None => (
-                    HealEventKind::CircuitClosed,
-                    format!(
-                        "{unhealthy} of {} targets unhealthy; remediation resumes",
-                        assessed.len()
-                    ),
-                ),
-            };
-            state
-                .args
-                .writer
-                .record(HealEvent::new(now, kind, name, None, reason));
+        let circuit = reading.open_reason();
+        if let Some(change) = reading.change(name, was_open, now) {
+            state.args.writer.record(change);
         }
 
         let context = PolicyContext {
@@ -562,12 +531,12 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             let target_state = state.targets.entry(key.clone()).or_default();
             if paused {
                 // Paused: assessed and reported, never decided (the ladder does not move).
-                statuses.push(target_status(&target, &assessment, target_state));
+                statuses.push(target_status(&target, &assessment, target_state.ladder()));
                 continue;
             }
             let before = target_state.clone();
             let decision = decide(context, subject, &assessment, target_state, now);
-            statuses.push(target_status(&target, &assessment, target_state));
+            statuses.push(target_status(&target, &assessment, target_state.ladder()));
             if *target_state != before {
                 persist(&state.args.writer, &key, target_state);
             }

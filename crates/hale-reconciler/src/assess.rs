@@ -48,7 +48,9 @@ impl Assessment {
 }
 
 /// The probes hale applies when a policy names none: the image's HEALTHCHECK and
-/// unexpected exits, both acting on the first failure (autoheal's behaviour).
+/// unexpected exits, with the same defaults as when they are written out
+/// (`- {name: docker-health, dockerHealth: {}}` and `- {name: exit, exit: {}}`): both act on
+/// the first failure Docker reports (autoheal's behaviour).
 pub fn default_probes() -> Vec<Probe> {
     let base = |name: &str| Probe {
         name: name.to_owned(),
@@ -60,7 +62,7 @@ pub fn default_probes() -> Vec<Probe> {
         exec: None,
         period: hale_policy::Duration::from_secs(10),
         timeout: hale_policy::Duration::from_secs(1),
-        failure_threshold: 1,
+        failure_threshold: None,
         success_threshold: 1,
         start_period: hale_policy::Duration::default(),
         conditions: Vec::new(),
@@ -112,7 +114,8 @@ impl ProbeTrack {
             self.consecutive_failures += 1;
             self.consecutive_successes = 0;
             reason.clone_into(&mut self.last_failure);
-            if self.failing_since.is_none() && self.consecutive_failures >= probe.failure_threshold
+            if self.failing_since.is_none()
+                && self.consecutive_failures >= probe.effective_failure_threshold()
             {
                 self.failing_since = Some(time);
             }
@@ -124,10 +127,11 @@ impl ProbeTrack {
 /// `exit`) from the snapshot, periodic ones from their tallies in `tracks` (by probe
 /// name).
 ///
-/// A probe's failure is confirmed once it has lasted `(failureThreshold - 1) × period`:
-/// the failing state is sampled at every period, and `failureThreshold` consecutive failing
-/// samples confirm it — the Kubernetes meaning, applied to a state Docker pushes to us. Health
-/// failures inside `startPeriod` after the container started are not counted.
+/// Event-driven probes act on Docker's verdict: `unhealthy` has already been confirmed by
+/// the image's own `--health-retries`, and an unexpected exit is a failure at once. A
+/// `dockerHealth` probe whose `failureThreshold` asks for more consecutive failed checks
+/// than that waits until Docker's `FailingStreak` reaches it. Health failures inside
+/// `startPeriod` after the container started are not counted.
 pub fn assess(
     spec: &HealPolicySpec,
     container: &ContainerSnapshot,
@@ -163,11 +167,7 @@ pub fn assess(
         let Some((signal, since, graced)) = failure_of(probe, container) else {
             continue;
         };
-        let wait = probe
-            .period
-            .as_std()
-            .saturating_mul(probe.failure_threshold.saturating_sub(1));
-        let mut confirmed_at = since.plus(wait);
+        let mut confirmed_at = since;
         if graced && let Some(started) = container.started_at {
             confirmed_at = confirmed_at.max(started.plus(probe.start_period.as_std()));
         }
@@ -176,6 +176,14 @@ pub fn assess(
             signal,
             since,
         };
+        if let Some(more) = health_checks_still_needed(probe, container) {
+            // Docker re-inspects are what bring a longer streak; look again after as many
+            // health intervals as checks are missing.
+            let interval = container.health_interval_ms.unwrap_or(30_000);
+            let wait = std::time::Duration::from_millis(interval.saturating_mul(more.into()));
+            keep_earliest(&mut pending, failure, confirmed_at.max(now.plus(wait)));
+            continue;
+        }
         if now >= confirmed_at {
             return Assessment::Failing(failure);
         }
@@ -239,6 +247,14 @@ fn periodic_failure(
         keep_earliest(pending, failure(now), now.plus(probe.period.as_std()));
     }
     None
+}
+
+/// For a `dockerHealth` probe whose `failureThreshold` is above the failed checks Docker
+/// has counted so far (`FailingStreak`): how many more are needed.
+fn health_checks_still_needed(probe: &Probe, container: &ContainerSnapshot) -> Option<u32> {
+    let needed = probe.effective_failure_threshold();
+    (probe.docker_health.is_some() && needed > 1 && container.health_failing_streak < needed)
+        .then(|| needed - container.health_failing_streak)
 }
 
 /// Keeps the pending failure that would be confirmed first.

@@ -63,6 +63,39 @@ pub struct TargetState {
     /// ladder whatever the target's state, cooldown or circuit.
     #[serde(default)]
     pub heal_requested: bool,
+    /// While the policy (or hale) runs in dry-run: the ladder as the simulated decisions
+    /// moved it, started from a copy of the enforced one. Kept apart so that the enforced
+    /// ladder never waits on a step timeout, cooldown or quarantine that only a simulated
+    /// action started: when the policy turns to `Enforce`, the simulation is set aside and
+    /// a target still failing is remediated at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Box<TargetState>>,
+}
+
+impl TargetState {
+    /// The ladder that decisions under `dry_run` move: the simulation in dry-run (created
+    /// from the enforced ladder on first use), else the enforced ladder itself.
+    pub fn ladder_mut(&mut self, dry_run: bool) -> &mut TargetState {
+        if !dry_run {
+            return self;
+        }
+        let heal_requested = std::mem::take(&mut self.heal_requested);
+        if self.simulation.is_none() {
+            let copy = TargetState {
+                in_flight: false,
+                ..self.clone()
+            };
+            self.simulation = Some(Box::new(copy));
+        }
+        let simulation = self.simulation.get_or_insert_default();
+        simulation.heal_requested |= heal_requested;
+        simulation
+    }
+
+    /// The ladder a person should see: the simulation while there is one.
+    pub fn ladder(&self) -> &TargetState {
+        self.simulation.as_deref().unwrap_or(self)
+    }
 }
 
 /// A quarantine: since when, until when, and why.
@@ -190,7 +223,9 @@ pub struct Decision {
 /// - Never acts on an operator's stop, on an exit Docker's restart policy will handle, or
 ///   on a container Docker is already restarting.
 /// - Skips the ladder's rungs the target cannot use (see [`Subject::can_use`]).
-/// - In dry-run, makes the same decisions and state changes but returns no action.
+/// - In dry-run, makes the same decisions and state changes, on the simulated ladder (see
+///   [`TargetState::simulation`]), but returns no action. Out of dry-run the simulation is
+///   set aside, and the first enforced action says so.
 pub fn decide<'a>(
     policy: PolicyContext<'_>,
     subject: impl Into<Subject<'a>>,
@@ -199,6 +234,31 @@ pub fn decide<'a>(
     now: Timestamp,
 ) -> Decision {
     let subject = subject.into();
+    if policy.dry_run() {
+        return decide_on_ladder(policy, subject, assessment, state.ladder_mut(true), now);
+    }
+    let set_aside = state.simulation.take().is_some();
+    let mut decision = decide_on_ladder(policy, subject, assessment, state, now);
+    if set_aside {
+        for event in &mut decision.events {
+            if event.kind == HealEventKind::ActionStarted {
+                event.reason.push_str(
+                    "; the policy now enforces: the dry-run simulation's ladder was set aside, and this is the enforced ladder's decision",
+                );
+            }
+        }
+    }
+    decision
+}
+
+/// [`decide`] on one ladder: the enforced one, or the dry-run simulation.
+fn decide_on_ladder(
+    policy: PolicyContext<'_>,
+    subject: Subject<'_>,
+    assessment: &Assessment,
+    state: &mut TargetState,
+    now: Timestamp,
+) -> Decision {
     let container = match subject {
         Subject::Container(container) => Some(container),
         Subject::Site(_) => None,
@@ -430,12 +490,17 @@ pub fn decide<'a>(
             HealEventKind::ActionStarted
         },
         format!(
-            "{verb} (step {} attempt {}/{}) because {}; next action no sooner than {}",
+            "{verb} (step {} attempt {}/{}) because {}; next action no sooner than {}{}",
             state.step + 1,
             planned.attempt,
             step.attempts,
             failure.signal,
             hale_policy::Duration::from(wait),
+            if policy.dry_run() {
+                " (dry-run: nothing was done; this is the simulated ladder, and Enforce acts on its own)"
+            } else {
+                ""
+            },
         ),
     );
     record.action = Some(step.action);
@@ -563,11 +628,4 @@ pub fn finish_action(state: &mut TargetState, action: Action, result: &ActionRes
     ) {
         state.fresh_after = state.last_action_at;
     }
-}
-
-/// Whether a target counts as unhealthy for the circuit breaker: any failure, confirmed or
-/// not yet past its threshold. A quarantined target counts while it still fails, not after
-/// it recovered on its own.
-pub fn counts_as_unhealthy(assessment: &Assessment) -> bool {
-    assessment.failure().is_some()
 }

@@ -7,6 +7,7 @@
 
 mod actor;
 mod assess;
+mod circuit;
 mod coolify;
 mod decide;
 mod executor;
@@ -17,10 +18,11 @@ pub use actor::{
     Alert, ControlFailure, RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg,
 };
 pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, assess_site, default_probes};
+pub use circuit::{CircuitReading, counts_as_failing};
 pub use coolify::{CoolifyAction, CoolifyOutcome, remediate as coolify_remediate};
 pub use decide::{
-    Decision, PlannedAction, PolicyContext, QuarantineState, Subject, TargetState,
-    counts_as_unhealthy, decide, finish_action, release,
+    Decision, PlannedAction, PolicyContext, QuarantineState, Subject, TargetState, decide,
+    finish_action, release,
 };
 pub use executor::{ActionOutcome, ActionResult, execute};
 pub use webhook::{WebhookContext, render as render_webhook_body, send as send_webhook};

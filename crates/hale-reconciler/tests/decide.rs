@@ -176,15 +176,89 @@ fn recovery_is_recorded_when_healthy_again_after_an_action() {
 }
 
 #[test]
-fn the_failure_threshold_waits_threshold_minus_one_periods() {
-    let spec =
-        spec("  probes:\n    - {name: h, dockerHealth: {}, period: 10s, failureThreshold: 3}\n");
+fn dockers_unhealthy_is_acted_on_at_once_whether_probes_are_omitted_or_written_out() {
+    let written = spec("  probes:\n    - {name: docker-health, dockerHealth: {}}\n");
+    let omitted = spec("");
+    for spec in [&written, &omitted] {
+        let mut state = TargetState::default();
+        let decision = step(spec, &unhealthy_since(7), &mut state, at(7));
+        assert_eq!(decision.action.map(|a| a.action), Some(Action::Restart));
+    }
+    // The same defaults, whichever way they are reached.
+    let probe = &written.probes[0];
+    assert_eq!(probe.effective_failure_threshold(), 1);
+    assert_eq!(
+        hale_reconciler::default_probes()[0].effective_failure_threshold(),
+        1
+    );
+}
+
+#[test]
+fn a_docker_health_failure_threshold_counts_dockers_failing_streak() {
+    let spec = spec("  probes:\n    - {name: h, dockerHealth: {}, failureThreshold: 3}\n");
     let mut state = TargetState::default();
-    let early = step(&spec, &unhealthy_since(0), &mut state, at(19));
-    assert_eq!((early.action, early.wake_at), (None, Some(at(20))));
+    // Docker said unhealthy after one failed check (--health-retries 1), every 2 s.
+    let one = ContainerSnapshot {
+        health_failing_streak: 1,
+        health_interval_ms: Some(2_000),
+        ..unhealthy_since(0)
+    };
+    let early = step(&spec, &one, &mut state, at(0));
+    assert_eq!((early.action, early.wake_at), (None, Some(at(4))));
     assert!(early.events.is_empty());
-    let due = step(&spec, &unhealthy_since(0), &mut state, at(20));
+    let three = ContainerSnapshot {
+        health_failing_streak: 3,
+        ..one
+    };
+    let due = step(&spec, &three, &mut state, at(4));
     assert_eq!(due.action.map(|a| a.action), Some(Action::Restart));
+}
+
+#[test]
+fn an_unexpected_exit_is_a_failure_at_once_whatever_the_threshold_says() {
+    let spec = spec("  probes:\n    - {name: exit, exit: {}, failureThreshold: 5}\n");
+    let mut state = TargetState::default();
+    let decision = step(&spec, &exited(1, 3), &mut state, at(3));
+    assert_eq!(decision.action.map(|a| a.action), Some(Action::Restart));
+}
+
+#[test]
+fn the_shipped_default_policy_restarts_a_lone_unhealthy_container_at_once() {
+    let report = hale_policy::load_paths(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies")]);
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    let policy = &report.set.policies[0].resource;
+    let container = ContainerSnapshot {
+        labels: BTreeMap::from([("autoheal".into(), "true".into())]),
+        ..unhealthy_since(10)
+    };
+    assert!(
+        policy
+            .spec
+            .selector
+            .as_ref()
+            .unwrap()
+            .matches(&container.labels)
+    );
+    let assessment = assess(&policy.spec, &container, &BTreeMap::new(), at(10));
+    let circuit =
+        hale_reconciler::CircuitReading::of(policy.spec.remediation.max_unhealthy, [&assessment]);
+    assert!(!circuit.is_open(), "{:?}", circuit.open_reason());
+    let context = PolicyContext {
+        name: &policy.metadata.name,
+        spec: &policy.spec,
+        global_dry_run: false,
+        circuit_open: circuit.is_open(),
+    };
+    let mut state = TargetState::default();
+    let decision = decide(context, &container, &assessment, &mut state, at(10));
+    assert_eq!(
+        decision.action.as_ref().map(|a| a.action),
+        Some(Action::Restart)
+    );
+    assert_eq!(
+        kinds(&decision),
+        [HealEventKind::Failing, HealEventKind::ActionStarted]
+    );
 }
 
 #[test]
@@ -508,6 +582,62 @@ fn dry_run_records_the_same_decisions_but_runs_nothing() {
         [HealEventKind::Failing, HealEventKind::DryRun]
     );
     assert_eq!(global.action, None);
+}
+
+#[test]
+fn turning_dry_run_to_enforce_remediates_a_still_failing_target_at_once() {
+    let dry = spec("  mode: DryRun\n  remediation:\n    steps: [{action: restart, timeout: 1m}]\n");
+    let enforce = spec("  remediation:\n    steps: [{action: restart, timeout: 1m}]\n");
+    let mut state = TargetState::default();
+    let simulated = step(&dry, &unhealthy_since(0), &mut state, at(0));
+    assert_eq!(
+        kinds(&simulated),
+        [HealEventKind::Failing, HealEventKind::DryRun]
+    );
+    assert!(simulated.events[1].reason.contains("simulated ladder"));
+    // The enforced ladder has not moved: the simulation holds the wait.
+    assert_eq!(state.last_action, None);
+    assert!(state.simulation.as_ref().unwrap().next_action_at.is_some());
+    // Four seconds later the operator flips the policy: hale acts now, not in a minute.
+    let enforced = step(&enforce, &unhealthy_since(0), &mut state, at(4));
+    let action = enforced.action.expect("remediated at once");
+    assert_eq!(
+        (action.action, action.step, action.attempt),
+        (Action::Restart, 0, 1)
+    );
+    let started = enforced
+        .events
+        .iter()
+        .find(|e| e.kind == HealEventKind::ActionStarted)
+        .unwrap();
+    assert!(!started.dry_run);
+    assert!(
+        started
+            .reason
+            .contains("dry-run simulation's ladder was set aside"),
+        "{}",
+        started.reason
+    );
+    assert!(state.simulation.is_none());
+}
+
+#[test]
+fn a_dry_run_quarantine_never_holds_the_enforced_ladder() {
+    let dry = spec(
+        "  mode: DryRun\n  remediation:\n    steps: [{action: restart, timeout: 1s}]\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n    quarantine: {after: 1}\n",
+    );
+    let mut state = TargetState::default();
+    for second in [0, 5] {
+        step(&dry, &unhealthy_since(0), &mut state, at(second));
+    }
+    assert!(state.ladder().quarantine.is_some());
+    assert!(state.quarantine.is_none());
+    let enforce = spec("  remediation:\n    steps: [{action: restart, timeout: 1s}]\n");
+    assert!(
+        step(&enforce, &unhealthy_since(0), &mut state, at(6))
+            .action
+            .is_some()
+    );
 }
 
 #[test]

@@ -36,6 +36,12 @@ const INSPECT_CONCURRENCY: usize = 16;
 /// Events remembered per container for replay over a late inspect result.
 const REPLAY_DEPTH: usize = 64;
 
+/// Docker's health-check interval when the image sets none.
+const DOCKER_HEALTH_INTERVAL_MS: u64 = 30_000;
+
+/// An unhealthy container is re-inspected at most this often, whatever its interval.
+const MIN_REINSPECT_MS: u64 = 500;
+
 /// What the watcher starts with.
 #[derive(Clone)]
 pub struct DockerWatcherArgs {
@@ -82,6 +88,8 @@ pub enum WatcherMsg {
     Connection(Option<String>),
     /// Relist now (sent by the supervisor after the reconciler restarted).
     Resync,
+    /// Inspect this container again if it is still unhealthy (see [`follow_health`]).
+    Reinspect(String),
 }
 
 /// The DockerWatcher actor.
@@ -108,6 +116,8 @@ pub struct DockerWatcherState {
     resync_now: Arc<Notify>,
     task: JoinHandle<()>,
     connected: Option<bool>,
+    /// Unhealthy containers with a re-inspect scheduled.
+    following: std::collections::HashSet<String>,
 }
 
 impl Actor for DockerWatcher {
@@ -137,6 +147,7 @@ impl Actor for DockerWatcher {
             resync_now,
             task,
             connected: None,
+            following: std::collections::HashSet::new(),
         })
     }
 
@@ -157,7 +168,7 @@ impl Actor for DockerWatcher {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             WatcherMsg::RelistStarting => state.relist_started_at = state.counter,
-            WatcherMsg::Relisted(list) => relisted(state, list),
+            WatcherMsg::Relisted(list) => relisted(&myself, state, list),
             WatcherMsg::Event(event) => on_event(&myself, state, event),
             WatcherMsg::Inspected {
                 id,
@@ -169,6 +180,7 @@ impl Actor for DockerWatcher {
                 _ if !state.tracked.contains_key(&id) => {}
                 Ok(Some(snapshot)) => {
                     let snapshot = rebase(state, snapshot, requested_at);
+                    follow_health(&myself, state, &snapshot);
                     (state.args.sink)(Observation::Container(snapshot));
                 }
                 Ok(None) => {
@@ -200,6 +212,17 @@ impl Actor for DockerWatcher {
                 }
             }
             WatcherMsg::Resync => state.resync_now.notify_one(),
+            WatcherMsg::Reinspect(id) => {
+                state.following.remove(&id);
+                let still_unhealthy = state
+                    .tracked
+                    .get(&id)
+                    .and_then(|t| t.snapshot.as_ref())
+                    .is_some_and(is_running_unhealthy);
+                if still_unhealthy {
+                    request_inspect(&myself, state, id);
+                }
+            }
         }
         Ok(())
     }
@@ -225,7 +248,39 @@ fn rebase(
     base
 }
 
-fn relisted(state: &mut DockerWatcherState, list: Vec<ContainerSnapshot>) {
+/// Docker announces a health change once; the failed checks that follow show only in an
+/// inspect's `FailingStreak`. While a container is unhealthy, hale inspects it again once
+/// per health interval, so that a `dockerHealth` probe whose `failureThreshold` asks for
+/// more failed checks than the image's own retries sees them. Healthy containers cost
+/// nothing.
+fn follow_health(
+    myself: &ActorRef<WatcherMsg>,
+    state: &mut DockerWatcherState,
+    snapshot: &ContainerSnapshot,
+) {
+    if !is_running_unhealthy(snapshot) || !state.following.insert(snapshot.id.clone()) {
+        return;
+    }
+    let interval = Duration::from_millis(
+        snapshot
+            .health_interval_ms
+            .unwrap_or(DOCKER_HEALTH_INTERVAL_MS)
+            .max(MIN_REINSPECT_MS),
+    );
+    let id = snapshot.id.clone();
+    myself.send_after(interval, move || WatcherMsg::Reinspect(id));
+}
+
+fn is_running_unhealthy(snapshot: &ContainerSnapshot) -> bool {
+    snapshot.status == hale_core::ContainerStatus::Running
+        && snapshot.health == Some(hale_core::HealthStatus::Unhealthy)
+}
+
+fn relisted(
+    myself: &ActorRef<WatcherMsg>,
+    state: &mut DockerWatcherState,
+    list: Vec<ContainerSnapshot>,
+) {
     let requested_at = state.relist_started_at;
     let listed: std::collections::HashSet<String> = list.iter().map(|c| c.id.clone()).collect();
     // Containers missing from the list are gone, unless an event about them arrived after
@@ -248,6 +303,9 @@ fn relisted(state: &mut DockerWatcherState, list: Vec<ContainerSnapshot>) {
         .into_iter()
         .map(|snapshot| rebase(state, snapshot, requested_at))
         .collect();
+    for snapshot in &snapshots {
+        follow_health(myself, state, snapshot);
+    }
     (state.args.sink)(Observation::All(snapshots));
 }
 
@@ -270,18 +328,17 @@ fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event
     if tracked.recent.len() > REPLAY_DEPTH {
         tracked.recent.pop_front();
     }
-    let known = match &mut tracked.snapshot {
-        Some(snapshot) => {
-            snapshot.apply(&event);
-            let now = Timestamp::now();
-            snapshot.received_at = Some(event.received_at);
-            let mut snapshot = snapshot.clone();
-            state.annotations.enrich(&mut snapshot, now);
-            (state.args.sink)(Observation::Container(snapshot));
-            true
-        }
-        None => false,
-    };
+    let updated = tracked.snapshot.as_mut().map(|snapshot| {
+        snapshot.apply(&event);
+        snapshot.received_at = Some(event.received_at);
+        snapshot.clone()
+    });
+    let known = updated.is_some();
+    if let Some(mut snapshot) = updated {
+        state.annotations.enrich(&mut snapshot, Timestamp::now());
+        follow_health(myself, state, &snapshot);
+        (state.args.sink)(Observation::Container(snapshot));
+    }
     if !known || event.kind.needs_inspect() {
         request_inspect(myself, state, event.id);
     }

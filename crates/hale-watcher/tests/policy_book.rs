@@ -44,7 +44,7 @@ fn generations_count_spec_changes_and_survive_a_restart() {
     let mut broken = PolicyBook::new(records.clone());
     let update = broken.reload(hale_policy::load_paths(&[dir.path()]), Timestamp::now());
     assert_eq!(update.policies.len(), 1);
-    assert_eq!(update.policies[0].spec.probes[0].failure_threshold, 4);
+    assert_eq!(update.policies[0].spec.probes[0].failure_threshold, Some(4));
     assert!(update.forgotten.is_empty());
     assert_eq!(kinds(&update), [HealEventKind::PolicyRejected]);
 

@@ -581,12 +581,16 @@ fn describe_policy(detail: &PolicyDetail, now: Timestamp) -> String {
                     .site_ref
                     .as_ref()
                     .map_or_else(String::new, |s| format!(" on site {s}"));
+                let schedule = if p.is_event_driven() {
+                    "on Docker's events".to_owned()
+                } else {
+                    format!("every {}", p.period)
+                };
                 format!(
-                    "{} ({}{on}, every {}, failureThreshold {})",
+                    "{} ({}{on}, {schedule}, failureThreshold {})",
                     p.name,
                     p.handler_names().join("+"),
-                    p.period,
-                    p.failure_threshold
+                    p.effective_failure_threshold()
                 )
             })
             .collect()
@@ -610,16 +614,25 @@ fn describe_policy(detail: &PolicyDetail, now: Timestamp) -> String {
     field(
         "Limits",
         format!(
-            "cooldown {}, backoff {}..{}, quarantine after {} actions in {}{}",
+            "cooldown {}, backoff {}..{}, quarantine after {} actions in {}",
             remediation.cooldown,
             remediation.backoff.initial,
             remediation.backoff.max,
             remediation.quarantine.after,
             remediation.quarantine.within,
-            remediation
-                .max_unhealthy
-                .map_or_else(String::new, |m| format!(", maxUnhealthy {m}"))
         ),
+    );
+    field(
+        "Circuit",
+        match (remediation.max_unhealthy, &policy.circuit_open) {
+            (None, _) => "no maxUnhealthy: never holds back".to_owned(),
+            (Some(max), open) => format!(
+                "{}; {}",
+                max.describe_allowance(policy.targets.len()),
+                open.as_ref()
+                    .map_or_else(|| "closed".to_owned(), |why| format!("OPEN: {why}"))
+            ),
+        },
     );
 
     out.push_str("Conditions:\n");
