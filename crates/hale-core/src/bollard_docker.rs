@@ -390,7 +390,9 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
             check
                 .interval
                 .filter(|nanos| *nanos > 0)
-                .map_or(30_000, |nanos| (nanos / 1_000_000) as u64)
+                .map_or(30_000, |nanos| {
+                    u32::try_from(nanos / 1_000_000).unwrap_or(u32::MAX)
+                })
         })
     });
     let health = state

@@ -100,7 +100,7 @@ pub struct ContainerSnapshot {
     /// How often Docker runs the image's HEALTHCHECK (its `--health-interval`), when the
     /// container has one.
     #[serde(default)]
-    pub health_interval_ms: Option<u64>,
+    pub health_interval_ms: Option<u32>,
     /// When hale received the observation this snapshot reflects (event or inspect), to
     /// measure hale's own reaction time.
     #[serde(default)]

@@ -32,7 +32,7 @@ pub struct ProberArgs {
 /// Messages of the prober: the container set, as the watcher sees it.
 pub enum ProberMsg {
     /// One container's current state.
-    Observed(ContainerSnapshot),
+    Observed(Box<ContainerSnapshot>),
     /// A container is gone.
     Removed(String),
     /// Every container (replaces what was known).
@@ -115,7 +115,7 @@ impl Actor for Prober {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ProberMsg::Observed(snapshot) => {
-                state.containers.insert(snapshot.id.clone(), snapshot);
+                state.containers.insert(snapshot.id.clone(), *snapshot);
             }
             ProberMsg::Removed(id) => {
                 state.containers.remove(&id);

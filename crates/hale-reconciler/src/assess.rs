@@ -179,7 +179,7 @@ pub fn assess(
         if let Some(more) = health_checks_still_needed(probe, container) {
             // Docker re-inspects are what bring a longer streak; look again after as many
             // health intervals as checks are missing.
-            let interval = container.health_interval_ms.unwrap_or(30_000);
+            let interval = u64::from(container.health_interval_ms.unwrap_or(30_000));
             let wait = std::time::Duration::from_millis(interval.saturating_mul(more.into()));
             keep_earliest(&mut pending, failure, confirmed_at.max(now.plus(wait)));
             continue;

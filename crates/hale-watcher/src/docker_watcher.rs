@@ -57,7 +57,7 @@ pub struct DockerWatcherArgs {
 #[derive(Debug, Clone)]
 pub enum Observation {
     /// One container's current state.
-    Container(ContainerSnapshot),
+    Container(Box<ContainerSnapshot>),
     /// A container is gone.
     Removed(String),
     /// Every container (replaces what was known).
@@ -181,7 +181,7 @@ impl Actor for DockerWatcher {
                 Ok(Some(snapshot)) => {
                     let snapshot = rebase(state, snapshot, requested_at);
                     follow_health(&myself, state, &snapshot);
-                    (state.args.sink)(Observation::Container(snapshot));
+                    (state.args.sink)(Observation::Container(Box::new(snapshot)));
                 }
                 Ok(None) => {
                     state.tracked.remove(&id);
@@ -264,7 +264,7 @@ fn follow_health(
     let interval = Duration::from_millis(
         snapshot
             .health_interval_ms
-            .unwrap_or(DOCKER_HEALTH_INTERVAL_MS)
+            .map_or(DOCKER_HEALTH_INTERVAL_MS, u64::from)
             .max(MIN_REINSPECT_MS),
     );
     let id = snapshot.id.clone();
@@ -337,7 +337,7 @@ fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event
     if let Some(mut snapshot) = updated {
         state.annotations.enrich(&mut snapshot, Timestamp::now());
         follow_health(myself, state, &snapshot);
-        (state.args.sink)(Observation::Container(snapshot));
+        (state.args.sink)(Observation::Container(Box::new(snapshot)));
     }
     if !known || event.kind.needs_inspect() {
         request_inspect(myself, state, event.id);

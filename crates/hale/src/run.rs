@@ -215,7 +215,7 @@ async fn controller(
         }
         if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
             let message = match observation {
-                Observation::Container(snapshot) => ReconcilerMsg::Observed(snapshot),
+                Observation::Container(snapshot) => ReconcilerMsg::Observed(*snapshot),
                 Observation::Removed(id) => ReconcilerMsg::Removed { id },
                 Observation::All(list) => ReconcilerMsg::Relisted(list),
                 Observation::Connected(_) => return,
