@@ -39,8 +39,8 @@ fn read(relative: &str) -> String {
 }
 
 /// The rules file, parsed.
-fn rules() -> serde_yaml::Value {
-    serde_yaml::from_str(&read("monitoring/prometheus/hale-rules.yml"))
+fn rules() -> serde_json::Value {
+    serde_saphyr::from_str(&read("monitoring/prometheus/hale-rules.yml"))
         .expect("hale-rules.yml is YAML")
 }
 
@@ -51,18 +51,18 @@ fn dashboard() -> serde_json::Value {
 }
 
 /// Every rule of every group in the rules file.
-fn all_rules(rules: &serde_yaml::Value) -> Vec<&serde_yaml::Value> {
+fn all_rules(rules: &serde_json::Value) -> Vec<&serde_json::Value> {
     let groups = rules["groups"]
-        .as_sequence()
+        .as_array()
         .expect("the rules file has groups");
     groups
         .iter()
-        .flat_map(|group| group["rules"].as_sequence().expect("every group has rules"))
+        .flat_map(|group| group["rules"].as_array().expect("every group has rules"))
         .collect()
 }
 
 /// The names of the recording rules the rules file defines (`hale:...`).
-fn recorded_names(rules: &serde_yaml::Value) -> BTreeSet<String> {
+fn recorded_names(rules: &serde_json::Value) -> BTreeSet<String> {
     all_rules(rules)
         .into_iter()
         .filter_map(|rule| rule["record"].as_str().map(str::to_owned))

@@ -72,7 +72,7 @@ fn message() -> Message {
 
 /// A NotifierSpec from the YAML of a sink (the rest defaulted).
 fn spec(yaml: &str) -> NotifierSpec {
-    serde_yaml::from_str(yaml).unwrap()
+    serde_saphyr::from_str(yaml).unwrap()
 }
 
 fn secret_file(value: &str) -> tempfile::NamedTempFile {
@@ -434,11 +434,11 @@ async fn the_rate_limit_paces_messages_and_a_full_queue_drops_the_oldest() {
 #[tokio::test]
 async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_trouble() {
     let (url, received) = service(ok).await;
-    let notifier: hale_policy::Notifier = serde_yaml::from_str(&format!(
+    let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
         "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook: {{url: \"{url}/hook\"}}\n  groupWindow: 1s\n  minReminderInterval: 2s\n  rateLimit: 600\n"
     ))
     .unwrap();
-    let policy: hale_policy::HealPolicy = serde_yaml::from_str(
+    let policy: hale_policy::HealPolicy = serde_saphyr::from_str(
         "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  notify: [{notifier: team, on: [Failed, Quarantined]}]\n",
     )
     .unwrap();
@@ -578,12 +578,12 @@ async fn email_reaches_a_real_smtp_server_with_headers_and_body() {
 #[tokio::test]
 async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
     let (url, received) = service(ok).await;
-    let notifier: hale_policy::Notifier = serde_yaml::from_str(&format!(
+    let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
         "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: oncall}}\nspec:\n  webhook: {{url: \"{url}/hook\"}}\n"
     ))
     .unwrap();
     let policy = |name: &str, routes: &str| -> hale_policy::HealPolicy {
-        serde_yaml::from_str(&format!(
+        serde_saphyr::from_str(&format!(
             "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: {name}}}\nspec:\n  selector: {{matchLabels: {{app: x}}}}\n{routes}"
         ))
         .unwrap()

@@ -27,7 +27,9 @@ pub mod schema;
 mod secret;
 mod selector;
 mod validate;
+pub mod yaml;
 mod yaml_index;
+pub mod yaml_value;
 
 pub use diagnostic::{Diagnostic, Position, Severity};
 pub use duration::{Duration, DurationParseError};

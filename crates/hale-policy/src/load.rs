@@ -14,7 +14,9 @@ use crate::meta::API_VERSION;
 use crate::notifier::Notifier;
 use crate::policy::HealPolicy;
 use crate::validate::validate;
-use crate::yaml_index::{self, DocumentIndex};
+use crate::yaml::{self, Document};
+use crate::yaml_index::DocumentIndex;
+use crate::yaml_value::{ValueError, YamlValue};
 
 /// Policy files larger than this are refused unread: a policy is a few kilobytes, and a
 /// controller must not let one stray file exhaust its memory.
@@ -99,8 +101,8 @@ impl LoadReport {
 /// Never panics and never stops at the first problem: every file is read, every document
 /// checked, and each problem becomes a [`Diagnostic`] with file, line, column and field
 /// path. A resource with an error is left out of [`LoadReport::set`]; everything else is
-/// in it. Memory stays bounded: files over [`MAX_FILE_BYTES`] are refused unread, nesting
-/// is capped at [`yaml_index::MAX_DEPTH`], and alias expansion is capped by serde_yaml.
+/// in it. Memory stays bounded: files over [`MAX_FILE_BYTES`] are refused unread, and
+/// nesting and alias expansion are capped (see [`yaml`]).
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> LoadReport {
     let mut report = LoadReport::default();
     let mut documents = Vec::new();
@@ -308,8 +310,8 @@ fn too_large(len: u64) -> String {
 
 /// Parses every document of one file into typed resources.
 fn parse_documents(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Resource> {
-    let indexes = match yaml_index::scan(text) {
-        Ok(indexes) => indexes,
+    let documents = match yaml::parse(text) {
+        Ok(documents) => documents,
         Err(failure) => {
             diagnostics.push(Diagnostic::error(
                 file,
@@ -321,15 +323,7 @@ fn parse_documents(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -
         }
     };
     let mut resources = Vec::new();
-    // The scan succeeded, so serde_yaml sees the same documents; zip stops at the shorter
-    // list in any case (serde_yaml repeats a syntax error forever if iterated past it).
-    for (index, document) in indexes
-        .into_iter()
-        .zip(serde_yaml::Deserializer::from_str(text))
-    {
-        if index.is_empty {
-            continue;
-        }
+    for Document { index, value } in documents {
         let index = Arc::new(index);
         let error_at = |path: &str, message: String| {
             Diagnostic::error(file, Some(index.value_position(path)), path, message)
@@ -347,8 +341,8 @@ fn parse_documents(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -
             continue;
         }
         let resource = match index.kind.as_deref() {
-            Some("HealPolicy") => typed(file, &index, document, diagnostics).map(Resource::Policy),
-            Some("Notifier") => typed(file, &index, document, diagnostics).map(Resource::Notifier),
+            Some("HealPolicy") => typed(file, &index, value, diagnostics).map(Resource::Policy),
+            Some("Notifier") => typed(file, &index, value, diagnostics).map(Resource::Notifier),
             Some(other) => {
                 diagnostics.push(error_at(
                     "kind",
@@ -372,10 +366,10 @@ fn parse_documents(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -
 fn typed<T: DeserializeOwned>(
     file: &Path,
     index: &Arc<DocumentIndex>,
-    document: serde_yaml::Deserializer<'_>,
+    value: YamlValue,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Located<T>> {
-    match serde_path_to_error::deserialize::<_, T>(document) {
+    match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(resource) => Some(Located {
             resource,
             file: file.to_path_buf(),
@@ -388,24 +382,17 @@ fn typed<T: DeserializeOwned>(
     }
 }
 
-/// Turns a serde_yaml error into a diagnostic at the field it is about.
+/// Turns a deserialization error into a diagnostic at the field it is about.
 fn deserialize_diagnostic(
     file: &Path,
     index: &DocumentIndex,
-    error: &serde_path_to_error::Error<serde_yaml::Error>,
+    error: &serde_path_to_error::Error<ValueError>,
 ) -> Diagnostic {
     let path = error.path().to_string();
     let path = if path == "." { String::new() } else { path };
-    let inner = error.inner();
-    let message = bare_message(inner);
+    let message = error.inner().to_string();
     let position = if message.starts_with("unknown field") || message.starts_with("missing field") {
         index.key_position(&path)
-    } else if path.is_empty() {
-        // A structural error of the document itself: serde_yaml knows best where it is.
-        inner.location().map_or(index.start, |l| Position {
-            line: l.line(),
-            column: l.column(),
-        })
     } else {
         index.value_position(&path)
     };
@@ -415,26 +402,4 @@ fn deserialize_diagnostic(
         message
     };
     Diagnostic::error(file, Some(position), path, message)
-}
-
-/// serde_yaml's message without the `path: ` prefix and ` at line L column C` suffix it adds
-/// itself (the diagnostic carries both, more precisely).
-fn bare_message(error: &serde_yaml::Error) -> String {
-    let mut message = error.to_string();
-    if let Some(location) = error.location() {
-        let suffix = format!(" at line {} column {}", location.line(), location.column());
-        if let Some(stripped) = message.strip_suffix(&suffix) {
-            message = stripped.to_owned();
-        }
-    }
-    if let Some((head, rest)) = message.split_once(": ") {
-        let looks_like_path = !head.is_empty()
-            && head
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'));
-        if looks_like_path {
-            return rest.to_owned();
-        }
-    }
-    message
 }

@@ -164,11 +164,11 @@ mod tests {
 
     #[test]
     fn counts_and_percentages_deserialize() {
-        let count: MaxUnhealthy = serde_yaml::from_str("3").unwrap();
+        let count: MaxUnhealthy = serde_saphyr::from_str("3").unwrap();
         assert_eq!(count, MaxUnhealthy::Count(3));
-        let percent: MaxUnhealthy = serde_yaml::from_str("\"40%\"").unwrap();
+        let percent: MaxUnhealthy = serde_saphyr::from_str("\"40%\"").unwrap();
         assert_eq!(percent, MaxUnhealthy::Percent(40));
-        let err = serde_yaml::from_str::<MaxUnhealthy>("lots").unwrap_err();
+        let err = serde_saphyr::from_str::<MaxUnhealthy>("lots").unwrap_err();
         assert!(
             err.to_string().starts_with("invalid value \"lots\""),
             "{err}"

@@ -44,12 +44,16 @@ fn a_billion_laughs_alias_bomb_is_refused_quickly() {
     }
     bomb.push_str("metadata:\n  name: bomb\n  annotations: *a9\nspec: {}\n");
     fs::write(dir.path().join("bomb.yaml"), bomb).unwrap();
+    let started = std::time::Instant::now();
     let found = diagnostics(dir.path());
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(
-        found[0].starts_with("DIR/bomb.yaml:3:1: x0: unknown field `x0`"),
-        "{found:?}"
+    assert_eq!(
+        found,
+        [
+            "DIR/bomb.yaml:8:15: invalid YAML: aliases replay more than 200000 events (an alias bomb?); policies never need that"
+        ]
     );
+    // Refused while expanding, long before a billion nodes (generous: debug build, shared machine).
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]
@@ -67,7 +71,9 @@ fn an_alias_bomb_inside_a_known_field_is_refused_too() {
     let found = diagnostics(dir.path());
     assert_eq!(
         found,
-        ["DIR/bomb.yaml:6:5: metadata.annotations.a0: invalid type: sequence, expected a string"]
+        [
+            "DIR/bomb.yaml:11:19: invalid YAML: aliases replay more than 200000 events (an alias bomb?); policies never need that"
+        ]
     );
 }
 
@@ -88,8 +94,8 @@ fn a_deeply_nested_document_is_refused_with_its_position() {
     assert_eq!(
         diagnostics(dir.path()),
         [
-            "DIR/block.yaml:66:64: invalid YAML: document is nested more than 64 levels deep; policies never need that",
-            "DIR/flow.yaml:3:262: invalid YAML: recursion limit exceeded (the document is nested far too deeply)",
+            "DIR/block.yaml:35:33: invalid YAML: document is nested more than 32 levels deep; policies never need that",
+            "DIR/flow.yaml:3:262: invalid YAML: document is nested more than 32 levels deep; policies never need that",
         ]
     );
 }
@@ -220,7 +226,7 @@ fn a_yaml_syntax_error_is_reported_with_the_parsers_position() {
     let found = diagnostics(dir.path());
     assert_eq!(found.len(), 1);
     assert!(
-        found[0].starts_with("DIR/broken.yaml:3:1: invalid YAML: "),
+        found[0] == "DIR/broken.yaml:2:7: invalid YAML: unclosed bracket '['",
         "{found:?}"
     );
 }

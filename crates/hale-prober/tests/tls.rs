@@ -55,7 +55,7 @@ async fn tls_server(valid_for: time::Duration) -> std::net::SocketAddr {
 }
 
 fn probe(condition: &str) -> Probe {
-    serde_yaml::from_str(&format!(
+    serde_saphyr::from_str(&format!(
         "name: tls\nsiteRef: shop\nhttpGet: {{insecureSkipVerify: true}}\ntimeout: 2s\nconditions: [\"{condition}\"]"
     ))
     .unwrap()

@@ -51,7 +51,7 @@ async fn server(answers: Vec<(u16, Option<&'static str>)>) -> (String, Shared) {
 }
 
 fn webhook(yaml_fields: &str, url: &str) -> WebhookAction {
-    serde_yaml::from_str(&format!("url: {url}\n{yaml_fields}")).unwrap()
+    serde_saphyr::from_str(&format!("url: {url}\n{yaml_fields}")).unwrap()
 }
 
 fn context() -> WebhookContext {

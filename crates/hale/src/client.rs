@@ -431,7 +431,7 @@ fn send(
 fn to_yaml(json: &str) -> ExitCode {
     match serde_json::from_str::<serde_json::Value>(json)
         .map_err(|e| e.to_string())
-        .and_then(|value| serde_yaml::to_string(&value).map_err(|e| e.to_string()))
+        .and_then(|value| serde_saphyr::to_string(&value).map_err(|e| e.to_string()))
     {
         Ok(yaml) => print(&yaml),
         Err(error) => fail(&format!("cannot convert the answer to YAML: {error}")),
