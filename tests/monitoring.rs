@@ -1,30 +1,71 @@
 //! The monitoring kit under `monitoring/`: the Prometheus rules pass `promtool check
 //! rules`, every alert tells an operator what it means and what to do, and the rules and
-//! the Grafana dashboard only query metrics that hale exports.
+//! the Grafana dashboard only query metrics that a running hale really serves, and the
+//! series their `increase()` alerts watch exist at 0 before the first event.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// The metrics hale serves on `GET /metrics`.
-const EXPORTED: &[&str] = &[
-    "hale_actions_total",
-    "hale_targets",
-    "hale_cooldown_remaining_seconds",
-    "hale_probe_duration_seconds",
-    "hale_probe_results_total",
-    "hale_reaction_seconds",
-    "hale_enabled",
-    "hale_dry_run",
-    "hale_last_event_timestamp_seconds",
-    "hale_policy_reload_total",
-    "hale_docker_connected",
-    "hale_build_info",
-];
+use common::{TestDocker, Workspace, http};
 
-/// The exported metrics that are histograms (and so also have `_bucket`, `_sum` and
-/// `_count` series).
-const HISTOGRAMS: &[&str] = &["hale_probe_duration_seconds", "hale_reaction_seconds"];
+/// What a freshly started hale serves on `GET /metrics` while it watches one healthy
+/// container with a probe, before anything has gone wrong: the text, once per test binary.
+fn scrape() -> &'static str {
+    static SCRAPED: OnceLock<String> = OnceLock::new();
+    SCRAPED.get_or_init(|| {
+        let docker = TestDocker::new("monitoring");
+        docker.run("app", &["--init"], &["sleep", "1000000"]);
+        let policy = docker.policy(
+            "kit",
+            "  probes:\n    - {name: alive, exec: {command: [\"true\"]}, period: 1s, timeout: 500ms}\n",
+        );
+        let workspace = Workspace::new(&policy);
+        let hale = workspace.start(&[], &[]);
+        let api = hale.api();
+        // Per-target and per-probe series appear once the first probe has run.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (status, text) = http("GET", &format!("{api}/metrics"), None, None);
+            assert_eq!(status, 200, "{text}");
+            let complete = text.contains("hale_probe_results_total{")
+                && text.contains("hale_cooldown_remaining_seconds{");
+            assert!(
+                complete || std::time::Instant::now() < deadline,
+                "no probe or target series after 20 s:\n{text}"
+            );
+            if complete {
+                assert!(hale.stop().success());
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })
+}
+
+/// The metric names `/metrics` serves, with the `_bucket`, `_sum` and `_count` series of its
+/// histograms.
+fn exported() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in scrape().lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let Some((name, kind)) = rest.split_once(' ') else {
+            continue;
+        };
+        names.insert(name.to_owned());
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
 
 /// The root of the repository, where `monitoring/` lives.
 fn repository() -> PathBuf {
@@ -109,15 +150,6 @@ fn recording_names(text: &str) -> BTreeSet<String> {
     })
 }
 
-/// Whether `name` is an exported metric or a series of an exported histogram.
-fn is_exported(name: &str) -> bool {
-    EXPORTED.contains(&name)
-        || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
-            name.strip_suffix(suffix)
-                .is_some_and(|base| HISTOGRAMS.contains(&base))
-        })
-}
-
 /// The query strings of the dashboard: panel targets' `expr`, and the templating
 /// variables' `query` and `definition`.
 fn dashboard_queries(value: &serde_json::Value, queries: &mut Vec<String>) {
@@ -190,11 +222,12 @@ fn the_rules_and_the_dashboard_only_use_exported_metrics() {
             .into_iter()
             .map(|query| ("hale-dashboard.json", query)),
     );
+    let exported = exported();
     let mut unknown = Vec::new();
     let mut used = BTreeSet::new();
     for (file, text) in &sources {
         for name in metric_names(text) {
-            if !is_exported(&name) {
+            if !exported.contains(&name) {
                 unknown.push(format!("{file}: {name}"));
             }
             used.insert(name);
@@ -258,4 +291,68 @@ fn the_dashboard_has_a_datasource_input_and_a_policy_variable() {
         .find(|variable| variable["name"] == "policy")
         .expect("a `policy` variable");
     assert_eq!(policy["definition"], "label_values(hale_targets, policy)");
+}
+
+/// The `increase(NAME{label="value", ...}` selectors of `text`: (name, exact matchers).
+fn increase_selectors(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("increase(") {
+        let rest = &text[at + "increase(".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        let mut matchers = Vec::new();
+        if let Some(inside) = rest[name.len()..]
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+            .map(|(inside, _)| inside)
+        {
+            for matcher in inside.split(',') {
+                if let Some((label, value)) = matcher.split_once("=\"")
+                    && !label.ends_with(['!', '=', '~'])
+                {
+                    matchers.push((label.trim().to_owned(), value.trim_end_matches('"').to_owned()));
+                }
+            }
+        }
+        found.push((name, matchers));
+    }
+    found
+}
+
+#[test]
+fn every_series_an_increase_alert_watches_exists_at_zero_before_the_first_event() {
+    let selectors = increase_selectors(&read("monitoring/prometheus/hale-rules.yml"));
+    assert!(
+        selectors.len() >= 2,
+        "the rules use increase(): {selectors:?}"
+    );
+    for (name, matchers) in selectors {
+        let zero = scrape().lines().any(|line| {
+            let Some(rest) = line.strip_prefix(name.as_str()) else {
+                return false;
+            };
+            let (labels, value) = rest.rsplit_once(' ').unwrap_or(("", rest));
+            matchers
+                .iter()
+                .all(|(label, expected)| labels.contains(&format!("{label}=\"{expected}\"")))
+                && value == "0"
+        });
+        assert!(
+            zero,
+            "increase({name}{{{matchers:?}}}) watches a series a fresh hale does not serve at 0:\n{}",
+            scrape()
+        );
+    }
+}
+
+#[test]
+fn the_build_info_metric_the_kit_uses_is_served() {
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        scrape().contains(&format!("hale_build_info{{version=\"{version}\"}} 1")),
+        "{}",
+        scrape()
+    );
 }

@@ -178,13 +178,17 @@ impl Metrics {
             spans_dropped.clone(),
         );
         let build_info = Family::<VersionLabel, Gauge>::default();
-        registry.register("hale_build", "hale's version", build_info.clone());
+        registry.register(
+            "hale_build_info",
+            "Always 1; the version label is hale's version",
+            build_info.clone(),
+        );
         build_info
             .get_or_create(&VersionLabel {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             })
             .set(1);
-        Self {
+        let metrics = Self {
             registry,
             actions,
             targets,
@@ -199,6 +203,37 @@ impl Metrics {
             docker_connected,
             spans_dropped,
             scrape: Mutex::new(()),
+        };
+        // Alerts that fire on `increase(...)` need the series to exist at 0 before the
+        // first event, or the first event is the series' first sample and increase() sees
+        // no change.
+        for result in ["applied", "rejected"] {
+            let _created = metrics.reloads.get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            });
+        }
+        metrics
+    }
+
+    /// Creates, at 0, every `hale_actions_total` series a policy can produce: each result of
+    /// each action on its ladder, and the policy-wide results (circuit_open, quarantined,
+    /// cooldown_skip) that carry no action. Idempotent.
+    fn know_policy(&self, policy: &str, actions: impl IntoIterator<Item = String>) {
+        let mut series: Vec<(String, &str)> = ["circuit_open", "quarantined", "cooldown_skip"]
+            .into_iter()
+            .map(|result| ("none".to_owned(), result))
+            .collect();
+        for action in actions {
+            for result in ["executed", "failed", "dry_run", "skipped", "error"] {
+                series.push((action.clone(), result));
+            }
+        }
+        for (action, result) in series {
+            let _created = self.actions.get_or_create(&ActionLabels {
+                policy: policy.to_owned(),
+                action,
+                result: result.to_owned(),
+            });
         }
     }
 
@@ -210,6 +245,9 @@ impl Metrics {
     /// Counts an audit record.
     pub fn observe_event(&self, event: &HealEvent) {
         self.last_event.set(event.time.0 as f64 / 1000.0);
+        if event.kind == HealEventKind::PolicyApplied {
+            self.know_policy(&event.policy, []);
+        }
         let result = match event.kind {
             HealEventKind::ActionSucceeded => "executed",
             HealEventKind::ActionFailed => "failed",
@@ -282,6 +320,8 @@ impl Metrics {
         self.cooldown.clear();
         let now = Timestamp::now();
         for policy in status.policies.values() {
+            let ladder = policy.spec.remediation.steps.iter();
+            self.know_policy(&policy.name, ladder.map(|step| hale_core::action_name(step.action)));
             for state in ["healthy", "unknown", "pending", "failing", "quarantined"] {
                 let count = policy.targets.iter().filter(|t| t.state == state).count();
                 self.targets
