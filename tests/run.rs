@@ -266,6 +266,49 @@ fn dry_run_records_the_decision_and_touches_nothing() {
 }
 
 #[test]
+fn a_dry_run_rollout_switched_to_enforce_heals_the_still_failing_container_at_once() {
+    let docker = TestDocker::new("rollout");
+    // The step waits a minute for recovery: a simulated action must not make the real
+    // ladder wait it out.
+    let spec = "  remediation:\n    steps: [{action: restart, attempts: 1, timeout: 1m}]\n    cooldown: 1m\n";
+    let workspace = Workspace::new(&docker.policy("rollout", &format!("{spec}  mode: DryRun\n")));
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, NEVER_HEALTHY);
+    let name = docker.name("web");
+    let dry = hale.wait_audit("dry_run", &name, WAIT);
+    assert!(
+        dry["reason"]
+            .as_str()
+            .unwrap()
+            .contains("next action no sooner than 1m"),
+        "{dry}"
+    );
+    let started_at = docker.field("web", "{{.State.StartedAt}}");
+
+    // The operator has watched the dry run and flips the policy.
+    std::fs::write(
+        workspace.policies().join("test.yaml"),
+        docker.policy("rollout", &format!("{spec}  mode: Enforce\n")),
+    )
+    .unwrap();
+    hale.wait_for("generation 2", WAIT, |l| {
+        l["kind"] == "policy_applied" && l["reason"].as_str().unwrap_or("").contains("generation 2")
+    });
+    // Within WAIT (30 s), well before the simulated minute is over.
+    let started = hale.wait_audit("action_started", &name, WAIT);
+    assert_eq!(started["dry_run"], false);
+    assert!(
+        started["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the dry-run simulation's ladder was set aside"),
+        "{started}"
+    );
+    hale.wait_audit("action_succeeded", &name, WAIT);
+    assert_ne!(docker.field("web", "{{.State.StartedAt}}"), started_at);
+}
+
+#[test]
 fn the_global_dry_run_switch_overrides_enforcing_policies() {
     let docker = TestDocker::new("globaldry");
     let workspace = Workspace::new(&restart_policy(&docker, ""));
