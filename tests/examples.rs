@@ -25,7 +25,10 @@ fn the_web_app_example_restarts_an_unhealthy_storefront_and_tells_slack_it_recov
     let docker = TestDocker::new("example-web-app");
     // The example as written: its selector, probes, ladder and Slack notifier.
     let workspace = Workspace::new(&example("web-app.yaml"));
-    let hale = workspace.start(&[], &[("SLACK_WEBHOOK_URL", &format!("{slack}/services/T0/B0/x"))]);
+    let hale = workspace.start(
+        &[],
+        &[("SLACK_WEBHOOK_URL", &format!("{slack}/services/T0/B0/x"))],
+    );
     docker.run(
         "storefront",
         &[

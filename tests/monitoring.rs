@@ -312,7 +312,10 @@ fn increase_selectors(text: &str) -> Vec<(String, Vec<(String, String)>)> {
                 if let Some((label, value)) = matcher.split_once("=\"")
                     && !label.ends_with(['!', '=', '~'])
                 {
-                    matchers.push((label.trim().to_owned(), value.trim_end_matches('"').to_owned()));
+                    matchers.push((
+                        label.trim().to_owned(),
+                        value.trim_end_matches('"').to_owned(),
+                    ));
                 }
             }
         }

@@ -10,12 +10,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{IMAGE, TestDocker, docker, docker_ok};
+use common::{IMAGE, TestDocker, Workspace, docker, docker_ok};
 
 const README: &str = include_str!("../README.md");
 
@@ -34,29 +34,13 @@ fn block(name: &str) -> &'static str {
         .find(&marker)
         .unwrap_or_else(|| panic!("the README has no {marker}"))
         + marker.len()..];
-    let fence = after.find("```").expect("a fenced block follows the marker");
+    let fence = after
+        .find("```")
+        .expect("a fenced block follows the marker");
     let body = &after[fence..];
     let start = body.find('\n').unwrap() + 1;
     let end = body[start..].find("```").unwrap();
     body[start..start + end].trim_end()
-}
-
-/// The repository root.
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A directory like a fresh checkout's for `hale run` with its defaults: a byte-for-byte
-/// copy of `policies/`, and no state yet.
-fn checkout() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("policies")).unwrap();
-    for entry in std::fs::read_dir(repository().join("policies")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join("policies").join(entry.file_name()))
-            .unwrap();
-    }
-    dir
 }
 
 /// `hale run` as the README runs it, in `dir`; its log lines are collected.
@@ -115,7 +99,11 @@ impl HaleRun {
 /// PATH as `hale`; returns its stdout.
 fn sh(dir: &Path, line: &str) -> String {
     let bin = Path::new(env!("CARGO_BIN_EXE_hale")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let output = Command::new("sh")
         .args(["-c", line])
         .current_dir(dir)
@@ -153,7 +141,9 @@ fn masked(line: &str, name: &str) -> String {
     for word in &mut words {
         if let Some(open) = word.find(" (")
             && word.ends_with(')')
-            && word[open + 2..word.len() - 1].chars().all(|c| c.is_ascii_hexdigit())
+            && word[open + 2..word.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
         {
             word.replace_range(open + 2..word.len() - 1, "ID");
         }
@@ -177,21 +167,31 @@ impl Drop for Container {
 fn the_readmes_try_it_restarts_the_broken_container_and_records_what_the_readme_shows() {
     let _turn = SHIPPED_POLICY.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(block("try-it-run"), RUN, "the README's command changed");
-    assert_eq!(block("try-it-break"), BREAK, "the README's commands changed");
+    assert_eq!(
+        block("try-it-break"),
+        BREAK,
+        "the README's commands changed"
+    );
     let docker = TestDocker::new("readme");
     let name = docker.name("demo");
     let _cleanup = Container(name.clone());
-    let dir = checkout();
-    let hale = HaleRun::start(dir.path(), block("try-it-run"));
+    let checkout = Workspace::shipped();
+    let dir = checkout.root();
+    let hale = HaleRun::start(dir, block("try-it-run"));
 
     let commands = commands(block("try-it-break"), &name);
     let [run, break_it, events] = commands.as_slice() else {
         panic!("the README's Try it has three commands: {commands:?}");
     };
-    sh(dir.path(), run);
-    docker.wait_field("demo", "{{.State.Health.Status}}", "healthy", Duration::from_secs(20));
+    sh(dir, run);
+    docker.wait_field(
+        "demo",
+        "{{.State.Health.Status}}",
+        "healthy",
+        Duration::from_secs(20),
+    );
     let restarts_before = docker.field("demo", "{{.State.StartedAt}}");
-    sh(dir.path(), break_it);
+    sh(dir, break_it);
 
     // "A few seconds later": a 2 s health interval, a restart, a health check that passes.
     let expected: Vec<String> = block("try-it-events")
@@ -200,7 +200,7 @@ fn the_readmes_try_it_restarts_the_broken_container_and_records_what_the_readme_
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     let shown = loop {
-        let shown: Vec<String> = sh(dir.path(), events)
+        let shown: Vec<String> = sh(dir, events)
             .lines()
             .map(|line| masked(line, &name))
             .collect();
@@ -222,8 +222,9 @@ fn the_readmes_try_it_restarts_the_broken_container_and_records_what_the_readme_
 fn the_shipped_policy_leaves_a_container_the_operator_stopped_stopped() {
     let _turn = SHIPPED_POLICY.lock().unwrap_or_else(|e| e.into_inner());
     let docker = TestDocker::new("readme-stop");
-    let dir = checkout();
-    let hale = HaleRun::start(dir.path(), RUN);
+    let checkout = Workspace::shipped();
+    let dir = checkout.root();
+    let hale = HaleRun::start(dir, RUN);
     let id = docker.run(
         "stopped",
         &[
@@ -239,13 +240,18 @@ fn the_shipped_policy_leaves_a_container_the_operator_stopped_stopped() {
         ],
         &["sh", "-c", "touch /tmp/ok; exec sleep 1000000"],
     );
-    docker.wait_field("stopped", "{{.State.Health.Status}}", "healthy", Duration::from_secs(20));
+    docker.wait_field(
+        "stopped",
+        "{{.State.Health.Status}}",
+        "healthy",
+        Duration::from_secs(20),
+    );
     docker_ok(&["stop", &id]);
     // willfarrell/autoheal would have restarted it within its 5 s poll.
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(docker.field("stopped", "{{.State.Status}}"), "exited");
     let name = docker.name("stopped");
-    let records = sh(dir.path(), &format!("hale events --target {name} -o json"));
+    let records = sh(dir, &format!("hale events --target {name} -o json"));
     let records: serde_json::Value = serde_json::from_str(&records).unwrap();
     let acted = records
         .as_array()

@@ -176,8 +176,15 @@ fn too_many_unhealthy_targets_open_the_circuit_and_nothing_is_restarted() {
         open["reason"]
             .as_str()
             .unwrap()
-            .starts_with("3 of 4 targets are unhealthy"),
+            .starts_with("3 of 4 targets are failing, more than maxUnhealthy 50% allows (2)"),
         "{open}"
+    );
+    let (code, described, stderr) = hale.cli(&["describe", "policy", "e2e"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        described
+            .contains("Circuit:      2 of 4 may fail at once (maxUnhealthy 50%); OPEN: 3 of 4"),
+        "{described}"
     );
     std::thread::sleep(Duration::from_secs(4));
     assert!(

@@ -232,6 +232,25 @@ impl Workspace {
         Self { dir }
     }
 
+    /// A workspace laid out like a fresh checkout: a byte-for-byte copy of the shipped
+    /// `policies/` directory (file names included), and no state yet.
+    pub fn shipped() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("policies");
+        std::fs::create_dir(&policies).unwrap();
+        let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        for entry in std::fs::read_dir(&shipped).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), policies.join(entry.file_name())).unwrap();
+        }
+        Self { dir }
+    }
+
+    /// The workspace's root: `policies/` and `state/` are in it, as in a checkout.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The policy directory.
     pub fn policies(&self) -> PathBuf {
         self.dir.path().join("policies")
@@ -249,18 +268,25 @@ impl Workspace {
 }
 
 impl Hale {
-    /// Starts `hale run --log-format json` on `policies` with `state_dir`.
+    /// Starts `hale run --log-format json` on `policies` with `state_dir`, relisting every
+    /// 5 s (so that tests of the level-triggered safety net do not wait a minute).
     pub fn start(policies: &Path, state_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["--resync", "5s"];
+        args.extend_from_slice(extra);
+        Self::start_with_defaults(policies, state_dir, &args, env)
+    }
+
+    /// Starts `hale run --log-format json` on `policies` with `state_dir` and hale's own
+    /// defaults for everything else but `extra` (and a free API port).
+    pub fn start_with_defaults(
+        policies: &Path,
+        state_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hale"));
         command
-            .args([
-                "run",
-                "--log-format",
-                "json",
-                "--resync",
-                "5s",
-                "--policies",
-            ])
+            .args(["run", "--log-format", "json", "--policies"])
             .arg(policies)
             .arg("--state-dir")
             .arg(state_dir)

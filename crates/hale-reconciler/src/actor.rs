@@ -20,13 +20,17 @@ use crate::circuit::CircuitReading;
 use crate::decide::{PlannedAction, PolicyContext, Subject, TargetState, decide};
 use crate::executor::{ActionOutcome, ActionResult, execute};
 
+/// A pending [`ReconcilerMsg::Tick`], as ractor's `send_after` returns it.
+type TickTimer = JoinHandle<Result<(), ractor::MessagingErr<ReconcilerMsg>>>;
+
 /// The name the reconciler registers under, so that other actors find its current
 /// incarnation after a restart.
 pub const RECONCILER_NAME: &str = "hale-reconciler";
 
-/// How often the reconciler checks whether a timer (threshold, cooldown, backoff,
-/// quarantine release) has come due.
-const TICK: Duration = Duration::from_millis(250);
+/// A timer never fires sooner than this after the last one: the floor of how often an idle
+/// reconciler wakes up, and how late a timer (threshold, cooldown, backoff, quarantine
+/// release) may be.
+const MIN_TICK: Duration = Duration::from_millis(50);
 
 /// Reconcile everything at least this often, timers or not.
 const MAX_IDLE: Duration = Duration::from_secs(5);
@@ -105,7 +109,7 @@ pub enum ReconcilerMsg {
     /// Alerts from Alertmanager: firing ones mark their targets failing, resolved ones
     /// clear them.
     Alerts(Vec<Alert>),
-    /// Timer tick.
+    /// A timer came due (see [`schedule_tick`]).
     Tick,
     /// Shutdown: start no new action, wait up to the given time for running ones, record
     /// the rest as interrupted, flush the store, then reply with how many were interrupted.
@@ -180,6 +184,8 @@ pub struct ReconcilerState {
     running: HashMap<(String, String), JoinHandle<ActionOutcome>>,
     next_wake: Timestamp,
     next_request_poll: Timestamp,
+    /// The one pending [`ReconcilerMsg::Tick`] timer and when it fires.
+    tick: Option<(Timestamp, TickTimer)>,
     /// Requests applied but not yet durable; their files are deleted once they are.
     requests_in_progress: Arc<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>,
     draining: bool,
@@ -230,7 +236,7 @@ impl Actor for Reconciler {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         args: ReconcilerArgs,
     ) -> Result<ReconcilerState, ActorProcessingErr> {
         // A previous incarnation may still have writes queued: read after they landed.
@@ -282,7 +288,6 @@ impl Actor for Reconciler {
                 .collect();
         let published = paused.clone();
         args.status.update(|status| status.paused = published);
-        myself.send_interval(TICK, || ReconcilerMsg::Tick);
         tracing::info!(
             policies = args.policies.len(),
             restored_targets = targets.len(),
@@ -298,6 +303,7 @@ impl Actor for Reconciler {
             running: HashMap::new(),
             next_wake: now,
             next_request_poll: now,
+            tick: None,
             requests_in_progress: Arc::default(),
             draining: false,
             paused,
@@ -427,6 +433,7 @@ impl Actor for Reconciler {
                 }
             }
             ReconcilerMsg::Tick => {
+                state.tick = None;
                 let now = Timestamp::now();
                 if now >= state.next_request_poll {
                     state.next_request_poll = now.plus(REQUEST_POLL);
@@ -446,8 +453,53 @@ impl Actor for Reconciler {
                 let _ = reply.send(interrupted);
             }
         }
+        schedule_tick(&myself, state);
         Ok(())
     }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut ReconcilerState,
+    ) -> Result<(), ActorProcessingErr> {
+        schedule_tick(&myself, state);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut ReconcilerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((_, timer)) = state.tick.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Keeps one timer pending, for the earliest of the next reconcile that a policy's timers
+/// ask for and the next look at the request directory. An idle reconciler so wakes up about
+/// once a second instead of polling.
+fn schedule_tick(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
+    if state.draining {
+        return;
+    }
+    let now = Timestamp::now();
+    let due = state
+        .next_wake
+        .min(state.next_request_poll)
+        .max(now.plus(MIN_TICK));
+    if state.tick.as_ref().is_some_and(|(at, _)| *at <= due) {
+        return;
+    }
+    if let Some((_, timer)) = state.tick.take() {
+        timer.abort();
+    }
+    let timer = myself.send_after(Duration::from_millis(due.0.saturating_sub(now.0)), || {
+        ReconcilerMsg::Tick
+    });
+    state.tick = Some((due, timer));
 }
 
 /// Re-evaluates every target of every policy, records what was decided, and starts the

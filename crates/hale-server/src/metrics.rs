@@ -321,7 +321,10 @@ impl Metrics {
         let now = Timestamp::now();
         for policy in status.policies.values() {
             let ladder = policy.spec.remediation.steps.iter();
-            self.know_policy(&policy.name, ladder.map(|step| hale_core::action_name(step.action)));
+            self.know_policy(
+                &policy.name,
+                ladder.map(|step| hale_core::action_name(step.action)),
+            );
             for state in ["healthy", "unknown", "pending", "failing", "quarantined"] {
                 let count = policy.targets.iter().filter(|t| t.state == state).count();
                 self.targets

@@ -3,9 +3,11 @@
 //! Every kind of change ends in the same full reload (the code path of `hale validate`),
 //! merged with last-known-good:
 //! - file events (writes, write-to-temp-then-rename, deletes, new subdirectories, the
-//!   `..data` symlink swap of git-sync and ConfigMap volumes) come from a recursive watch,
-//!   debounced, then held until the directory has been quiet for [`SETTLE`] (at most
-//!   [`MAX_SETTLE`]), so a `git checkout` of fifty files is one reload;
+//!   `..data` symlink swap of git-sync and ConfigMap volumes) come from a recursive
+//!   inotify watch and are held until the directory has been quiet for [`SETTLE`] (at most
+//!   [`MAX_SETTLE`]), so a `git checkout` of fifty files is one reload. (No separate
+//!   debouncer: this actor's settling already merges bursts, and a debouncer thread that
+//!   ticks every 25 ms was most of an idle hale's CPU);
 //! - the directory itself being replaced, swapped through a symlink, or vanishing and
 //!   coming back is noticed by re-resolving it every [`RECHECK`], which also re-creates the
 //!   watch;
@@ -18,17 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hale_core::Timestamp;
-use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::policy_book::{PolicyBook, PolicyUpdate};
 
 /// The name the policy watcher registers under.
 pub const POLICY_WATCHER_NAME: &str = "hale-policy-watcher";
-
-/// Events for one path closer together than this are merged by the debouncer.
-const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// After the last change, wait until the directory has been quiet this long before
 /// reloading ...
@@ -53,7 +51,7 @@ pub struct PolicyWatcherArgs {
 
 /// Messages of the policy watcher.
 pub enum PolicyWatcherMsg {
-    /// Files changed (from the debouncer).
+    /// Files changed (from the watch).
     Changed,
     /// [`SETTLE`] has passed since a change: reload if nothing changed since.
     Settled,
@@ -75,12 +73,14 @@ pub struct PolicyWatcher;
 pub struct PolicyWatcherState {
     args: PolicyWatcherArgs,
     /// The live watch; dropping it stops it.
-    watch: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    watch: Option<RecommendedWatcher>,
     /// What the directory resolved to when the watch was made, with its device and inode
     /// (`None`: it did not exist).
     resolved: Option<(PathBuf, u64, u64)>,
     /// The first and the latest change of the burst waiting to be reloaded.
     burst: Option<(std::time::Instant, std::time::Instant)>,
+    /// A [`PolicyWatcherMsg::Settled`] is on its way (one timer per burst, not per event).
+    settle_pending: bool,
     /// A load is running, since then.
     loading: Option<std::time::Instant>,
     /// Something changed while loading: load again afterwards.
@@ -102,6 +102,7 @@ impl Actor for PolicyWatcher {
             watch: None,
             resolved: None,
             burst: None,
+            settle_pending: false,
             loading: None,
             again: false,
         };
@@ -131,15 +132,24 @@ impl Actor for PolicyWatcher {
                 let now = std::time::Instant::now();
                 let first = state.burst.map_or(now, |(first, _)| first);
                 state.burst = Some((first, now));
-                myself.send_after(SETTLE, || PolicyWatcherMsg::Settled);
+                if !std::mem::replace(&mut state.settle_pending, true) {
+                    myself.send_after(SETTLE, || PolicyWatcherMsg::Settled);
+                }
             }
             PolicyWatcherMsg::Settled => {
+                state.settle_pending = false;
                 let Some((first, latest)) = state.burst else {
                     return Ok(());
                 };
                 // A `git checkout` or an rsync is still writing: wait for it, within reason.
                 if latest.elapsed() >= SETTLE || first.elapsed() >= MAX_SETTLE {
                     let _ = myself.cast(PolicyWatcherMsg::Reload { reason: "change" });
+                } else {
+                    state.settle_pending = true;
+                    let quiet_in = SETTLE
+                        .saturating_sub(latest.elapsed())
+                        .min(MAX_SETTLE.saturating_sub(first.elapsed()));
+                    myself.send_after(quiet_in, || PolicyWatcherMsg::Settled);
                 }
             }
             PolicyWatcherMsg::Reload { reason } => {
@@ -242,20 +252,14 @@ fn rewatch(myself: &ActorRef<PolicyWatcherMsg>, state: &mut PolicyWatcherState) 
         return;
     };
     let notify = myself.clone();
-    let handler = move |result: DebounceEventResult| match result {
+    let handler = move |result: notify::Result<notify::Event>| match result {
         // Reading the files (as every reload does) is an access, not a change.
-        Ok(events)
-            if events
-                .iter()
-                .any(|e| !matches!(e.event.kind, EventKind::Access(_))) =>
-        {
+        Ok(event) if !matches!(event.kind, EventKind::Access(_)) => {
             let _ = notify.cast(PolicyWatcherMsg::Changed);
         }
         Ok(_) => {}
-        Err(errors) => {
-            for error in errors {
-                tracing::warn!(%error, "watching the policy directory failed");
-            }
+        Err(error) => {
+            tracing::warn!(%error, "watching the policy directory failed");
             // The directory may be gone or replaced: look again.
             let _ = notify.cast(PolicyWatcherMsg::Recheck);
         }
@@ -272,12 +276,12 @@ fn rewatch(myself: &ActorRef<PolicyWatcherMsg>, state: &mut PolicyWatcherState) 
             RecursiveMode::NonRecursive,
         )
     };
-    let watch = new_debouncer(DEBOUNCE, None, handler).and_then(|mut debouncer| {
-        debouncer.watch(&watched, mode)?;
-        Ok(debouncer)
+    let watch = notify::recommended_watcher(handler).and_then(|mut watcher| {
+        watcher.watch(&watched, mode)?;
+        Ok(watcher)
     });
     match watch {
-        Ok(debouncer) => state.watch = Some(debouncer),
+        Ok(watcher) => state.watch = Some(watcher),
         Err(error) => tracing::warn!(
             %error,
             root = %state.args.root.display(),

@@ -21,6 +21,21 @@ use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorM
 /// How long to wait between attempts to reach Docker at start-up.
 const CONNECT_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// hale waits on Docker and the network far more than it computes: two workers keep a slow
+/// task from delaying the others, and more only cost memory (a stack and an allocator arena
+/// each) on a big host. `TOKIO_WORKER_THREADS` still overrides it.
+fn worker_threads() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get)
+                .min(2)
+        })
+}
+
 /// Starts logging, the runtime and the supervision tree; returns when a signal stops it.
 pub fn run(args: RunArgs) -> ExitCode {
     let metrics = Arc::new(hale_server::Metrics::new());
@@ -39,6 +54,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hale")
+        .worker_threads(worker_threads())
         .build()
     {
         Ok(runtime) => runtime,
