@@ -84,7 +84,7 @@ fn a_directory_of_broken_files_exits_1_and_prints_every_error() {
     assert_eq!(
         stdout(&output),
         "./db.yaml:8:5: spec.remediation.steps: the ladder needs at least one step (use `- action: notify` to only report)\n\
-         ./notes.yaml:2:1: invalid YAML: while parsing a flow sequence, expected ',' or ']'\n\
+         ./notes.yaml:1:7: invalid YAML: unclosed bracket '['\n\
          ./web.yaml:10:15: spec.probes[0].period: invalid duration \"10x\" (expected e.g. \"10s\", \"5m\", \"1h30m\")\n\
          3 files checked: 0 policies and 0 notifiers valid; 3 errors, 0 warnings\n"
     );
