@@ -19,7 +19,8 @@ use crate::sinks::DeliveryError;
 /// The name the notifier registers under.
 pub const NOTIFIER_NAME: &str = "hale-notifier";
 
-/// How often groups are closed and reminders checked.
+/// How often groups are closed and reminders checked, while there are any (an idle
+/// notifier sets no timer).
 const TICK: Duration = Duration::from_secs(1);
 
 /// Makes the links of a message (audit record, acknowledgement) for an event.
@@ -106,6 +107,8 @@ pub struct NotifierState {
     lasting: HashMap<(Subject, HealEventKind), Lasting>,
     /// Subjects each notifier was told about, for `sendOnResolved`.
     told: HashSet<Subject>,
+    /// A [`NotifierMsg::Tick`] is on its way.
+    tick_pending: bool,
 }
 
 /// The Notifier actor.
@@ -397,7 +400,7 @@ impl Actor for NotifierActor {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<NotifierMsg>,
+        _myself: ActorRef<NotifierMsg>,
         args: NotifierArgs,
     ) -> Result<NotifierState, ActorProcessingErr> {
         let mut state = NotifierState {
@@ -406,15 +409,15 @@ impl Actor for NotifierActor {
             groups: HashMap::new(),
             lasting: HashMap::new(),
             told: HashSet::new(),
+            tick_pending: false,
         };
         state.configure();
-        myself.send_interval(TICK, || NotifierMsg::Tick);
         Ok(state)
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<NotifierMsg>,
+        myself: ActorRef<NotifierMsg>,
         message: NotifierMsg,
         state: &mut NotifierState,
     ) -> Result<(), ActorProcessingErr> {
@@ -428,7 +431,16 @@ impl Actor for NotifierActor {
                 state.args.notifiers = notifiers;
                 state.configure();
             }
-            NotifierMsg::Tick => state.on_tick(Timestamp::now()),
+            NotifierMsg::Tick => {
+                state.tick_pending = false;
+                state.on_tick(Timestamp::now());
+            }
+        }
+        // Folded groups close and lasting states are reminded on a timer; with neither,
+        // nothing is due and the notifier sleeps.
+        let due = !state.groups.is_empty() || !state.lasting.is_empty();
+        if due && !std::mem::replace(&mut state.tick_pending, true) {
+            myself.send_after(TICK, || NotifierMsg::Tick);
         }
         Ok(())
     }

@@ -72,6 +72,9 @@ pub enum WatcherMsg {
     RelistStarting,
     /// The stream task listed every container.
     Relisted(Vec<ContainerSnapshot>),
+    /// The stream task's periodic check: every container as the list call describes it
+    /// (see [`resynced`]).
+    Resynced(Vec<ContainerSnapshot>),
     /// The stream task received an event.
     Event(ContainerEvent),
     /// An inspect requested when the event counter was at `requested_at` finished
@@ -169,6 +172,7 @@ impl Actor for DockerWatcher {
         match message {
             WatcherMsg::RelistStarting => state.relist_started_at = state.counter,
             WatcherMsg::Relisted(list) => relisted(&myself, state, list),
+            WatcherMsg::Resynced(list) => resynced(&myself, state, list),
             WatcherMsg::Event(event) => on_event(&myself, state, event),
             WatcherMsg::Inspected {
                 id,
@@ -309,6 +313,47 @@ fn relisted(
     (state.args.sink)(Observation::All(snapshots));
 }
 
+/// The periodic safety net, made cheap: one list call, compared with what the events have
+/// kept current. Only a container whose state or health differs from what the watcher
+/// knows (an event was missed), or that it does not know, is inspected; one that is gone is
+/// removed. An idle host with many containers costs one call per resync, not one inspect
+/// per container.
+fn resynced(
+    myself: &ActorRef<WatcherMsg>,
+    state: &mut DockerWatcherState,
+    summaries: Vec<ContainerSnapshot>,
+) {
+    let requested_at = state.relist_started_at;
+    let listed: std::collections::HashSet<&str> = summaries.iter().map(|c| c.id.as_str()).collect();
+    let gone: Vec<String> = state
+        .tracked
+        .iter()
+        .filter(|(id, tracked)| {
+            !listed.contains(id.as_str())
+                && !tracked
+                    .recent
+                    .back()
+                    .is_some_and(|(seen, _)| *seen > requested_at)
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in gone {
+        state.tracked.remove(&id);
+        (state.args.sink)(Observation::Removed(id));
+    }
+    for summary in summaries {
+        let differs = state
+            .tracked
+            .get(&summary.id)
+            .and_then(|tracked| tracked.snapshot.as_ref())
+            .is_none_or(|known| known.status != summary.status || known.health != summary.health);
+        if differs {
+            tracing::debug!(container = %summary.name, "the periodic check found a change no event reported; inspecting");
+            request_inspect(myself, state, summary.id);
+        }
+    }
+}
+
 fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event: ContainerEvent) {
     state.counter += 1;
     tracing::trace!(
@@ -366,15 +411,17 @@ fn request_inspect(myself: &ActorRef<WatcherMsg>, state: &DockerWatcherState, id
     });
 }
 
-fn nanos_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+/// What the stream task checks besides following events.
+enum Check {
+    /// The periodic safety net: compare the list with what is known ([`resynced`]).
+    Periodic,
+    /// Everything again, fully inspected (asked for after the reconciler restarted).
+    Full,
 }
 
-/// Lists, then follows events (replaying from the last one seen), relisting on a timer or
-/// on request, and reconnecting with capped exponential backoff when the daemon goes away.
+/// Lists, then follows events (replaying from the last one seen), checking on a timer or
+/// relisting on request, and reconnecting with capped exponential backoff when the daemon
+/// goes away (and relisting fully then).
 async fn stream_task(
     docker: Arc<dyn DockerPort>,
     resync: Duration,
@@ -385,7 +432,7 @@ async fn stream_task(
     let mut last_seen: Option<i64> = None;
     loop {
         // Subscribe from before the list, so nothing that happens in between is missed.
-        let since = last_seen.unwrap_or_else(nanos_now);
+        let since = last_seen.unwrap_or_else(hale_core::unix_nanos);
         if watcher.cast(WatcherMsg::RelistStarting).is_err() {
             return;
         }
@@ -407,28 +454,32 @@ async fn stream_task(
         let mut ticker = tokio::time::interval(resync);
         ticker.tick().await;
         let reason = loop {
-            let relist = tokio::select! {
+            let check = tokio::select! {
                 item = events.next() => match item {
                     Some(Ok(event)) => {
                         last_seen = Some(event.time_nano);
                         if watcher.cast(WatcherMsg::Event(event)).is_err() {
                             return;
                         }
-                        false
+                        None
                     }
                     Some(Err(error)) => break error.to_string(),
                     None => break "the event stream ended".to_owned(),
                 },
-                _ = ticker.tick() => true,
-                () = resync_now.notified() => true,
+                _ = ticker.tick() => Some(Check::Periodic),
+                () = resync_now.notified() => Some(Check::Full),
             };
-            if relist {
+            if let Some(check) = check {
                 if watcher.cast(WatcherMsg::RelistStarting).is_err() {
                     return;
                 }
-                match docker.list().await {
-                    Ok(list) => {
-                        if watcher.cast(WatcherMsg::Relisted(list)).is_err() {
+                let message = match check {
+                    Check::Periodic => docker.summaries().await.map(WatcherMsg::Resynced),
+                    Check::Full => docker.list().await.map(WatcherMsg::Relisted),
+                };
+                match message {
+                    Ok(message) => {
+                        if watcher.cast(message).is_err() {
                             return;
                         }
                     }

@@ -125,6 +125,10 @@ struct Harness {
 
 impl Harness {
     async fn start(initial: ContainerSnapshot) -> Self {
+        Self::start_with_resync(initial, Duration::from_secs(3600)).await
+    }
+
+    async fn start_with_resync(initial: ContainerSnapshot, resync: Duration) -> Self {
         let (events, receiver) = mpsc::unbounded_channel();
         let docker = Arc::new(ScriptedDocker {
             containers: Mutex::new(HashMap::from([(initial.id.clone(), initial)])),
@@ -136,7 +140,7 @@ impl Harness {
         let sink_seen = Arc::clone(&seen);
         let args = DockerWatcherArgs {
             docker: docker.clone(),
-            resync: Duration::from_secs(3600),
+            resync,
             sink: Arc::new(move |observation| sink_seen.lock().unwrap().push(observation)),
         };
         Actor::spawn(None, DockerWatcher, args).await.unwrap();
@@ -248,4 +252,27 @@ async fn docker_stop_events_mark_the_exit_as_the_operators() {
     };
     assert_eq!(snapshot.status, ContainerStatus::Exited);
     assert!(snapshot.stopped_by_operator && snapshot.exit_seen);
+}
+
+#[tokio::test]
+async fn the_periodic_check_inspects_only_what_changed_without_an_event() {
+    let harness = Harness::start_with_resync(
+        container(ContainerStatus::Running, Some(HealthStatus::Healthy)),
+        Duration::from_millis(100),
+    )
+    .await;
+    let after_start = *harness.docker.inspects.lock().unwrap();
+    // Several periodic checks of an unchanged host: no inspect at all.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(*harness.docker.inspects.lock().unwrap(), after_start);
+    // The container died and the event was lost: the next check sees it and inspects.
+    harness
+        .docker
+        .now_is(container(ContainerStatus::Exited, None));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(*harness.docker.inspects.lock().unwrap() > after_start);
+    let Some(Observation::Container(snapshot)) = harness.last() else {
+        panic!("no observation: {:?}", harness.last());
+    };
+    assert_eq!(snapshot.status, ContainerStatus::Exited);
 }

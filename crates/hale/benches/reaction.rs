@@ -245,6 +245,21 @@ fn idle_footprint() {
             handle.join().unwrap();
         }
     }
+    // The setting is a host of healthy containers: wait for their first health checks (30 s
+    // after start), so the figure is hale watching, not hale learning 200 health changes.
+    let label = format!("label=hale.test={}", docker.id);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while docker_ok(&["ps", "-q", "--filter", &label, "--filter", "health=healthy"])
+        .lines()
+        .count()
+        < IDLE_CONTAINERS
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the containers never became healthy"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
     let workspace = Workspace::shipped();
     let hale = start_shipped(&workspace);
     let pid = hale.pid();
