@@ -87,7 +87,15 @@ impl HaleRun {
         }
     }
 
-    fn stop(mut self) {
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for HaleRun {
+    /// Stops hale however the test ends: a failed assertion must not leave a controller
+    /// running the shipped policy against every `autoheal=true` container.
+    fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

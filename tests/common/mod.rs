@@ -210,6 +210,14 @@ impl Drop for TestDocker {
     }
 }
 
+/// The Unix socket of the daemon the tests use.
+fn daemon_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|host| host.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
 /// A running `hale run`, with its JSON log lines collected.
 pub struct Hale {
     child: Option<Child>,
@@ -507,7 +515,8 @@ pub struct SocketProxy {
 }
 
 impl SocketProxy {
-    /// Listens on `path` and forwards every connection to /var/run/docker.sock.
+    /// Listens on `path` and forwards every connection to the daemon the tests use
+    /// (`DOCKER_HOST` when it is a `unix://` socket, else /var/run/docker.sock).
     pub fn start(path: &Path) -> Self {
         use std::os::unix::net::{UnixListener, UnixStream};
         let _ = std::fs::remove_file(path);
@@ -521,7 +530,7 @@ impl SocketProxy {
                 match listener.accept() {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
-                        let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
+                        let Ok(daemon) = UnixStream::connect(daemon_socket()) else {
                             continue;
                         };
                         let mut list = open.lock().unwrap();

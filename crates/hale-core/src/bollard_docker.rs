@@ -374,6 +374,12 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         Some(ContainerStateStatusEnum::DEAD) => ContainerStatus::Dead,
         _ => ContainerStatus::Exited,
     };
+    let health_checked_at = state
+        .health
+        .as_ref()
+        .and_then(|h| h.log.as_ref()?.last()?.end.clone())
+        .as_deref()
+        .and_then(Timestamp::parse_rfc3339);
     let health_failing_streak = state
         .health
         .as_ref()
@@ -468,6 +474,7 @@ fn snapshot_from(inspect: ContainerInspectResponse) -> ContainerSnapshot {
         stopped_by_operator: false,
         exit_seen: false,
         health_since: None,
+        health_checked_at,
         health_failing_streak,
         health_interval_ms,
         received_at: None,
@@ -512,6 +519,17 @@ impl DockerPort for BollardDocker {
                 .try_collect()
                 .await?;
             Ok(snapshots.into_iter().flatten().collect())
+        }
+        .boxed()
+    }
+
+    fn summaries(&self) -> BoxFuture<'_, Result<Vec<ContainerSnapshot>, DockerError>> {
+        async move {
+            let options = ListContainersOptionsBuilder::new().all(true).build();
+            let summaries = self
+                .quick("list", "", self.client.list_containers(Some(options)))
+                .await?;
+            Ok(summaries.into_iter().map(snapshot_from_summary).collect())
         }
         .boxed()
     }
@@ -579,6 +597,49 @@ impl DockerPort for BollardDocker {
                 futures_util::future::ready(Some(result))
             })
             .boxed()
+    }
+
+    fn kills_between(
+        &self,
+        id: &str,
+        since_nanos: i64,
+        until_nanos: i64,
+    ) -> BoxFuture<'_, Result<Vec<(i64, String)>, DockerError>> {
+        let id = id.to_owned();
+        async move {
+            let filters = HashMap::from([
+                ("type", vec!["container"]),
+                ("container", vec![id.as_str()]),
+                ("event", vec!["kill"]),
+            ]);
+            let seconds =
+                |nanos: i64| format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000);
+            let options = EventsOptionsBuilder::new()
+                .filters(&filters)
+                .since(&seconds(since_nanos))
+                .until(&seconds(until_nanos))
+                .build();
+            let messages: Vec<_> = self
+                .client
+                .events(Some(options))
+                .try_collect()
+                .await
+                .map_err(|e| self.map_error("events", &id, e))?;
+            Ok(messages
+                .into_iter()
+                .map(|message| {
+                    let time = message
+                        .time_nano
+                        .unwrap_or_else(|| message.time.unwrap_or(0) * 1_000_000_000);
+                    let signal = message
+                        .actor
+                        .and_then(|actor| actor.attributes?.get("signal").cloned())
+                        .unwrap_or_default();
+                    (time, signal)
+                })
+                .collect())
+        }
+        .boxed()
     }
 
     fn restart(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>> {

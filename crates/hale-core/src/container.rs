@@ -92,6 +92,11 @@ pub struct ContainerSnapshot {
     /// Since when `health` has had its current value (the `health_status` event's time, or
     /// when hale first saw it).
     pub health_since: Option<Timestamp>,
+    /// When Docker last ran the health check, as far as hale knows (the `health_status`
+    /// event's time, or the end of the newest entry of an inspect's health log): how fresh
+    /// the evidence of `health` is.
+    #[serde(default)]
+    pub health_checked_at: Option<Timestamp>,
     /// Consecutive failed health checks, Docker's `FailingStreak` as of the last inspect
     /// (0 when healthy or unknown). What a `dockerHealth` probe's `failureThreshold`
     /// counts.
@@ -133,6 +138,7 @@ impl ContainerSnapshot {
             stopped_by_operator: false,
             exit_seen: false,
             health_since: None,
+            health_checked_at: None,
             health_failing_streak: 0,
             health_interval_ms: None,
             received_at: None,
@@ -266,7 +272,10 @@ impl ContainerSnapshot {
                 self.finished_at = Some(event.time);
             }
             ContainerEventKind::Oom => self.oom_killed = true,
-            ContainerEventKind::HealthStatus(health) => self.health = Some(*health),
+            ContainerEventKind::HealthStatus(health) => {
+                self.health = Some(*health);
+                self.health_checked_at = Some(event.time);
+            }
             ContainerEventKind::Kill
             | ContainerEventKind::Stop
             | ContainerEventKind::Restart

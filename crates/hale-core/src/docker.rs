@@ -71,11 +71,31 @@ pub trait DockerPort: Send + Sync + 'static {
     /// Every container, running or not, with its full state (list, then inspect each).
     fn list(&self) -> BoxFuture<'_, Result<Vec<ContainerSnapshot>, DockerError>>;
 
+    /// Every container as the list call alone describes it (ID, name, labels, state and
+    /// health, no inspect): one cheap call, for a periodic check that nothing was missed.
+    /// The default lists fully.
+    fn summaries(&self) -> BoxFuture<'_, Result<Vec<ContainerSnapshot>, DockerError>> {
+        self.list()
+    }
+
     /// One container's full state.
     fn inspect(&self, id: &str) -> BoxFuture<'_, Result<ContainerSnapshot, DockerError>>;
 
     /// Container events from `since_nanos` (Unix time in nanoseconds) on, or from now.
     fn events(&self, since_nanos: Option<i64>) -> EventStream;
+
+    /// The `kill` events Docker recorded for container `id` from `since_nanos` to
+    /// `until_nanos` (Unix time in nanoseconds), oldest first, as (time, signal): how hale
+    /// tells its own stop from an operator's while it acts. The default knows of none.
+    fn kills_between(
+        &self,
+        id: &str,
+        since_nanos: i64,
+        until_nanos: i64,
+    ) -> BoxFuture<'_, Result<Vec<(i64, String)>, DockerError>> {
+        let _ = (id, since_nanos, until_nanos);
+        Box::pin(async { Ok(Vec::new()) })
+    }
 
     /// `docker restart -t timeout`.
     fn restart(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<(), DockerError>>;

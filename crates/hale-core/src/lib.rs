@@ -23,7 +23,7 @@ pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,
     TargetStatus,
 };
-pub use time::Timestamp;
+pub use time::{Timestamp, unix_nanos};
 
 /// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful
 /// part (`connection refused`, `dns error`) in their sources.

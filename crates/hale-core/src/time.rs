@@ -16,6 +16,14 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
+/// The current wall-clock time in nanoseconds since the Unix epoch: the resolution of
+/// Docker's event times.
+pub fn unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 impl Timestamp {
     /// The current wall-clock time.
     pub fn now() -> Self {

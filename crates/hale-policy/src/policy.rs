@@ -388,11 +388,13 @@ fn default_target_label() -> String {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Remediation {
     /// The escalation ladder, climbed one step at a time: each step is tried `attempts`
-    /// times, waiting `timeout` for recovery after each, before the next step.
+    /// times (each retry once the cooldown and backoff allow and the target has failed
+    /// again since), and gets its `timeout` after the last attempt before the next step.
     /// Must not be empty. Default: `[{action: restart, attempts: 3}]`.
     #[serde(default = "default_steps")]
     pub steps: Vec<Step>,
-    /// Minimum time between two actions on the same target. Default: `30s`.
+    /// Minimum time between two actions on the same target; the next one also waits for the
+    /// backoff delay and for a failure seen after the last action. Default: `30s`.
     #[serde(default = "default_cooldown")]
     pub cooldown: Duration,
     /// Growing delays between repeated actions, like the kubelet's CrashLoopBackOff.
@@ -410,6 +412,18 @@ pub struct Remediation {
     /// Stop acting on a target that keeps failing. Default: after 5 remediations within 1h.
     #[serde(default)]
     pub quarantine: Quarantine,
+    /// After an action, a target is recovered only on evidence newer than the action: its
+    /// Docker health check passing after the restart, or each periodic probe passing
+    /// `successThreshold` times since. A target with neither (only an `exit` probe, or
+    /// only alerts) must keep running, without failing, this long. Default: `10s` (the
+    /// kubelet's first CrashLoopBackOff delay: a container that outlives it has stopped
+    /// crash-looping).
+    #[serde(default = "default_stable_period")]
+    pub stable_period: Duration,
+}
+
+fn default_stable_period() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for Remediation {
@@ -420,6 +434,7 @@ impl Default for Remediation {
             backoff: Backoff::default(),
             max_unhealthy: None,
             quarantine: Quarantine::default(),
+            stable_period: default_stable_period(),
         }
     }
 }
@@ -445,8 +460,10 @@ pub struct Step {
     /// How many times to try this step before escalating. Minimum 1. Default: `1`.
     #[serde(default = "default_attempts")]
     pub attempts: u32,
-    /// How long to wait for recovery after the action before trying again or escalating.
-    /// Default: `1m`.
+    /// How long this step gets to work: hale climbs to the next step (or, after the last,
+    /// quarantines) only when the step's attempts are used up, this long has passed since
+    /// the last of them, and the target has failed again since. Retries of the same step
+    /// come at the pace of `cooldown` and `backoff`. Default: `1m`.
     #[serde(default = "default_step_timeout")]
     pub timeout: Duration,
     /// The request to send, for `action: webhook` (required there, not allowed elsewhere).
@@ -540,7 +557,8 @@ pub enum WebhookMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Backoff {
-    /// Delay before the second action; it doubles after each action. Default: `10s`.
+    /// Delay before the second action; it doubles after each action (with the defaults,
+    /// CrashLoopBackOff's 10s, 20s, 40s, 80s, 160s, then 5m). Default: `10s`.
     #[serde(default = "default_backoff_initial")]
     pub initial: Duration,
     /// The delay never grows past this. Default: `5m`.

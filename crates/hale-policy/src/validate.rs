@@ -597,6 +597,33 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
             ),
             (_, None) => {}
         }
+        // hale escalates only on a failure seen after the step's action; a periodic probe
+        // needs `failureThreshold` periods to confirm one, so a shorter step timeout is
+        // not the pace the ladder will really have. (A notify rung's timeout only delays
+        // the quarantine after it.)
+        if step.action != Action::Notify
+            && let Some(probe) = policy
+            .spec
+            .probes
+            .iter()
+            .filter(|p| !p.is_event_driven())
+            .max_by_key(|p| p.period.as_std() * p.effective_failure_threshold())
+        {
+            let confirm = probe.period.as_std() * probe.effective_failure_threshold();
+            if step.timeout.as_std() < confirm {
+                c.warning(
+                    format!("{path}.timeout"),
+                    format!(
+                        "timeout {} is shorter than probe {}'s period x failureThreshold ({} x {} = {}): hale escalates only on a failure confirmed after this step, so the step will in fact wait that long; raise the timeout to say so",
+                        step.timeout,
+                        probe.name,
+                        probe.period,
+                        probe.effective_failure_threshold(),
+                        crate::Duration::from(confirm)
+                    ),
+                );
+            }
+        }
     }
     if let Some(MaxUnhealthy::Percent(percent)) = remediation.max_unhealthy
         && percent > 100

@@ -510,3 +510,31 @@ fn certificate_expiration_needs_an_https_probe() {
         ]
     );
 }
+
+#[test]
+fn a_step_timeout_shorter_than_a_probe_can_confirm_a_failure_is_a_warning() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - {{name: http, httpGet: {{port: 80}}, period: 10s, failureThreshold: 3}}\n  remediation:\n    steps:\n      - {{action: restart, timeout: 20s}}\n      - {{action: recreate, timeout: 30s}}\n"
+    ));
+    let report = load_str("policies/web.yaml", &text);
+    assert!(!report.has_errors());
+    assert_eq!(
+        diagnostics(&text),
+        [
+            "policies/web.yaml:12:36: warning: spec.remediation.steps[0].timeout: timeout 20s is shorter than probe http's period x failureThreshold (10s x 3 = 30s): hale escalates only on a failure confirmed after this step, so the step will in fact wait that long; raise the timeout to say so"
+        ]
+    );
+}
+
+#[test]
+fn a_failure_threshold_on_an_exit_probe_is_ignored_with_a_warning() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - {{name: exit, exit: {{}}, failureThreshold: 3}}\n"
+    ));
+    let found = diagnostics(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("policies/web.yaml:9:48: warning: spec.probes[0].failureThreshold: ignored: an exit probe acts on the first unexpected exit"),
+        "{found:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The Reconciler actor: feeds observations to the pure decision logic, runs actions in
 //! spawned tasks, and persists state and audit records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,8 +15,8 @@ use hale_store::{Request, RequestQueue, Store, StoreWriter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
-use crate::assess::{assess, assess_site};
-use crate::circuit::CircuitReading;
+use crate::assess::{ProbeTrack, assess, assess_site};
+use crate::circuit::{CircuitReading, counts_as_failing};
 use crate::decide::{PlannedAction, PolicyContext, Subject, TargetState, decide};
 use crate::executor::{ActionOutcome, ActionResult, execute};
 
@@ -177,7 +177,8 @@ pub struct ReconcilerState {
     args: ReconcilerArgs,
     containers: HashMap<String, ContainerSnapshot>,
     targets: BTreeMap<(String, String), TargetState>,
-    circuits: HashMap<String, bool>,
+    /// Policies whose circuit is open, with the targets that were unhealthy when it opened.
+    circuits: HashMap<String, BTreeSet<String>>,
     /// Periodic probes' tallies by (policy, target name), then probe name.
     probe_tracks: HashMap<(String, String), BTreeMap<String, crate::assess::ProbeTrack>>,
     gone_since: HashMap<String, Timestamp>,
@@ -244,6 +245,7 @@ impl Actor for Reconciler {
         let store = Arc::clone(&args.store);
         let stored = tokio::task::spawn_blocking(move || store.states()).await??;
         let mut targets = BTreeMap::new();
+        let mut probe_tracks = HashMap::new();
         let now = Timestamp::now();
         for (key, bytes) in stored {
             let Some((policy, name)) = key.split_once('\0') else {
@@ -277,6 +279,9 @@ impl Actor for Reconciler {
                 args.writer
                     .put_state(key.clone(), serde_json::to_vec(&state)?);
             }
+            if !state.tracks.is_empty() {
+                probe_tracks.insert((policy.to_owned(), name.to_owned()), state.tracks.clone());
+            }
             targets.insert((policy.to_owned(), name.to_owned()), state);
         }
         let store = Arc::clone(&args.store);
@@ -298,7 +303,7 @@ impl Actor for Reconciler {
             containers: HashMap::new(),
             targets,
             circuits: HashMap::new(),
-            probe_tracks: HashMap::new(),
+            probe_tracks,
             gone_since: HashMap::new(),
             running: HashMap::new(),
             next_wake: now,
@@ -534,15 +539,25 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
                 .get(&(name.to_owned(), target.to_owned()))
                 .unwrap_or(&no_tracks)
         };
+        let dry_run = state.args.global_dry_run || spec.mode == hale_policy::Mode::DryRun;
+        let stable_period = spec.remediation.stable_period.as_std();
+        let verification_of = |target: &str| {
+            state
+                .targets
+                .get(&(name.to_owned(), target.to_owned()))
+                .and_then(|t| t.ladder_for(dry_run).verification(stable_period))
+        };
         let containers = selected.iter().map(|c| {
-            let assessment = assess(spec, c, tracks_of(&c.name), now);
+            let verify = verification_of(&c.name);
+            let assessment = assess(spec, c, tracks_of(&c.name), verify.as_ref(), now);
             (Subject::Container(c), assessment)
         });
         let sites = spec.sites.iter().map(|site| {
-            let tracks = tracks_of(&hale_core::site_target_name(&site.name));
+            let target = hale_core::site_target_name(&site.name);
+            let verify = verification_of(&target);
             (
                 Subject::Site(site),
-                assess_site(spec, &site.name, tracks, now),
+                assess_site(spec, &site.name, tracks_of(&target), verify.as_ref(), now),
             )
         });
         let alerts = &state.alerts;
@@ -556,18 +571,54 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             .collect();
         let paused = state.paused.contains(name);
 
-        let reading = CircuitReading::of(
-            spec.remediation.max_unhealthy,
-            assessed.iter().map(|(_, assessment)| assessment),
-        );
+        let in_flight = |target: &str| {
+            state
+                .targets
+                .get(&(name.to_owned(), target.to_owned()))
+                .is_some_and(|t| t.in_flight)
+        };
+        let unhealthy: BTreeSet<String> = assessed
+            .iter()
+            .map(|(subject, assessment)| (subject.target_ref().name, assessment))
+            .filter(|(target, assessment)| counts_as_failing(assessment) || in_flight(target))
+            .map(|(target, _)| target)
+            .collect();
+        let reading = CircuitReading {
+            max_unhealthy: spec.remediation.max_unhealthy,
+            total: assessed.len(),
+            failing: unhealthy.len(),
+        };
         let open = reading.is_open();
-        let was_open = state
-            .circuits
-            .insert(name.to_owned(), open)
-            .unwrap_or(false);
+        let previous = state.circuits.remove(name);
+        let was_open = previous.is_some();
         let circuit = reading.open_reason();
-        if let Some(change) = reading.change(name, was_open, now) {
+        if let Some(mut change) = reading.change(name, was_open, now) {
+            if let Some(held) = &previous {
+                // Closed: say who proved healthy, and from now on count only failures
+                // observed after this instant (acting on what was seen while the shared
+                // cause was still there would remediate targets that are fine again).
+                let recovered: Vec<&str> = held
+                    .iter()
+                    .filter(|target| !unhealthy.contains(*target))
+                    .map(String::as_str)
+                    .collect();
+                change.reason.push_str(&format!(
+                    "; proven healthy since the circuit opened: {}; failures seen before now no longer count",
+                    if recovered.is_empty() { "none (targets left the policy)".to_owned() } else { recovered.join(", ") }
+                ));
+                for ((policy, _), target) in state.targets.iter_mut() {
+                    if policy == name {
+                        target.fresh_after = Some(now);
+                    }
+                }
+            }
             state.args.writer.record(change);
+        }
+        if open {
+            state.circuits.insert(
+                name.to_owned(),
+                previous.unwrap_or_else(|| unhealthy.clone()),
+            );
         }
 
         let context = PolicyContext {
@@ -589,10 +640,16 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             let before = target_state.clone();
             let decision = decide(context, subject, &assessment, target_state, now);
             statuses.push(target_status(&target, &assessment, target_state.ladder()));
+            let episode = trace_episode(
+                &mut state.episodes,
+                &mut target_state.episode,
+                &key,
+                &target,
+                &decision,
+            );
             if *target_state != before {
                 persist(&state.args.writer, &key, target_state);
             }
-            let episode = trace_episode(&mut state.episodes, &key, &target, &decision);
             for mut event in decision.events {
                 link(&mut event, episode.as_ref());
                 state.args.writer.record(event);
@@ -702,7 +759,7 @@ fn finish(
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
     };
-    crate::decide::finish_action(target_state, planned.action, &outcome.result);
+    crate::decide::finish_action(target_state, planned.action, &outcome.result, now);
     if matches!(
         planned.action,
         hale_policy::Action::Restart
@@ -712,7 +769,11 @@ fn finish(
         // The container was restarted or replaced: its probes start counting afresh, as
         // the kubelet's do after a restart.
         state.probe_tracks.remove(key);
+    } else if let Some(tracks) = state.probe_tracks.get_mut(key) {
+        // Only passes seen after the action count towards its recovery.
+        tracks.values_mut().for_each(ProbeTrack::forget_successes);
     }
+    target_state.tracks = state.probe_tracks.get(key).cloned().unwrap_or_default();
     persist(&state.args.writer, key, target_state);
     let target = target_ref(&state.containers, &key.1);
     let (kind, result, reason) = match &outcome.result {
@@ -733,6 +794,11 @@ fn finish(
             error.clone(),
             format!("{error}; hale tries again or escalates when the step's wait is over"),
         ),
+        ActionResult::OperatorStopped(detail) => (
+            HealEventKind::Skipped,
+            "operator".to_owned(),
+            format!("{detail}: the operator's stop wins, and the episode ends"),
+        ),
     };
     let mut event = HealEvent::new(now, kind, &key.0, Some(&target), reason);
     event.action = Some(planned.action);
@@ -741,6 +807,13 @@ fn finish(
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
     link(&mut event, state.episodes.get(key));
     state.args.writer.record(event);
+    if matches!(outcome.result, ActionResult::OperatorStopped(_)) {
+        state.episodes.remove(key);
+        if let Some(target_state) = state.targets.get_mut(key) {
+            target_state.episode = None;
+            persist(&state.args.writer, key, target_state);
+        }
+    }
 }
 
 /// Waits up to `grace` for running actions; records the rest as interrupted.
@@ -831,9 +904,10 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
         let Some(container) = state.containers.get(&outcome.target_id) else {
             return false;
         };
-        // Failures during the start period do not count; nor do outcomes of a previous run
-        // of the container.
-        if let Some(started) = container.started_at
+        // Failures during the start period do not count (a pass does, as with Docker's own
+        // start period: it is evidence that the container is up).
+        if !outcome.success
+            && let Some(started) = container.started_at
             && outcome.time < started.plus(probe.start_period.as_std())
         {
             return false;
@@ -841,6 +915,11 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
         container.name.clone()
     };
     let key = (outcome.policy.clone(), target_name);
+    // A probe that started before hale's last action ended says nothing about the result.
+    let verifying_since = state.targets.get(&key).and_then(|t| t.verifying_since);
+    if verifying_since.is_some_and(|since| outcome.time < since) {
+        return false;
+    }
     let track = state
         .probe_tracks
         .entry(key.clone())
@@ -878,8 +957,17 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
             ),
         );
     }
-    before.failing_since != track.failing_since
-        || (before.consecutive_failures == 0) != (track.consecutive_failures == 0)
+    let turned = before.failing_since != track.failing_since
+        || (before.consecutive_failures == 0) != (track.consecutive_failures == 0);
+    // The pass that completes `successThreshold` may be the evidence a verification waits for.
+    let proven =
+        track.consecutive_successes == probe.success_threshold && verifying_since.is_some();
+    if turned && let Some(target) = state.targets.get_mut(&key) {
+        // A confirmed failure (or its end) is state worth keeping across a restart of hale.
+        target.tracks = state.probe_tracks.get(&key).cloned().unwrap_or_default();
+        persist(&state.args.writer, &key, target);
+    }
+    turned || proven
 }
 
 /// Releases `target` (name or ID prefix) from quarantine in `policy` (or every policy);
@@ -904,7 +992,7 @@ fn release_matching(
         let Some(target_state) = state.targets.get_mut(&key) else {
             continue;
         };
-        crate::decide::release(target_state);
+        crate::decide::release(target_state, now);
         persist(&state.args.writer, &key, target_state);
         let reference = target_ref(&state.containers, &key.1);
         state.args.writer.record(HealEvent::new(
@@ -975,6 +1063,9 @@ fn with_alerts(
             probe: "alert".to_owned(),
             signal: format!("alert {alertname} firing"),
             since: *since,
+            // Alertmanager repeats a firing alert: its latest notification is the newest
+            // evidence.
+            observed_at: *since,
         }),
     }
 }
@@ -1170,18 +1261,23 @@ fn policy_of<'a>(state: &'a ReconcilerState, name: &str) -> Option<&'a HealPolic
 /// Keeps the trace of a target's remediation episode: opened (a root span) when the target
 /// starts failing, a child span per decision that recorded something, closed when the
 /// target recovers, is quarantined or its policy goes. Returns the episode span, if any.
+///
+/// `stored` is the episode's trace and span ids as the target's persisted state keeps them:
+/// after a restart of hale, an episode still in progress goes on in the same trace (its new
+/// root span is a child of the old one).
 fn trace_episode(
     episodes: &mut HashMap<(String, String), tracing::Span>,
+    stored: &mut Option<(String, String)>,
     key: &(String, String),
     target: &TargetRef,
     decision: &crate::decide::Decision,
 ) -> Option<tracing::Span> {
-    if decision
+    let begins = decision
         .events
         .iter()
-        .any(|e| e.kind == HealEventKind::Failing)
-        && !episodes.contains_key(key)
-    {
+        .any(|e| e.kind == HealEventKind::Failing);
+    let resumes = stored.is_some() && !decision.events.is_empty();
+    if (begins || resumes) && !episodes.contains_key(key) {
         let span = tracing::info_span!(
             parent: None,
             "hale.episode",
@@ -1191,6 +1287,10 @@ fn trace_episode(
             container.id = %target.id,
             container.name = %target.name,
         );
+        if let Some((trace, parent)) = stored.as_ref().filter(|_| !begins) {
+            continue_trace(&span, trace, parent);
+        }
+        *stored = trace_ids(&span);
         episodes.insert(key.clone(), span);
     }
     let episode = episodes.get(key).cloned()?;
@@ -1208,12 +1308,33 @@ fn trace_episode(
     if decision.events.iter().any(|e| {
         matches!(
             e.kind,
-            HealEventKind::Recovered | HealEventKind::Quarantined
-        )
+            HealEventKind::Recovered | HealEventKind::Quarantined | HealEventKind::Skipped
+        ) && (e.kind != HealEventKind::Skipped || e.reason.contains("the episode ends"))
     }) {
         episodes.remove(key);
+        *stored = None;
     }
     Some(episode)
+}
+
+/// Makes `span` a child of the span `parent` of trace `trace` (hex ids), recorded before a
+/// restart of hale.
+fn continue_trace(span: &tracing::Span, trace: &str, parent: &str) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let (Ok(trace), Ok(parent)) = (TraceId::from_hex(trace), SpanId::from_hex(parent)) else {
+        return;
+    };
+    let remote = SpanContext::new(
+        trace,
+        parent,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
 /// Where a target stands, for the status API.
@@ -1228,6 +1349,7 @@ fn target_status(
     } else {
         match assessment {
             Assessment::Healthy => "healthy",
+            Assessment::Verifying { .. } => "verifying",
             Assessment::Unknown => "unknown",
             Assessment::Pending { .. } => "pending",
             Assessment::Failing(_) => "failing",

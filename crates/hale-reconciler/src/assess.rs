@@ -1,6 +1,8 @@
-//! From observations to a verdict: is a target failing, and since when?
+//! From observations to a verdict: is a target failing, since when, seen when — and after
+//! hale acted, has it proven healthy by evidence newer than the action?
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use hale_core::{ContainerSnapshot, ContainerStatus, HealthStatus, Timestamp};
 use hale_policy::{ExitProbe, HealPolicySpec, Probe};
@@ -15,13 +17,41 @@ pub struct FailureSignal {
     pub signal: String,
     /// When the failure was first observed.
     pub since: Timestamp,
+    /// When the failure was last seen (a health check that failed, a probe that failed, an
+    /// exit, an alert notification): what decides whether it is newer than hale's own last
+    /// action.
+    pub observed_at: Timestamp,
+}
+
+/// What hale waits to see after its own action on a target: evidence newer than the
+/// action, of the kind the target can give (see [`assess`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    /// When hale decided the action.
+    pub acted_at: Timestamp,
+    /// When the action ended.
+    pub ended_at: Timestamp,
+    /// The action restarted or replaced the container (Docker resets its health check).
+    pub restarted: bool,
+    /// How long a target with no health signal must run without failing to count as
+    /// recovered.
+    pub stable_period: Duration,
 }
 
 /// The verdict about one target at one instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assessment {
-    /// No probe fails and the container is running (and healthy, if it has a health check).
+    /// No probe fails and the container is running (and healthy, if it has a health check);
+    /// after an action of hale's, proven so by evidence newer than the action.
     Healthy,
+    /// hale acted, and no probe fails, but nothing newer than the action shows the target
+    /// healthy yet: Docker's health check has not passed since the restart, a periodic probe
+    /// has not passed `successThreshold` times since, or a target without a health signal
+    /// has not yet run for the stable period. Look again at `recheck_at` if set.
+    Verifying {
+        /// When the evidence may be complete (the end of the stable period).
+        recheck_at: Option<Timestamp>,
+    },
     /// No probe fails, but the container is not known to be healthy either: its health
     /// check is still starting, or it is stopped on purpose. Neither failing nor recovered.
     Unknown,
@@ -41,7 +71,7 @@ impl Assessment {
     /// The failure, confirmed or not.
     pub fn failure(&self) -> Option<&FailureSignal> {
         match self {
-            Self::Healthy | Self::Unknown => None,
+            Self::Healthy | Self::Verifying { .. } | Self::Unknown => None,
             Self::Pending { failure, .. } | Self::Failing(failure) => Some(failure),
         }
     }
@@ -92,6 +122,9 @@ pub struct ProbeTrack {
     pub failing_since: Option<Timestamp>,
     /// What the last failure saw.
     pub last_failure: String,
+    /// When the last failure was seen.
+    #[serde(default)]
+    pub last_failure_at: Option<Timestamp>,
     /// When the first outcome of this tally was counted.
     pub first_counted_at: Option<Timestamp>,
     /// The last outcome passed as degraded (a site's 4xx).
@@ -114,12 +147,21 @@ impl ProbeTrack {
             self.consecutive_failures += 1;
             self.consecutive_successes = 0;
             reason.clone_into(&mut self.last_failure);
+            self.last_failure_at = Some(time);
             if self.failing_since.is_none()
                 && self.consecutive_failures >= probe.effective_failure_threshold()
             {
                 self.failing_since = Some(time);
             }
         }
+    }
+}
+
+impl ProbeTrack {
+    /// Forgets the passes counted so far (after hale's own action, only passes seen since
+    /// count towards recovery); failures are kept.
+    pub fn forget_successes(&mut self) {
+        self.consecutive_successes = 0;
     }
 }
 
@@ -132,10 +174,20 @@ impl ProbeTrack {
 /// `dockerHealth` probe whose `failureThreshold` asks for more consecutive failed checks
 /// than that waits until Docker's `FailingStreak` reaches it. Health failures inside
 /// `startPeriod` after the container started are not counted.
+///
+/// # Fresh evidence
+/// With `verify` (hale acted on the target and waits to see the result), "nothing fails" is
+/// not enough to be [`Assessment::Healthy`]: the evidence must be newer than the action.
+/// Docker's health check must report healthy after the restart (for an action that did not
+/// restart the container, it must be healthy); every periodic probe must have passed
+/// `successThreshold` times since the action (its tally forgot older passes); and a
+/// container with neither must have run, since the action, for the stable period. Until
+/// then the target is [`Assessment::Verifying`].
 pub fn assess(
     spec: &HealPolicySpec,
     container: &ContainerSnapshot,
     tracks: &BTreeMap<String, ProbeTrack>,
+    verify: Option<&Verification>,
     now: Timestamp,
 ) -> Assessment {
     let defaults;
@@ -145,26 +197,20 @@ pub fn assess(
     } else {
         &spec.probes
     };
+    let probes: Vec<&Probe> = probes.iter().filter(|p| p.site_ref.is_none()).collect();
     let mut pending: Option<(FailureSignal, Timestamp)> = None;
-    for probe in probes.iter().filter(|p| p.site_ref.is_none()) {
-        if probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.exec.is_some() {
+    for probe in &probes {
+        if !probe.is_event_driven() {
             // A probe's tally speaks for the run it was counted in, while it runs: a stopped
             // container is not probed, and a new run starts counting afresh.
-            let current = |track: &&ProbeTrack| {
-                container.status == ContainerStatus::Running
-                    && track
-                        .first_counted_at
-                        .zip(container.started_at)
-                        .is_none_or(|(counted, started)| counted >= started)
-            };
-            if let Some(track) = tracks.get(&probe.name).filter(current)
+            if let Some(track) = current_track(probe, container, tracks)
                 && let Some(failure) = periodic_failure(probe, track, now, &mut pending)
             {
                 return Assessment::Failing(failure);
             }
             continue;
         }
-        let Some((signal, since, graced)) = failure_of(probe, container) else {
+        let Some((signal, since, observed_at, graced)) = failure_of(probe, container) else {
             continue;
         };
         let mut confirmed_at = since;
@@ -175,12 +221,13 @@ pub fn assess(
             probe: probe.name.clone(),
             signal,
             since,
+            observed_at,
         };
         if let Some(more) = health_checks_still_needed(probe, container) {
             // Docker re-inspects are what bring a longer streak; look again after as many
             // health intervals as checks are missing.
             let interval = u64::from(container.health_interval_ms.unwrap_or(30_000));
-            let wait = std::time::Duration::from_millis(interval.saturating_mul(more.into()));
+            let wait = Duration::from_millis(interval.saturating_mul(more.into()));
             keep_earliest(&mut pending, failure, confirmed_at.max(now.plus(wait)));
             continue;
         }
@@ -189,40 +236,129 @@ pub fn assess(
         }
         keep_earliest(&mut pending, failure, confirmed_at);
     }
-    match pending {
-        Some((failure, until)) => Assessment::Pending { failure, until },
-        None if container.status == ContainerStatus::Running
-            && matches!(container.health, None | Some(HealthStatus::Healthy)) =>
-        {
-            Assessment::Healthy
-        }
-        None => Assessment::Unknown,
+    if let Some((failure, until)) = pending {
+        return Assessment::Pending { failure, until };
     }
+    let running = container.status == ContainerStatus::Running;
+    let Some(verify) = verify else {
+        return if running && matches!(container.health, None | Some(HealthStatus::Healthy)) {
+            Assessment::Healthy
+        } else {
+            Assessment::Unknown
+        };
+    };
+    if !running {
+        return Assessment::Unknown;
+    }
+    if verify.restarted
+        && container
+            .started_at
+            .is_none_or(|started| started <= verify.acted_at)
+    {
+        // Still the run hale acted on: the restart has not shown up yet.
+        return Assessment::Verifying { recheck_at: None };
+    }
+    let mut signals = 0;
+    let docker_health = probes.iter().any(|p| p.docker_health.is_some());
+    if docker_health && let Some(health) = container.health {
+        signals += 1;
+        let fresh = health == HealthStatus::Healthy
+            && (!verify.restarted
+                || container
+                    .health_since
+                    .zip(container.started_at)
+                    .is_some_and(|(healthy, started)| healthy >= started));
+        if !fresh {
+            return Assessment::Verifying { recheck_at: None };
+        }
+    }
+    for probe in probes.iter().filter(|p| !p.is_event_driven()) {
+        signals += 1;
+        let passed = current_track(probe, container, tracks)
+            .is_some_and(|track| track.consecutive_successes >= probe.success_threshold);
+        if !passed {
+            return Assessment::Verifying { recheck_at: None };
+        }
+    }
+    if signals == 0 {
+        // No health signal at all: running without failing for the stable period is the
+        // evidence (a crash loop that stays up a second is not recovered).
+        let from = container
+            .started_at
+            .unwrap_or(verify.ended_at)
+            .max(verify.ended_at);
+        let stable_at = from.plus(verify.stable_period);
+        if now < stable_at {
+            return Assessment::Verifying {
+                recheck_at: Some(stable_at),
+            };
+        }
+    }
+    Assessment::Healthy
+}
+
+/// The tally of a periodic probe for the container's current run, if it has one.
+fn current_track<'a>(
+    probe: &Probe,
+    container: &ContainerSnapshot,
+    tracks: &'a BTreeMap<String, ProbeTrack>,
+) -> Option<&'a ProbeTrack> {
+    tracks.get(&probe.name).filter(|track| {
+        container.status == ContainerStatus::Running
+            && track
+                .first_counted_at
+                .zip(container.started_at)
+                .is_none_or(|(counted, started)| counted >= started)
+    })
 }
 
 /// Assesses a site of a policy (`site` is its name in `spec.sites`) from the tallies of the
-/// probes that name it in `siteRef`. A site nobody has found failing is healthy.
+/// probes that name it in `siteRef`. A site nobody has found failing is healthy; after an
+/// action of hale's, once its probes have passed `successThreshold` times since (a site
+/// without probes: once it has not failed for the stable period).
 pub fn assess_site(
     spec: &HealPolicySpec,
     site: &str,
     tracks: &BTreeMap<String, ProbeTrack>,
+    verify: Option<&Verification>,
     now: Timestamp,
 ) -> Assessment {
     let mut pending = None;
-    for probe in spec
+    let probes: Vec<&Probe> = spec
         .probes
         .iter()
         .filter(|p| p.site_ref.as_deref() == Some(site))
-    {
+        .collect();
+    for probe in &probes {
         if let Some(track) = tracks.get(&probe.name)
             && let Some(failure) = periodic_failure(probe, track, now, &mut pending)
         {
             return Assessment::Failing(failure);
         }
     }
-    match pending {
-        Some((failure, until)) => Assessment::Pending { failure, until },
-        None => Assessment::Healthy,
+    if let Some((failure, until)) = pending {
+        return Assessment::Pending { failure, until };
+    }
+    let Some(verify) = verify else {
+        return Assessment::Healthy;
+    };
+    if probes.is_empty() {
+        let stable_at = verify.ended_at.plus(verify.stable_period);
+        if now < stable_at {
+            return Assessment::Verifying {
+                recheck_at: Some(stable_at),
+            };
+        }
+    }
+    let passed = probes.iter().all(|probe| {
+        tracks
+            .get(&probe.name)
+            .is_some_and(|track| track.consecutive_successes >= probe.success_threshold)
+    });
+    if passed {
+        Assessment::Healthy
+    } else {
+        Assessment::Verifying { recheck_at: None }
     }
 }
 
@@ -239,6 +375,7 @@ fn periodic_failure(
         probe: probe.name.clone(),
         signal: track.last_failure.clone(),
         since,
+        observed_at: track.last_failure_at.unwrap_or(since),
     };
     if let Some(since) = track.failing_since {
         return Some(failure(since));
@@ -268,9 +405,12 @@ fn keep_earliest(
     }
 }
 
-/// The failure a probe sees in the container: signal text, since when, and whether the
-/// start period applies.
-fn failure_of(probe: &Probe, container: &ContainerSnapshot) -> Option<(String, Timestamp, bool)> {
+/// The failure a probe sees in the container: signal text, since when, when last seen,
+/// and whether the start period applies.
+fn failure_of(
+    probe: &Probe,
+    container: &ContainerSnapshot,
+) -> Option<(String, Timestamp, Timestamp, bool)> {
     if probe.docker_health.is_some()
         && container.status == ContainerStatus::Running
         && container.health == Some(HealthStatus::Unhealthy)
@@ -279,7 +419,8 @@ fn failure_of(probe: &Probe, container: &ContainerSnapshot) -> Option<(String, T
             .health_since
             .or(container.started_at)
             .unwrap_or_default();
-        return Some(("docker health: unhealthy".to_owned(), since, true));
+        let observed = container.health_checked_at.unwrap_or(since).max(since);
+        return Some(("docker health: unhealthy".to_owned(), since, observed, true));
     }
     if let Some(exit) = &probe.exit
         && container.status == ContainerStatus::Exited
@@ -288,11 +429,11 @@ fn failure_of(probe: &Probe, container: &ContainerSnapshot) -> Option<(String, T
     {
         let since = container.finished_at.unwrap_or_default();
         if exit.oom_killed && container.oom_killed {
-            return Some(("killed by the OOM killer".to_owned(), since, false));
+            return Some(("killed by the OOM killer".to_owned(), since, since, false));
         }
         if exit.non_zero && container.exit_code != 0 {
             let signal = format!("exited with code {}", container.exit_code);
-            return Some((signal, since, false));
+            return Some((signal, since, since, false));
         }
     }
     None

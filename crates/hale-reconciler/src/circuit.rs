@@ -2,8 +2,9 @@
 //! assessments.
 //!
 //! # The rule
-//! Only confirmed failures count ([`Assessment::Failing`]; a failure still below its
-//! threshold is not evidence yet). The circuit opens when at least
+//! Confirmed failures count ([`Assessment::Failing`]; a failure still below its threshold
+//! is not evidence yet), and so do targets being remediated or not yet proven healthy
+//! after hale's action ([`Assessment::Verifying`]). The circuit opens when at least
 //! [`hale_policy::MIN_FAILURES_TO_OPEN`] targets are failing and their number exceeds
 //! [`MaxUnhealthy::allowance`] (percentages round down); it closes when that no longer
 //! holds. So a lone failing target is always healed.
@@ -54,7 +55,7 @@ impl CircuitReading {
     pub fn open_reason(&self) -> Option<String> {
         let max = self.max_unhealthy.filter(|_| self.is_open())?;
         Some(format!(
-            "{} of {} targets are failing, more than maxUnhealthy {max} allows ({})",
+            "{} of {} targets are unhealthy, more than maxUnhealthy {max} allows ({})",
             self.failing,
             self.total,
             max.allowance(self.total)
@@ -71,7 +72,7 @@ impl CircuitReading {
             (true, None) => (
                 HealEventKind::CircuitClosed,
                 format!(
-                    "{} of {} targets failing; remediation resumes",
+                    "{} of {} targets unhealthy; remediation resumes",
                     self.failing, self.total
                 ),
             ),
@@ -81,8 +82,15 @@ impl CircuitReading {
     }
 }
 
-/// Whether a target counts against `maxUnhealthy`: a confirmed failure. A quarantined
-/// target counts while it still fails, not after it recovered on its own.
+/// Whether a target's assessment counts against `maxUnhealthy`: a confirmed failure, or a
+/// target hale acted on that has not yet proven healthy ([`Assessment::Verifying`]): one
+/// being remediated is not healthy, and letting it stop counting would let the circuit
+/// close under a shared outage and a second target be restarted. (The reconciler also
+/// counts a target whose action is still running.) A quarantined target counts while it
+/// still fails, not after it recovered on its own.
 pub fn counts_as_failing(assessment: &Assessment) -> bool {
-    matches!(assessment, Assessment::Failing(_))
+    matches!(
+        assessment,
+        Assessment::Failing(_) | Assessment::Verifying { .. }
+    )
 }

@@ -5,6 +5,7 @@
 //! returned [`Decision`] (runs the action, stores the events) and keeps the updated
 //! [`TargetState`]. That is what makes every rule testable with made-up instants.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hale_core::{
@@ -13,7 +14,7 @@ use hale_core::{
 use hale_policy::{Action, HealPolicySpec, Mode, Site, Step};
 use serde::{Deserialize, Serialize};
 
-use crate::assess::{Assessment, FailureSignal};
+use crate::assess::{Assessment, FailureSignal, ProbeTrack, Verification};
 use crate::executor::ActionResult;
 
 /// What hale remembers about one target of one policy. Persisted, so that cooldowns,
@@ -38,8 +39,19 @@ pub struct TargetState {
     pub last_action_at: Option<Timestamp>,
     /// How long the last action's step waits for recovery.
     pub last_step_timeout_ms: Option<u64>,
-    /// No action before this instant (step timeout, cooldown and backoff combined).
+    /// No action before this instant (cooldown and backoff: the pace of retries).
     pub next_action_at: Option<Timestamp>,
+    /// No climb to the next rung, and no quarantine for an exhausted ladder, before this
+    /// instant (the step's `timeout`: the time it gets to work).
+    #[serde(default)]
+    pub escalate_at: Option<Timestamp>,
+    /// hale's last action ended at this instant and the target has neither proven healthy by
+    /// evidence newer than it nor failed again since: it is being verified.
+    #[serde(default)]
+    pub verifying_since: Option<Timestamp>,
+    /// That action restarted or replaced the container.
+    #[serde(default)]
+    pub verifying_restart: bool,
     /// The backoff delay chosen at the last action; doubles at each action.
     pub backoff_ms: Option<u64>,
     /// An action is running right now (set before it starts, cleared when it reports).
@@ -47,9 +59,10 @@ pub struct TargetState {
     /// The last action reported an error.
     #[serde(default)]
     pub last_action_failed: bool,
-    /// Evidence older than this predates hale's last action on the container and says
-    /// nothing about its state since: wait for a fresh signal (Docker resets health checks
-    /// on start and reports a new exit with a new `die`).
+    /// A failure seen before this instant says nothing about the target now: it predates
+    /// hale's last action (or the operator's release, or the circuit closing). Only a
+    /// failure observed later counts (a health check or probe that failed since, a new
+    /// exit, a repeated alert).
     pub fresh_after: Option<Timestamp>,
     /// hale acted during the current failure, so recovery is worth reporting.
     pub remediated: bool,
@@ -63,6 +76,15 @@ pub struct TargetState {
     /// ladder whatever the target's state, cooldown or circuit.
     #[serde(default)]
     pub heal_requested: bool,
+    /// The periodic probes' tallies as of the last change of state (a failure confirmed, an
+    /// action finished), so that a confirmed failure survives a restart of hale. The live
+    /// tallies are the reconciler's; this copy is what it starts from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tracks: BTreeMap<String, ProbeTrack>,
+    /// The trace and root span of the remediation episode in progress (when traces are
+    /// exported), so that an episode that outlives a restart of hale stays one trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<(String, String)>,
     /// While the policy (or hale) runs in dry-run: the ladder as the simulated decisions
     /// moved it, started from a copy of the enforced one. Kept apart so that the enforced
     /// ladder never waits on a step timeout, cooldown or quarantine that only a simulated
@@ -73,6 +95,18 @@ pub struct TargetState {
 }
 
 impl TargetState {
+    /// What the target must show after hale's last action before it counts as recovered,
+    /// while it is being verified.
+    pub fn verification(&self, stable_period: Duration) -> Option<Verification> {
+        let ended_at = self.verifying_since?;
+        Some(Verification {
+            acted_at: self.last_action_at.unwrap_or(ended_at),
+            ended_at,
+            restarted: self.verifying_restart,
+            stable_period,
+        })
+    }
+
     /// The ladder that decisions under `dry_run` move: the simulation in dry-run (created
     /// from the enforced ladder on first use), else the enforced ladder itself.
     pub fn ladder_mut(&mut self, dry_run: bool) -> &mut TargetState {
@@ -95,6 +129,15 @@ impl TargetState {
     /// The ladder a person should see: the simulation while there is one.
     pub fn ladder(&self) -> &TargetState {
         self.simulation.as_deref().unwrap_or(self)
+    }
+
+    /// The ladder decisions under `dry_run` read: the simulation in dry-run, once it
+    /// exists (before, it starts as a copy of the enforced one), else the enforced one.
+    pub fn ladder_for(&self, dry_run: bool) -> &TargetState {
+        match &self.simulation {
+            Some(simulation) if dry_run => simulation,
+            _ => self,
+        }
     }
 }
 
@@ -284,7 +327,7 @@ fn decide_on_ladder(
                     HealEventKind::Released,
                     "quarantine ended (releaseAfter elapsed)".into(),
                 ));
-                release(state);
+                release(state, now);
             }
             until => {
                 decision.wake_at = until;
@@ -304,11 +347,12 @@ fn decide_on_ladder(
                 probe: "operator".to_owned(),
                 signal: "heal requested by an operator".to_owned(),
                 since: now,
+                observed_at: now,
             };
             &owned_failure
         }
         Assessment::Healthy => {
-            if state.failing_since.is_some() {
+            if state.failing_since.is_some() || state.verifying_since.is_some() {
                 if state.remediated {
                     let action = state
                         .last_action
@@ -323,17 +367,48 @@ fn decide_on_ladder(
                 state.signal = None;
                 state.healthy_since = Some(now);
                 state.remediated = false;
+                state.verifying_since = None;
             }
             state.reported_skip = None;
             return decision;
         }
-        Assessment::Unknown => match container.and_then(|c| left_stopped_by_own_action(c, state)) {
-            Some(failure) => {
+        Assessment::Verifying { recheck_at } => {
+            decision.wake_at = *recheck_at;
+            return decision;
+        }
+        Assessment::Unknown => {
+            if let Some(failure) = container.and_then(|c| left_stopped_by_own_action(c, state)) {
                 owned_failure = failure;
                 &owned_failure
+            } else {
+                // (A stop that ended before hale's own action did is hale's own stop, seen
+                // late.)
+                let stopped_since_action = container.is_some_and(|c| {
+                    c.finished_at.is_some_and(|finished| {
+                        state
+                            .verifying_since
+                            .or(state.last_action_at)
+                            .is_none_or(|action_end| finished > action_end)
+                    })
+                });
+                if let Some(container) = container
+                    && container.stopped_by_operator
+                    && container.status == ContainerStatus::Exited
+                    && stopped_since_action
+                    && (state.failing_since.is_some() || state.verifying_since.is_some())
+                {
+                    // An operator's hand wins: whatever hale was doing about this target,
+                    // the episode ends with the operator's stop.
+                    decision.events.push(event(
+                        HealEventKind::Skipped,
+                        "stopped by an operator; hale leaves it stopped and the episode ends"
+                            .to_owned(),
+                    ));
+                    end_episode(state, now);
+                }
+                return decision;
             }
-            None => return decision,
-        },
+        }
         Assessment::Pending { until, .. } => {
             decision.wake_at = Some(*until);
             return decision;
@@ -343,10 +418,14 @@ fn decide_on_ladder(
     if !forced
         && state
             .fresh_after
-            .is_some_and(|fresh| failure.since <= fresh)
+            .is_some_and(|fresh| failure.observed_at <= fresh)
     {
+        // Seen before hale's last action, or before the release or circuit close that
+        // followed it: wait for a result newer than that.
         return decision;
     }
+    // A fresh failure ends any verification: the action did not hold.
+    state.verifying_since = None;
 
     if state.failing_since.is_none() {
         begin_failure(state, failure, remediation.backoff.reset_after.as_std());
@@ -376,12 +455,8 @@ fn decide_on_ladder(
         && !forced
     {
         decision.wake_at = Some(next);
-        // The step's own wait is over but the cooldown or backoff still holds: say so once.
-        let step_wait_over = state
-            .last_action_at
-            .zip(state.last_step_timeout_ms)
-            .is_some_and(|(at, timeout)| now >= at.plus(Duration::from_millis(timeout)));
-        if step_wait_over && state.reported_cooldown != Some(next) {
+        // A fresh failure, but the cooldown or backoff holds the next action: say so once.
+        if state.reported_cooldown != Some(next) {
             state.reported_cooldown = Some(next);
             decision.events.push(event(
                 HealEventKind::CooldownSkip,
@@ -395,6 +470,19 @@ fn decide_on_ladder(
     // cannot use; past the top, there is nothing left to try.
     let steps = &remediation.steps;
     let tried_at = (state.attempts_in_step > 0).then_some(state.step);
+    let climbing = tried_at.is_some()
+        && (state.attempts_in_step >= steps[state.step].attempts
+            || !subject.can_use(&steps[state.step]));
+    if climbing
+        && !forced
+        && let Some(escalate_at) = state.escalate_at
+        && now < escalate_at
+    {
+        // The step's attempts are used up, but its timeout (the time it gets to work) is
+        // not over: neither escalate nor give up yet.
+        decision.wake_at = Some(escalate_at);
+        return decision;
+    }
     while state.step < steps.len()
         && (state.attempts_in_step >= steps[state.step].attempts
             || !subject.can_use(&steps[state.step]))
@@ -462,12 +550,13 @@ fn decide_on_ladder(
         }
     };
     state.backoff_ms = Some(backoff.as_millis() as u64);
-    let wait = step
-        .timeout
-        .as_std()
-        .max(remediation.cooldown.as_std())
-        .max(backoff);
+    // Retries come at the pace of the cooldown and the backoff (CrashLoopBackOff's 10 s,
+    // 20 s, 40 s ... with the defaults), each only on a failure seen after this action;
+    // climbing to the next rung also waits out this step's timeout.
+    let wait = remediation.cooldown.as_std().max(backoff);
     state.next_action_at = Some(now.plus(wait));
+    state.escalate_at = Some(now.plus(step.timeout.as_std()));
+    state.fresh_after = Some(now);
     decision.wake_at = state.next_action_at;
 
     let planned = PlannedAction {
@@ -535,6 +624,7 @@ fn left_stopped_by_own_action(
         probe: "remediation".to_owned(),
         signal: "left stopped by hale's own failed action".to_owned(),
         since: container.finished_at.unwrap_or(acted_at),
+        observed_at: container.finished_at.unwrap_or(acted_at),
     })
 }
 
@@ -597,35 +687,62 @@ fn quarantine(
     decision.wake_at = until;
 }
 
-/// Ends a quarantine: the next failure starts the ladder from the first rung.
-pub fn release(state: &mut TargetState) {
+/// Ends a quarantine at `now`: the ladder starts again from the first rung, on a failure
+/// observed from now on (the failure that led to the quarantine is old news; acting on it
+/// would remediate a target that may have recovered meanwhile).
+pub fn release(state: &mut TargetState, now: Timestamp) {
     state.quarantine = None;
     state.step = 0;
     state.attempts_in_step = 0;
     state.backoff_ms = None;
     state.action_times.clear();
     state.next_action_at = None;
+    state.escalate_at = None;
     state.failing_since = None;
+    state.verifying_since = None;
     state.reported_skip = None;
+    state.fresh_after = Some(now);
 }
 
-/// Records the end of an action. After an action that touched the container (restart,
-/// stopStart, recreate), failures observed before the action was decided are stale; one
-/// observed after it (a crash right after the restart) is fresh. A skipped action (Coolify
-/// was already deploying) gives its attempt back: the step's wait still holds, but waiting
-/// for someone else's remediation neither escalates nor leads to quarantine.
-pub fn finish_action(state: &mut TargetState, action: Action, result: &ActionResult) {
+/// Records the end of an action at `now`. A skipped action (Coolify was already
+/// deploying) gives its attempt back: its wait still holds, but waiting for someone else's
+/// remediation neither escalates nor leads to quarantine. An action an operator overrode
+/// (stopped the container during it) ends the episode. Any other starts the verification:
+/// the target is recovered only on evidence newer than `now`.
+pub fn finish_action(
+    state: &mut TargetState,
+    action: Action,
+    result: &ActionResult,
+    now: Timestamp,
+) {
     state.in_flight = false;
     state.last_action_failed = matches!(result, ActionResult::Failed(_));
-    if matches!(result, ActionResult::Skipped(_)) {
-        state.attempts_in_step = state.attempts_in_step.saturating_sub(1);
-        state.action_times.pop();
-        return;
+    match result {
+        ActionResult::Skipped(_) => {
+            state.attempts_in_step = state.attempts_in_step.saturating_sub(1);
+            state.action_times.pop();
+            // Someone else is remediating (a deployment in progress): give it the step's
+            // time before trying again, rather than the cooldown's.
+            state.next_action_at = state.next_action_at.max(state.escalate_at);
+        }
+        ActionResult::OperatorStopped(_) => end_episode(state, now),
+        ActionResult::Succeeded(_) | ActionResult::Failed(_) => {
+            state.verifying_since = Some(now);
+            state.verifying_restart = matches!(
+                action,
+                Action::Restart | Action::StopStart | Action::Recreate
+            );
+        }
     }
-    if matches!(
-        action,
-        Action::Restart | Action::StopStart | Action::Recreate
-    ) {
-        state.fresh_after = state.last_action_at;
-    }
+}
+
+/// Ends the current episode without a recovery (an operator took over): the ladder's
+/// position, cooldown and quarantine window stay, but nothing is failing or verifying.
+fn end_episode(state: &mut TargetState, now: Timestamp) {
+    state.failing_since = None;
+    state.signal = None;
+    state.verifying_since = None;
+    state.remediated = false;
+    state.healthy_since = None;
+    state.fresh_after = Some(now);
 }

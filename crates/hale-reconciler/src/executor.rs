@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hale_core::{DockerError, DockerPort, TargetRef};
+use hale_core::{DockerError, DockerPort, TargetRef, unix_nanos};
 use hale_policy::Action;
 
 use crate::coolify::{CoolifyAction, CoolifyOutcome};
@@ -19,6 +19,9 @@ pub enum ActionResult {
     Skipped(String),
     /// It failed; hale tries again or escalates when the step's wait is over.
     Failed(String),
+    /// An operator stopped the container while hale's action ran: hale left it stopped.
+    /// The operator's hand wins; the episode ends.
+    OperatorStopped(String),
 }
 
 impl From<Result<String, String>> for ActionResult {
@@ -59,19 +62,12 @@ pub async fn execute(
         ActionResult::from(result.map_err(|error| error.to_string()))
     };
     let result = match planned.action {
-        Action::Restart => docker_result(
-            docker
-                .restart(id, timeout)
-                .await
-                .map(|()| format!("restarted (stop timeout {timeout}s)")),
-        ),
-        Action::StopStart => docker_result(match docker.stop(id, timeout).await {
-            Ok(()) => docker
-                .start(id)
-                .await
-                .map(|()| format!("stopped and started (stop timeout {timeout}s)")),
-            Err(error) => Err(error),
-        }),
+        Action::Restart => {
+            restart_unless_overridden(docker, id, timeout, "restarted", "restart").await
+        }
+        Action::StopStart => {
+            restart_unless_overridden(docker, id, timeout, "stopped and started", "stopStart").await
+        }
         Action::Recreate => docker_result(
             docker
                 .recreate(id, timeout)
@@ -116,5 +112,107 @@ pub async fn execute(
     ActionOutcome {
         result,
         duration: started.elapsed(),
+    }
+}
+
+/// A restart as two steps, so that an operator's stop in between wins: hale stops the
+/// container, then looks at the `kill` events Docker recorded meanwhile, and starts it only
+/// if every one was its own (the stop signal once, and SIGKILL once when the process
+/// outlived the timeout). Docker's own restart would start a container an operator stopped
+/// while hale's restart was waiting for it to exit.
+async fn restart_unless_overridden(
+    docker: &dyn DockerPort,
+    id: &str,
+    timeout: u32,
+    done: &str,
+    verb: &str,
+) -> ActionResult {
+    let began = unix_nanos();
+    if let Err(error) = docker.stop(id, timeout).await {
+        return ActionResult::Failed(error.to_string());
+    }
+    // Docker records a kill event as it sends the signal; a little slack covers the clock
+    // reading on either side.
+    let kills = docker
+        .kills_between(id, began - SLACK_NANOS, unix_nanos() + SLACK_NANOS)
+        .await;
+    match kills {
+        Ok(kills) if !own_kills_only(&kills, began, timeout) => {
+            let signals: Vec<&str> = kills.iter().map(|(_, signal)| signal.as_str()).collect();
+            return ActionResult::OperatorStopped(format!(
+                "someone else stopped or killed the container while hale's {verb} was stopping it (signals {}); hale leaves it stopped",
+                signals.join(", ")
+            ));
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(container = %id, %error, "cannot read Docker's events to tell an operator's stop from hale's; starting the container as planned");
+        }
+    }
+    match docker.start(id).await {
+        Ok(()) => ActionResult::Succeeded(format!("{done} (stop timeout {timeout}s)")),
+        Err(error) => ActionResult::Failed(error.to_string()),
+    }
+}
+
+/// Slack around the window in which hale's own stop sends its signals.
+const SLACK_NANOS: i64 = 200_000_000;
+
+/// Whether `kills` are exactly what hale's stop at `began` with `timeout` sends: the stop
+/// signal once, then SIGKILL once, no sooner than the timeout.
+fn own_kills_only(kills: &[(i64, String)], began: i64, timeout: u32) -> bool {
+    let is_sigkill = |signal: &str| matches!(signal, "9" | "SIGKILL" | "KILL");
+    let sigkill_due = began + i64::from(timeout) * 1_000_000_000 - SLACK_NANOS;
+    let mut stop_signal_seen = false;
+    let mut sigkill_seen = false;
+    for (at, signal) in kills {
+        if is_sigkill(signal) && !sigkill_seen && (*at >= sigkill_due || timeout == 0) {
+            sigkill_seen = true;
+        } else if !is_sigkill(signal) && !stop_signal_seen && !sigkill_seen {
+            stop_signal_seen = true;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_kills_only;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn hales_own_stop_and_its_late_sigkill_are_not_an_operators() {
+        assert!(own_kills_only(&[], 0, 10));
+        assert!(own_kills_only(&[(0, "15".into())], 0, 10));
+        assert!(own_kills_only(
+            &[(0, "15".into()), (10 * S, "9".into())],
+            0,
+            10
+        ));
+    }
+
+    #[test]
+    fn a_second_stop_signal_or_an_early_sigkill_is_an_operators() {
+        // `docker stop` two seconds into hale's restart.
+        assert!(!own_kills_only(
+            &[(0, "15".into()), (2 * S, "15".into())],
+            0,
+            10
+        ));
+        // `docker kill` while hale waits for the process to exit.
+        assert!(!own_kills_only(
+            &[(0, "15".into()), (3 * S, "9".into())],
+            0,
+            10
+        ));
+        // Both hale's SIGKILL and one more.
+        assert!(!own_kills_only(
+            &[(0, "15".into()), (10 * S, "9".into()), (10 * S, "9".into())],
+            0,
+            10
+        ));
     }
 }

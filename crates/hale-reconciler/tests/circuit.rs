@@ -12,6 +12,7 @@ fn failure() -> FailureSignal {
         probe: "docker-health".into(),
         signal: "docker health: unhealthy".into(),
         since: NOW,
+        observed_at: NOW,
     }
 }
 
@@ -94,7 +95,7 @@ fn opening_and_closing_are_recorded_once_with_the_counts() {
     assert!(
         event
             .reason
-            .starts_with("3 of 4 targets are failing, more than maxUnhealthy 50% allows (2)"),
+            .starts_with("3 of 4 targets are unhealthy, more than maxUnhealthy 50% allows (2)"),
         "{}",
         event.reason
     );
@@ -102,7 +103,10 @@ fn opening_and_closing_are_recorded_once_with_the_counts() {
     let closed = CircuitReading::of(max, &targets(4, 2, 1));
     let event = closed.change("web", true, NOW).expect("closes");
     assert_eq!(event.kind, hale_core::HealEventKind::CircuitClosed);
-    assert_eq!(event.reason, "2 of 4 targets failing; remediation resumes");
+    assert_eq!(
+        event.reason,
+        "2 of 4 targets unhealthy; remediation resumes"
+    );
 }
 
 #[test]

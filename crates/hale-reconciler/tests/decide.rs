@@ -56,6 +56,17 @@ fn failing_at(now: Timestamp) -> ContainerSnapshot {
     }
 }
 
+/// Started again at `started` (hale's restart) and reported healthy by Docker at `healthy`:
+/// the fresh evidence a recovery needs.
+fn healthy_after_restart(started: u64, healthy: u64) -> ContainerSnapshot {
+    ContainerSnapshot {
+        started_at: Some(at(started)),
+        health_since: Some(at(healthy)),
+        health_checked_at: Some(at(healthy)),
+        ..running()
+    }
+}
+
 fn exited(code: i64, seconds: u64) -> ContainerSnapshot {
     ContainerSnapshot {
         status: ContainerStatus::Exited,
@@ -91,7 +102,11 @@ fn step_with(
         global_dry_run,
         circuit_open,
     };
-    let assessment = assess(spec, container, &BTreeMap::new(), now);
+    let dry_run = global_dry_run || spec.mode == hale_policy::Mode::DryRun;
+    let verify = state
+        .ladder_for(dry_run)
+        .verification(spec.remediation.stable_period.as_std());
+    let assessment = assess(spec, container, &BTreeMap::new(), verify.as_ref(), now);
     decide(context, container, &assessment, state, now)
 }
 
@@ -117,7 +132,7 @@ fn act(
     let decision = step(spec, container, state, now);
     let action = decision.action.map(|a| a.action);
     if let Some(action) = action {
-        finish_action(state, action, &succeeded());
+        finish_action(state, action, &succeeded(), now);
     }
     action
 }
@@ -142,17 +157,24 @@ fn an_unhealthy_container_is_restarted_once_and_then_waited_for() {
         step(&spec, &unhealthy_since(0), &mut state, at(1)),
         Decision::default()
     );
-    finish_action(&mut state, Action::Restart, &succeeded());
+    finish_action(&mut state, Action::Restart, &succeeded(), at(1));
     // Evidence from before the restart is stale: nothing to decide until a fresh signal.
     assert_eq!(
         step(&spec, &unhealthy_since(0), &mut state, at(2)),
         Decision::default()
     );
-    // Unhealthy again after the restart: the step's timeout (1m default) holds the next
-    // action.
+    // Unhealthy again after the restart: a fresh failure, but the cooldown (30s default,
+    // longer than the first backoff of 10s) holds the retry, and says so once.
     let waiting = step(&spec, &unhealthy_since(5), &mut state, at(5));
     assert_eq!(waiting.action, None);
-    assert_eq!(waiting.wake_at, Some(at(60)));
+    assert_eq!(waiting.wake_at, Some(at(30)));
+    assert_eq!(kinds(&waiting), [HealEventKind::CooldownSkip]);
+    assert_eq!(
+        step(&spec, &unhealthy_since(5), &mut state, at(30))
+            .action
+            .map(|a| a.action),
+        Some(Action::Restart)
+    );
 }
 
 #[test]
@@ -163,16 +185,28 @@ fn recovery_is_recorded_when_healthy_again_after_an_action() {
         act(&spec, &unhealthy_since(0), &mut state, at(0)),
         Some(Action::Restart)
     );
+    // A healthy report from before the restart proves nothing.
+    assert!(step(&spec, &running(), &mut state, at(1)).events.is_empty());
     // Health check still starting after the restart: neither failing nor recovered.
     let starting = ContainerSnapshot {
         health: Some(HealthStatus::Starting),
+        started_at: Some(at(1)),
         ..running()
     };
     assert!(step(&spec, &starting, &mut state, at(2)).events.is_empty());
-    let recovered = step(&spec, &running(), &mut state, at(3));
+    let healthy_again = ContainerSnapshot {
+        health_since: Some(at(3)),
+        started_at: Some(at(1)),
+        ..running()
+    };
+    let recovered = step(&spec, &healthy_again, &mut state, at(3));
     assert_eq!(kinds(&recovered), [HealEventKind::Recovered]);
     assert_eq!(recovered.events[0].reason, "healthy again after restart");
-    assert!(step(&spec, &running(), &mut state, at(4)).events.is_empty());
+    assert!(
+        step(&spec, &healthy_again, &mut state, at(4))
+            .events
+            .is_empty()
+    );
 }
 
 #[test]
@@ -239,7 +273,7 @@ fn the_shipped_default_policy_restarts_a_lone_unhealthy_container_at_once() {
             .unwrap()
             .matches(&container.labels)
     );
-    let assessment = assess(&policy.spec, &container, &BTreeMap::new(), at(10));
+    let assessment = assess(&policy.spec, &container, &BTreeMap::new(), None, at(10));
     let circuit =
         hale_reconciler::CircuitReading::of(policy.spec.remediation.max_unhealthy, [&assessment]);
     assert!(!circuit.is_open(), "{:?}", circuit.open_reason());
@@ -341,7 +375,8 @@ fn the_ladder_escalates_after_a_steps_attempts() {
     let mut actions = Vec::new();
     for n in 0..4 {
         let now = at(n * 60);
-        let decision = step(&spec, &unhealthy_since(0), &mut state, now);
+        // Each time, a failure seen after hale's last action.
+        let decision = step(&spec, &failing_at(now), &mut state, now);
         if kinds(&decision).contains(&HealEventKind::Escalated) {
             actions.push(None);
         }
@@ -419,15 +454,34 @@ fn quarantine_is_released_after_release_after() {
         step(&spec, &failing_at(at(1000)), &mut state, at(1000)).action,
         None
     );
-    let released = step(&spec, &failing_at(at(1810)), &mut state, at(1810));
+    // Released while the old failure is the newest evidence: nothing is done on it.
+    let released = step(&spec, &failing_at(at(1000)), &mut state, at(1810));
+    assert_eq!(kinds(&released), [HealEventKind::Released]);
+    // A failure seen after the release starts the ladder again.
+    let again = step(&spec, &failing_at(at(1811)), &mut state, at(1811));
     assert_eq!(
-        kinds(&released),
-        [
-            HealEventKind::Released,
-            HealEventKind::Failing,
-            HealEventKind::ActionStarted
-        ]
+        kinds(&again),
+        [HealEventKind::Failing, HealEventKind::ActionStarted]
     );
+}
+
+#[test]
+fn escalation_waits_for_a_failure_newer_than_the_action_not_just_the_timeout() {
+    let spec = spec(
+        "  remediation:\n    steps:\n      - {action: restart, timeout: 2s}\n      - {action: recreate}\n    cooldown: 1s\n    backoff: {initial: 1s, max: 1s}\n",
+    );
+    let mut state = TargetState::default();
+    assert_eq!(
+        act(&spec, &failing_at(at(0)), &mut state, at(0)),
+        Some(Action::Restart)
+    );
+    // The step's 2 s are over, but the newest failure is the one acted on: wait.
+    let stale = step(&spec, &failing_at(at(0)), &mut state, at(5));
+    assert_eq!(stale, Decision::default());
+    // A failure seen after the restart: now it escalates.
+    let fresh = step(&spec, &failing_at(at(8)), &mut state, at(8));
+    assert!(kinds(&fresh).contains(&HealEventKind::Escalated));
+    assert_eq!(fresh.action.map(|a| a.action), Some(Action::Recreate));
 }
 
 #[test]
@@ -628,7 +682,7 @@ fn a_dry_run_quarantine_never_holds_the_enforced_ladder() {
     );
     let mut state = TargetState::default();
     for second in [0, 5] {
-        step(&dry, &unhealthy_since(0), &mut state, at(second));
+        step(&dry, &failing_at(at(second)), &mut state, at(second));
     }
     assert!(state.ladder().quarantine.is_some());
     assert!(state.quarantine.is_none());
@@ -662,13 +716,14 @@ fn the_ladder_and_backoff_start_over_after_resetting_health_but_not_after_a_flap
         act(&spec, &unhealthy_since(0), &mut state, at(0)),
         Some(Action::Restart)
     );
-    step(&spec, &running(), &mut state, at(10));
+    let recovered = step(&spec, &healthy_after_restart(1, 2), &mut state, at(10));
+    assert_eq!(kinds(&recovered), [HealEventKind::Recovered]);
     // Fails again a minute later: the restart did not really fix it, so escalate.
     assert_eq!(
         act(&spec, &unhealthy_since(70), &mut state, at(70)),
         Some(Action::Recreate)
     );
-    step(&spec, &running(), &mut state, at(80));
+    step(&spec, &healthy_after_restart(71, 72), &mut state, at(80));
     // Fails again after 20 healthy minutes: a new incident, start from the first rung.
     assert_eq!(
         act(&spec, &unhealthy_since(1300), &mut state, at(1300)),
@@ -695,15 +750,15 @@ fn assessment_of_a_stopped_or_starting_container_is_unknown_not_healthy() {
         ..running()
     };
     assert_eq!(
-        assess(&spec, &starting, &BTreeMap::new(), at(0)),
+        assess(&spec, &starting, &BTreeMap::new(), None, at(0)),
         Assessment::Unknown
     );
     assert_eq!(
-        assess(&spec, &running(), &BTreeMap::new(), at(0)),
+        assess(&spec, &running(), &BTreeMap::new(), None, at(0)),
         Assessment::Healthy
     );
     assert_eq!(
-        assess(&spec, &exited(0, 0), &BTreeMap::new(), at(0)),
+        assess(&spec, &exited(0, 0), &BTreeMap::new(), None, at(0)),
         Assessment::Unknown
     );
 }
@@ -720,7 +775,7 @@ fn a_periodic_probe_fails_after_failure_threshold_outcomes_and_passes_after_succ
             .entry("http".to_owned())
             .or_insert_with(hale_reconciler::ProbeTrack::default)
             .record(probe, success, at(second), "HTTP 503");
-        assess(&spec, &running(), &tracks, at(second))
+        assess(&spec, &running(), &tracks, None, at(second))
     };
     assert!(matches!(record(false, 0), Assessment::Pending { .. }));
     assert!(matches!(record(false, 1), Assessment::Pending { .. }));
@@ -731,6 +786,7 @@ fn a_periodic_probe_fails_after_failure_threshold_outcomes_and_passes_after_succ
             probe: "http".into(),
             signal: "HTTP 503".into(),
             since: at(2),
+            observed_at: at(2),
         })
     );
     // One success is not enough to pass again with successThreshold 2.
@@ -768,7 +824,7 @@ fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
     let mut state = TargetState::default();
     let decision = step(&spec, &unhealthy_since(0), &mut state, at(0));
     assert!(decision.action.is_some());
-    hale_reconciler::finish_action(&mut state, Action::Restart, &failed());
+    hale_reconciler::finish_action(&mut state, Action::Restart, &failed(), at(0));
     // The restart stopped it (kill, die) and then failed to start it again.
     let stopped = ContainerSnapshot {
         stopped_by_operator: true,
@@ -778,7 +834,7 @@ fn a_container_left_stopped_by_hales_failed_restart_is_still_failing() {
     let retried = step(&spec, &stopped, &mut state, at(5));
     assert_eq!(retried.action.map(|a| a.action), Some(Action::Restart));
     // After a restart that worked, an operator's later stop is respected.
-    hale_reconciler::finish_action(&mut state, Action::Restart, &succeeded());
+    hale_reconciler::finish_action(&mut state, Action::Restart, &succeeded(), at(5));
     let operator = ContainerSnapshot {
         stopped_by_operator: true,
         finished_at: Some(at(60)),
@@ -846,7 +902,14 @@ fn site_step(
         global_dry_run: false,
         circuit_open: false,
     };
-    let assessment = assess_site(spec, "shop", &site_tracks(spec, failures, T0), now);
+    let verify = state.verification(spec.remediation.stable_period.as_std());
+    let assessment = assess_site(
+        spec,
+        "shop",
+        &site_tracks(spec, failures, T0),
+        verify.as_ref(),
+        now,
+    );
     decide(context, &spec.sites[0], &assessment, state, now)
 }
 
@@ -874,7 +937,7 @@ fn a_site_fails_after_its_threshold_and_climbs_restart_then_redeploy() {
         Some("app-1")
     );
     assert_eq!(first.events[0].target.as_ref().unwrap().name, "site:shop");
-    finish_action(&mut state, Action::CoolifyRestart, &succeeded());
+    finish_action(&mut state, Action::CoolifyRestart, &succeeded(), at(2));
     // Waiting for the restart to help: nothing before the step's 30 s are over.
     assert!(site_step(&spec, 5, &mut state, at(20)).action.is_none());
     let second = site_step(&spec, 30, &mut state, at(33));
@@ -900,6 +963,7 @@ fn a_skipped_coolify_action_gives_its_attempt_back() {
         &mut state,
         Action::CoolifyRestart,
         &ActionResult::Skipped("deployment d1 is in progress".into()),
+        at(2),
     );
     // The step's wait holds even so ...
     assert!(site_step(&spec, 5, &mut state, at(5)).action.is_none());
@@ -968,16 +1032,16 @@ fn a_degraded_site_is_healthy_and_only_its_own_probes_judge_it() {
     track.degraded = true;
     let tracks = BTreeMap::from([("http".to_owned(), track.clone())]);
     assert_eq!(
-        assess_site(&spec, "shop", &tracks, at(1)),
+        assess_site(&spec, "shop", &tracks, None, at(1)),
         Assessment::Healthy
     );
     // Another site's probes say nothing about this one.
     assert_eq!(
-        assess_site(&spec, "other", &site_tracks(&spec, 5, T0), at(9)),
+        assess_site(&spec, "other", &site_tracks(&spec, 5, T0), None, at(9)),
         Assessment::Healthy
     );
     assert!(matches!(
-        assess_site(&spec, "shop", &site_tracks(&spec, 2, T0), at(9)),
+        assess_site(&spec, "shop", &site_tracks(&spec, 2, T0), None, at(9)),
         Assessment::Failing(_)
     ));
 }
