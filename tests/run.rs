@@ -217,7 +217,8 @@ fn a_restart_that_fails_because_the_container_vanished_is_recorded_and_hale_carr
     let ended = hale.wait_for("the restart's end", WAIT, |l| {
         l["target"] == "hale::audit"
             && l["container"] == name.as_str()
-            && (l["kind"] == "action_failed" || (l["kind"] == "skipped" && l["result"] == "operator"))
+            && (l["kind"] == "action_failed"
+                || (l["kind"] == "skipped" && l["result"] == "operator"))
     });
     assert_ne!(ended["result"], "ok");
     // Still alive and still healing others.
@@ -319,6 +320,50 @@ fn a_dry_run_rollout_switched_to_enforce_heals_the_still_failing_container_at_on
     );
     hale.wait_audit("action_succeeded", &name, WAIT);
     assert_ne!(docker.field("web", "{{.State.StartedAt}}"), started_at);
+}
+
+#[test]
+fn a_crash_loop_goes_on_being_healed_after_hale_restarts() {
+    let docker = TestDocker::new("crashloop");
+    let policy = docker.policy(
+        "e2e",
+        "  probes: [{name: exit, exit: {}}]\n  remediation:\n    steps: [{action: restart, attempts: 10, timeout: 2s}]\n    cooldown: 1s\n    backoff: {initial: 2s, max: 2s}\n    quarantine: {after: 10}\n",
+    );
+    let workspace = Workspace::new(&policy);
+    let first = workspace.start(&[], &[]);
+    docker.run("web", &["--init"], &["sh", "-c", "sleep 2; exit 1"]);
+    let name = docker.name("web");
+    let deadline = std::time::Instant::now() + WAIT;
+    while first.audit("action_started", &name).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not restarted twice");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(first.stop().success());
+    // While hale is down the container crashes again (it lives 2 s).
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(docker.field("web", "{{.State.Status}}"), "exited");
+    let second = workspace.start(&[], &[]);
+    let started = second.wait_audit("action_started", &name, WAIT);
+    assert!(
+        started["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 1"),
+        "{started}"
+    );
+    assert!(second.stop().success());
+    let records = hale_events(
+        &workspace.state(),
+        &["--target", &name, "--kind", "action_started"],
+    );
+    let attempts: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .map(|reason| reason.split(')').next().unwrap_or(reason))
+        .collect();
+    // The ladder went on where it was, not from attempt 1.
+    assert!(attempts.len() >= 3, "{attempts:?}");
+    assert!(attempts[2].ends_with("attempt 3/10"), "{attempts:?}");
 }
 
 #[test]

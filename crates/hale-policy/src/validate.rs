@@ -603,11 +603,11 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
         // the quarantine after it.)
         if step.action != Action::Notify
             && let Some(probe) = policy
-            .spec
-            .probes
-            .iter()
-            .filter(|p| !p.is_event_driven())
-            .max_by_key(|p| p.period.as_std() * p.effective_failure_threshold())
+                .spec
+                .probes
+                .iter()
+                .filter(|p| !p.is_event_driven())
+                .max_by_key(|p| p.period.as_std() * p.effective_failure_threshold())
         {
             let confirm = probe.period.as_std() * probe.effective_failure_threshold();
             if step.timeout.as_std() < confirm {

@@ -1334,7 +1334,7 @@ fn continue_trace(span: &tracing::Span, trace: &str, parent: &str) {
         true,
         TraceState::default(),
     );
-    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
 /// Where a target stands, for the status API.

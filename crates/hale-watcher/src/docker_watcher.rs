@@ -51,6 +51,12 @@ pub struct DockerWatcherArgs {
     pub resync: Duration,
     /// Where observations go: a function that delivers them to the current reconciler.
     pub sink: Arc<dyn Fn(Observation) + Send + Sync>,
+    /// The time (Unix ns) of the newest event a previous run of hale saw: the stream
+    /// starts there, so what happened while hale was down (a crash, an operator's stop) is
+    /// learned from Docker's recent events. `None`: from now.
+    pub resume_from: Option<i64>,
+    /// Told the time of every event, to be kept for the next run's `resume_from`.
+    pub remember: Arc<dyn Fn(i64) + Send + Sync>,
 }
 
 /// What the watcher tells the reconciler.
@@ -84,8 +90,8 @@ pub enum WatcherMsg {
         id: String,
         /// The event counter when the inspect was requested.
         requested_at: u64,
-        /// What Docker said.
-        result: Result<Option<ContainerSnapshot>, String>,
+        /// What Docker said (boxed: a snapshot is far larger than the other messages).
+        result: Result<Option<Box<ContainerSnapshot>>, DockerError>,
     },
     /// The connection to the daemon changed: `None` connected, `Some(reason)` lost.
     Connection(Option<String>),
@@ -121,6 +127,9 @@ pub struct DockerWatcherState {
     connected: Option<bool>,
     /// Unhealthy containers with a re-inspect scheduled.
     following: std::collections::HashSet<String>,
+    /// When this watcher started (Unix ns): events older than this are history, replayed
+    /// from a previous run's last event (see [`DockerWatcherArgs::resume_from`]).
+    started_nanos: i64,
 }
 
 impl Actor for DockerWatcher {
@@ -137,6 +146,7 @@ impl Actor for DockerWatcher {
         let task = tokio::spawn(stream_task(
             Arc::clone(&args.docker),
             args.resync,
+            args.resume_from,
             Arc::clone(&resync_now),
             myself,
         ));
@@ -151,6 +161,7 @@ impl Actor for DockerWatcher {
             task,
             connected: None,
             following: std::collections::HashSet::new(),
+            started_nanos: hale_core::unix_nanos(),
         })
     }
 
@@ -183,7 +194,7 @@ impl Actor for DockerWatcher {
                 // must not bring it back.
                 _ if !state.tracked.contains_key(&id) => {}
                 Ok(Some(snapshot)) => {
-                    let snapshot = rebase(state, snapshot, requested_at);
+                    let snapshot = rebase(state, *snapshot, requested_at);
                     follow_health(&myself, state, &snapshot);
                     (state.args.sink)(Observation::Container(Box::new(snapshot)));
                 }
@@ -313,6 +324,26 @@ fn relisted(
     (state.args.sink)(Observation::All(snapshots));
 }
 
+/// An event from before this watcher started (replayed from the previous run's last
+/// event): the relist already shows the state it led to, so it is not applied to the
+/// snapshot; what only events know — that a stop was an operator's, that an exit was seen,
+/// so a crash while hale was down is a crash — is learned, and the container told again.
+fn replay_history(state: &mut DockerWatcherState, event: &ContainerEvent) {
+    state.annotations.observe(event);
+    let Some(mut snapshot) = state
+        .tracked
+        .get(&event.id)
+        .and_then(|tracked| tracked.snapshot.clone())
+    else {
+        return;
+    };
+    state.annotations.enrich(&mut snapshot, Timestamp::now());
+    if let Some(tracked) = state.tracked.get_mut(&event.id) {
+        tracked.snapshot = Some(snapshot.clone());
+    }
+    (state.args.sink)(Observation::Container(Box::new(snapshot)));
+}
+
 /// The periodic safety net, made cheap: one list call, compared with what the events have
 /// kept current. Only a container whose state or health differs from what the watcher
 /// knows (an event was missed), or that it does not know, is inspected; one that is gone is
@@ -329,11 +360,13 @@ fn resynced(
         .tracked
         .iter()
         .filter(|(id, tracked)| {
+            // Gone from the list, and no event since the list call was asked for says
+            // otherwise.
             !listed.contains(id.as_str())
-                && !tracked
+                && tracked
                     .recent
                     .back()
-                    .is_some_and(|(seen, _)| *seen > requested_at)
+                    .is_none_or(|(seen, _)| *seen <= requested_at)
         })
         .map(|(id, _)| id.clone())
         .collect();
@@ -355,6 +388,11 @@ fn resynced(
 }
 
 fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event: ContainerEvent) {
+    (state.args.remember)(event.time_nano);
+    if event.time_nano < state.started_nanos {
+        replay_history(state, &event);
+        return;
+    }
     state.counter += 1;
     tracing::trace!(
         container = %event.id,
@@ -399,9 +437,9 @@ fn request_inspect(myself: &ActorRef<WatcherMsg>, state: &DockerWatcherState, id
             return;
         };
         let result = match docker.inspect(&id).await {
-            Ok(snapshot) => Ok(Some(snapshot)),
+            Ok(snapshot) => Ok(Some(Box::new(snapshot))),
             Err(DockerError::NotFound(_)) => Ok(None),
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error),
         };
         let _ = reply.cast(WatcherMsg::Inspected {
             id,
@@ -425,11 +463,12 @@ enum Check {
 async fn stream_task(
     docker: Arc<dyn DockerPort>,
     resync: Duration,
+    resume_from: Option<i64>,
     resync_now: Arc<Notify>,
     watcher: ActorRef<WatcherMsg>,
 ) {
     let mut delay = RECONNECT_INITIAL;
-    let mut last_seen: Option<i64> = None;
+    let mut last_seen: Option<i64> = resume_from;
     loop {
         // Subscribe from before the list, so nothing that happens in between is missed.
         let since = last_seen.unwrap_or_else(hale_core::unix_nanos);

@@ -142,6 +142,8 @@ impl Harness {
             docker: docker.clone(),
             resync,
             sink: Arc::new(move |observation| sink_seen.lock().unwrap().push(observation)),
+            resume_from: None,
+            remember: Arc::new(|_| {}),
         };
         Actor::spawn(None, DockerWatcher, args).await.unwrap();
         let harness = Self {

@@ -21,6 +21,20 @@ use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorM
 /// How long to wait between attempts to reach Docker at start-up.
 const CONNECT_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// The store key of the newest Docker event hale has seen (Unix ns, as text).
+const LAST_DOCKER_EVENT: &str = "docker/last_event";
+
+/// The newest Docker event a previous run saw, if the store remembers one: the watcher
+/// replays from there, so a crash or an operator's stop while hale was down is known.
+fn last_docker_event(store: &hale_store::Store) -> Option<i64> {
+    store
+        .controls()
+        .ok()?
+        .into_iter()
+        .find(|(key, _)| key == LAST_DOCKER_EVENT)
+        .and_then(|(_, value)| String::from_utf8(value).ok()?.parse().ok())
+}
+
 /// hale waits on Docker and the network far more than it computes: two workers keep a slow
 /// task from delaying the others, and more only cost memory (a stack and an allocator arena
 /// each) on a big host. `TOKIO_WORKER_THREADS` still overrides it.
@@ -272,6 +286,20 @@ async fn controller(
             docker,
             resync: args.resync.as_std().max(Duration::from_secs(1)),
             sink,
+            resume_from: last_docker_event(&store),
+            remember: {
+                let writer = writer.clone();
+                let newest = Arc::new(std::sync::atomic::AtomicI64::new(0));
+                Arc::new(move |nanos: i64| {
+                    let previous = newest.fetch_max(nanos, std::sync::atomic::Ordering::Relaxed);
+                    if nanos > previous {
+                        writer.put_control(
+                            LAST_DOCKER_EVENT.to_owned(),
+                            nanos.to_string().into_bytes(),
+                        );
+                    }
+                })
+            },
         },
         policy_watcher: PolicyWatcherArgs {
             root: args.policies.clone(),
