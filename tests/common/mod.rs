@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -38,15 +38,65 @@ pub const NEVER_HEALTHY: &[&str] = &["sleep", "1000000"];
 /// The image every test container runs.
 pub const IMAGE: &str = "hale-test-busybox:latest";
 
-static IMAGE_BUILT: Once = Once::new();
+/// Whether the daemon answered and the image was built, once per test binary; every test
+/// that needs it fails with the same message when it was not.
+static IMAGE_BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// How long one docker CLI call may take. A daemon that stopped answering must fail the
+/// suite with a message, not hang it until CI's own limit kills it.
+const DOCKER_CALL_LIMIT: Duration = Duration::from_secs(120);
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
-/// Runs `docker` with `args`.
+/// Runs `docker` with `args`, failing the test if the daemon does not answer within
+/// [`DOCKER_CALL_LIMIT`].
 pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
+    docker_within(args, DOCKER_CALL_LIMIT)
+}
+
+/// Runs `docker` with `args`, failing the test if it has not finished within `limit`.
+fn docker_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new("docker")
         .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the docker CLI ({e}); the end-to-end tests need Docker installed and its daemon running"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the docker CLI ({e}); the end-to-end tests need Docker installed and its daemon running"));
+    // Drain both pipes on their own threads so a chatty command cannot block on a full pipe
+    // while this thread waits for it.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut buf);
+        buf
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the docker CLI") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`docker {}` did not finish within {} s: the Docker daemon is not answering (try `docker info`; a wedged daemon needs a restart)",
+                args.join(" "),
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Runs `docker` and returns its trimmed stdout, panicking with stderr on failure.
@@ -64,27 +114,46 @@ pub fn docker_ok(args: &[&str]) -> String {
 /// Fails the test with a clear message when no Docker daemon is reachable, and builds the
 /// test image once per test binary.
 fn ensure_docker_and_image() {
-    IMAGE_BUILT.call_once(|| {
-        let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
-        assert!(
-            info.status.success(),
-            "the end-to-end tests need a reachable Docker daemon (DOCKER_HOST or /var/run/docker.sock), and none answered: {}",
-            String::from_utf8_lossy(&info.stderr)
-        );
-        let busybox = Path::new("/bin/busybox");
-        assert!(
-            busybox.exists(),
-            "the test image is built from Debian's static busybox: install it with `apt-get install busybox-static` (.ci/run does)"
-        );
-        let context = tempfile::tempdir().unwrap();
-        std::fs::copy(busybox, context.path().join("busybox")).unwrap();
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/tmp\", \"/data\", \"/www\"]\n",
-        )
-        .unwrap();
-        docker_ok(&["build", "-q", "-t", IMAGE, context.path().to_str().unwrap()]);
+    let outcome = IMAGE_BUILT.get_or_init(|| {
+        std::panic::catch_unwind(build_test_image).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "building the test image failed".to_owned())
+        })
     });
+    if let Err(message) = outcome {
+        panic!("{message}");
+    }
+}
+
+/// Checks that the daemon answers and builds [`IMAGE`] (panicking with what to do if not).
+fn build_test_image() {
+    // A healthy daemon answers `info` in milliseconds; waiting longer only delays the
+    // message.
+    let info = docker_within(
+        &["info", "--format", "{{.ServerVersion}}"],
+        Duration::from_secs(30),
+    );
+    assert!(
+        info.status.success(),
+        "the end-to-end tests need a reachable Docker daemon (DOCKER_HOST or /var/run/docker.sock), and none answered: {}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "the test image is built from Debian's static busybox: install it with `apt-get install busybox-static` (.ci/run does)"
+    );
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy(busybox, context.path().join("busybox")).unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/tmp\", \"/data\", \"/www\"]\n",
+    )
+    .unwrap();
+    docker_ok(&["build", "-q", "-t", IMAGE, context.path().to_str().unwrap()]);
 }
 
 /// One test's slice of the Docker daemon: its label, its containers, networks and volumes.
