@@ -127,9 +127,9 @@ pub struct DockerWatcherState {
     connected: Option<bool>,
     /// Unhealthy containers with a re-inspect scheduled.
     following: std::collections::HashSet<String>,
-    /// When this watcher started (Unix ns): events older than this are history, replayed
-    /// from a previous run's last event (see [`DockerWatcherArgs::resume_from`]).
-    started_nanos: i64,
+    /// When this watcher started (Unix ns), if it resumes a previous run's stream: events
+    /// older than this are history (see [`DockerWatcherArgs::resume_from`]).
+    replay_before: Option<i64>,
 }
 
 impl Actor for DockerWatcher {
@@ -143,6 +143,7 @@ impl Actor for DockerWatcher {
         args: DockerWatcherArgs,
     ) -> Result<DockerWatcherState, ActorProcessingErr> {
         let resync_now = Arc::new(Notify::new());
+        let replay_before = args.resume_from.map(|_| hale_core::unix_nanos());
         let task = tokio::spawn(stream_task(
             Arc::clone(&args.docker),
             args.resync,
@@ -161,7 +162,7 @@ impl Actor for DockerWatcher {
             task,
             connected: None,
             following: std::collections::HashSet::new(),
-            started_nanos: hale_core::unix_nanos(),
+            replay_before,
         })
     }
 
@@ -389,7 +390,10 @@ fn resynced(
 
 fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event: ContainerEvent) {
     (state.args.remember)(event.time_nano);
-    if event.time_nano < state.started_nanos {
+    if state
+        .replay_before
+        .is_some_and(|started| event.time_nano < started)
+    {
         replay_history(state, &event);
         return;
     }
