@@ -95,6 +95,13 @@ fn notify_test_reports_delivery_and_failure_without_secrets() {
     );
     assert!(String::from_utf8_lossy(&delivered.stdout).contains("delivered to webhook"));
     assert_eq!(received().len(), 1);
+    // Whoever reads it in the channel must see a test, not an outage.
+    let text = received()[0].to_string();
+    assert!(
+        text.contains("Test message through notifier good: nothing is wrong")
+            && !text.contains("Remediating"),
+        "{text}"
+    );
     let refused = run("refusing");
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("HTTP 403"));

@@ -92,6 +92,17 @@ spec:
         "4xx is not a failure"
     );
     assert!(coolify.deployments().is_empty());
+    // What `hale get targets` shows is what the audit says: degraded, with what was seen.
+    let (code, table, stderr) = hale.cli(&["get", "targets", "-o", "wide"]);
+    assert_eq!(code, 0, "{stderr}");
+    let row = table
+        .lines()
+        .find(|l| l.contains(site))
+        .unwrap_or_else(|| panic!("no row for {site}:\n{table}"));
+    assert!(
+        row.contains("degraded") && row.contains("HTTP 404"),
+        "a site answering 404 must show as degraded, with the status seen:\n{table}"
+    );
 
     // 503: failing, so Coolify restarts the application.
     docker_ok(&["exec", &container, "touch", "/tmp/broken"]);

@@ -80,6 +80,31 @@ pub enum HealEventKind {
 }
 
 impl HealEventKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [Self; 21] = [
+        Self::Failing,
+        Self::ActionStarted,
+        Self::ActionSucceeded,
+        Self::ActionFailed,
+        Self::DryRun,
+        Self::Recovered,
+        Self::CooldownSkip,
+        Self::CircuitOpen,
+        Self::CircuitClosed,
+        Self::Quarantined,
+        Self::Released,
+        Self::Skipped,
+        Self::Interrupted,
+        Self::Escalated,
+        Self::Degraded,
+        Self::PolicyApplied,
+        Self::PolicyRejected,
+        Self::PolicyRemoved,
+        Self::Paused,
+        Self::Resumed,
+        Self::NotificationFailed,
+    ];
+
     /// The snake_case name used on the wire and in filters.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -149,7 +174,8 @@ pub struct HealEvent {
     /// How long the action took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    /// hale's own reaction time: from receiving the observation to deciding the action.
+    /// hale's own reaction time: from receiving the newest observation that confirmed the
+    /// failure (a probe's result, a Docker event) to deciding the action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction_ms: Option<u64>,
     /// Why hale decided this, in words.
@@ -227,6 +253,19 @@ impl fmt::Display for HealEvent {
 
 /// The YAML name of an action (`restart`, `stopStart`, ...).
 pub fn action_name(action: Action) -> String {
+    action_name_of(action)
+}
+
+/// Every name a `kind` filter accepts: the record kinds, then the actions.
+pub fn kind_filter_names() -> Vec<String> {
+    HealEventKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .chain(Action::ALL.into_iter().map(action_name_of))
+        .collect()
+}
+
+fn action_name_of(action: Action) -> String {
     serde_json::to_value(action)
         .ok()
         .and_then(|value| value.as_str().map(str::to_owned))

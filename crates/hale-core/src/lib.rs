@@ -11,7 +11,7 @@ mod probe;
 mod status;
 mod time;
 
-pub use audit::{HealEvent, HealEventKind, TargetRef, action_name};
+pub use audit::{HealEvent, HealEventKind, TargetRef, action_name, kind_filter_names};
 pub use bollard_docker::BollardDocker;
 pub use container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
@@ -21,7 +21,7 @@ pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
 pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
 pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,
-    TargetStatus,
+    TARGET_STATES, TargetStatus,
 };
 pub use time::{Timestamp, unix_nanos};
 

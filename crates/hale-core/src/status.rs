@@ -40,6 +40,20 @@ pub struct Condition {
     pub last_transition_time: Timestamp,
 }
 
+/// Every state a target can be reported in: `healthy`, `degraded` (a site answering 4xx:
+/// recorded, not acted on), `unknown` (no evidence yet), `pending` (failing, not yet
+/// confirmed), `failing`, `verifying` (hale acted; waiting for evidence newer than its
+/// action), `quarantined`.
+pub const TARGET_STATES: [&str; 7] = [
+    "healthy",
+    "degraded",
+    "unknown",
+    "pending",
+    "failing",
+    "verifying",
+    "quarantined",
+];
+
 /// One target of a policy and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,7 +62,7 @@ pub struct TargetStatus {
     pub name: String,
     /// The container ID (empty for sites).
     pub id: String,
-    /// `healthy`, `unknown`, `pending`, `failing` or `quarantined`.
+    /// One of [`TARGET_STATES`].
     pub state: String,
     /// The failure signal, while there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +173,12 @@ impl PolicyStatus {
             &self.circuit_open,
             dry_run || self.spec.mode == Mode::DryRun,
         ) {
+            // Paused holds everything, whatever else is true.
+            _ if paused => (
+                False,
+                "Paused",
+                "paused by an operator: nothing is decided or done until `hale resume`".to_owned(),
+            ),
             (Some(reason), _) => (False, "CircuitOpen", reason.clone()),
             (None, true) => (
                 False,
@@ -175,7 +195,7 @@ impl PolicyStatus {
             (
                 True,
                 "PausedByOperator",
-                "hale decides and records but does not act; `hale resume` ends it".to_owned(),
+                "targets are assessed and reported, but nothing is decided or done (no action, no ladder step, no notification of a failure) until `hale resume`".to_owned(),
             )
         } else {
             (False, "NotPaused", "the policy is active".to_owned())

@@ -19,4 +19,4 @@ mod message;
 pub mod sinks;
 
 pub use actor::{LinkMaker, NOTIFIER_NAME, NotifierActor, NotifierArgs, NotifierMsg};
-pub use message::{Message, compose, event_kind};
+pub use message::{Message, compose, event_kind, test_message};

@@ -54,6 +54,32 @@ fn target_of(event: &HealEvent) -> String {
         .map_or_else(|| format!("policy {}", event.policy), |t| t.name.clone())
 }
 
+/// The message `hale notify test` sends through `notifier`: plainly a test, so nobody who
+/// reads it in the channel takes it for an outage.
+pub fn test_message(notifier: &str) -> Message {
+    let event = HealEvent::new(
+        hale_core::Timestamp::now(),
+        HealEventKind::Released,
+        "hale-notify-test",
+        None,
+        format!(
+            "`hale notify test {notifier}` was run to check this notifier's address and credentials"
+        ),
+    );
+    Message {
+        title: format!("[hale] Test message through notifier {notifier}: nothing is wrong"),
+        body: format!(
+            "Why: {}\nNext: nothing: no target is failing and hale did nothing",
+            event.reason
+        ),
+        // The kind only picks a sink's colour and wording; a test reads as good news.
+        kind: EventKind::Recovered,
+        event,
+        count: 1,
+        links: Vec::new(),
+    }
+}
+
 /// Composes the message for `event` of `kind`, standing for `count` records, with `links`.
 pub fn compose(
     event: &HealEvent,

@@ -90,6 +90,28 @@ pub struct CoolifyApplication {
     pub token: SecretRef,
 }
 
+impl CoolifyApplication {
+    /// What is wrong with `application_uuid`, if anything. Coolify's resource IDs are
+    /// letters, digits, `-` and `_`; anything else would change the request hale sends (a
+    /// `/` or `..` another path, a `,` in `/deploy?uuid=` a second application), so it is
+    /// refused here and again before any request.
+    pub fn uuid_problem(&self) -> Option<&'static str> {
+        let uuid = &self.application_uuid;
+        if uuid.trim().is_empty() {
+            Some("must not be empty")
+        } else if !uuid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            Some(
+                "may hold only letters, digits, '-' and '_' (copy it from the application's page in Coolify)",
+            )
+        } else {
+            None
+        }
+    }
+}
+
 fn default_coolify_token() -> SecretRef {
     SecretRef {
         from_env: Some("COOLIFY_TOKEN".into()),
@@ -501,6 +523,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action.
+    pub const ALL: [Self; 7] = [
+        Self::Restart,
+        Self::StopStart,
+        Self::Recreate,
+        Self::CoolifyRestart,
+        Self::CoolifyRedeploy,
+        Self::Webhook,
+        Self::Notify,
+    ];
+
     /// True for actions that go through a Coolify application.
     pub fn needs_coolify(self) -> bool {
         matches!(self, Self::CoolifyRestart | Self::CoolifyRedeploy)

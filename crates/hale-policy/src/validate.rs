@@ -231,10 +231,10 @@ fn check_policy(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy, notifiers:
         }
         c.url(&format!("{path}.url"), &site.url);
         if let Some(coolify) = &site.coolify {
-            if coolify.application_uuid.trim().is_empty() {
+            if let Some(problem) = coolify.uuid_problem() {
                 c.error(
                     format!("{path}.coolify.applicationUuid"),
-                    "must not be empty",
+                    format!("{:?} {problem}", coolify.application_uuid),
                 );
             }
             if let Some(url) = &coolify.url {

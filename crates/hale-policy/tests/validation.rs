@@ -346,6 +346,27 @@ fn a_coolify_action_needs_a_coolify_site() {
 }
 
 #[test]
+fn an_application_uuid_that_would_change_the_request_is_refused() {
+    for uuid in [
+        "\"../../servers\"",
+        "\"a b\"",
+        "\"u1,u2\"",
+        "\"x?force=true\"",
+    ] {
+        let text = policy(&format!(
+            "  sites:\n    - name: shop\n      url: https://shop.example\n      coolify: {{applicationUuid: {uuid}}}\n  remediation:\n    steps:\n      - action: coolifyRestart\n"
+        ));
+        let found = diagnostics(&text);
+        assert_eq!(found.len(), 1, "{uuid}: {found:?}");
+        assert!(
+            found[0].contains("spec.sites[0].coolify.applicationUuid")
+                && found[0].contains("may hold only letters, digits"),
+            "{uuid}: {found:?}"
+        );
+    }
+}
+
+#[test]
 fn selector_operators_are_well_formed() {
     let text = policy(
         "  selector:\n    matchExpressions:\n      - {key: env, operator: In}\n      - {key: tier, operator: Exists, values: [x]}\n      - {key: x, operator: Near}\n",

@@ -409,18 +409,20 @@ impl Actor for Reconciler {
                 policy,
                 reply,
             } => {
-                let released =
-                    release_matching(state, &target, policy.as_deref(), Timestamp::now());
-                let _ = reply.send(if released.is_empty() {
-                    Err(ControlFailure::NotFound(format!(
-                        "{target} is not quarantined{}",
-                        policy
-                            .map(|p| format!(" in policy {p}"))
-                            .unwrap_or_default()
-                    )))
-                } else {
-                    Ok(format!("released {target} in {}", released.join(", ")))
-                });
+                let answer = release_matching(state, &target, policy.as_deref(), Timestamp::now())
+                    .and_then(|released| {
+                        if released.is_empty() {
+                            Err(ControlFailure::NotFound(format!(
+                                "{target} is not quarantined{}",
+                                policy
+                                    .map(|p| format!(" in policy {p}"))
+                                    .unwrap_or_default()
+                            )))
+                        } else {
+                            Ok(format!("released {target} in {}", released.join(", ")))
+                        }
+                    });
+                let _ = reply.send(answer);
                 state.next_wake = Timestamp::now();
                 reconcile(&myself, state);
             }
@@ -631,15 +633,31 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
         for (subject, assessment) in assessed {
             let target = subject.target_ref();
             let key = (name.to_owned(), target.name.clone());
+            let degraded = state.probe_tracks.get(&key).and_then(|tracks| {
+                tracks
+                    .values()
+                    .find(|track| track.degraded)
+                    .map(|track| track.degraded_reason.clone())
+            });
             let target_state = state.targets.entry(key.clone()).or_default();
             if paused {
                 // Paused: assessed and reported, never decided (the ladder does not move).
-                statuses.push(target_status(&target, &assessment, target_state.ladder()));
+                statuses.push(target_status(
+                    &target,
+                    &assessment,
+                    degraded,
+                    target_state.ladder(),
+                ));
                 continue;
             }
             let before = target_state.clone();
             let decision = decide(context, subject, &assessment, target_state, now);
-            statuses.push(target_status(&target, &assessment, target_state.ladder()));
+            statuses.push(target_status(
+                &target,
+                &assessment,
+                degraded,
+                target_state.ladder(),
+            ));
             let episode = trace_episode(
                 &mut state.episodes,
                 &mut target_state.episode,
@@ -943,6 +961,11 @@ fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::ProbeOutcome) 
         );
     }
     track.degraded = outcome.degraded;
+    track.degraded_reason = if outcome.degraded {
+        format!("probe {} sees {}", outcome.probe, outcome.reason)
+    } else {
+        String::new()
+    };
     if track.degraded && !before.degraded {
         let target = target_ref(&state.containers, &key.1);
         state.args.writer.record(HealEvent::new(
@@ -977,8 +1000,8 @@ fn release_matching(
     target: &str,
     policy: Option<&str>,
     now: Timestamp,
-) -> Vec<String> {
-    let keys: Vec<(String, String)> = matching_keys(state, target, policy)
+) -> Result<Vec<String>, ControlFailure> {
+    let keys: Vec<(String, String)> = matching_keys(state, target, policy)?
         .into_iter()
         .filter(|key| {
             state
@@ -1004,7 +1027,7 @@ fn release_matching(
         ));
         released.push(key.0);
     }
-    released
+    Ok(released)
 }
 
 /// Applies pending operator requests; true when any changed a target.
@@ -1020,11 +1043,15 @@ fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> bool {
         }
         match request {
             Ok(Request::Unquarantine { target, policy }) => {
-                let released = release_matching(state, &target, policy.as_deref(), now);
-                if released.is_empty() {
-                    tracing::warn!(%target, "unquarantine requested, but no policy has it quarantined");
+                match release_matching(state, &target, policy.as_deref(), now) {
+                    Ok(released) if released.is_empty() => {
+                        tracing::warn!(%target, "unquarantine requested, but no policy has it quarantined");
+                    }
+                    Ok(_) => changed = true,
+                    Err(failure) => {
+                        tracing::warn!(%target, ?failure, "unquarantine request not applied");
+                    }
                 }
-                changed |= !released.is_empty();
             }
             Err(error) => {
                 tracing::warn!(file = %path.display(), %error, "ignoring an unreadable request");
@@ -1170,25 +1197,40 @@ fn pause(
     Ok(format!("{policy} {verb}"))
 }
 
-/// The target keys matching `target` (name, or container ID prefix) in `policy` (or all).
+/// The target keys matching `target` in `policy` (or all): a target name, else a prefix of
+/// a container ID of any length, as the docker CLI takes them, if it names one container.
 fn matching_keys(
     state: &ReconcilerState,
     target: &str,
     policy: Option<&str>,
-) -> Vec<(String, String)> {
-    let by_id = state
-        .containers
-        .values()
-        .find(|c| target.len() >= 12 && c.id.starts_with(target))
-        .map(|c| c.name.clone());
-    let name = by_id.as_deref().unwrap_or(target);
-    state
+) -> Result<Vec<(String, String)>, ControlFailure> {
+    let named = state.targets.keys().any(|(_, n)| n == target);
+    let by_id: Vec<&str> =
+        if named || target.is_empty() || !target.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Vec::new()
+        } else {
+            state
+                .containers
+                .values()
+                .filter(|c| c.id.starts_with(target))
+                .map(|c| c.name.as_str())
+                .collect()
+        };
+    if by_id.len() > 1 {
+        return Err(ControlFailure::Conflict(format!(
+            "{target:?} is the start of {} container IDs ({}); give more of the ID, or the name",
+            by_id.len(),
+            by_id.join(", ")
+        )));
+    }
+    let name = by_id.first().copied().unwrap_or(target);
+    Ok(state
         .targets
         .keys()
         .filter(|(p, n)| n == name && policy.is_none_or(|only| only == p))
         .filter(|(p, _)| policy_of(state, p).is_some())
         .cloned()
-        .collect()
+        .collect())
 }
 
 /// Asks for an immediate remediation of `target`: every matching (policy, target) is
@@ -1200,7 +1242,7 @@ fn heal(
 ) -> Result<String, ControlFailure> {
     let current: std::collections::HashSet<&str> =
         state.containers.values().map(|c| c.name.as_str()).collect();
-    let keys: Vec<(String, String)> = matching_keys(state, target, policy)
+    let keys: Vec<(String, String)> = matching_keys(state, target, policy)?
         .into_iter()
         .filter(|(p, name)| match hale_core::site_of_target(name) {
             Some(site) => {
@@ -1337,10 +1379,12 @@ fn continue_trace(span: &tracing::Span, trace: &str, parent: &str) {
     span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
-/// Where a target stands, for the status API.
+/// Where a target stands, for the status API. `degraded`: what a probe that passes but
+/// sees a refusal (a site's 4xx) saw, shown as `degraded` rather than `healthy`.
 fn target_status(
     target: &TargetRef,
     assessment: &crate::assess::Assessment,
+    degraded: Option<String>,
     state: &TargetState,
 ) -> TargetStatus {
     use crate::assess::Assessment;
@@ -1348,6 +1392,7 @@ fn target_status(
         "quarantined"
     } else {
         match assessment {
+            Assessment::Healthy if degraded.is_some() => "degraded",
             Assessment::Healthy => "healthy",
             Assessment::Verifying { .. } => "verifying",
             Assessment::Unknown => "unknown",
@@ -1363,7 +1408,10 @@ fn target_status(
             target.id.clone()
         },
         state: kind.to_owned(),
-        signal: assessment.failure().map(|f| f.signal.clone()),
+        signal: assessment
+            .failure()
+            .map(|f| f.signal.clone())
+            .or(degraded.filter(|_| matches!(assessment, Assessment::Healthy))),
         step: state.step + 1,
         last_action: state.last_action.map(hale_core::action_name),
         last_action_at: state.last_action_at,

@@ -130,6 +130,9 @@ pub struct ProbeTrack {
     /// The last outcome passed as degraded (a site's 4xx).
     #[serde(default)]
     pub degraded: bool,
+    /// What the degraded outcome saw (`HTTP 404`), while `degraded`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub degraded_reason: String,
 }
 
 impl ProbeTrack {

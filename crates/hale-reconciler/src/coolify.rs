@@ -52,6 +52,12 @@ pub async fn remediate(
     // Redirects are not followed: reqwest would turn a redirected POST into a GET (or drop
     // the token), and Coolify would answer 405 or 401 for the wrong reason.
     let client = coolify_client();
+    if let Some(problem) = app.uuid_problem() {
+        return Err(format!(
+            "coolify.applicationUuid {:?} {problem}; no request was sent",
+            app.application_uuid
+        ));
+    }
     let base = base_url(app)?;
     let token = app
         .token

@@ -596,9 +596,14 @@ fn decide_on_ladder(
     record.step = Some((planned.step, planned.attempt));
     record.signal = Some(failure.signal.clone());
     record.signal_at = Some(failure.since);
-    record.reaction_ms = container
+    // From the newest evidence that confirmed the failure: a probe's result (observed_at),
+    // or the Docker event hale received (a health check's own time is Docker's, earlier).
+    let evidence = container
         .and_then(|c| c.received_at)
-        .map(|received| now.since(received).as_millis() as u64);
+        .map_or(failure.observed_at, |received| {
+            received.max(failure.observed_at)
+        });
+    record.reaction_ms = Some(now.since(evidence).as_millis() as u64);
     decision.events.push(record);
     if !policy.dry_run() {
         state.in_flight = true;

@@ -248,3 +248,18 @@ async fn the_fake_answers_get_on_action_endpoints_like_coolify_4_2() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }
+
+#[tokio::test]
+async fn an_application_uuid_that_would_change_the_path_or_query_sends_nothing() {
+    let fake = FakeCoolify::start().await;
+    for uuid in ["../../servers", "u1,u2", "a b"] {
+        for action in [CoolifyAction::Restart, CoolifyAction::Redeploy] {
+            let outcome = run(&app(&fake, GOOD_TOKEN, uuid), action).await;
+            let Err(message) = outcome else {
+                panic!("{uuid:?} must be refused, got {outcome:?}");
+            };
+            assert!(message.contains("no request was sent"), "{message}");
+        }
+    }
+    assert!(calls(&fake).is_empty(), "{:?}", calls(&fake));
+}

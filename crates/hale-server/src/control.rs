@@ -113,7 +113,7 @@ pub async fn require_token(
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or_default();
     if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         let mut response = error(
@@ -128,6 +128,17 @@ pub async fn require_token(
         return response;
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` are accepted, as every HTTP client may send
+/// them.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(char::is_whitespace)?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 /// Compares without revealing, through timing, how much of a secret matched.
@@ -238,4 +249,20 @@ pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes
     let count = webhook.alerts.len();
     state.control.alerts(webhook.alerts);
     Json(json!({ "accepted": count })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER   abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
 }

@@ -5,14 +5,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use hale_core::{HealEvent, Timestamp};
 use hale_store::AuditQuery;
-use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use crate::{ApiError, ApiState, error};
@@ -23,59 +22,114 @@ const DEFAULT_LIMIT: usize = 100;
 /// How often an idle stream sends a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The filters, as query parameters: `n`, `kind` (comma-separated), `policy`, `target`,
-/// `since` (`1h` or RFC 3339), `contains`.
-#[derive(Debug, Default, Deserialize)]
+/// The filters, as query parameters: `n`, `kind` (repeatable, each may be
+/// comma-separated), `policy`, `target`, `since` (`1h` or RFC 3339), `contains`.
+#[derive(Debug, Default)]
 pub struct EventFilter {
     n: Option<usize>,
-    kind: Option<String>,
+    kinds: Vec<String>,
     policy: Option<String>,
     target: Option<String>,
     since: Option<String>,
     contains: Option<String>,
 }
 
+fn bad_request(message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message)
+}
+
 impl EventFilter {
+    /// Reads the query string; an unknown parameter or kind is refused, so a typo is not
+    /// mistaken for "no such records".
+    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut filter = Self::default();
+        let mut kinds = Vec::new();
+        for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                "n" => {
+                    filter.n = Some(value.parse().map_err(|_| {
+                        bad_request(format!("n={value:?}: expected a count (0 or more)"))
+                    })?);
+                }
+                "kind" => kinds.push(value),
+                "policy" => filter.policy = Some(value),
+                "target" => filter.target = Some(value),
+                "since" => filter.since = Some(value),
+                "contains" => filter.contains = Some(value),
+                other => {
+                    return Err(bad_request(format!(
+                        "unknown parameter {other:?}: the filters are n, kind, policy, target, since and contains"
+                    )));
+                }
+            }
+        }
+        filter.kinds = AuditQuery::parse_kinds(&kinds)
+            .map_err(|unknown| bad_request(format!("kind={unknown}")))?;
+        Ok(filter)
+    }
+
     fn query(&self, limit: usize) -> Result<AuditQuery, ApiError> {
         let since = self
             .since
             .as_deref()
             .map(Timestamp::parse_since)
             .transpose()
-            .map_err(|problem| ApiError(StatusCode::BAD_REQUEST, format!("since={problem}")))?;
+            .map_err(|problem| bad_request(format!("since={problem}")))?;
         Ok(AuditQuery {
             limit,
             policy: self.policy.clone(),
             target: self.target.clone(),
-            kinds: self
-                .kind
-                .as_deref()
-                .map(|k| {
-                    k.split(',')
-                        .map(str::trim)
-                        .filter(|k| !k.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            kinds: self.kinds.clone(),
             since,
             contains: self.contains.clone(),
             after_seq: None,
         })
     }
+
+    /// The records a query or a stream's backlog returns: `n=0` asks for none (the store's
+    /// limit 0 would mean all); `None` when there is nothing to read.
+    fn backlog_query(&self, default_limit: Option<usize>) -> Result<Option<AuditQuery>, ApiError> {
+        let limit = match (self.n, default_limit) {
+            (Some(0), _) => return Ok(None),
+            (Some(n), _) => n,
+            (None, Some(n)) => n,
+            // A stream with neither n nor since starts from now.
+            (None, None) if self.since.is_none() => return Ok(None),
+            (None, None) => 0,
+        };
+        self.query(limit).map(Some)
+    }
+}
+
+/// Reads `query` from the store, newest first.
+async fn read(state: &ApiState, query: AuditQuery) -> Result<Vec<HealEvent>, Response> {
+    let store = std::sync::Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.events(&query)).await {
+        Ok(Ok(events)) => Ok(events),
+        Ok(Err(problem)) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            problem.to_string(),
+        )),
+        Err(problem) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            problem.to_string(),
+        )),
+    }
 }
 
 /// `GET /api/v1/events`: matching audit records, newest first.
-pub async fn query(State(state): State<ApiState>, Query(filter): Query<EventFilter>) -> Response {
-    let query = match filter.query(filter.n.unwrap_or(DEFAULT_LIMIT)) {
-        Ok(query) => query,
+pub async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    let query = match EventFilter::parse(raw.as_deref())
+        .and_then(|filter| filter.backlog_query(Some(DEFAULT_LIMIT)))
+    {
+        Ok(Some(query)) => query,
+        Ok(None) => return Json(Vec::<HealEvent>::new()).into_response(),
         Err(response) => return response.into_response(),
     };
-    let store = std::sync::Arc::clone(&state.store);
-    match tokio::task::spawn_blocking(move || store.events(&query)).await {
-        Ok(Ok(events)) => Json(events).into_response(),
-        Ok(Err(problem)) => error(StatusCode::INTERNAL_SERVER_ERROR, problem.to_string()),
-        Err(problem) => error(StatusCode::INTERNAL_SERVER_ERROR, problem.to_string()),
+    match read(&state, query).await {
+        Ok(events) => Json(events).into_response(),
+        Err(response) => response,
     }
 }
 
@@ -88,12 +142,18 @@ fn to_sse(event: &HealEvent) -> Event {
 
 /// `GET /api/v1/events/stream`: every matching record as it is written. With
 /// `Last-Event-ID` (what browsers' EventSource sends on reconnect), the records written
-/// since that one are sent first, so a client that reconnects misses none.
+/// since that one are sent first, so a client that reconnects misses none; otherwise `n`
+/// and `since` ask for that backlog first (the last `n`, or all since `since`), as
+/// `tail -n N -f` does.
 pub async fn stream(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Query(filter): Query<EventFilter>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let filter = match EventFilter::parse(raw.as_deref()) {
+        Ok(filter) => filter,
+        Err(response) => return response.into_response(),
+    };
     let mut query = match filter.query(0) {
         Ok(query) => query,
         Err(response) => return response.into_response(),
@@ -105,27 +165,32 @@ pub async fn stream(
     // Subscribe before reading the backlog, so nothing written in between is lost; the
     // sequence numbers remove what both deliver.
     let live = state.writer.subscribe();
-    let backlog = match resume {
-        None => Vec::new(),
+    let backlog_query = match resume {
         Some(after) => {
             query.after_seq = Some(after);
-            let store = std::sync::Arc::clone(&state.store);
-            let backlog_query = query.clone();
-            match tokio::task::spawn_blocking(move || store.events(&backlog_query)).await {
-                Ok(Ok(mut events)) => {
-                    events.reverse();
-                    events
-                }
-                Ok(Err(problem)) => {
-                    return error(StatusCode::INTERNAL_SERVER_ERROR, problem.to_string());
-                }
-                Err(problem) => {
-                    return error(StatusCode::INTERNAL_SERVER_ERROR, problem.to_string());
-                }
-            }
+            Some(query.clone())
         }
+        None => match filter.backlog_query(None) {
+            Ok(backlog) => backlog,
+            Err(response) => return response.into_response(),
+        },
     };
-    let last = backlog.last().map(|e| e.seq).or(resume).unwrap_or(0);
+    let backlog = match backlog_query {
+        None => Vec::new(),
+        Some(backlog_query) => match read(&state, backlog_query).await {
+            Ok(mut events) => {
+                events.reverse();
+                events
+            }
+            Err(response) => return response,
+        },
+    };
+    // Live records continue after the backlog; with none, after whatever is stored now.
+    let last = match (backlog.last(), resume) {
+        (Some(event), _) => event.seq,
+        (None, Some(after)) => after,
+        (None, None) => 0,
+    };
     Sse::new(events(backlog, live, query, last))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()

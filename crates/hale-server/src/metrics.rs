@@ -325,7 +325,7 @@ impl Metrics {
                 &policy.name,
                 ladder.map(|step| hale_core::action_name(step.action)),
             );
-            for state in ["healthy", "unknown", "pending", "failing", "quarantined"] {
+            for state in hale_core::TARGET_STATES {
                 let count = policy.targets.iter().filter(|t| t.state == state).count();
                 self.targets
                     .get_or_create(&StateLabels {

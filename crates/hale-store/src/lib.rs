@@ -12,5 +12,5 @@ mod store;
 mod writer;
 
 pub use requests::{Request, RequestQueue};
-pub use store::{AuditQuery, DEFAULT_RETENTION, Store, StoreError};
+pub use store::{AuditQuery, DEFAULT_RETENTION, Store, StoreError, UnknownKind};
 pub use writer::StoreWriter;

@@ -81,7 +81,45 @@ pub struct AuditQuery {
     pub after_seq: Option<u64>,
 }
 
+/// A `kind` filter that names no record kind and no action.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kind {kind:?}: expected one of {}", known.join(", "))]
+pub struct UnknownKind {
+    /// What was asked for.
+    pub kind: String,
+    /// What would have matched something.
+    pub known: Vec<String>,
+}
+
 impl AuditQuery {
+    /// The kinds of `values`, each a name or a comma-separated list (`--kind a,b` and
+    /// `--kind a --kind b` mean the same); a name that matches nothing is an error rather
+    /// than a silently empty answer.
+    ///
+    /// # Errors
+    /// [`UnknownKind`] for the first name that is neither a record kind nor an action.
+    pub fn parse_kinds<S: AsRef<str>>(values: &[S]) -> Result<Vec<String>, UnknownKind> {
+        let known = hale_core::kind_filter_names();
+        let mut kinds = Vec::new();
+        for kind in values
+            .iter()
+            .flat_map(|v| v.as_ref().split(','))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            if !known.iter().any(|k| k == kind) {
+                return Err(UnknownKind {
+                    kind: kind.to_owned(),
+                    known,
+                });
+            }
+            if !kinds.iter().any(|k| k == kind) {
+                kinds.push(kind.to_owned());
+            }
+        }
+        Ok(kinds)
+    }
+
     /// True when `event` passes every filter.
     pub fn matches(&self, event: &HealEvent) -> bool {
         let policy_ok = self.policy.as_ref().is_none_or(|p| *p == event.policy);

@@ -285,14 +285,51 @@ pub struct RunArgs {
 /// The `--server` option of the commands that ask a running `hale run`.
 #[derive(Debug, clap::Args)]
 pub struct ServerArg {
-    /// The API of the `hale run` to ask (its --listen address).
+    /// The API of the `hale run` to ask: its --listen address (`127.0.0.1:9009`) or a URL
+    /// (`http://hale.internal:9009`, `https://…` behind a proxy).
     #[arg(
         long,
         default_value = "http://127.0.0.1:9009",
         value_name = "URL",
-        env = "HALE_SERVER"
+        env = "HALE_SERVER",
+        value_parser = server_url
     )]
     pub server: String,
+}
+
+/// Why a `--server` value cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerUrlError {
+    /// Not a URL, nor `host:port`.
+    #[error(
+        "{0:?} is not an address: give the --listen address (127.0.0.1:9009) or a URL (http://host:9009)"
+    )]
+    Unparsable(String),
+    /// A URL of another scheme.
+    #[error("{0:?}: hale's API speaks http:// or https://, not {1}://")]
+    Scheme(String, String),
+}
+
+/// Reads `--server`: a bare `host:port` (the form `--listen` takes) gets `http://`; the
+/// result is a URL without a trailing slash.
+pub fn server_url(text: &str) -> Result<String, ServerUrlError> {
+    let text = text.trim();
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    };
+    let url = reqwest::Url::parse(&with_scheme)
+        .ok()
+        .filter(|url| url.host_str().is_some_and(|h| !h.is_empty()))
+        .ok_or_else(|| ServerUrlError::Unparsable(text.to_owned()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ServerUrlError::Scheme(
+            text.to_owned(),
+            url.scheme().to_owned(),
+        ));
+    }
+    Ok(with_scheme.trim_end_matches('/').to_owned())
 }
 
 /// `hale notify` subcommands.
@@ -376,15 +413,18 @@ pub struct EventsArgs {
     pub target: Option<String>,
     /// Only these kinds (failing, action_started, action_succeeded, action_failed, dry_run,
     /// recovered, cooldown_skip, circuit_open, quarantined, skipped, ...) or actions
-    /// (restart, recreate, ...). Repeatable.
+    /// (restart, recreate, ...). Repeatable, or comma-separated: `--kind a,b`. A name
+    /// that is neither is an error, not an empty answer.
     #[arg(long)]
     pub kind: Vec<String>,
-    /// Only records newer than this: a duration ("1h") or an RFC 3339 time.
+    /// Only records newer than this: a duration ("1h") or an RFC 3339 time. With
+    /// --follow, those are printed first.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// At most this many (the newest).
-    #[arg(short = 'n', long, default_value_t = 50)]
-    pub limit: usize,
+    /// At most this many (the newest); default 50. With --follow, the last N are printed
+    /// before the new ones (default: none, only new records); 0 prints none.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hale_core::{ConditionStatus, HealEvent, PolicyStatus, RejectedFile, Timestamp};
-use hale_policy::HealPolicySpec;
 use serde::Deserialize;
 
 use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, TokenArg};
@@ -53,7 +52,7 @@ pub fn get(resource: GetResource, output: GetFormat, server: &str) -> ExitCode {
                 GetResource::Policies => serde_json::from_str::<PolicyList>(&body)
                     .map(|list| policy_table(&list, wide, now)),
                 GetResource::Targets => serde_json::from_str::<serde_json::Value>(&body)
-                    .map(|list| target_table(&list, now)),
+                    .map(|list| target_table(&list, wide, now)),
                 GetResource::Events => serde_json::from_str::<Vec<HealEvent>>(&body)
                     .map(|events| events.iter().rev().map(|e| format!("{e}\n")).collect()),
             };
@@ -96,16 +95,18 @@ pub fn describe(resource: DescribeResource, name: &str, server: &str) -> ExitCod
     }
 }
 
-/// The `hale get targets` table.
-fn target_table(list: &serde_json::Value, now: Timestamp) -> String {
-    let mut rows = vec![
-        ["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
+/// The `hale get targets` table; `wide` adds the container ID, the signal and the instant
+/// of the next allowed action.
+fn target_table(list: &serde_json::Value, wide: bool, now: Timestamp) -> String {
+    let mut header = vec!["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"];
+    if wide {
+        header.extend(["ID", "SIGNAL", "NEXT ACTION AT"]);
+    }
+    let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     for item in list["items"].as_array().into_iter().flatten() {
-        let at = |key: &str| item[key].as_str().and_then(Timestamp::parse_rfc3339);
+        // Timestamps travel as the API serializes them (milliseconds since the epoch).
+        let at = |key: &str| serde_json::from_value::<Timestamp>(item[key].clone()).ok();
         let last = match (item["lastAction"].as_str(), at("lastActionAt")) {
             (Some(action), Some(when)) => format!("{action} {} ago", age(when, now)),
             (Some(action), None) => action.to_owned(),
@@ -114,7 +115,7 @@ fn target_table(list: &serde_json::Value, now: Timestamp) -> String {
         let cooldown = at("nextActionAt")
             .filter(|next| *next > now)
             .map_or_else(|| "-".to_owned(), |next| age(now, next));
-        rows.push(vec![
+        let mut row = vec![
             text(&item["policy"]),
             text(&item["name"]),
             text(&item["state"]),
@@ -123,7 +124,16 @@ fn target_table(list: &serde_json::Value, now: Timestamp) -> String {
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             last,
             cooldown,
-        ]);
+        ];
+        if wide {
+            let id = item["id"].as_str().filter(|id| !id.is_empty());
+            row.extend([
+                id.map_or_else(|| "-".to_owned(), |id| id.chars().take(12).collect()),
+                text(&item["signal"]),
+                at("nextActionAt").map_or_else(|| "-".to_owned(), |next| next.to_string()),
+            ]);
+        }
+        rows.push(row);
     }
     if rows.len() == 1 {
         return "No targets.\n".to_owned();
@@ -269,8 +279,13 @@ fn read_token(token: &TokenArg) -> Result<String, String> {
 }
 
 /// `hale events --follow`: the controller's event stream, printed as records arrive;
-/// reconnects with `Last-Event-ID` so nothing is missed.
+/// reconnects with `Last-Event-ID` so nothing is missed. `-n` and `--since` print that
+/// backlog first, as `tail -n N -f` does.
 pub fn follow(args: &EventsArgs) -> ExitCode {
+    let kinds = match hale_store::AuditQuery::parse_kinds(&args.kind) {
+        Ok(kinds) => kinds,
+        Err(unknown) => return fail(&format!("--kind {unknown}")),
+    };
     let mut query = vec![];
     if let Some(policy) = &args.policy {
         query.push(format!("policy={}", encode(policy)));
@@ -278,12 +293,18 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
     if let Some(target) = &args.target {
         query.push(format!("target={}", encode(target)));
     }
-    if !args.kind.is_empty() {
-        query.push(format!("kind={}", encode(&args.kind.join(","))));
+    for kind in &kinds {
+        query.push(format!("kind={}", encode(kind)));
+    }
+    if let Some(since) = &args.since {
+        query.push(format!("since={}", encode(since)));
+    }
+    if let Some(limit) = args.limit {
+        query.push(format!("n={limit}"));
     }
     let url = format!(
         "{}/api/v1/events/stream?{}",
-        args.server.server.trim_end_matches('/'),
+        args.server.server,
         query.join("&")
     );
     let json = args.output == crate::cli::OutputFormat::Json;
@@ -298,6 +319,7 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
         let client = reqwest::Client::new();
         let mut last_id: Option<String> = None;
         let mut failures = 0u32;
+        let mut connected_once = false;
         loop {
             let mut request = client.get(&url).header("accept", "text/event-stream");
             if let Some(id) = &last_id {
@@ -306,6 +328,7 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
             match request.send().await {
                 Ok(mut response) if response.status().is_success() => {
                     failures = 0;
+                    connected_once = true;
                     let mut buffer = String::new();
                     let mut id = None;
                     let mut data = String::new();
@@ -336,9 +359,22 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
                     }
                 }
                 Ok(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap_or_default();
+                    let message = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+                        .unwrap_or(body);
+                    return fail(&format!("{message} (HTTP {status} from {url})"));
+                }
+                // Never reached it: a wrong --server, or hale is not running. Say so once
+                // instead of retrying forever; a stream that was up reconnects (hale
+                // restarting).
+                Err(error) if !connected_once => {
                     return fail(&format!(
-                        "the controller answered HTTP {} to {url}",
-                        response.status().as_u16()
+                        "cannot reach hale at {}: {}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)",
+                        args.server.server,
+                        hale_core::error_chain(&error)
                     ));
                 }
                 Err(error) => {
@@ -478,8 +514,16 @@ fn columns(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn mode(spec: &HealPolicySpec) -> &'static str {
-    match spec.mode {
+/// The MODE column: what the policy does now. A paused policy does nothing, whatever its
+/// spec's mode says.
+fn mode(policy: &PolicyStatus) -> &'static str {
+    if policy
+        .condition("Paused")
+        .is_some_and(|c| c.status == ConditionStatus::True)
+    {
+        return "Paused";
+    }
+    match policy.spec.mode {
         hale_policy::Mode::Enforce => "Enforce",
         hale_policy::Mode::DryRun => "DryRun",
     }
@@ -497,7 +541,7 @@ fn policy_table(list: &PolicyList, wide: bool, now: Timestamp) -> String {
             policy.name.clone(),
             policy.targets.len().to_string(),
             policy.healthy().to_string(),
-            mode(&policy.spec).to_owned(),
+            mode(policy).to_owned(),
             condition_status(policy, "Accepted").to_owned(),
             age(policy.created_at, now),
         ];
@@ -556,7 +600,7 @@ fn describe_policy(detail: &PolicyDetail, now: Timestamp) -> String {
             age(policy.created_at, now)
         ),
     );
-    field("Mode", mode(spec).to_owned());
+    field("Mode", mode(policy).to_owned());
     field(
         "Selector",
         spec.selector

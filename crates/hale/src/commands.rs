@@ -116,6 +116,43 @@ fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::P
         );
         return ExitCode::from(USAGE_ERROR);
     }
+    // Refuse a name nothing has quarantined, rather than file a request that does nothing.
+    match quarantined_targets(state_dir) {
+        Ok(quarantined) => {
+            let matches = quarantined
+                .iter()
+                .any(|(p, name)| *name == target && policy.as_ref().is_none_or(|only| only == p));
+            if !matches {
+                let now = if quarantined.is_empty() {
+                    "nothing is quarantined now".to_owned()
+                } else {
+                    format!(
+                        "quarantined now: {}",
+                        quarantined
+                            .iter()
+                            .map(|(p, n)| format!("{n} (policy {p})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                eprintln!(
+                    "hale unquarantine: {target} is not quarantined{}; {now} (see `hale get targets`)",
+                    policy
+                        .as_ref()
+                        .map(|p| format!(" in policy {p}"))
+                        .unwrap_or_default()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+        Err(error) => {
+            eprintln!(
+                "hale unquarantine: cannot read the state in {}: {error}",
+                state_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let queue = hale_store::RequestQueue::new(state_dir);
     let request = hale_store::Request::Unquarantine {
         target: target.clone(),
@@ -133,6 +170,25 @@ fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::P
             ExitCode::FAILURE
         }
     }
+}
+
+/// The (policy, target) pairs the state in `state_dir` holds as quarantined.
+fn quarantined_targets(
+    state_dir: &std::path::Path,
+) -> Result<Vec<(String, String)>, hale_store::StoreError> {
+    let store = hale_store::Store::open_read_only(state_dir)?;
+    Ok(store
+        .states()?
+        .into_iter()
+        .filter_map(|(key, bytes)| {
+            let (policy, name) = key.split_once('\0')?;
+            let state: hale_reconciler::TargetState = serde_json::from_slice(&bytes).ok()?;
+            state
+                .quarantine
+                .is_some()
+                .then(|| (policy.to_owned(), name.to_owned()))
+        })
+        .collect())
 }
 
 fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> ExitCode {
@@ -262,15 +318,7 @@ fn notify_test(name: &str, policies: &std::path::Path) -> ExitCode {
         );
         return ExitCode::from(USAGE_ERROR);
     };
-    let event = hale_core::HealEvent::new(
-        hale_core::Timestamp::now(),
-        hale_core::HealEventKind::ActionStarted,
-        "hale-notify-test",
-        None,
-        format!("a test message from `hale notify test {name}`; nothing is wrong"),
-    );
-    let message =
-        hale_notifier::compose(&event, hale_policy::EventKind::Remediating, 1, Vec::new());
+    let message = hale_notifier::test_message(name);
     let sink = hale_notifier::sinks::describe(&notifier.resource.spec);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

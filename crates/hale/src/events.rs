@@ -8,8 +8,19 @@ use hale_store::{AuditQuery, Store};
 use crate::cli::{EventsArgs, OutputFormat};
 use crate::commands::{USAGE_ERROR, print};
 
+/// Records `hale events` prints when `-n` is not given.
+pub const DEFAULT_LIMIT: usize = 50;
+
 /// Prints the audit records that match the filters, oldest first.
 pub fn events(args: &EventsArgs) -> ExitCode {
+    let kinds = match AuditQuery::parse_kinds(&args.kind) {
+        Ok(kinds) => kinds,
+        Err(unknown) => {
+            eprintln!("hale events: --kind {unknown}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
     let since = match args
         .since
         .as_deref()
@@ -29,11 +40,15 @@ pub fn events(args: &EventsArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The store reads limit 0 as "no limit"; -n 0 asks for none.
+    if limit == 0 {
+        return ExitCode::SUCCESS;
+    }
     let query = AuditQuery {
-        limit: args.limit,
+        limit,
         policy: args.policy.clone(),
         target: args.target.clone(),
-        kinds: args.kind.clone(),
+        kinds,
         since,
         ..AuditQuery::default()
     };
