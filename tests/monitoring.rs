@@ -13,16 +13,22 @@ use std::sync::OnceLock;
 use common::{TestDocker, Workspace, http};
 
 /// What a freshly started hale serves on `GET /metrics` while it watches one healthy
-/// container with a probe, before anything has gone wrong: the text, once per test binary.
+/// container with a probe and has a notifier, before anything has gone wrong: the text,
+/// once per test binary.
 fn scrape() -> &'static str {
     static SCRAPED: OnceLock<String> = OnceLock::new();
     SCRAPED.get_or_init(|| {
         let docker = TestDocker::new("monitoring");
         docker.run("app", &["--init"], &["sleep", "1000000"]);
-        let policy = docker.policy(
+        let mut policy = docker.policy(
             "kit",
             "  probes:\n    - {name: alive, exec: {command: [\"true\"]}, period: 1s, timeout: 500ms}\n",
         );
+        // Nothing is ever sent to it: it is here for its series.
+        policy.push_str(&format!(
+            "---\napiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n",
+            common::free_port()
+        ));
         let workspace = Workspace::new(&policy);
         let hale = workspace.start(&[], &[]);
         let api = hale.api();
@@ -32,7 +38,8 @@ fn scrape() -> &'static str {
             let (status, text) = http("GET", &format!("{api}/metrics"), None, None);
             assert_eq!(status, 200, "{text}");
             let complete = text.contains("hale_probe_results_total{")
-                && text.contains("hale_cooldown_remaining_seconds{");
+                && text.contains("hale_cooldown_remaining_seconds{")
+                && text.contains("hale_notification_queue_depth{");
             assert!(
                 complete || std::time::Instant::now() < deadline,
                 "no probe or target series after 20 s:\n{text}"
@@ -322,6 +329,22 @@ fn increase_selectors(text: &str) -> Vec<(String, Vec<(String, String)>)> {
         found.push((name, matchers));
     }
     found
+}
+
+#[test]
+fn the_alerts_fire_as_their_promtool_unit_tests_expect() {
+    let output = Command::new("promtool")
+        .args(["test", "rules", "hale-rules.test.yml"])
+        .current_dir(repository().join("monitoring/prometheus"))
+        .output()
+        .expect("`promtool` is not on PATH: install it with `apt-get install prometheus` (.ci/run does)");
+    assert!(
+        output.status.success(),
+        "promtool test rules failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]

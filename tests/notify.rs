@@ -1,6 +1,7 @@
 //! Notifications end to end: a real container failing under `hale run` yields exactly one
 //! "Remediating" and one "Recovered" message at a webhook sink; `hale notify test` checks a
-//! sink before an outage.
+//! sink before an outage, and says it is a test; a remediation's error text cannot ping a
+//! Slack channel.
 
 mod common;
 
@@ -108,4 +109,71 @@ fn notify_test_reports_delivery_and_failure_without_secrets() {
     let unknown = run("nobody");
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("notifiers: good, refusing"));
+}
+
+#[test]
+fn a_remediation_webhooks_error_body_cannot_ping_the_slack_channel() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The webhook hale calls to redeploy answers 500 with text meant for the chat.
+    let hostile = "<!channel> @everyone <https://evil.example|click here>";
+    let app = axum::Router::new().route(
+        "/redeploy",
+        axum::routing::post(move || async move {
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, hostile)
+        }),
+    );
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let redeploy = format!("http://{}/redeploy", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (slack, received) = common::recorder(&runtime, 200);
+    let slack_url = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(slack_url.path(), format!("{slack}/services/T0/B0/X")).unwrap();
+
+    let docker = TestDocker::new("hostile");
+    let policy = docker.policy(
+        "hostile",
+        &format!(
+            "  remediation:\n    steps: [{{action: webhook, webhook: {{url: \"{redeploy}\"}}, attempts: 1, timeout: 2s}}]\n  notify:\n  - {{notifier: chat, on: [Failed]}}\n---\napiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: chat}}\nspec:\n  slack: {{webhookUrl: {{fromFile: {}}}}}\n",
+            slack_url.path().display()
+        ),
+    );
+    let workspace = Workspace::new(&policy);
+    let hale = workspace.start(&[], &[]);
+    docker.run("web", HEALTH, HEALTHY);
+    docker.wait_field("web", "{{.State.Health.Status}}", "healthy", WAIT);
+    let name = docker.name("web");
+    docker_ok(&["exec", &name, "rm", "/tmp/healthy"]);
+    let failed = hale.wait_audit("action_failed", &name, WAIT);
+    assert!(
+        failed["result"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("<!channel>")
+            || failed["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("<!channel>"),
+        "the audit keeps what the webhook said, as it said it: {failed}"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    let body = loop {
+        if let Some(message) = received.lock().unwrap().first() {
+            break message.body.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no Slack message");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let slack: Value = serde_json::from_str(&body).unwrap();
+    let block = slack["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(
+        !body.contains("<!channel>") && !body.contains("<https://evil"),
+        "Slack would ping the channel or show a disguised link: {body}"
+    );
+    assert!(
+        block.contains("&lt;!channel&gt; @everyone &lt;https://evil.example|click here&gt;"),
+        "the webhook's words are shown as they were: {block}"
+    );
+    assert!(hale.stop().success());
 }

@@ -26,6 +26,22 @@ const TICK: Duration = Duration::from_secs(1);
 /// Makes the links of a message (audit record, acknowledgement) for an event.
 pub type LinkMaker = Arc<dyn Fn(&HealEvent) -> Vec<(String, String)> + Send + Sync>;
 
+/// What the notifier tells the metrics, per notifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationMetric {
+    /// A message was delivered.
+    Delivered,
+    /// A message was given up on after its retries.
+    Failed,
+    /// A message was dropped from a full queue.
+    Dropped,
+    /// Messages now waiting in the notifier's queue.
+    QueueDepth(usize),
+}
+
+/// Where [`NotificationMetric`]s go: (notifier name, metric).
+pub type MetricSink = Arc<dyn Fn(&str, NotificationMetric) + Send + Sync>;
+
 /// What the notifier starts with.
 #[derive(Clone)]
 pub struct NotifierArgs {
@@ -41,6 +57,8 @@ pub struct NotifierArgs {
     pub record: Arc<dyn Fn(HealEvent) + Send + Sync>,
     /// The HTTP client sinks share.
     pub http: reqwest::Client,
+    /// Deliveries, failures, drops and queue depths, for the metrics.
+    pub metrics: MetricSink,
 }
 
 /// Messages of the notifier.
@@ -142,15 +160,21 @@ impl NotifierState {
             let record = Arc::clone(&self.args.record);
             let notifier_name = name.to_owned();
             let describe = crate::sinks::describe(&notifier.spec);
+            let metrics = Arc::clone(&self.args.metrics);
             let report = Arc::new(move |report: Report| match report {
                 Report::Delivered { title, attempts } => {
+                    metrics(&notifier_name, NotificationMetric::Delivered);
                     tracing::debug!(notifier = %notifier_name, %title, attempts, "notification delivered");
+                }
+                Report::QueueDepth(depth) => {
+                    metrics(&notifier_name, NotificationMetric::QueueDepth(depth));
                 }
                 Report::Failed {
                     message,
                     error,
                     attempts,
                 } => {
+                    metrics(&notifier_name, NotificationMetric::Failed);
                     tracing::warn!(notifier = %notifier_name, sink = %describe, %error, attempts, "notification failed");
                     let mut event = HealEvent::new(
                         Timestamp::now(),
@@ -166,6 +190,7 @@ impl NotifierState {
                     record(event);
                 }
                 Report::Dropped { title } => {
+                    metrics(&notifier_name, NotificationMetric::Dropped);
                     tracing::warn!(notifier = %notifier_name, %title, "notification queue full: dropped the oldest message");
                     record(HealEvent::new(
                         Timestamp::now(),
@@ -263,10 +288,21 @@ impl NotifierState {
             self.lasting.retain(|((_, policy, name), kind), _| {
                 !(*kind == ended && *policy == event.policy && *name == target)
             });
-            // Repeats still being folded are about trouble that is over: a summary sent
-            // after the recovery would say the opposite of the truth.
-            self.groups
-                .retain(|((_, policy, name), _), _| !(*policy == event.policy && *name == target));
+        }
+        // A recovery, a release and a quarantine close the episode: repeats still being
+        // folded belong to it, and a summary sent afterwards ("3 such events ... hale
+        // tries again") would contradict the message that closed it.
+        if matches!(
+            event.kind,
+            HealEventKind::Recovered
+                | HealEventKind::Released
+                | HealEventKind::Quarantined
+                | HealEventKind::CircuitClosed
+        ) {
+            let target = target_name(event);
+            self.groups.retain(|((_, policy, name), kind), _| {
+                !(*policy == event.policy && *name == target && *kind != event.kind)
+            });
         }
         let Some(kind) = event_kind(event) else {
             return;

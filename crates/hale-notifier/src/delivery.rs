@@ -1,5 +1,5 @@
 //! One queue and one worker per sink: a slow or dead sink delays nobody else. The worker
-//! paces messages to the sink's rate limit and retries with exponential backoff (or as the
+//! keeps to the sink's rate limit (a token bucket: a burst, then the rate) and retries with exponential backoff (or as the
 //! service asks), then gives up and reports.
 
 use std::collections::VecDeque;
@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::message::Message;
+use crate::rate::TokenBucket;
 use crate::sinks::DeliveryError;
 
 /// Attempts per message, the first included.
@@ -59,6 +60,8 @@ pub enum Report {
         /// The dropped message's title.
         title: String,
     },
+    /// Messages now waiting (after a push or a pop; 0 when the worker starts).
+    QueueDepth(usize),
 }
 
 /// The sending end of a sink's queue.
@@ -73,20 +76,31 @@ pub struct Outbox {
 impl Outbox {
     /// Queues a message; when the queue is full, the oldest is dropped and reported.
     pub fn push(&self, message: Message) {
-        let dropped = {
+        let (dropped, depth) = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             let dropped = (queue.len() >= self.capacity)
                 .then(|| queue.pop_front())
                 .flatten();
             queue.push_back(message);
-            dropped
+            (dropped, queue.len())
         };
         if let Some(dropped) = dropped {
             (self.report)(Report::Dropped {
                 title: dropped.title,
             });
         }
+        (self.report)(Report::QueueDepth(depth));
         self.wake.notify_one();
+    }
+
+    /// The oldest waiting message, if any (reporting the depth left).
+    fn pop(&self) -> Option<Message> {
+        let (message, depth) = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            (queue.pop_front()?, queue.len())
+        };
+        (self.report)(Report::QueueDepth(depth));
+        Some(message)
     }
 
     /// Messages waiting.
@@ -136,22 +150,18 @@ pub fn spawn_worker(
         capacity: capacity.max(1),
         report: Arc::clone(&report),
     };
-    let spacing = Duration::from_secs(60) / per_minute.max(1);
     let worker = outbox.clone();
+    report(Report::QueueDepth(0));
     let task = tokio::spawn(async move {
-        let mut next_slot = tokio::time::Instant::now();
+        let mut bucket = TokenBucket::new(per_minute, tokio::time::Instant::now());
         loop {
-            let next = worker
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop_front();
-            let Some(message) = next else {
+            let Some(message) = worker.pop() else {
                 worker.wake.notified().await;
                 continue;
             };
-            tokio::time::sleep_until(next_slot).await;
-            next_slot = tokio::time::Instant::now() + spacing;
+            while let Some(wait) = bucket.take(tokio::time::Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
             let mut attempt = 1;
             let span = tracing::info_span!(
                 parent: None,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hale_policy::{EmailSink, SmtpTls};
-use lettre::message::header::ContentType;
+use lettre::message::MultiPart;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -13,7 +13,25 @@ use crate::sinks::DeliveryError;
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sends `message` by email.
+/// The HTML part: the title as a heading, the body's lines, the links as links; every
+/// piece escaped, so a container name or an error body cannot add markup or a link.
+fn html_body(message: &Message) -> String {
+    use crate::markup::html;
+    let mut out = format!("<h3>{}</h3>\n<p>", html(&message.title));
+    let lines: Vec<String> = message.body.lines().map(html).collect();
+    out.push_str(&lines.join("<br>\n"));
+    out.push_str("</p>\n");
+    for (label, url) in &message.links {
+        out.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p>\n",
+            html(url),
+            html(label)
+        ));
+    }
+    out
+}
+
+/// Sends `message` by email: a plain-text part and an HTML part.
 ///
 /// # Errors
 /// A [`DeliveryError`]: bad addresses and permanent SMTP replies are final; connection
@@ -32,15 +50,17 @@ pub async fn send(email: &EmailSink, message: &Message) -> Result<String, Delive
     })?;
     let mut builder = lettre::Message::builder()
         .from(from)
-        .subject(message.title.clone())
-        .header(ContentType::TEXT_PLAIN);
+        .subject(message.title.clone());
     for to in &email.to {
         builder = builder.to(to
             .parse()
             .map_err(|e| fatal(format!("email `to` {to:?} is not an address: {e}")))?);
     }
     let mail = builder
-        .body(message.text())
+        .multipart(MultiPart::alternative_plain_html(
+            message.text(),
+            html_body(message),
+        ))
         .map_err(|e| fatal(format!("cannot build the email: {e}")))?;
 
     let port = email.effective_port();
@@ -73,5 +93,41 @@ pub async fn send(email: &EmailSink, message: &Message) -> Result<String, Delive
             retryable: !error.is_permanent(),
             retry_after: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_body;
+    use crate::message::Message;
+
+    #[test]
+    fn the_html_part_shows_outside_markup_as_text() {
+        let event = hale_core::HealEvent::new(
+            hale_core::Timestamp::now(),
+            hale_core::HealEventKind::ActionFailed,
+            "web",
+            None,
+            "answered <b>500</b> <a href=\"https://evil.example\">here</a>",
+        );
+        let message = Message {
+            title: "[hale] <script>alert(1)</script>".into(),
+            body: format!("Why: {}\nNext: tries again", event.reason),
+            kind: hale_policy::EventKind::Failed,
+            event,
+            count: 1,
+            links: vec![("Ack".into(), "http://hale.example/ack?a=1&b=\"2\"".into())],
+        };
+        let html = html_body(&message);
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(!html.contains("https://evil.example\">"), "{html}");
+        assert!(html.contains("&lt;b&gt;500&lt;/b&gt;"), "{html}");
+        assert!(
+            html.contains("<a href=\"http://hale.example/ack?a=1&amp;b=&quot;2&quot;\">Ack</a>"),
+            "{html}"
+        );
     }
 }

@@ -6,17 +6,25 @@
 //!   reminds about lasting quarantines and open circuits every `minReminderInterval`, and
 //!   tells about recoveries after trouble it reported (`sendOnResolved`).
 //! - Each sink has its own bounded queue and worker ([`delivery`]): a slow or dead sink
-//!   delays no other sink and never the reconciler. Workers pace to `rateLimit`, retry
+//!   delays no other sink and never the reconciler. Workers keep to `rateLimit` (a token
+//!   bucket, [`rate`]: a burst of up to `rateLimit`, then that many a minute), retry
 //!   network errors, 5xx and 429 with backoff (or as the service says), then record a
 //!   `notification_failed` audit event.
 //! - [`sinks`] speaks each service's format: generic webhook, Slack, Discord, Telegram,
-//!   ntfy, and email over SMTP (lettre).
+//!   ntfy, and email over SMTP (lettre), escaping outside text for each one's markup
+//!   ([`markup`]) so a container name or an error body cannot ping a channel or disguise a
+//!   link.
 
 mod actor;
 pub mod delivery;
 mod email;
+pub mod markup;
 mod message;
+pub mod rate;
 pub mod sinks;
 
-pub use actor::{LinkMaker, NOTIFIER_NAME, NotifierActor, NotifierArgs, NotifierMsg};
+pub use actor::{
+    LinkMaker, MetricSink, NOTIFIER_NAME, NotificationMetric, NotifierActor, NotifierArgs,
+    NotifierMsg,
+};
 pub use message::{Message, compose, event_kind, test_message};

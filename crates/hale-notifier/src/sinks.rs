@@ -11,6 +11,7 @@ use std::time::Duration;
 use hale_policy::{NotifierSpec, SecretRef};
 use serde_json::json;
 
+use crate::markup;
 use crate::message::Message;
 
 /// How long one delivery attempt may take.
@@ -191,9 +192,14 @@ pub async fn send(
     }
     if let Some(slack) = &spec.slack {
         let url = secret(&slack.webhook_url, "Slack webhook URL")?;
+        // Everything from the message is escaped: a container name or an error body must
+        // not ping the channel or disguise a link (see `markup`).
         let mut blocks = vec![json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", message.title, message.body)},
+            "text": {
+                "type": "mrkdwn",
+                "text": format!("*{}*\n{}", markup::slack(&message.title), markup::slack(&message.body)),
+            },
         })];
         if !message.links.is_empty() {
             let buttons: Vec<_> = message
@@ -203,15 +209,31 @@ pub async fn send(
                 .collect();
             blocks.push(json!({"type": "actions", "elements": buttons}));
         }
-        let body = json!({"text": message.title, "blocks": blocks});
+        // `text` is the notification's preview, parsed as mrkdwn too.
+        let body = json!({"text": markup::slack(&message.title), "blocks": blocks});
         let response = post_json(client, &url, &body).await?;
         // Slack answers errors as plain text: `invalid_payload`, `no_service`, ...
         return answer(response, |body| Some(body.trim().to_owned()), |_| None).await;
     }
     if let Some(discord) = &spec.discord {
         let url = secret(&discord.webhook_url, "Discord webhook URL")?;
-        let content: String = message.text().chars().take(2000).collect();
-        let body = json!({"content": content, "username": discord.username});
+        // The message's text is escaped for Discord's markdown; hale's own links are
+        // added as they are. `allowed_mentions` with nothing to parse: no @everyone, @here,
+        // role or user ping, whatever the text says.
+        let mut content = format!(
+            "{}\n{}",
+            markup::discord(&message.title),
+            markup::discord(&message.body)
+        );
+        for (label, url) in &message.links {
+            content.push_str(&format!("\n{}: {url}", markup::discord(label)));
+        }
+        let content: String = content.chars().take(2000).collect();
+        let body = json!({
+            "content": content,
+            "username": discord.username,
+            "allowed_mentions": {"parse": []},
+        });
         let response = post_json(client, &url, &body).await?;
         return answer(
             response,
@@ -230,6 +252,7 @@ pub async fn send(
             "{}/bot{token}/sendMessage",
             telegram.api_url.trim_end_matches('/')
         );
+        // No `parse_mode`: Telegram shows plain text as it is, so nothing in it is markup.
         let body = json!({
             "chat_id": telegram.chat_id,
             "text": message.text().chars().take(4096).collect::<String>(),

@@ -401,13 +401,13 @@ async fn the_worker_retries_on_schedule_and_a_dead_sink_delays_no_other() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_rate_limit_paces_messages_and_a_full_queue_drops_the_oldest() {
+async fn the_rate_limit_allows_a_burst_then_paces_and_a_full_queue_drops_the_oldest() {
     let sink = scripted(0, false);
     let (reports, report) = collector();
-    // 2 per minute: one every 30 s; room for 2 waiting.
+    // 2 per minute: a burst of 2, then one every 30 s; room for 2 waiting.
     let (outbox, _task) = spawn_worker(sink.clone(), 2, 2, report);
     let start = tokio::time::Instant::now();
-    for i in 0..5 {
+    for i in 0..6 {
         let mut m = message();
         m.title = format!("m{i}");
         outbox.push(m);
@@ -421,14 +421,115 @@ async fn the_rate_limit_paces_messages_and_a_full_queue_drops_the_oldest() {
         .iter()
         .map(|t| (*t - start).as_secs())
         .collect();
-    // m0 goes at once, m1 waits in the worker for its slot, m2 and m3 fill the queue, and
-    // m4 pushes out the oldest waiting one, m2.
-    assert_eq!(times, [0, 30, 60, 90], "paced to the rate limit");
+    // m0 and m1 go at once (the bucket starts full), m2 waits in the worker for a token,
+    // m3 and m4 fill the queue, and m5 pushes out the oldest waiting one, m3.
+    assert_eq!(times, [0, 0, 30, 60, 90], "a burst, then the rate");
     let reports = reports.lock().unwrap();
     assert!(
-        reports.contains(&Report::Dropped { title: "m2".into() }),
+        reports.contains(&Report::Dropped { title: "m3".into() }),
         "{reports:?}"
     );
+    assert_eq!(
+        reports.last(),
+        Some(&Report::Delivered {
+            title: "m5".into(),
+            attempts: 1
+        }),
+        "{reports:?}"
+    );
+    assert!(reports.contains(&Report::QueueDepth(2)), "{reports:?}");
+}
+
+/// A message whose outside parts (target name, reason, signal) carry chat markup.
+fn hostile() -> Message {
+    let mut event = event(HealEventKind::ActionFailed, "web-<!here>");
+    event.reason = "webhook answered 500: <!channel> @everyone <https://evil.example|click here> [your dashboard](https://evil.example) <b>x</b>".into();
+    compose(
+        &event,
+        EventKind::Failed,
+        1,
+        vec![(
+            "Acknowledge 2h".into(),
+            "http://hale.example/ack?a=1&b=2".into(),
+        )],
+    )
+}
+
+#[tokio::test]
+async fn outside_text_cannot_ping_a_channel_or_disguise_a_link_in_any_sink() {
+    let (url, received) = service(|path, _| {
+        if path.contains("sendMessage") {
+            return (StatusCode::OK, r#"{"ok":true,"result":{"message_id":1}}"#).into_response();
+        }
+        ok(path, "")
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let slack = secret_file(&format!("{url}/slack/T000/B000/XXXX"));
+    let discord = secret_file(&format!("{url}/discord/123/abc"));
+    let telegram = secret_file("123456:ABC-DEF");
+    for yaml in [
+        format!(
+            "slack: {{webhookUrl: {{fromFile: {}}}}}",
+            slack.path().display()
+        ),
+        format!(
+            "discord: {{webhookUrl: {{fromFile: {}}}}}",
+            discord.path().display()
+        ),
+        format!(
+            "telegram: {{botToken: {{fromFile: {}}}, chatId: \"1\", apiUrl: \"{url}\"}}",
+            telegram.path().display()
+        ),
+    ] {
+        let result = send(&client, &spec(&yaml), &hostile()).await;
+        assert!(result.is_ok(), "{yaml}: {result:?}");
+    }
+    let received = received.lock().unwrap().clone();
+    let json = |i: usize| serde_json::from_str::<serde_json::Value>(&received[i].2).unwrap();
+
+    // Slack: no control sequence survives in the preview or the block; the button keeps
+    // hale's own link.
+    let slack = json(0);
+    for text in [&slack["text"], &slack["blocks"][0]["text"]["text"]] {
+        let text = text.as_str().unwrap();
+        assert!(
+            !text.contains('<') && !text.contains('>'),
+            "Slack would ping or show a disguised link: {text}"
+        );
+        assert!(text.contains("web-&lt;!here&gt;"), "{text}");
+    }
+    let block = slack["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(
+        block.contains("&lt;!channel&gt; @everyone &lt;https://evil.example|click here&gt;"),
+        "{block}"
+    );
+    assert_eq!(
+        slack["blocks"][1]["elements"][0]["url"],
+        "http://hale.example/ack?a=1&b=2"
+    );
+
+    // Discord: mentions off for the whole message, markdown escaped, hale's link intact.
+    let discord = json(1);
+    assert_eq!(
+        discord["allowed_mentions"],
+        serde_json::json!({"parse": []})
+    );
+    let content = discord["content"].as_str().unwrap();
+    assert!(
+        content.contains(r"\[your dashboard\]\(https://evil.example\)")
+            && content.contains(r"\@everyone"),
+        "{content}"
+    );
+    assert!(
+        content.ends_with("Acknowledge 2h: http://hale.example/ack?a=1&b=2"),
+        "{content}"
+    );
+
+    // Telegram: plain text, no parse mode that would read markup.
+    let telegram = json(2);
+    assert!(telegram.get("parse_mode").is_none(), "{telegram}");
+    assert!(telegram["text"].as_str().unwrap().contains("<!channel>"));
 }
 
 #[tokio::test]
@@ -451,6 +552,7 @@ async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_tr
         links: Arc::new(|_| Vec::new()),
         record: Arc::new(move |e| record.lock().unwrap().push(e)),
         http: reqwest::Client::new(),
+        metrics: Arc::new(|_, _| {}),
     };
     let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
         .await
@@ -504,6 +606,84 @@ async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_tr
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(titles().len(), count, "no reminder after recovery");
     assert!(recorded.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn nothing_folded_is_sent_after_the_quarantine_that_closed_the_episode() {
+    let (url, received) = service(ok).await;
+    let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook: {{url: \"{url}/hook\"}}\n  groupWindow: 1s\n  minReminderInterval: 1h\n"
+    ))
+    .unwrap();
+    let policy: hale_policy::HealPolicy = serde_saphyr::from_str(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  notify: [{notifier: team, on: [Remediating, Failed, Quarantined]}]\n",
+    )
+    .unwrap();
+    let metrics: Arc<Mutex<Vec<(String, hale_notifier::NotificationMetric)>>> = Arc::default();
+    let seen = Arc::clone(&metrics);
+    let args = hale_notifier::NotifierArgs {
+        policies: Arc::new(vec![policy]),
+        notifiers: Arc::new(vec![notifier]),
+        default_route: None,
+        links: Arc::new(|_| Vec::new()),
+        record: Arc::new(|_| {}),
+        http: reqwest::Client::new(),
+        metrics: Arc::new(move |notifier, metric| {
+            seen.lock().unwrap().push((notifier.to_owned(), metric));
+        }),
+    };
+    let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
+        .await
+        .unwrap();
+    // A flapping target: remediated three times, then given up on, within one window.
+    for kind in [
+        HealEventKind::ActionStarted,
+        HealEventKind::ActionStarted,
+        HealEventKind::ActionStarted,
+        HealEventKind::Quarantined,
+    ] {
+        actor
+            .cast(hale_notifier::NotifierMsg::Event(Box::new(event(
+                kind, "web-1",
+            ))))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let titles: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, body)| {
+            serde_json::from_str::<serde_json::Value>(body).unwrap()["title"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles[0].contains("Remediating web-1"), "{titles:?}");
+    assert!(
+        titles[1].contains("Gave up on web-1"),
+        "the quarantine is the last word, no \"2 such events ... tries again\" after it: {titles:?}"
+    );
+    let metrics = metrics.lock().unwrap();
+    let delivered = metrics
+        .iter()
+        .filter(|(n, m)| n == "team" && *m == hale_notifier::NotificationMetric::Delivered)
+        .count();
+    assert_eq!(delivered, 2, "{metrics:?}");
+    assert_eq!(
+        metrics.last(),
+        Some(&(
+            "team".to_owned(),
+            hale_notifier::NotificationMetric::Delivered
+        )),
+        "{metrics:?}"
+    );
+    assert!(metrics.contains(&(
+        "team".to_owned(),
+        hale_notifier::NotificationMetric::QueueDepth(0)
+    )));
 }
 
 #[tokio::test]
@@ -573,6 +753,16 @@ async fn email_reaches_a_real_smtp_server_with_headers_and_body() {
     assert!(text.contains("To: oncall@example.com"), "{text}");
     assert!(text.contains("Subject: [hale] Remediating web-1"), "{text}");
     assert!(text.contains("Why: probe http failed: HTTP 503"), "{text}");
+    // A plain part and an HTML part, the HTML with hale's link as a link.
+    assert!(text.contains("multipart/alternative"), "{text}");
+    assert!(text.contains("Content-Type: text/plain"), "{text}");
+    assert!(text.contains("Content-Type: text/html"), "{text}");
+    assert!(text.contains("<h3>[hale] Remediating web-1"), "{text}");
+    assert!(
+        text.contains("href=3D\"http://hale.example/ack\"")
+            || text.contains("href=\"http://hale.example/ack\""),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -602,6 +792,7 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         links: Arc::new(|_| Vec::new()),
         record: Arc::new(|_| {}),
         http: reqwest::Client::new(),
+        metrics: Arc::new(|_, _| {}),
     };
     let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
         .await
@@ -631,7 +822,7 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         .collect();
     assert_eq!(
         policies,
-        ["web"],
-        "web has no routes (default), db routes only Quarantined"
+        ["web", "twice"],
+        "web has no routes (default), db routes only Quarantined, twice's two routes to one notifier send once"
     );
 }

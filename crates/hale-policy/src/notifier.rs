@@ -61,7 +61,9 @@ pub struct NotifierSpec {
     /// route does not list `Recovered`. Default: `true`.
     #[serde(default = "default_true")]
     pub send_on_resolved: bool,
-    /// At most this many messages per minute; more wait their turn. Default: `20`.
+    /// At most this many messages per minute, as a token bucket: up to this many may go at
+    /// once (an incident touching five containers is five messages now), then one every
+    /// `60s / rateLimit`; more wait their turn in the queue. Default: `20`.
     #[serde(default = "default_rate_limit")]
     pub rate_limit: u32,
     /// Messages waiting for this sink at most; when full, the oldest is dropped (and the

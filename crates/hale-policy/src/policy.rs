@@ -79,7 +79,7 @@ pub struct Site {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CoolifyApplication {
-    /// The application's UUID, as shown in Coolify's UI and API.
+    /// The application's UUID, as shown in Coolify's UI and API: letters, digits, `-` and `_`.
     pub application_uuid: String,
     /// Base URL of the Coolify instance, e.g. `https://coolify.example.com`.
     /// Default: the `COOLIFY_URL` environment variable of the hale process.

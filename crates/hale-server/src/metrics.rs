@@ -59,6 +59,22 @@ struct ResultLabel {
     result: String,
 }
 
+/// Labels of `hale_notifications_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    notifier: String,
+    result: String,
+}
+
+/// A `notifier` label alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifierLabel {
+    notifier: String,
+}
+
+/// The results `hale_notifications_total` counts.
+pub const NOTIFICATION_RESULTS: [&str; 3] = ["delivered", "failed", "dropped"];
+
 /// A `version` label alone.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
@@ -87,6 +103,8 @@ pub struct Metrics {
     reloads: Family<ResultLabel, Counter>,
     docker_connected: Gauge,
     spans_dropped: Counter,
+    notifications: Family<NotificationLabels, Counter>,
+    notification_queue: Family<NotifierLabel, Gauge>,
     /// One scrape at a time rebuilds the per-target gauges.
     scrape: Mutex<()>,
 }
@@ -110,7 +128,7 @@ impl Metrics {
         let targets = Family::<StateLabels, Gauge>::default();
         registry.register(
             "hale_targets",
-            "Targets by policy and state (healthy, unknown, pending, failing, quarantined)",
+            "Targets by policy and state (healthy, degraded, unknown, pending, failing, verifying, quarantined)",
             targets.clone(),
         );
         let cooldown = Family::<TargetLabels, FloatGauge>::default();
@@ -177,6 +195,18 @@ impl Metrics {
             "Trace spans the OTLP collector did not take (down, refusing, timing out)",
             spans_dropped.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "hale_notifications",
+            "Notifications by notifier and result (delivered, failed after its retries, dropped from a full queue)",
+            notifications.clone(),
+        );
+        let notification_queue = Family::<NotifierLabel, Gauge>::default();
+        registry.register(
+            "hale_notification_queue_depth",
+            "Notifications waiting in each notifier's queue (rateLimit, retries, a slow service)",
+            notification_queue.clone(),
+        );
         let build_info = Family::<VersionLabel, Gauge>::default();
         registry.register(
             "hale_build_info",
@@ -202,6 +232,8 @@ impl Metrics {
             reloads,
             docker_connected,
             spans_dropped,
+            notifications,
+            notification_queue,
             scrape: Mutex::new(()),
         };
         // Alerts that fire on `increase(...)` need the series to exist at 0 before the
@@ -235,6 +267,33 @@ impl Metrics {
                 result: result.to_owned(),
             });
         }
+    }
+
+    /// Counts a notification of `notifier` with `result` (one of [`NOTIFICATION_RESULTS`]).
+    pub fn observe_notification(&self, notifier: &str, result: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                notifier: notifier.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets how many notifications wait for `notifier`. The first call for a notifier also
+    /// creates its `hale_notifications_total` series at 0, so an alert on their
+    /// `increase()` sees the first failure.
+    pub fn set_notification_queue(&self, notifier: &str, depth: usize) {
+        for result in NOTIFICATION_RESULTS {
+            let _created = self.notifications.get_or_create(&NotificationLabels {
+                notifier: notifier.to_owned(),
+                result: result.to_owned(),
+            });
+        }
+        self.notification_queue
+            .get_or_create(&NotifierLabel {
+                notifier: notifier.to_owned(),
+            })
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
     /// The counter of dropped trace spans, for the exporter to increment.

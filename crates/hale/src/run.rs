@@ -324,6 +324,26 @@ async fn controller(
                 .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("the HTTP client builds"),
+            metrics: {
+                let metrics = Arc::clone(&metrics);
+                Arc::new(move |notifier, metric| {
+                    use hale_notifier::NotificationMetric;
+                    match metric {
+                        NotificationMetric::Delivered => {
+                            metrics.observe_notification(notifier, "delivered");
+                        }
+                        NotificationMetric::Failed => {
+                            metrics.observe_notification(notifier, "failed");
+                        }
+                        NotificationMetric::Dropped => {
+                            metrics.observe_notification(notifier, "dropped");
+                        }
+                        NotificationMetric::QueueDepth(depth) => {
+                            metrics.set_notification_queue(notifier, depth);
+                        }
+                    }
+                })
+            },
         },
         writer: writer.clone(),
         status: status.clone(),
