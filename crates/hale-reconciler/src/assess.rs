@@ -244,7 +244,15 @@ pub fn assess(
     }
     let running = container.status == ContainerStatus::Running;
     let Some(verify) = verify else {
-        return if running && matches!(container.health, None | Some(HealthStatus::Healthy)) {
+        // Healthy is a claim: every periodic probe must have passed in this run (a
+        // container not yet probed is unknown, not healthy).
+        let probed = probes.iter().filter(|p| !p.is_event_driven()).all(|p| {
+            current_track(p, container, tracks).is_some_and(|t| t.consecutive_successes > 0)
+        });
+        return if running
+            && probed
+            && matches!(container.health, None | Some(HealthStatus::Healthy))
+        {
             Assessment::Healthy
         } else {
             Assessment::Unknown
@@ -316,7 +324,8 @@ fn current_track<'a>(
 }
 
 /// Assesses a site of a policy (`site` is its name in `spec.sites`) from the tallies of the
-/// probes that name it in `siteRef`. A site nobody has found failing is healthy; after an
+/// probes that name it in `siteRef`. A site whose probes have all passed, and none is
+/// failing, is healthy (one not yet probed is unknown); after an
 /// action of hale's, once its probes have passed `successThreshold` times since (a site
 /// without probes: once it has not failed for the stable period).
 pub fn assess_site(
@@ -343,7 +352,17 @@ pub fn assess_site(
         return Assessment::Pending { failure, until };
     }
     let Some(verify) = verify else {
-        return Assessment::Healthy;
+        // Healthy only once every probe of the site has passed (not yet probed: unknown).
+        let probed = probes.iter().all(|probe| {
+            tracks
+                .get(&probe.name)
+                .is_some_and(|track| track.consecutive_successes > 0)
+        });
+        return if probed {
+            Assessment::Healthy
+        } else {
+            Assessment::Unknown
+        };
     };
     if probes.is_empty() {
         let stable_at = verify.ended_at.plus(verify.stable_period);

@@ -333,3 +333,35 @@ fn docker_health_must_pass_after_the_restart_not_before() {
     let recovered = step(&spec, &fresh, &no_tracks(), &mut state, at(4));
     assert_eq!(kinds(&recovered), [HealEventKind::Recovered]);
 }
+
+#[test]
+fn a_running_container_not_yet_probed_is_unknown_not_healthy() {
+    let spec = spec(
+        "  probes:\n  - {name: ok, exec: {command: [test, -f, /tmp/ok]}, period: 1s, timeout: 500ms}\n",
+    );
+    let container = up_since(0);
+    assert_eq!(
+        assess(&spec, &container, &no_tracks(), None, at(5)),
+        Assessment::Unknown,
+        "no probe has run in this container's run"
+    );
+    let mut tracks = no_tracks();
+    tracks.insert(
+        "ok".into(),
+        ProbeTrack {
+            consecutive_successes: 1,
+            first_counted_at: Some(at(1)),
+            ..ProbeTrack::default()
+        },
+    );
+    assert_eq!(
+        assess(&spec, &container, &tracks, None, at(5)),
+        Assessment::Healthy
+    );
+    // A pass counted in an earlier run says nothing about this one.
+    let restarted = up_since(3);
+    assert_eq!(
+        assess(&spec, &restarted, &tracks, None, at(5)),
+        Assessment::Unknown
+    );
+}
