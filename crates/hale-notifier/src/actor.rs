@@ -289,15 +289,15 @@ impl NotifierState {
                 !(*kind == ended && *policy == event.policy && *name == target)
             });
         }
-        // A recovery, a release and a quarantine close the episode: repeats still being
+        // A quarantine, a release and a circuit closing end the story: repeats still being
         // folded belong to it, and a summary sent afterwards ("3 such events ... hale
-        // tries again") would contradict the message that closed it.
+        // tries again") would contradict the message that ended it. A recovery does not
+        // drop them: a target that recovers and fails again within the window is flapping,
+        // and its repeats (recoveries included) fold into one digest that ends on the
+        // latest state (see `on_tick`).
         if matches!(
             event.kind,
-            HealEventKind::Recovered
-                | HealEventKind::Released
-                | HealEventKind::Quarantined
-                | HealEventKind::CircuitClosed
+            HealEventKind::Released | HealEventKind::Quarantined | HealEventKind::CircuitClosed
         ) {
             let target = target_name(event);
             self.groups.retain(|((_, policy, name), kind), _| {
@@ -314,12 +314,11 @@ impl NotifierState {
             let send_on_resolved = spec.as_ref().is_none_or(|s| s.send_on_resolved);
             if kind == EventKind::Recovered {
                 let told = self.told.remove(&subject);
-                if listed || (send_on_resolved && told) {
-                    self.send(&notifier, event, kind, 1);
+                let folding = self.groups.keys().any(|(s, _)| *s == subject);
+                if !(listed || (send_on_resolved && (told || folding))) {
+                    continue;
                 }
-                continue;
-            }
-            if !listed {
+            } else if !listed {
                 continue;
             }
             if matches!(
@@ -335,23 +334,37 @@ impl NotifierState {
                 );
             }
             let window = spec.map_or(Duration::ZERO, |s| s.group_window.as_std());
-            let key = (subject, event.kind);
-            match self.groups.get_mut(&key) {
-                Some(group) if now.since(group.opened) < window => {
-                    group.folded += 1;
-                    group.latest = event.clone();
-                }
-                _ => {
-                    self.groups.insert(
-                        key,
-                        Group {
-                            opened: now,
-                            folded: 0,
-                            latest: event.clone(),
-                        },
-                    );
-                    self.send(&notifier, event, kind, 1);
-                }
+            self.fold_or_send(subject, event, kind, window, now);
+        }
+    }
+
+    /// Sends `event` now if it opens a group for (subject, kind), or counts it into the
+    /// open one (told later, in the subject's digest).
+    fn fold_or_send(
+        &mut self,
+        subject: Subject,
+        event: &HealEvent,
+        kind: EventKind,
+        window: Duration,
+        now: Timestamp,
+    ) {
+        let notifier = subject.0.clone();
+        let key = (subject, event.kind);
+        match self.groups.get_mut(&key) {
+            Some(group) if now.since(group.opened) < window => {
+                group.folded += 1;
+                group.latest = event.clone();
+            }
+            _ => {
+                self.groups.insert(
+                    key,
+                    Group {
+                        opened: now,
+                        folded: 0,
+                        latest: event.clone(),
+                    },
+                );
+                self.send(&notifier, event, kind, 1);
             }
         }
     }
@@ -385,22 +398,65 @@ impl NotifierState {
                 )
             })
             .collect();
-        let closed: Vec<_> = self
-            .groups
-            .iter()
-            .filter(|((subject, _), group)| {
+        // A subject's groups close together, once its oldest has been open a window: one
+        // digest per target, not one per kind.
+        let mut oldest: HashMap<&Subject, Timestamp> = HashMap::new();
+        for ((subject, _), group) in &self.groups {
+            let opened = oldest.entry(subject).or_insert(group.opened);
+            *opened = (*opened).min(group.opened);
+        }
+        let closing: HashSet<Subject> = oldest
+            .into_iter()
+            .filter(|(subject, opened)| {
                 let window = windows.get(&subject.0).map_or(Duration::ZERO, |w| w.0);
-                now.since(group.opened) >= window
+                now.since(*opened) >= window
             })
-            .map(|(key, _)| key.clone())
+            .map(|(subject, _)| subject.clone())
             .collect();
-        for key in closed {
-            if let Some(group) = self.groups.remove(&key)
-                && group.folded > 0
-                && let Some(kind) = event_kind(&group.latest)
-            {
-                self.send(&key.0.0, &group.latest, kind, group.folded);
+        for subject in closing {
+            let mut groups: Vec<Group> = Vec::new();
+            self.groups.retain(|(s, _), group| {
+                if *s == subject {
+                    groups.push(Group {
+                        opened: group.opened,
+                        folded: group.folded,
+                        latest: group.latest.clone(),
+                    });
+                    false
+                } else {
+                    true
+                }
+            });
+            // In the order the kinds first happened: "2 more Remediating, 2 more Recovered".
+            groups.sort_by_key(|g| g.opened);
+            let folded: Vec<(EventKind, u32)> = groups
+                .iter()
+                .filter(|g| g.folded > 0)
+                .filter_map(|g| event_kind(&g.latest).map(|k| (k, g.folded)))
+                .collect();
+            if folded.is_empty() {
+                continue;
             }
+            // The digest speaks from the latest event of all: what is true now.
+            let Some(latest) = groups
+                .iter()
+                .map(|g| &g.latest)
+                .max_by_key(|e| (e.time, e.seq))
+                .cloned()
+            else {
+                continue;
+            };
+            let Some(kind) = event_kind(&latest) else {
+                continue;
+            };
+            let window = windows.get(&subject.0).map_or(Duration::ZERO, |w| w.0);
+            let Some(channel) = self.channels.get(&subject.0) else {
+                continue;
+            };
+            let links = (self.args.links)(&latest);
+            channel.outbox.push(crate::message::digest(
+                &latest, kind, &folded, window, links,
+            ));
         }
         let due: Vec<_> = self
             .lasting

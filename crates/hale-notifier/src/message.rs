@@ -80,7 +80,8 @@ pub fn test_message(notifier: &str) -> Message {
     }
 }
 
-/// Composes the message for `event` of `kind`, standing for `count` records, with `links`.
+/// Composes the message for `event` of `kind`, standing for `count` records (see
+/// [`digest`] for how folded repeats are told), with `links`.
 pub fn compose(
     event: &HealEvent,
     kind: EventKind,
@@ -141,11 +142,6 @@ pub fn compose(
     if event.dry_run {
         body.push_str("\n(dry-run: nothing was touched)");
     }
-    if count > 1 {
-        body.push_str(&format!(
-            "\n({count} such events within the grouping window; this is the latest)"
-        ));
-    }
     Message {
         title,
         body,
@@ -154,4 +150,37 @@ pub fn compose(
         count,
         links,
     }
+}
+
+/// The digest of a target's repeats within a grouping window: the message of the `latest`
+/// event (what is true now), with how many more of each kind were folded (`folded`) in
+/// the last `window`. A target that is remediated, recovers and fails again is flapping,
+/// and one digest says so instead of a message per event.
+pub fn digest(
+    latest: &HealEvent,
+    kind: EventKind,
+    folded: &[(EventKind, u32)],
+    window: std::time::Duration,
+    links: Vec<(String, String)>,
+) -> Message {
+    let total: u32 = folded.iter().map(|(_, n)| n).sum();
+    let mut message = compose(latest, kind, 1, links);
+    let counts: Vec<String> = folded
+        .iter()
+        .map(|(kind, n)| format!("{n} more {kind:?}"))
+        .collect();
+    let flapping = folded.iter().any(|(k, _)| *k == EventKind::Recovered)
+        && folded.iter().any(|(k, _)| *k != EventKind::Recovered);
+    message.body.push_str(&format!(
+        "\n(Folded within the last {}: {}{}. This message is the latest.)",
+        hale_policy::Duration::from(window),
+        counts.join(", "),
+        if flapping {
+            " — the target is flapping"
+        } else {
+            ""
+        }
+    ));
+    message.count = total + 1;
+    message
 }

@@ -587,7 +587,7 @@ async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_tr
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let seen = titles();
     assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen[1].contains("4 such events"), "{seen:?}");
+    assert!(seen[1].contains("4 more Failed"), "{seen:?}");
 
     // Quarantined: told at once, reminded every 2 s while it lasts, then the recovery is
     // told (sendOnResolved) and reminders stop.
@@ -684,6 +684,66 @@ async fn nothing_folded_is_sent_after_the_quarantine_that_closed_the_episode() {
         "team".to_owned(),
         hale_notifier::NotificationMetric::QueueDepth(0)
     )));
+}
+
+#[tokio::test]
+async fn a_flapping_target_is_told_once_then_in_one_digest_that_ends_on_its_latest_state() {
+    let (url, received) = service(ok).await;
+    let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook: {{url: \"{url}/hook\"}}\n  groupWindow: 1s\n"
+    ))
+    .unwrap();
+    let policy: hale_policy::HealPolicy = serde_saphyr::from_str(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  notify: [{notifier: team}]\n",
+    )
+    .unwrap();
+    let args = hale_notifier::NotifierArgs {
+        policies: Arc::new(vec![policy]),
+        notifiers: Arc::new(vec![notifier]),
+        default_route: None,
+        links: Arc::new(|_| Vec::new()),
+        record: Arc::new(|_| {}),
+        http: reqwest::Client::new(),
+        metrics: Arc::new(|_, _| {}),
+    };
+    let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
+        .await
+        .unwrap();
+    // Restarted, recovered, failing again, three times within the window.
+    for _ in 0..3 {
+        for kind in [HealEventKind::ActionStarted, HealEventKind::Recovered] {
+            let mut e = event(kind, "web-1");
+            e.time = Timestamp::now();
+            actor
+                .cast(hale_notifier::NotifierMsg::Event(Box::new(e)))
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let bodies: Vec<serde_json::Value> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, body)| serde_json::from_str(body).unwrap())
+        .collect();
+    let titles: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(titles[0].contains("Remediating web-1"), "{titles:?}");
+    assert!(titles[1].contains("Recovered"), "{titles:?}");
+    assert!(
+        titles[2].contains("Recovered"),
+        "the digest tells the latest state: {titles:?}"
+    );
+    let digest = bodies[2]["message"].as_str().unwrap();
+    assert!(
+        digest.contains("2 more Remediating, 2 more Recovered")
+            && digest.contains("the target is flapping"),
+        "{digest}"
+    );
 }
 
 #[tokio::test]

@@ -573,16 +573,21 @@ fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
             .collect();
         let paused = state.paused.contains(name);
 
-        let in_flight = |target: &str| {
+        // Being remediated: an action running, or done and not yet proven by fresh
+        // evidence (whatever the assessment says meanwhile: a restarted container not yet
+        // seen running again is `unknown`, and must not stop counting).
+        let being_remediated = |target: &str| {
             state
                 .targets
                 .get(&(name.to_owned(), target.to_owned()))
-                .is_some_and(|t| t.in_flight)
+                .is_some_and(|t| t.in_flight || t.verifying_since.is_some())
         };
         let unhealthy: BTreeSet<String> = assessed
             .iter()
             .map(|(subject, assessment)| (subject.target_ref().name, assessment))
-            .filter(|(target, assessment)| counts_as_failing(assessment) || in_flight(target))
+            .filter(|(target, assessment)| {
+                counts_as_failing(assessment) || being_remediated(target)
+            })
             .map(|(target, _)| target)
             .collect();
         let reading = CircuitReading {

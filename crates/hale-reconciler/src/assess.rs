@@ -259,6 +259,8 @@ pub fn assess(
         };
     };
     if !running {
+        // (Not running after hale's own action: `decide` tells an operator's stop from
+        // hale's failed restart; the circuit still counts it, see `counts_as_failing`.)
         return Assessment::Unknown;
     }
     if verify.restarted

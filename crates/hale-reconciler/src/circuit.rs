@@ -86,7 +86,8 @@ impl CircuitReading {
 /// target hale acted on that has not yet proven healthy ([`Assessment::Verifying`]): one
 /// being remediated is not healthy, and letting it stop counting would let the circuit
 /// close under a shared outage and a second target be restarted. (The reconciler also
-/// counts a target whose action is still running.) A quarantined target counts while it
+/// counts a target whose action is still running, or done but not yet proven, whatever
+/// it is assessed as meanwhile.) A quarantined target counts while it
 /// still fails, not after it recovered on its own.
 pub fn counts_as_failing(assessment: &Assessment) -> bool {
     matches!(

@@ -494,9 +494,12 @@ fn decide_on_ladder(
         state.step = steps.len() - 1;
         state.attempts_in_step = steps[state.step].attempts;
         let reason = if steps.iter().any(|step| subject.can_use(step)) {
+            let attempts: u32 = steps.iter().map(|step| step.attempts).sum();
             format!(
-                "still failing after the whole remediation ladder ({} steps)",
-                steps.len()
+                "still failing after the whole remediation ladder ({} {}, {attempts} {})",
+                steps.len(),
+                if steps.len() == 1 { "step" } else { "steps" },
+                if attempts == 1 { "attempt" } else { "attempts" }
             )
         } else {
             "no step of the remediation ladder can act on this target (restart, stopStart and recreate need a container; coolifyRestart and coolifyRedeploy a site with a coolify application)".to_owned()

@@ -499,7 +499,7 @@ fn an_exhausted_ladder_quarantines() {
     assert!(
         decision.events[0]
             .reason
-            .starts_with("still failing after the whole remediation ladder (1 steps)")
+            .starts_with("still failing after the whole remediation ladder (1 step, ")
     );
 }
 

@@ -117,7 +117,22 @@ fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::P
         return ExitCode::from(USAGE_ERROR);
     }
     // Refuse a name nothing has quarantined, rather than file a request that does nothing.
-    match quarantined_targets(state_dir) {
+    // A running hale writes its state in batches: a quarantine it just decided may take a
+    // moment to reach the store, so look again for a little while before refusing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let found = loop {
+        let found = quarantined_targets(state_dir);
+        let matched = found.as_ref().is_ok_and(|quarantined| {
+            quarantined
+                .iter()
+                .any(|(p, name)| *name == target && policy.as_ref().is_none_or(|only| only == p))
+        });
+        if matched || found.is_err() || std::time::Instant::now() >= deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    match found {
         Ok(quarantined) => {
             let matches = quarantined
                 .iter()
