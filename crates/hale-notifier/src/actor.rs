@@ -13,8 +13,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 
 use crate::delivery::{Deliver, Outbox, Report, spawn_worker};
+use crate::error::DeliveryError;
 use crate::message::{Message, compose, event_kind};
-use crate::sinks::DeliveryError;
 
 /// The name the notifier registers under.
 pub const NOTIFIER_NAME: &str = "hale-notifier";

@@ -10,9 +10,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::error::DeliveryError;
 use crate::message::Message;
 use crate::rate::TokenBucket;
-use crate::sinks::DeliveryError;
 
 /// Attempts per message, the first included.
 pub const MAX_ATTEMPTS: u32 = 5;

@@ -7,8 +7,8 @@ use lettre::message::MultiPart;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use crate::error::DeliveryError;
 use crate::message::Message;
-use crate::sinks::DeliveryError;
 
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,11 +37,7 @@ fn html_body(message: &Message) -> String {
 /// A [`DeliveryError`]: bad addresses and permanent SMTP replies are final; connection
 /// problems and transient (4xx) replies may be retried.
 pub async fn send(email: &EmailSink, message: &Message) -> Result<String, DeliveryError> {
-    let fatal = |message: String| DeliveryError {
-        message,
-        retryable: false,
-        retry_after: None,
-    };
+    let fatal = |message: String| DeliveryError::fatal(message);
     let from = email.from.parse().map_err(|e| {
         fatal(format!(
             "email `from` {:?} is not an address: {e}",

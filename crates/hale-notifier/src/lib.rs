@@ -18,6 +18,7 @@
 mod actor;
 pub mod delivery;
 mod email;
+mod error;
 pub mod markup;
 mod message;
 pub mod rate;

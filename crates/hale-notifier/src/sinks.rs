@@ -17,34 +17,7 @@ use crate::message::Message;
 /// How long one delivery attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Why a delivery did not work, and whether trying again may help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryError {
-    /// What went wrong, without secrets.
-    pub message: String,
-    /// A retry may succeed (network error, 5xx, 429, a transient SMTP reply).
-    pub retryable: bool,
-    /// The service asked to wait this long first.
-    pub retry_after: Option<Duration>,
-}
-
-impl DeliveryError {
-    fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: false,
-            retry_after: None,
-        }
-    }
-
-    fn transient(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: true,
-            retry_after: None,
-        }
-    }
-}
+pub use crate::error::DeliveryError;
 
 /// A wait a service asked for, in (possibly fractional) seconds: only finite, non-negative
 /// values up to an hour are believed (a malformed header must not crash a worker).

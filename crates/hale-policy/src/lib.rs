@@ -18,6 +18,7 @@ pub mod conditions;
 mod diagnostic;
 mod duration;
 mod load;
+mod located;
 mod max_unhealthy;
 mod meta;
 mod notifier;
@@ -33,7 +34,8 @@ pub mod yaml_value;
 
 pub use diagnostic::{Diagnostic, Position, Severity};
 pub use duration::{Duration, DurationParseError};
-pub use load::{LoadReport, Located, MAX_FILE_BYTES, PolicySet, load_paths, load_str};
+pub use load::{LoadReport, MAX_FILE_BYTES, load_paths, load_str};
+pub use located::{Located, PolicySet};
 pub use max_unhealthy::{MIN_FAILURES_TO_OPEN, MaxUnhealthy};
 pub use meta::{API_VERSION, ObjectMeta};
 pub use notifier::{

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use walkdir::WalkDir;
 
 use crate::diagnostic::{Diagnostic, Position};
+use crate::located::{Located, PolicySet};
 use crate::meta::API_VERSION;
 use crate::notifier::Notifier;
 use crate::policy::HealPolicy;
@@ -21,55 +22,6 @@ use crate::yaml_value::{ValueError, YamlValue};
 /// Policy files larger than this are refused unread: a policy is a few kilobytes, and a
 /// controller must not let one stray file exhaust its memory.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// A resource together with where it was read from.
-#[derive(Debug, Clone)]
-pub struct Located<T> {
-    /// The resource.
-    pub resource: T,
-    /// The file it came from.
-    pub file: PathBuf,
-    /// Field positions within that file's document.
-    pub index: Arc<DocumentIndex>,
-}
-
-impl<T> Located<T> {
-    /// The position of the value at a field path such as `spec.probes[0].period`.
-    pub fn position(&self, path: &str) -> Position {
-        self.index.value_position(path)
-    }
-
-    /// `file:line:col` of the document, for messages that point at another resource.
-    pub fn origin(&self) -> String {
-        let Position { line, column } = self.index.start;
-        format!("{}:{line}:{column}", self.file.display())
-    }
-}
-
-/// Every resource that was read and passed validation, plus what was found on the way.
-#[derive(Debug, Clone, Default)]
-pub struct PolicySet {
-    /// The valid `HealPolicy` resources, in file order.
-    pub policies: Vec<Located<HealPolicy>>,
-    /// The valid `Notifier` resources, in file order.
-    pub notifiers: Vec<Located<Notifier>>,
-}
-
-impl PolicySet {
-    /// The policy called `name`.
-    pub fn policy(&self, name: &str) -> Option<&Located<HealPolicy>> {
-        self.policies
-            .iter()
-            .find(|p| p.resource.metadata.name == name)
-    }
-
-    /// The notifier called `name`.
-    pub fn notifier(&self, name: &str) -> Option<&Located<Notifier>> {
-        self.notifiers
-            .iter()
-            .find(|n| n.resource.metadata.name == name)
-    }
-}
 
 /// The outcome of loading: the accepted resources and every diagnostic, sorted by file and
 /// position.

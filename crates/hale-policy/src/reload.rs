@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
-use crate::load::{LoadReport, Located};
+use crate::load::LoadReport;
+use crate::located::Located;
 use crate::notifier::Notifier;
 use crate::policy::HealPolicy;
 

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::diagnostic::{Diagnostic, Position};
-use crate::load::{Located, PolicySet};
+use crate::located::{Located, PolicySet};
 use crate::max_unhealthy::MaxUnhealthy;
 use crate::meta::{ObjectMeta, name_problem};
 use crate::notifier::Notifier;

@@ -15,10 +15,11 @@ use hale_store::{Request, RequestQueue, Store, StoreWriter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
+use crate::action::{ActionOutcome, ActionResult, PlannedAction};
 use crate::assess::{ProbeTrack, assess, assess_site};
 use crate::circuit::{CircuitReading, counts_as_failing};
-use crate::decide::{PlannedAction, PolicyContext, Subject, TargetState, decide};
-use crate::executor::{ActionOutcome, ActionResult, execute};
+use crate::decide::{PolicyContext, Subject, TargetState, decide};
+use crate::executor::execute;
 
 /// A pending [`ReconcilerMsg::Tick`], as ractor's `send_after` returns it.
 type TickTimer = JoinHandle<Result<(), ractor::MessagingErr<ReconcilerMsg>>>;

@@ -14,8 +14,8 @@ use hale_core::{
 use hale_policy::{Action, HealPolicySpec, Mode, Site, Step};
 use serde::{Deserialize, Serialize};
 
+use crate::action::{ActionResult, PlannedAction};
 use crate::assess::{Assessment, FailureSignal, ProbeTrack, Verification};
-use crate::executor::ActionResult;
 
 /// What hale remembers about one target of one policy. Persisted, so that cooldowns,
 /// backoff, attempts and quarantine survive a restart of hale.
@@ -224,25 +224,6 @@ impl Subject<'_> {
             _ => false,
         }
     }
-}
-
-/// An action to run now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedAction {
-    /// What to do.
-    pub action: Action,
-    /// The rung (0-based).
-    pub step: usize,
-    /// The attempt at that rung (1-based).
-    pub attempt: u32,
-    /// Seconds to wait for a graceful stop.
-    pub stop_timeout: u32,
-    /// The request, for `webhook` steps.
-    pub webhook: Option<hale_policy::WebhookAction>,
-    /// The Coolify application, for `coolifyRestart` and `coolifyRedeploy` steps.
-    pub coolify: Option<hale_policy::CoolifyApplication>,
-    /// Why the action is taken, for webhook bodies.
-    pub reason: String,
 }
 
 /// What to do after a reconcile of one target.

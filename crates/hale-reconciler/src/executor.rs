@@ -1,46 +1,13 @@
 //! Runs a planned action against Docker, Coolify or a webhook. Called from a spawned task,
 //! never from a mailbox.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hale_core::{DockerError, DockerPort, TargetRef, unix_nanos};
 use hale_policy::Action;
 
+use crate::action::{ActionOutcome, ActionResult, PlannedAction};
 use crate::coolify::{CoolifyAction, CoolifyOutcome};
-use crate::decide::PlannedAction;
-
-/// How an action ended, with the detail for the audit record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActionResult {
-    /// It did what it should.
-    Succeeded(String),
-    /// It did nothing, on purpose: the remote side is already remediating (a Coolify
-    /// deployment is queued or running). Not an attempt, and not a failure.
-    Skipped(String),
-    /// It failed; hale tries again or escalates when the step's wait is over.
-    Failed(String),
-    /// An operator stopped the container while hale's action ran: hale left it stopped.
-    /// The operator's hand wins; the episode ends.
-    OperatorStopped(String),
-}
-
-impl From<Result<String, String>> for ActionResult {
-    fn from(result: Result<String, String>) -> Self {
-        match result {
-            Ok(detail) => Self::Succeeded(detail),
-            Err(error) => Self::Failed(error),
-        }
-    }
-}
-
-/// How an action ended and how long it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionOutcome {
-    /// The result.
-    pub result: ActionResult,
-    /// How long it took.
-    pub duration: Duration,
-}
 
 /// Executes `planned` on `target` (a container, or a site for Coolify, webhook and notify
 /// actions).

@@ -5,6 +5,7 @@
 //! [`Reconciler`] actor feeds it observations, runs the chosen actions in spawned tasks
 //! (never in its mailbox), and persists state and audit records through the store.
 
+mod action;
 mod actor;
 mod assess;
 mod circuit;
@@ -14,6 +15,7 @@ mod executor;
 mod retry;
 mod webhook;
 
+pub use action::{ActionOutcome, ActionResult, PlannedAction};
 pub use actor::{
     Alert, ControlFailure, RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg,
 };
@@ -21,8 +23,7 @@ pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, assess_site, def
 pub use circuit::{CircuitReading, counts_as_failing};
 pub use coolify::{CoolifyAction, CoolifyOutcome, remediate as coolify_remediate};
 pub use decide::{
-    Decision, PlannedAction, PolicyContext, QuarantineState, Subject, TargetState, decide,
-    finish_action, release,
+    Decision, PolicyContext, QuarantineState, Subject, TargetState, decide, finish_action, release,
 };
-pub use executor::{ActionOutcome, ActionResult, execute};
+pub use executor::execute;
 pub use webhook::{WebhookContext, render as render_webhook_body, send as send_webhook};

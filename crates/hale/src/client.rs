@@ -8,7 +8,7 @@ use hale_core::{ConditionStatus, HealEvent, PolicyStatus, RejectedFile, Timestam
 use serde::Deserialize;
 
 use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, TokenArg};
-use crate::commands::print;
+use crate::output::print;
 
 /// How long to wait for the controller's answer.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,6 +1,5 @@
 //! What each command does.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,9 +7,7 @@ use hale_policy::{LoadReport, Severity};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, OutputFormat};
-
-/// Exit status for a usage error, as clap uses for its own.
-pub const USAGE_ERROR: u8 = 2;
+use crate::output::{USAGE_ERROR, print};
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -88,22 +85,6 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::from(USAGE_ERROR)
                 }
             }
-        }
-    }
-}
-
-/// Writes to stdout; a closed pipe (`hale schema | head`) is not an error worth a panic.
-pub fn print(text: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("hale: cannot write output: {error}");
-            ExitCode::FAILURE
         }
     }
 }

@@ -6,7 +6,7 @@ use hale_core::Timestamp;
 use hale_store::{AuditQuery, Store};
 
 use crate::cli::{EventsArgs, OutputFormat};
-use crate::commands::{USAGE_ERROR, print};
+use crate::output::{USAGE_ERROR, print};
 
 /// Records `hale events` prints when `-n` is not given.
 pub const DEFAULT_LIMIT: usize = 50;

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod events;
+mod output;
 mod run;
 mod supervisor;
 mod telemetry;

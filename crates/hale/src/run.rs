@@ -15,7 +15,7 @@ use hale_watcher::{DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, Pol
 use ractor::{Actor, ActorRef};
 
 use crate::cli::RunArgs;
-use crate::commands::USAGE_ERROR;
+use crate::output::USAGE_ERROR;
 use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorMsg, shutdown};
 
 /// How long to wait between attempts to reach Docker at start-up.

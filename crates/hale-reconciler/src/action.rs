@@ -1,0 +1,58 @@
+//! An action as the decision plans it and as its execution ends: what decide hands to the
+//! executor, and what the executor hands back.
+
+use std::time::Duration;
+
+use hale_policy::Action;
+
+/// An action to run now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedAction {
+    /// What to do.
+    pub action: Action,
+    /// The rung (0-based).
+    pub step: usize,
+    /// The attempt at that rung (1-based).
+    pub attempt: u32,
+    /// Seconds to wait for a graceful stop.
+    pub stop_timeout: u32,
+    /// The request, for `webhook` steps.
+    pub webhook: Option<hale_policy::WebhookAction>,
+    /// The Coolify application, for `coolifyRestart` and `coolifyRedeploy` steps.
+    pub coolify: Option<hale_policy::CoolifyApplication>,
+    /// Why the action is taken, for webhook bodies.
+    pub reason: String,
+}
+
+/// How an action ended, with the detail for the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionResult {
+    /// It did what it should.
+    Succeeded(String),
+    /// It did nothing, on purpose: the remote side is already remediating (a Coolify
+    /// deployment is queued or running). Not an attempt, and not a failure.
+    Skipped(String),
+    /// It failed; hale tries again or escalates when the step's wait is over.
+    Failed(String),
+    /// An operator stopped the container while hale's action ran: hale left it stopped.
+    /// The operator's hand wins; the episode ends.
+    OperatorStopped(String),
+}
+
+impl From<Result<String, String>> for ActionResult {
+    fn from(result: Result<String, String>) -> Self {
+        match result {
+            Ok(detail) => Self::Succeeded(detail),
+            Err(error) => Self::Failed(error),
+        }
+    }
+}
+
+/// How an action ended and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutcome {
+    /// The result.
+    pub result: ActionResult,
+    /// How long it took.
+    pub duration: Duration,
+}
