@@ -6,19 +6,26 @@
 //! (never in its mailbox), and persists state and audit records through the store.
 
 mod action;
+mod actions;
 mod actor;
+mod alerts;
 mod assess;
 mod circuit;
+mod controls;
 mod coolify;
 mod decide;
+mod episodes;
 mod executor;
+mod forget;
+mod persist;
+mod reconcile;
 mod retry;
+mod state;
+mod tallies;
 mod webhook;
 
 pub use action::{ActionOutcome, ActionResult, PlannedAction};
-pub use actor::{
-    Alert, ControlFailure, RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg,
-};
+pub use actor::Reconciler;
 pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, assess_site, default_probes};
 pub use circuit::{CircuitReading, counts_as_failing};
 pub use coolify::{CoolifyAction, CoolifyOutcome, remediate as coolify_remediate};
@@ -26,4 +33,5 @@ pub use decide::{
     Decision, PolicyContext, QuarantineState, Subject, TargetState, decide, finish_action, release,
 };
 pub use executor::execute;
+pub use state::{Alert, ControlFailure, RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
 pub use webhook::{WebhookContext, render as render_webhook_body, send as send_webhook};

@@ -1,0 +1,212 @@
+//! Actions run in spawned tasks, never in the mailbox: starting them, taking their results
+//! back into the ladder, and draining them at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hale_core::{HealEvent, HealEventKind, TargetRef, Timestamp};
+use ractor::ActorRef;
+
+use crate::action::{ActionOutcome, ActionResult, PlannedAction};
+use crate::assess::ProbeTrack;
+use crate::episodes::link;
+use crate::executor::execute;
+use crate::persist::persist;
+use crate::persist::target_ref;
+use crate::state::RECONCILER_NAME;
+use crate::state::ReconcilerMsg;
+use crate::state::ReconcilerState;
+
+pub(crate) fn start_action(
+    myself: &ActorRef<ReconcilerMsg>,
+    state: &mut ReconcilerState,
+    key: (String, String),
+    target: TargetRef,
+    planned: PlannedAction,
+    episode: Option<tracing::Span>,
+) {
+    let action_span = tracing::info_span!(
+        parent: episode.as_ref().and_then(tracing::Span::id),
+        "hale.action",
+        otel.name = %format!("{} {}", hale_core::action_name(planned.action), target.name),
+        hale.policy = %key.0,
+        hale.target = %target.name,
+        hale.action = %hale_core::action_name(planned.action),
+        hale.step = planned.step + 1,
+        container.id = %target.id,
+        container.name = %target.name,
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let docker = Arc::clone(&state.args.docker);
+    let http = state.args.http.clone();
+    let writer = state.args.writer.clone();
+    let reply_to = myself.clone();
+    let task_key = key.clone();
+    let live = Arc::clone(&state.args.live_actions);
+    if let Ok(mut running) = live.lock() {
+        running.insert(key.clone());
+    }
+    let handle = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            // The decision (and the in-flight mark with its cooldown) must be on disk before
+            // Docker is touched: a crash right after the restart must not cause another one.
+            let span = tracing::Span::current();
+            let outcome = match writer.sync().await {
+                Ok(()) => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
+                Err(error) => ActionOutcome {
+                    result: ActionResult::Failed(format!(
+                        "not run: the state store failed ({error})"
+                    )),
+                    duration: Duration::ZERO,
+                },
+            };
+            if let ActionResult::Failed(_) = &outcome.result {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", "action_failed");
+            }
+            if let Ok(mut running) = live.lock() {
+                running.remove(&task_key);
+            }
+            // The reconciler that asked may have been restarted: tell the current one.
+            let current = ractor::registry::where_is(RECONCILER_NAME)
+                .map(ActorRef::<ReconcilerMsg>::from)
+                .unwrap_or(reply_to);
+            let _ = current.cast(ReconcilerMsg::ActionFinished {
+                key: task_key,
+                planned,
+                outcome: outcome.clone(),
+            });
+            outcome
+        },
+        action_span,
+    ));
+    state.running.insert(key, handle);
+}
+
+/// Applies an action's outcome to the target's state and records it.
+pub(crate) fn finish(
+    state: &mut ReconcilerState,
+    key: &(String, String),
+    planned: &PlannedAction,
+    outcome: &ActionOutcome,
+) {
+    let now = Timestamp::now();
+    let Some(target_state) = state.targets.get_mut(key) else {
+        return;
+    };
+    crate::decide::finish_action(target_state, planned.action, &outcome.result, now);
+    if matches!(
+        planned.action,
+        hale_policy::Action::Restart
+            | hale_policy::Action::StopStart
+            | hale_policy::Action::Recreate
+    ) {
+        // The container was restarted or replaced: its probes start counting afresh, as
+        // the kubelet's do after a restart.
+        state.probe_tracks.remove(key);
+    } else if let Some(tracks) = state.probe_tracks.get_mut(key) {
+        // Only passes seen after the action count towards its recovery.
+        tracks.values_mut().for_each(ProbeTrack::forget_successes);
+    }
+    target_state.tracks = state.probe_tracks.get(key).cloned().unwrap_or_default();
+    persist(&state.args.writer, key, target_state);
+    let target = target_ref(&state.containers, &key.1);
+    let (kind, result, reason) = match &outcome.result {
+        ActionResult::Succeeded(detail) => (
+            HealEventKind::ActionSucceeded,
+            "ok".to_owned(),
+            detail.clone(),
+        ),
+        ActionResult::Skipped(detail) => (
+            HealEventKind::Skipped,
+            "skipped".to_owned(),
+            format!(
+                "{detail}; the attempt is not counted, and hale looks again when the step's wait is over"
+            ),
+        ),
+        ActionResult::Failed(error) => (
+            HealEventKind::ActionFailed,
+            error.clone(),
+            format!("{error}; hale tries again or escalates when the step's wait is over"),
+        ),
+        ActionResult::OperatorStopped(detail) => (
+            HealEventKind::Skipped,
+            "operator".to_owned(),
+            format!("{detail}: the operator's stop wins, and the episode ends"),
+        ),
+    };
+    let mut event = HealEvent::new(now, kind, &key.0, Some(&target), reason);
+    event.action = Some(planned.action);
+    event.step = Some((planned.step, planned.attempt));
+    event.result = Some(result);
+    event.duration_ms = Some(outcome.duration.as_millis() as u64);
+    link(&mut event, state.episodes.get(key));
+    state.args.writer.record(event);
+    if matches!(outcome.result, ActionResult::OperatorStopped(_)) {
+        state.episodes.remove(key);
+        if let Some(target_state) = state.targets.get_mut(key) {
+            target_state.episode = None;
+            persist(&state.args.writer, key, target_state);
+        }
+    }
+}
+
+/// Waits up to `grace` for running actions; records the rest as interrupted.
+pub(crate) async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + grace;
+    let running: Vec<_> = state.running.drain().collect();
+    let mut interrupted = 0;
+    for (key, mut handle) in running {
+        let finished = tokio::time::timeout_at(deadline, &mut handle).await;
+        if finished.is_err() {
+            // Stop waiting for Docker's answer; Docker finishes the operation on its own.
+            handle.abort();
+        }
+        match finished {
+            Ok(Ok(outcome)) => {
+                // The task's own ActionFinished message will find nothing to do.
+                let planned = PlannedAction {
+                    action: state
+                        .targets
+                        .get(&key)
+                        .and_then(|t| t.last_action)
+                        .unwrap_or(hale_policy::Action::Notify),
+                    step: state.targets.get(&key).map_or(0, |t| t.step),
+                    attempt: state.targets.get(&key).map_or(0, |t| t.attempts_in_step),
+                    stop_timeout: 0,
+                    webhook: None,
+                    coolify: None,
+                    reason: String::new(),
+                };
+                finish(state, &key, &planned, &outcome);
+            }
+            _ => {
+                interrupted += 1;
+                let target = TargetRef {
+                    id: String::new(),
+                    name: key.1.clone(),
+                };
+                let mut event = HealEvent::new(
+                    Timestamp::now(),
+                    HealEventKind::Interrupted,
+                    &key.0,
+                    Some(&target),
+                    format!(
+                        "hale is shutting down; the action did not finish within {}s",
+                        grace.as_secs()
+                    ),
+                );
+                event.action = state.targets.get(&key).and_then(|t| t.last_action);
+                state.args.writer.record(event);
+                // Recorded now, so the next start must not record it again; the cooldown
+                // the action set stays.
+                if let Some(target) = state.targets.get_mut(&key) {
+                    target.in_flight = false;
+                    persist(&state.args.writer, &key, target);
+                }
+            }
+        }
+    }
+    interrupted
+}

@@ -1,0 +1,87 @@
+//! Alertmanager alerts as failure evidence: filed by policy rule and target, cleared when
+//! resolved, and merged into assessments.
+
+use hale_core::Timestamp;
+
+use crate::state::Alert;
+use crate::state::FiringAlerts;
+use crate::state::ReconcilerState;
+
+/// A target with a firing alert is failing, whatever its probes say; the alert's latest
+/// notification is the evidence (so Alertmanager's repeat notifications keep a target that
+/// stays broken climbing the ladder).
+pub(crate) fn with_alerts(
+    assessment: crate::assess::Assessment,
+    firing: Option<&FiringAlerts>,
+) -> crate::assess::Assessment {
+    use crate::assess::{Assessment, FailureSignal};
+    let Some((alertname, since)) = firing.and_then(|f| f.values().max_by_key(|(_, at)| *at)) else {
+        return assessment;
+    };
+    match assessment {
+        Assessment::Failing(_) => assessment,
+        _ => Assessment::Failing(FailureSignal {
+            probe: "alert".to_owned(),
+            signal: format!("alert {alertname} firing"),
+            since: *since,
+            // Alertmanager repeats a firing alert: its latest notification is the newest
+            // evidence.
+            observed_at: *since,
+        }),
+    }
+}
+
+/// Files alerts under the targets they name, per policy whose `alerts` rules match;
+/// true when anything changed.
+pub(crate) fn take_alerts(state: &mut ReconcilerState, alerts: Vec<Alert>) -> bool {
+    let now = Timestamp::now();
+    let mut changed = false;
+    for alert in alerts {
+        let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
+        if !alert.firing {
+            // Resolved: cleared wherever it was filed, even if a reload changed the rule
+            // that filed it.
+            for firing in state.alerts.values_mut() {
+                changed |= firing.remove(&alert.fingerprint).is_some();
+            }
+            state.alerts.retain(|_, firing| !firing.is_empty());
+            continue;
+        }
+        for policy in state.args.policies.iter() {
+            for rule in &policy.spec.alerts {
+                let matches = rule
+                    .match_labels
+                    .iter()
+                    .all(|(k, v)| alert.labels.get(k) == Some(v));
+                if !matches {
+                    continue;
+                }
+                let target = match &rule.site_ref {
+                    Some(site) => hale_core::site_target_name(site),
+                    None => {
+                        let Some(named) = alert.labels.get(&rule.target_label) else {
+                            tracing::warn!(alert = %alertname, label = %rule.target_label, policy = %policy.metadata.name, "an alert matched but lacks the label that names its container");
+                            continue;
+                        };
+                        state
+                            .containers
+                            .values()
+                            .find(|c| {
+                                c.name == *named
+                                    || (named.len() >= 12 && c.id.starts_with(named.as_str()))
+                            })
+                            .map_or_else(|| named.clone(), |c| c.name.clone())
+                    }
+                };
+                let key = (policy.metadata.name.clone(), target);
+                state
+                    .alerts
+                    .entry(key)
+                    .or_default()
+                    .insert(alert.fingerprint.clone(), (alertname.clone(), now));
+                changed = true;
+            }
+        }
+    }
+    changed
+}

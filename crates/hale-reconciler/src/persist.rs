@@ -1,0 +1,46 @@
+//! Store keys and writes of target state, and target references for audit records.
+
+use std::collections::HashMap;
+
+use hale_core::{ContainerSnapshot, TargetRef};
+use hale_store::StoreWriter;
+
+use crate::decide::TargetState;
+
+/// The store key of a paused policy.
+pub(crate) fn paused_key(policy: &str) -> String {
+    format!("paused/{policy}")
+}
+
+pub(crate) fn state_key((policy, name): &(String, String)) -> String {
+    format!("{policy}\0{name}")
+}
+
+/// The reference to the target called `name`: a site's, or the container's with its
+/// current ID when it exists.
+pub(crate) fn target_ref(containers: &HashMap<String, ContainerSnapshot>, name: &str) -> TargetRef {
+    if hale_core::site_of_target(name).is_some() {
+        return TargetRef {
+            id: name.to_owned(),
+            name: name.to_owned(),
+        };
+    }
+    containers.values().find(|c| c.name == name).map_or_else(
+        || TargetRef {
+            id: String::new(),
+            name: name.to_owned(),
+        },
+        |c| TargetRef {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        },
+    )
+}
+
+/// Queues a target's state for the store.
+pub(crate) fn persist(writer: &StoreWriter, key: &(String, String), target: &TargetState) {
+    match serde_json::to_vec(target) {
+        Ok(bytes) => writer.put_state(state_key(key), bytes),
+        Err(error) => tracing::error!(%error, "cannot serialize target state"),
+    }
+}

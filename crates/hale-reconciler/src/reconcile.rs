@@ -1,0 +1,258 @@
+//! One reconcile pass: assess every target of every policy, hold the `maxUnhealthy`
+//! circuit, decide, publish the status, and start the actions decided.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hale_core::{ContainerSnapshot, TargetRef, TargetStatus, Timestamp};
+use ractor::ActorRef;
+
+use crate::actions::start_action;
+use crate::alerts::with_alerts;
+use crate::assess::{assess, assess_site};
+use crate::circuit::{CircuitReading, counts_as_failing};
+use crate::decide::{PolicyContext, Subject, TargetState, decide};
+use crate::episodes::link;
+use crate::episodes::trace_episode;
+use crate::persist::persist;
+use crate::state::ReconcilerMsg;
+use crate::state::ReconcilerState;
+
+/// Reconcile everything at least this often, timers or not.
+const MAX_IDLE: Duration = Duration::from_secs(5);
+
+/// Re-evaluates every target of every policy, records what was decided, and starts the
+/// chosen actions.
+pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut ReconcilerState) {
+    if state.draining {
+        // Shutting down: decide nothing more (a decision changes the ladder even when its
+        // action is never run).
+        return;
+    }
+    let now = Timestamp::now();
+    let mut next_wake = now.plus(MAX_IDLE);
+    let mut to_start = Vec::new();
+    let mut published: Vec<(String, Option<String>, Vec<TargetStatus>)> = Vec::new();
+    let policies = Arc::clone(&state.args.policies);
+    for policy in policies.iter() {
+        let name = policy.metadata.name.as_str();
+        let spec = &policy.spec;
+        let mut selected: Vec<&ContainerSnapshot> = match &spec.selector {
+            Some(selector) => state
+                .containers
+                .values()
+                .filter(|c| selector.matches(&c.labels))
+                .collect(),
+            None => Vec::new(),
+        };
+        selected.sort_by(|a, b| a.name.cmp(&b.name));
+        let no_tracks = BTreeMap::new();
+        let tracks_of = |target: &str| {
+            state
+                .probe_tracks
+                .get(&(name.to_owned(), target.to_owned()))
+                .unwrap_or(&no_tracks)
+        };
+        let dry_run = state.args.global_dry_run || spec.mode == hale_policy::Mode::DryRun;
+        let stable_period = spec.remediation.stable_period.as_std();
+        let verification_of = |target: &str| {
+            state
+                .targets
+                .get(&(name.to_owned(), target.to_owned()))
+                .and_then(|t| t.ladder_for(dry_run).verification(stable_period))
+        };
+        let containers = selected.iter().map(|c| {
+            let verify = verification_of(&c.name);
+            let assessment = assess(spec, c, tracks_of(&c.name), verify.as_ref(), now);
+            (Subject::Container(c), assessment)
+        });
+        let sites = spec.sites.iter().map(|site| {
+            let target = hale_core::site_target_name(&site.name);
+            let verify = verification_of(&target);
+            (
+                Subject::Site(site),
+                assess_site(spec, &site.name, tracks_of(&target), verify.as_ref(), now),
+            )
+        });
+        let alerts = &state.alerts;
+        let assessed: Vec<(Subject<'_>, _)> = containers
+            .chain(sites)
+            .map(|(subject, assessment)| {
+                let key = (name.to_owned(), subject.target_ref().name);
+                let assessment = with_alerts(assessment, alerts.get(&key));
+                (subject, assessment)
+            })
+            .collect();
+        let paused = state.paused.contains(name);
+
+        // Being remediated: an action running, or done and not yet proven by fresh
+        // evidence (whatever the assessment says meanwhile: a restarted container not yet
+        // seen running again is `unknown`, and must not stop counting).
+        let being_remediated = |target: &str| {
+            state
+                .targets
+                .get(&(name.to_owned(), target.to_owned()))
+                .is_some_and(|t| t.in_flight || t.verifying_since.is_some())
+        };
+        let unhealthy: BTreeSet<String> = assessed
+            .iter()
+            .map(|(subject, assessment)| (subject.target_ref().name, assessment))
+            .filter(|(target, assessment)| {
+                counts_as_failing(assessment) || being_remediated(target)
+            })
+            .map(|(target, _)| target)
+            .collect();
+        let reading = CircuitReading {
+            max_unhealthy: spec.remediation.max_unhealthy,
+            total: assessed.len(),
+            failing: unhealthy.len(),
+        };
+        let open = reading.is_open();
+        let previous = state.circuits.remove(name);
+        let was_open = previous.is_some();
+        let circuit = reading.open_reason();
+        if let Some(mut change) = reading.change(name, was_open, now) {
+            if let Some(held) = &previous {
+                // Closed: say who proved healthy, and from now on count only failures
+                // observed after this instant (acting on what was seen while the shared
+                // cause was still there would remediate targets that are fine again).
+                let recovered: Vec<&str> = held
+                    .iter()
+                    .filter(|target| !unhealthy.contains(*target))
+                    .map(String::as_str)
+                    .collect();
+                change.reason.push_str(&format!(
+                    "; proven healthy since the circuit opened: {}; failures seen before now no longer count",
+                    if recovered.is_empty() { "none (targets left the policy)".to_owned() } else { recovered.join(", ") }
+                ));
+                for ((policy, _), target) in state.targets.iter_mut() {
+                    if policy == name {
+                        target.fresh_after = Some(now);
+                    }
+                }
+            }
+            state.args.writer.record(change);
+        }
+        if open {
+            state.circuits.insert(
+                name.to_owned(),
+                previous.unwrap_or_else(|| unhealthy.clone()),
+            );
+        }
+
+        let context = PolicyContext {
+            name,
+            spec,
+            global_dry_run: state.args.global_dry_run,
+            circuit_open: open,
+        };
+        let mut statuses = Vec::with_capacity(assessed.len());
+        for (subject, assessment) in assessed {
+            let target = subject.target_ref();
+            let key = (name.to_owned(), target.name.clone());
+            let degraded = state.probe_tracks.get(&key).and_then(|tracks| {
+                tracks
+                    .values()
+                    .find(|track| track.degraded)
+                    .map(|track| track.degraded_reason.clone())
+            });
+            let target_state = state.targets.entry(key.clone()).or_default();
+            if paused {
+                // Paused: assessed and reported, never decided (the ladder does not move).
+                statuses.push(target_status(
+                    &target,
+                    &assessment,
+                    degraded,
+                    target_state.ladder(),
+                ));
+                continue;
+            }
+            let before = target_state.clone();
+            let decision = decide(context, subject, &assessment, target_state, now);
+            statuses.push(target_status(
+                &target,
+                &assessment,
+                degraded,
+                target_state.ladder(),
+            ));
+            let episode = trace_episode(
+                &mut state.episodes,
+                &mut target_state.episode,
+                &key,
+                &target,
+                &decision,
+            );
+            if *target_state != before {
+                persist(&state.args.writer, &key, target_state);
+            }
+            for mut event in decision.events {
+                link(&mut event, episode.as_ref());
+                state.args.writer.record(event);
+            }
+            if let Some(wake) = decision.wake_at {
+                next_wake = next_wake.min(wake);
+            }
+            if let Some(planned) = decision.action {
+                to_start.push((key, target, planned, episode));
+            }
+        }
+        published.push((name.to_owned(), circuit, statuses));
+    }
+    let generations = Arc::clone(&state.args.generations);
+    state.args.status.update(|status| {
+        for (name, circuit, targets) in published {
+            if let Some(policy) = status.policies.get_mut(&name) {
+                policy.circuit_open = circuit;
+                policy.targets = targets;
+                if let Some(generation) = generations.get(&name) {
+                    policy.observed_generation = policy.observed_generation.max(*generation);
+                }
+            }
+        }
+    });
+    state.next_wake = next_wake;
+    for (key, target, planned, episode) in to_start {
+        start_action(myself, state, key, target, planned, episode);
+    }
+}
+
+/// Where a target stands, for the status API. `degraded`: what a probe that passes but
+/// sees a refusal (a site's 4xx) saw, shown as `degraded` rather than `healthy`.
+fn target_status(
+    target: &TargetRef,
+    assessment: &crate::assess::Assessment,
+    degraded: Option<String>,
+    state: &TargetState,
+) -> TargetStatus {
+    use crate::assess::Assessment;
+    let kind = if state.quarantine.is_some() {
+        "quarantined"
+    } else {
+        match assessment {
+            Assessment::Healthy if degraded.is_some() => "degraded",
+            Assessment::Healthy => "healthy",
+            Assessment::Verifying { .. } => "verifying",
+            Assessment::Unknown => "unknown",
+            Assessment::Pending { .. } => "pending",
+            Assessment::Failing(_) => "failing",
+        }
+    };
+    TargetStatus {
+        name: target.name.clone(),
+        id: if target.id == target.name {
+            String::new()
+        } else {
+            target.id.clone()
+        },
+        state: kind.to_owned(),
+        signal: assessment
+            .failure()
+            .map(|f| f.signal.clone())
+            .or(degraded.filter(|_| matches!(assessment, Assessment::Healthy))),
+        step: state.step + 1,
+        last_action: state.last_action.map(hale_core::action_name),
+        last_action_at: state.last_action_at,
+        next_action_at: state.next_action_at,
+    }
+}
