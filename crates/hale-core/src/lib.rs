@@ -10,6 +10,7 @@ mod docker;
 mod probe;
 mod status;
 mod time;
+mod trace;
 
 pub use audit::{HealEvent, HealEventKind, TargetRef, action_name, kind_filter_names};
 pub use bollard_docker::BollardDocker;
@@ -24,6 +25,7 @@ pub use status::{
     TARGET_STATES, TargetStatus,
 };
 pub use time::{Timestamp, unix_nanos};
+pub use trace::continue_trace;
 
 /// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful
 /// part (`connection refused`, `dns error`) in their sources.

@@ -117,24 +117,9 @@ impl Outbox {
 /// Makes `span` a child of the remediation episode the record belongs to (its trace and
 /// root span ids travel in the record), so the notification shows up in that trace.
 fn join_episode(span: &tracing::Span, event: &hale_core::HealEvent) {
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-    };
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let (Some(trace), Some(parent)) = (&event.trace_id, &event.span_id) else {
-        return;
-    };
-    let (Ok(trace), Ok(parent)) = (TraceId::from_hex(trace), SpanId::from_hex(parent)) else {
-        return;
-    };
-    let remote = SpanContext::new(
-        trace,
-        parent,
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::default(),
-    );
-    span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    if let (Some(trace), Some(parent)) = (&event.trace_id, &event.span_id) {
+        hale_core::continue_trace(span, trace, parent);
+    }
 }
 
 /// Starts a sink's worker; returns its queue and the task (abort it to stop the worker).

@@ -56,7 +56,7 @@ pub(crate) fn trace_episode(
             container.name = %target.name,
         );
         if let Some((trace, parent)) = stored.as_ref().filter(|_| !begins) {
-            continue_trace(&span, trace, parent);
+            hale_core::continue_trace(&span, trace, parent);
         }
         *stored = trace_ids(&span);
         episodes.insert(key.clone(), span);
@@ -83,24 +83,4 @@ pub(crate) fn trace_episode(
         *stored = None;
     }
     Some(episode)
-}
-
-/// Makes `span` a child of the span `parent` of trace `trace` (hex ids), recorded before a
-/// restart of hale.
-fn continue_trace(span: &tracing::Span, trace: &str, parent: &str) {
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-    };
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let (Ok(trace), Ok(parent)) = (TraceId::from_hex(trace), SpanId::from_hex(parent)) else {
-        return;
-    };
-    let remote = SpanContext::new(
-        trace,
-        parent,
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::default(),
-    );
-    span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
