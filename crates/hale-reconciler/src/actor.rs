@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+#[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ const MIN_TICK: Duration = Duration::from_millis(50);
 const REQUEST_POLL: Duration = Duration::from_secs(1);
 
 /// Set once the `reconciler-panic-once` failpoint fired in this process.
+#[cfg(feature = "failpoints")]
 static PANICKED_ONCE: AtomicBool = AtomicBool::new(false);
 
 /// The Reconciler actor.
@@ -136,6 +138,7 @@ impl Actor for Reconciler {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ReconcilerMsg::Observed(snapshot) => {
+                #[cfg(feature = "failpoints")]
                 if state
                     .args
                     .failpoints

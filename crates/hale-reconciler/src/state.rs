@@ -128,7 +128,8 @@ pub struct ReconcilerArgs {
     pub writer: StoreWriter,
     /// `--dry-run`: decide and record, act on nothing.
     pub global_dry_run: bool,
-    /// Test-only fault injection (`HALE_FAILPOINTS`), e.g. `reconciler-panic-once`.
+    /// Test-only fault injection (`HALE_FAILPOINTS`), e.g. `reconciler-panic-once`; read
+    /// only in builds with the `failpoints` feature (see [`crate::FAILPOINTS`]).
     pub failpoints: Vec<String>,
     /// Operator requests (`hale unquarantine`).
     pub requests: RequestQueue,

@@ -214,7 +214,10 @@ async fn controller(
         None => return (ExitCode::FAILURE, Some(writer_thread)),
     };
 
+    // Test-only fault injection, in test builds only (a release build ignores the variable).
     let failpoints: Vec<String> = std::env::var("HALE_FAILPOINTS")
+        .ok()
+        .filter(|_| hale_reconciler::FAILPOINTS)
         .map(|v| v.split(',').map(str::trim).map(str::to_owned).collect())
         .unwrap_or_default();
     let policies = Arc::clone(&initial.policies);
