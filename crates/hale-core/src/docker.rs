@@ -57,7 +57,8 @@ pub struct ExecOutput {
     pub output: String,
 }
 
-/// What hale needs from a Docker daemon. Implemented by [`crate::BollardDocker`].
+/// What hale needs from a Docker daemon. Implemented over bollard by `hale_docker::BollardDocker`,
+/// and in memory by the fakes tests use.
 ///
 /// Futures are boxed so the port can be shared as `Arc<dyn DockerPort>` across actors and
 /// spawned tasks.

@@ -1,10 +1,9 @@
 //! Runtime vocabulary shared by hale's actors: what a container looks like to hale
 //! ([`ContainerSnapshot`]), what happened to it ([`ContainerEvent`]), what hale decided and
-//! did ([`HealEvent`], the audit record), and the Docker port ([`DockerPort`]) with its
-//! bollard adapter ([`BollardDocker`]).
+//! did ([`HealEvent`], the audit record), and the Docker port ([`DockerPort`]), which the
+//! `hale-docker` crate implements over bollard.
 
 mod audit;
-mod bollard_docker;
 mod container;
 mod docker;
 mod probe;
@@ -13,7 +12,6 @@ mod time;
 mod trace;
 
 pub use audit::{HealEvent, HealEventKind, TargetRef, action_name, kind_filter_names};
-pub use bollard_docker::BollardDocker;
 pub use container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
     RestartPolicy, stop_timeout_from_labels,

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hale_core::{BollardDocker, ContainerSnapshot, ContainerStatus, DockerPort, ProbeOutcome};
+use hale_core::{ContainerSnapshot, ContainerStatus, DockerPort, ProbeOutcome};
+use hale_docker::BollardDocker;
 use hale_prober::{Prober, ProberArgs, ProberMsg};
 use ractor::Actor;
 

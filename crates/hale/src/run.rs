@@ -7,7 +7,8 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use hale_core::{BollardDocker, DockerPort, StatusBoard, Timestamp};
+use hale_core::{DockerPort, StatusBoard, Timestamp};
+use hale_docker::BollardDocker;
 use hale_prober::{PROBER_NAME, ProberArgs, ProberMsg};
 use hale_reconciler::{RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
 use hale_store::{Store, StoreWriter};

@@ -1,4 +1,6 @@
-//! The [`DockerPort`] adapter over bollard.
+//! The [`DockerPort`] adapter over bollard: the one crate that talks to the Docker daemon's
+//! API, so the crates that only speak hale's vocabulary (`hale-core`) do not compile
+//! bollard.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -17,12 +19,10 @@ use bollard::query_parameters::{
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 
-use crate::container::{
-    ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
-    RestartPolicy,
+use hale_core::{
+    ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, DockerError,
+    DockerPort, EventStream, ExecOutput, HealthStatus, RestartPolicy, Timestamp,
 };
-use crate::docker::{DockerError, DockerPort, EventStream, ExecOutput};
-use crate::time::Timestamp;
 
 /// Output of an exec probe kept for the audit record.
 const EXEC_OUTPUT_LIMIT: usize = 4096;
