@@ -7,6 +7,7 @@ mod audit;
 mod container;
 mod docker;
 mod probe;
+mod retry_after;
 mod status;
 mod time;
 mod trace;
@@ -18,6 +19,7 @@ pub use container::{
 };
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
 pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
+pub use retry_after::retry_after;
 pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,
     TARGET_STATES, TargetStatus,

@@ -91,8 +91,8 @@ async fn answer(
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .and_then(wait_secs);
+        .and_then(|v| hale_core::retry_after(v, std::time::SystemTime::now()))
+        .and_then(|wait| wait_secs(wait.as_secs_f64()));
     let body = response.text().await.unwrap_or_default();
     if status.is_success() {
         return Ok(format!("HTTP {}", status.as_u16()));

@@ -90,8 +90,8 @@ pub async fn send(
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+                    .and_then(|v| hale_core::retry_after(v, std::time::SystemTime::now()))
+                    .map(|wait| wait.min(RETRY_AFTER_CAP));
                 let body = response.text().await.unwrap_or_default();
                 let retryable = status.is_server_error() || status.as_u16() == 429;
                 let answer = Answer {
