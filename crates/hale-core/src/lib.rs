@@ -24,7 +24,7 @@ pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,
     TARGET_STATES, TargetStatus,
 };
-pub use time::{Timestamp, unix_nanos};
+pub use time::{SinceError, Timestamp, unix_nanos};
 pub use trace::continue_trace;
 
 /// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful

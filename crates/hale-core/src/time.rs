@@ -49,18 +49,14 @@ impl Timestamp {
     /// instant.
     ///
     /// # Errors
-    /// What was expected, quoting `text`.
-    pub fn parse_since(text: &str) -> Result<Self, String> {
+    /// [`SinceError`], quoting `text` and saying what was expected.
+    pub fn parse_since(text: &str) -> Result<Self, SinceError> {
         if let Ok(ago) = text.parse::<hale_policy::Duration>() {
             return Ok(Self::now().minus(ago.as_std()));
         }
         humantime::parse_rfc3339_weak(text)
             .map(Self::from)
-            .map_err(|_| {
-                format!(
-                    "{text:?}: expected a duration such as \"1h\" (that long ago) or a time such as 2026-11-23T10:00:00Z"
-                )
-            })
+            .map_err(|_| SinceError(text.to_owned()))
     }
 
     /// Parses Docker's RFC 3339 timestamps (`2026-11-23T01:02:03.456789Z`); Docker's "zero"
@@ -90,6 +86,13 @@ impl From<Timestamp> for SystemTime {
         UNIX_EPOCH + Duration::from_millis(time.0)
     }
 }
+
+/// A `--since`/`since=` value that is neither a duration nor an RFC 3339 time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?}: expected a duration such as \"1h\" (that long ago) or a time such as 2026-11-23T10:00:00Z"
+)]
+pub struct SinceError(pub String);
 
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-23T01:02:03.456Z`.

@@ -144,8 +144,8 @@ pub async fn send(
             (None, Some(reference)) => secret(reference, "webhook URL")?,
             _ => return Err(DeliveryError::fatal("the webhook sink has no URL")),
         };
-        let headers =
-            hale_policy::HttpHeader::resolve_all(&webhook.headers).map_err(DeliveryError::fatal)?;
+        let headers = hale_policy::HttpHeader::resolve_all(&webhook.headers)
+            .map_err(|e| DeliveryError::fatal(e.to_string()))?;
         let body = webhook_body(webhook.body_template.as_deref(), message);
         let content_type = if body.trim_start().starts_with(['{', '[']) {
             "application/json"

@@ -44,9 +44,9 @@ pub use notifier::{
 };
 pub use policy::{
     Action, AlertRule, Backoff, CoolifyApplication, DockerHealthProbe, EventKind, ExecProbe,
-    ExitProbe, HealPolicy, HealPolicySpec, HttpGetProbe, HttpHeader, Mode, NotifyRoute,
-    PERIODIC_FAILURE_THRESHOLD, Probe, ProbeMethod, Quarantine, Remediation, Scheme, Site, Step,
-    TcpSocketProbe, WebhookAction, WebhookMethod,
+    ExitProbe, HeaderError, HealPolicy, HealPolicySpec, HttpGetProbe, HttpHeader, Mode,
+    NotifyRoute, PERIODIC_FAILURE_THRESHOLD, Probe, ProbeMethod, Quarantine, Remediation, Scheme,
+    Site, Step, TcpSocketProbe, WebhookAction, WebhookMethod,
 };
 pub use reload::{LastKnownGood, ReloadSummary};
 pub use secret::{SecretError, SecretRef};

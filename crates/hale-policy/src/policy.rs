@@ -346,21 +346,32 @@ impl HttpHeader {
     /// `value` nor `valueFrom` (refused by validation) are skipped.
     ///
     /// # Errors
-    /// Names the header whose secret could not be read, never its value.
-    pub fn resolve_all(headers: &[HttpHeader]) -> Result<Vec<(String, String)>, String> {
+    /// [`HeaderError`]: names the header whose secret could not be read, never its value.
+    pub fn resolve_all(headers: &[HttpHeader]) -> Result<Vec<(String, String)>, HeaderError> {
         let mut resolved = Vec::with_capacity(headers.len());
         for header in headers {
             let value = match (&header.value, &header.value_from) {
                 (Some(value), _) => value.clone(),
-                (None, Some(secret)) => secret
-                    .resolve()
-                    .map_err(|e| format!("header {}: {e}", header.name))?,
+                (None, Some(secret)) => secret.resolve().map_err(|source| HeaderError {
+                    header: header.name.clone(),
+                    source,
+                })?,
                 (None, None) => continue,
             };
             resolved.push((header.name.clone(), value));
         }
         Ok(resolved)
     }
+}
+
+/// A header whose secret could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("header {header}: {source}")]
+pub struct HeaderError {
+    /// The header's name.
+    pub header: String,
+    /// Why its secret could not be read.
+    pub source: crate::secret::SecretError,
 }
 
 /// A TCP connect check.

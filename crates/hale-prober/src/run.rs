@@ -306,7 +306,9 @@ async fn http_probe(
         ProbeMethod::Head => client.head(url),
     }
     .timeout(timeout);
-    for (name, value) in hale_policy::HttpHeader::resolve_all(&http.headers)? {
+    for (name, value) in
+        hale_policy::HttpHeader::resolve_all(&http.headers).map_err(|e| e.to_string())?
+    {
         request = request.header(name, value);
     }
     let mut response = request.send().await.map_err(|e| describe(&e))?;

@@ -52,7 +52,9 @@ pub async fn execute(
                 reason: planned.reason.clone(),
             };
             ActionResult::from(match &planned.webhook {
-                Some(webhook) => crate::webhook::send(http, webhook, &context).await,
+                Some(webhook) => crate::webhook::send(http, webhook, &context)
+                    .await
+                    .map_err(|error| error.to_string()),
                 None => Err("the step has no webhook block".to_owned()),
             })
         }

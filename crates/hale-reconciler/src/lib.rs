@@ -37,5 +37,8 @@ pub use decide::{
     Decision, PolicyContext, QuarantineState, Subject, TargetState, decide, finish_action, release,
 };
 pub use executor::execute;
+pub use retry::NetworkError;
 pub use state::{Alert, ControlFailure, RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
-pub use webhook::{WebhookContext, render as render_webhook_body, send as send_webhook};
+pub use webhook::{
+    WebhookContext, WebhookError, render as render_webhook_body, send as send_webhook,
+};

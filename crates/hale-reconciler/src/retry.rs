@@ -7,6 +7,12 @@ use std::time::Duration;
 /// for more is not waited for inside one remediation step.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
+/// A request that got no answer at all, after the retries: the error chain, without the
+/// URL's query or credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NetworkError(pub String);
+
 /// The final answer to a request.
 pub struct Answer {
     /// Its status.
@@ -34,11 +40,11 @@ pub fn trace_headers_of(span: &tracing::Span) -> Vec<(String, String)> {
 /// outright. Any other answer is final at once.
 ///
 /// # Errors
-/// The last network error, when no answer came at all.
+/// [`NetworkError`]: the last network error, when no answer came at all.
 pub async fn send(
     build: impl Fn() -> reqwest::RequestBuilder,
     retries: u32,
-) -> Result<Answer, String> {
+) -> Result<Answer, NetworkError> {
     let mut backoff = Duration::from_secs(1);
     let mut attempts = 0;
     loop {
@@ -104,7 +110,7 @@ pub async fn send(
                 }
                 (retry_after, Ok(answer))
             }
-            Err(error) => (None, Err(hale_core::error_chain(&error))),
+            Err(error) => (None, Err(NetworkError(hale_core::error_chain(&error)))),
         };
         if attempts > retries {
             return outcome;

@@ -1,6 +1,34 @@
 //! The `webhook` remediation: an HTTP request, retried on network errors, 5xx and 429.
 
-use hale_policy::{WebhookAction, WebhookMethod};
+use hale_policy::{HeaderError, WebhookAction, WebhookMethod};
+
+use crate::retry::NetworkError;
+
+/// Why a webhook remediation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// A header's secret could not be read; nothing was sent.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// No answer came, after the retries.
+    #[error("{url} failed: {source}")]
+    Unreachable {
+        /// The webhook's URL.
+        url: String,
+        /// The last network error.
+        source: NetworkError,
+    },
+    /// The service answered, but not with a 2xx.
+    #[error("HTTP {status} from {url}: {body}")]
+    Refused {
+        /// The status it answered.
+        status: u16,
+        /// The webhook's URL.
+        url: String,
+        /// The start of its answer.
+        body: String,
+    },
+}
 
 /// What the request is about, for the body template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +47,13 @@ pub struct WebhookContext {
 /// (waiting as `Retry-After` says, else 1 s, 2 s, 4 s ...). Other 4xx answers are final.
 ///
 /// # Errors
-/// The last failure, e.g. `HTTP 404 from https://ci.example/hook: not found`.
+/// [`WebhookError`], the last failure, e.g. `HTTP 404 from https://ci.example/hook: not
+/// found`.
 pub async fn send(
     client: &reqwest::Client,
     webhook: &WebhookAction,
     context: &WebhookContext,
-) -> Result<String, String> {
+) -> Result<String, WebhookError> {
     let body = render(webhook.body.as_deref(), context);
     let headers = hale_policy::HttpHeader::resolve_all(&webhook.headers)?;
     let method = match webhook.method {
@@ -46,17 +75,19 @@ pub async fn send(
     };
     let answer = crate::retry::send(build, webhook.retries)
         .await
-        .map_err(|error| format!("{} failed: {error}", webhook.url))?;
+        .map_err(|source| WebhookError::Unreachable {
+            url: webhook.url.clone(),
+            source,
+        })?;
     if answer.status.is_success() {
         return Ok(format!("HTTP {}", answer.status.as_u16()));
     }
     let snippet: String = answer.body.chars().take(200).collect();
-    Err(format!(
-        "HTTP {} from {}: {}",
-        answer.status.as_u16(),
-        webhook.url,
-        snippet.trim()
-    ))
+    Err(WebhookError::Refused {
+        status: answer.status.as_u16(),
+        url: webhook.url.clone(),
+        body: snippet.trim().to_owned(),
+    })
 }
 
 fn content_type(body: &str) -> &'static str {

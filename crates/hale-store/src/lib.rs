@@ -13,4 +13,4 @@ mod writer;
 
 pub use requests::{Request, RequestQueue};
 pub use store::{AuditQuery, DEFAULT_RETENTION, Store, StoreError, UnknownKind};
-pub use writer::StoreWriter;
+pub use writer::{StoreWriter, SyncError};

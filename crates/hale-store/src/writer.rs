@@ -13,7 +13,7 @@ const BROADCAST_CAPACITY: usize = 1024;
 
 enum Message {
     Write(Write),
-    Sync(oneshot::Sender<Result<(), String>>),
+    Sync(oneshot::Sender<Result<(), SyncError>>),
 }
 
 /// A cheap, cloneable handle that sends writes to the store's writer thread.
@@ -130,18 +130,29 @@ impl StoreWriter {
     /// Waits until every write sent before this call is durable on disk.
     ///
     /// # Errors
-    /// The store's error message when the transaction failed or the thread is gone.
-    pub async fn sync(&self) -> Result<(), String> {
+    /// [`SyncError`]: the last transaction failed (it is being retried), or the writer's
+    /// thread is gone.
+    pub async fn sync(&self) -> Result<(), SyncError> {
         let (done, wait) = oneshot::channel();
         self.send(Message::Sync(done));
-        wait.await
-            .unwrap_or_else(|_| Err("the store writer has stopped".into()))
+        wait.await.unwrap_or(Err(SyncError::Stopped))
     }
 
     /// Audit records as they are written, with their sequence numbers.
     pub fn subscribe(&self) -> broadcast::Receiver<HealEvent> {
         self.written.subscribe()
     }
+}
+
+/// Why [`StoreWriter::sync`] could not confirm the writes are on disk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// The last transaction failed; the writer retries it.
+    #[error("writing to the state store failed: {0}")]
+    Failed(String),
+    /// The writer's thread has stopped.
+    #[error("the store writer has stopped")]
+    Stopped,
 }
 
 /// How long to wait before retrying a batch that failed to commit.
@@ -197,7 +208,7 @@ fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::S
         }
         let result = match &last_error {
             None => Ok(()),
-            Some(error) => Err(error.clone()),
+            Some(error) => Err(SyncError::Failed(error.clone())),
         };
         for done in waiting {
             let _ = done.send(result.clone());
