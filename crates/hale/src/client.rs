@@ -329,31 +329,18 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
                 Ok(mut response) if response.status().is_success() => {
                     failures = 0;
                     connected_once = true;
-                    let mut buffer = String::new();
-                    let mut id = None;
-                    let mut data = String::new();
+                    let mut reader = crate::sse::SseReader::default();
                     while let Ok(Some(chunk)) = response.chunk().await {
-                        buffer.push_str(&String::from_utf8_lossy(&chunk));
-                        while let Some(end) = buffer.find('\n') {
-                            let line: String = buffer.drain(..=end).collect();
-                            let line = line.trim_end_matches(['\r', '\n']);
-                            if line.is_empty() {
-                                if let Ok(event) = serde_json::from_str::<HealEvent>(&data) {
-                                    let text = if json {
-                                        data.clone()
-                                    } else {
-                                        event.to_string()
-                                    };
-                                    if print(&format!("{text}\n")) != ExitCode::SUCCESS {
-                                        return ExitCode::FAILURE;
-                                    }
-                                    last_id = id.take().or(last_id.take());
-                                }
-                                data.clear();
-                            } else if let Some(value) = line.strip_prefix("id:") {
-                                id = Some(value.trim().to_owned());
-                            } else if let Some(value) = line.strip_prefix("data:") {
-                                data.push_str(value.trim_start());
+                        for sse in reader.push(&chunk) {
+                            let Ok(event) = serde_json::from_str::<HealEvent>(&sse.data) else {
+                                continue;
+                            };
+                            let text = if json { sse.data } else { event.to_string() };
+                            if print(&format!("{text}\n")) != ExitCode::SUCCESS {
+                                return ExitCode::FAILURE;
+                            }
+                            if sse.id.is_some() {
+                                last_id = sse.id;
                             }
                         }
                     }

@@ -7,6 +7,7 @@ mod commands;
 mod events;
 mod output;
 mod run;
+mod sse;
 mod supervisor;
 mod telemetry;
 
