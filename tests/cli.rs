@@ -247,3 +247,25 @@ fn run_refuses_a_non_loopback_api_address() {
         "{stderr}"
     );
 }
+
+#[test]
+fn malformed_values_are_usage_errors_that_say_what_was_expected() {
+    let dir = std::env::temp_dir();
+    for (args, expected) in [
+        (
+            &["ack", "-l", "alertname", "--server", "127.0.0.1:1"][..],
+            "expected NAME=VALUE",
+        ),
+        (&["ack", "-l", "a=b", "--for", "two hours"][..], "--for"),
+        (
+            &["events", "--since", "yesterday"][..],
+            "expected a duration",
+        ),
+        (&["get", "policies", "--server", "ftp://x"][..], "http://"),
+    ] {
+        let output = hale(args, &dir);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -102,11 +102,11 @@ hale ack -l alertname=ContainerDown --for 30m --link"
     )]
     Ack {
         /// A label the silence matches exactly, `name=value`. Repeatable.
-        #[arg(short, long = "label", value_name = "NAME=VALUE", required = true)]
-        labels: Vec<String>,
+        #[arg(short, long = "label", value_name = "NAME=VALUE", required = true, value_parser = label)]
+        labels: Vec<(String, String)>,
         /// How long: 30m, 2h, 24h or any duration up to 7d.
         #[arg(long = "for", default_value = "2h", value_name = "DURATION")]
-        duration: String,
+        duration: hale_policy::Duration,
         /// Why (the silence's comment).
         #[arg(long)]
         comment: Option<String>,
@@ -297,6 +297,28 @@ pub struct ServerArg {
     pub server: String,
 }
 
+/// A `--label` that is not `NAME=VALUE`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?}: expected NAME=VALUE, e.g. alertname=ContainerDown")]
+pub struct LabelError(String);
+
+/// Reads `--label NAME=VALUE` (spaces around either side are trimmed).
+pub fn label(text: &str) -> Result<(String, String), LabelError> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(LabelError(text.to_owned())),
+    }
+}
+
+/// Checks a `--since` value (a duration or an RFC 3339 time) when the command line is
+/// read, so a bad one is a usage error like any other; the text is kept, since "1h" means
+/// an hour before each use.
+pub fn since(text: &str) -> Result<String, hale_core::SinceError> {
+    hale_core::Timestamp::parse_since(text).map(|_| text.to_owned())
+}
+
 /// Why a `--server` value cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerUrlError {
@@ -419,7 +441,7 @@ pub struct EventsArgs {
     pub kind: Vec<String>,
     /// Only records newer than this: a duration ("1h") or an RFC 3339 time. With
     /// --follow, those are printed first.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", value_parser = since)]
     pub since: Option<String>,
     /// At most this many (the newest); default 50. With --follow, the last N are printed
     /// before the new ones (default: none, only new records); 0 prints none.

@@ -210,21 +210,18 @@ pub fn control(
 pub fn ack(
     server: &str,
     token: &TokenArg,
-    labels: &[String],
-    duration: &str,
+    labels: &[(String, String)],
+    duration: hale_policy::Duration,
     comment: Option<String>,
     link: bool,
 ) -> ExitCode {
-    let mut matched = serde_json::Map::new();
-    for label in labels {
-        let Some((name, value)) = label.split_once('=') else {
-            return fail(&format!("--label {label:?}: expected NAME=VALUE"));
-        };
-        matched.insert(name.trim().to_owned(), value.trim().into());
-    }
+    let matched: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone().into()))
+        .collect();
     let body = serde_json::json!({
         "labels": matched,
-        "duration": duration,
+        "duration": duration.to_string(),
         "comment": comment,
         "by": format!("hale ack ({})", std::env::var("USER").unwrap_or_else(|_| "cli".into())),
     });

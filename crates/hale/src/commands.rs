@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
             link,
             server,
             token,
-        } => crate::client::ack(&server.server, &token, &labels, &duration, comment, link),
+        } => crate::client::ack(&server.server, &token, &labels, duration, comment, link),
         Command::Unquarantine {
             target,
             policy,
