@@ -4,6 +4,7 @@
 //! `hale-docker` crate implements over bollard.
 
 mod audit;
+mod clock;
 mod container;
 mod docker;
 mod probe;
@@ -13,6 +14,7 @@ mod time;
 mod trace;
 
 pub use audit::{HealEvent, HealEventKind, TargetRef, action_name, kind_filter_names};
+pub use clock::Clock;
 pub use container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
     RestartPolicy, stop_timeout_from_labels,

@@ -6,6 +6,13 @@
 //! API is disabled.`, `404 Application not found.`, `405` for GET on the POST-only action
 //! endpoints, `429` with `Retry-After` when the deployment queue is full, and "Deployment
 //! already queued for this commit." when an identical deployment is queued or running.
+//!
+//! [`FakeDocker`] is an in-memory Docker daemon for tests of the actors (the reconciler's
+//! shell under virtual time), so they run without the real one.
+
+mod docker;
+
+pub use docker::{DockerCall, FakeDocker};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hale_core::{HealEvent, HealEventKind, TargetRef, Timestamp};
+use hale_core::{HealEvent, HealEventKind, TargetRef};
 use ractor::ActorRef;
 
 use crate::action::{ActionOutcome, ActionResult, PlannedAction};
@@ -13,7 +13,6 @@ use crate::episodes::link;
 use crate::executor::execute;
 use crate::persist::persist;
 use crate::persist::target_ref;
-use crate::state::RECONCILER_NAME;
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
 
@@ -68,8 +67,11 @@ pub(crate) fn start_action(
             if let Ok(mut running) = live.lock() {
                 running.remove(&task_key);
             }
-            // The reconciler that asked may have been restarted: tell the current one.
-            let current = ractor::registry::where_is(RECONCILER_NAME)
+            // The reconciler that asked may have been restarted under its name: tell the
+            // current holder of that name (an unnamed one has no successor).
+            let current = reply_to
+                .get_name()
+                .and_then(ractor::registry::where_is)
                 .map(ActorRef::<ReconcilerMsg>::from)
                 .unwrap_or(reply_to);
             let _ = current.cast(ReconcilerMsg::ActionFinished {
@@ -91,7 +93,7 @@ pub(crate) fn finish(
     planned: &PlannedAction,
     outcome: &ActionOutcome,
 ) {
-    let now = Timestamp::now();
+    let now = state.args.clock.now();
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
     };
@@ -188,7 +190,7 @@ pub(crate) async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize
                     name: key.1.clone(),
                 };
                 let mut event = HealEvent::new(
-                    Timestamp::now(),
+                    state.args.clock.now(),
                     HealEventKind::Interrupted,
                     &key.0,
                     Some(&target),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hale_core::{HealEvent, HealEventKind, TargetRef, Timestamp};
+use hale_core::{HealEvent, HealEventKind, TargetRef};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::actions::drain;
@@ -59,7 +59,7 @@ impl Actor for Reconciler {
         let stored = tokio::task::spawn_blocking(move || store.states()).await??;
         let mut targets = BTreeMap::new();
         let mut probe_tracks = HashMap::new();
-        let now = Timestamp::now();
+        let now = args.clock.now();
         for (key, bytes) in stored {
             let Some((policy, name)) = key.split_once('\0') else {
                 continue;
@@ -163,12 +163,12 @@ impl Actor for Reconciler {
             }
             ReconcilerMsg::Removed { id } => {
                 if let Some(gone) = state.containers.remove(&id) {
-                    state.gone_since.insert(gone.name, Timestamp::now());
+                    state.gone_since.insert(gone.name, state.args.clock.now());
                 }
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Relisted(list) => {
-                let now = Timestamp::now();
+                let now = state.args.clock.now();
                 let present: std::collections::HashSet<&str> =
                     list.iter().map(|c| c.name.as_str()).collect();
                 for old in state.containers.values() {
@@ -223,21 +223,22 @@ impl Actor for Reconciler {
                 policy,
                 reply,
             } => {
-                let answer = release_matching(state, &target, policy.as_deref(), Timestamp::now())
-                    .and_then(|released| {
-                        if released.is_empty() {
-                            Err(ControlFailure::NotFound(format!(
-                                "{target} is not quarantined{}",
-                                policy
-                                    .map(|p| format!(" in policy {p}"))
-                                    .unwrap_or_default()
-                            )))
-                        } else {
-                            Ok(format!("released {target} in {}", released.join(", ")))
-                        }
-                    });
+                let answer =
+                    release_matching(state, &target, policy.as_deref(), state.args.clock.now())
+                        .and_then(|released| {
+                            if released.is_empty() {
+                                Err(ControlFailure::NotFound(format!(
+                                    "{target} is not quarantined{}",
+                                    policy
+                                        .map(|p| format!(" in policy {p}"))
+                                        .unwrap_or_default()
+                                )))
+                            } else {
+                                Ok(format!("released {target} in {}", released.join(", ")))
+                            }
+                        });
                 let _ = reply.send(answer);
-                state.next_wake = Timestamp::now();
+                state.next_wake = state.args.clock.now();
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Heal {
@@ -255,7 +256,7 @@ impl Actor for Reconciler {
             }
             ReconcilerMsg::Tick => {
                 state.tick = None;
-                let now = Timestamp::now();
+                let now = state.args.clock.now();
                 if now >= state.next_request_poll {
                     state.next_request_poll = now.plus(REQUEST_POLL);
                     if apply_requests(state, now) {
@@ -306,7 +307,7 @@ pub(crate) fn schedule_tick(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconc
     if state.draining {
         return;
     }
-    let now = Timestamp::now();
+    let now = state.args.clock.now();
     let due = state
         .next_wake
         .min(state.next_request_poll)

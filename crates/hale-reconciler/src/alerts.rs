@@ -1,8 +1,6 @@
 //! Alertmanager alerts as failure evidence: filed by policy rule and target, cleared when
 //! resolved, and merged into assessments.
 
-use hale_core::Timestamp;
-
 use crate::state::Alert;
 use crate::state::FiringAlerts;
 use crate::state::ReconcilerState;
@@ -34,7 +32,7 @@ pub(crate) fn with_alerts(
 /// Files alerts under the targets they name, per policy whose `alerts` rules match;
 /// true when anything changed.
 pub(crate) fn take_alerts(state: &mut ReconcilerState, alerts: Vec<Alert>) -> bool {
-    let now = Timestamp::now();
+    let now = state.args.clock.now();
     let mut changed = false;
     for alert in alerts {
         let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();

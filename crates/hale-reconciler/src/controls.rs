@@ -131,10 +131,13 @@ pub(crate) fn pause(
     } else {
         (HealEventKind::Resumed, "resumed by an operator")
     };
-    state
-        .args
-        .writer
-        .record(HealEvent::new(Timestamp::now(), kind, policy, None, reason));
+    state.args.writer.record(HealEvent::new(
+        state.args.clock.now(),
+        kind,
+        policy,
+        None,
+        reason,
+    ));
     Ok(format!("{policy} {verb}"))
 }
 

@@ -95,7 +95,7 @@ pub(crate) fn forget_removed_policies(state: &mut ReconcilerState) {
         .retain(|(policy, _), _| in_force.contains(policy.as_str()));
     // Alerts of policies gone, and alerts Alertmanager has not repeated for a day (a
     // lost "resolved" must not keep a target failing forever).
-    let now = Timestamp::now();
+    let now = state.args.clock.now();
     state.alerts.retain(|(policy, _), firing| {
         firing.retain(|_, (_, seen)| now.since(*seen) < ALERT_TTL);
         in_force.contains(policy.as_str()) && !firing.is_empty()

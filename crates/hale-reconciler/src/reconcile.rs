@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, TargetRef, TargetStatus, Timestamp};
+use hale_core::{ContainerSnapshot, TargetRef, TargetStatus};
 use ractor::ActorRef;
 
 use crate::actions::start_action;
@@ -30,7 +30,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
         // action is never run).
         return;
     }
-    let now = Timestamp::now();
+    let now = state.args.clock.now();
     let mut next_wake = now.plus(MAX_IDLE);
     let mut to_start = Vec::new();
     let mut published: Vec<(String, Option<String>, Vec<TargetStatus>)> = Vec::new();

@@ -120,6 +120,8 @@ pub struct ReconcilerArgs {
     pub generations: Arc<BTreeMap<String, u64>>,
     /// Where the controller's status is published.
     pub status: StatusBoard,
+    /// Where "now" comes from (the system clock; tokio's in tests, see [`Clock`]).
+    pub clock: hale_core::Clock,
     /// The Docker daemon.
     pub docker: Arc<dyn DockerPort>,
     /// Where state and audit records are persisted.

@@ -269,6 +269,7 @@ async fn controller(
             policies: Arc::clone(&policies),
             generations: Arc::clone(&initial.generations),
             status: status.clone(),
+            clock: hale_core::Clock::system(),
             docker: Arc::clone(&docker),
             store: Arc::clone(&store),
             writer: writer.clone(),
