@@ -1,35 +1,18 @@
-//! `hale get` and `hale describe`: clients of a running controller's API.
+//! The commands that ask a running `hale run` (`get`, `describe`, `pause`, `heal`, `ack`,
+//! `events -f`): each one asks through the API client and shows the answer through the
+//! renderer.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hale_core::{ConditionStatus, HealEvent, PolicyStatus, RejectedFile, Timestamp};
-use serde::Deserialize;
+use hale_core::{HealEvent, Timestamp};
 
+use crate::api_client::{encode, fetch, read_token, send};
 use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, TokenArg};
-use crate::output::print;
-
-/// How long to wait for the controller's answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The answer of `GET /api/v1/policies`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PolicyList {
-    items: Vec<PolicyStatus>,
-    #[serde(default)]
-    rejected_files: Vec<RejectedFile>,
-}
-
-/// The answer of `GET /api/v1/policies/{name}`.
-#[derive(Deserialize)]
-struct PolicyDetail {
-    #[serde(flatten)]
-    status: PolicyStatus,
-    #[serde(default)]
-    events: Vec<HealEvent>,
-}
+use crate::output::{fail, print};
+use crate::render::{
+    PolicyDetail, PolicyList, describe_policy, describe_target, policy_table, target_table, to_yaml,
+};
 
 /// `hale get RESOURCE`.
 pub fn get(resource: GetResource, output: GetFormat, server: &str) -> ExitCode {
@@ -58,7 +41,7 @@ pub fn get(resource: GetResource, output: GetFormat, server: &str) -> ExitCode {
             };
             match table {
                 Ok(table) => print(&table),
-                Err(error) => fail(&format!("the controller's answer is unreadable: {error}")),
+                Err(error) => fail(format!("the controller's answer is unreadable: {error}")),
             }
         }
     }
@@ -73,9 +56,7 @@ pub fn describe(resource: DescribeResource, name: &str, server: &str) -> ExitCod
             match fetch(server, &path) {
                 Ok(body) => match serde_json::from_str::<PolicyDetail>(&body) {
                     Ok(detail) => print(&describe_policy(&detail, now)),
-                    Err(error) => {
-                        fail(&format!("the controller's answer is not a policy: {error}"))
-                    }
+                    Err(error) => fail(format!("the controller's answer is not a policy: {error}")),
                 },
                 Err(error) => fail(&error),
             }
@@ -85,91 +66,12 @@ pub fn describe(resource: DescribeResource, name: &str, server: &str) -> ExitCod
             match fetch(server, &path) {
                 Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
                     Ok(detail) => print(&describe_target(name, &detail, now)),
-                    Err(error) => {
-                        fail(&format!("the controller's answer is not a target: {error}"))
-                    }
+                    Err(error) => fail(format!("the controller's answer is not a target: {error}")),
                 },
                 Err(error) => fail(&error),
             }
         }
     }
-}
-
-/// The `hale get targets` table; `wide` adds the container ID, the signal and the instant
-/// of the next allowed action.
-fn target_table(list: &serde_json::Value, wide: bool, now: Timestamp) -> String {
-    let mut header = vec!["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"];
-    if wide {
-        header.extend(["ID", "SIGNAL", "NEXT ACTION AT"]);
-    }
-    let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
-    for item in list["items"].as_array().into_iter().flatten() {
-        // Timestamps travel as the API serializes them (milliseconds since the epoch).
-        let at = |key: &str| serde_json::from_value::<Timestamp>(item[key].clone()).ok();
-        let last = match (item["lastAction"].as_str(), at("lastActionAt")) {
-            (Some(action), Some(when)) => format!("{action} {} ago", age(when, now)),
-            (Some(action), None) => action.to_owned(),
-            _ => "-".to_owned(),
-        };
-        let cooldown = at("nextActionAt")
-            .filter(|next| *next > now)
-            .map_or_else(|| "-".to_owned(), |next| age(now, next));
-        let mut row = vec![
-            text(&item["policy"]),
-            text(&item["name"]),
-            text(&item["state"]),
-            item["step"]
-                .as_u64()
-                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            last,
-            cooldown,
-        ];
-        if wide {
-            let id = item["id"].as_str().filter(|id| !id.is_empty());
-            row.extend([
-                id.map_or_else(|| "-".to_owned(), |id| id.chars().take(12).collect()),
-                text(&item["signal"]),
-                at("nextActionAt").map_or_else(|| "-".to_owned(), |next| next.to_string()),
-            ]);
-        }
-        rows.push(row);
-    }
-    if rows.len() == 1 {
-        return "No targets.\n".to_owned();
-    }
-    columns(&rows)
-}
-
-/// The `hale describe target` text.
-fn describe_target(name: &str, detail: &serde_json::Value, now: Timestamp) -> String {
-    let mut out = format!("Name:         {name}\n");
-    out.push_str("Policies:\n");
-    let mut rows = vec![
-        ["POLICY", "STATE", "STEP", "LAST ACTION", "SIGNAL"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
-    for item in detail["policies"].as_array().into_iter().flatten() {
-        rows.push(vec![
-            item["policy"].as_str().unwrap_or("-").to_owned(),
-            item["state"].as_str().unwrap_or("-").to_owned(),
-            item["step"].to_string(),
-            item["lastAction"].as_str().unwrap_or("-").to_owned(),
-            item["signal"].as_str().unwrap_or("-").to_owned(),
-        ]);
-    }
-    indent(&mut out, &columns(&rows));
-    out.push_str("Events:\n");
-    let events: Vec<HealEvent> =
-        serde_json::from_value(detail["events"].clone()).unwrap_or_default();
-    if events.is_empty() {
-        out.push_str("  (none)\n");
-    }
-    for event in events.iter().rev() {
-        let _ = writeln!(out, "  {} ago  {event}", age(event.time, now));
-    }
-    out
 }
 
 /// `hale pause` and `hale resume`.
@@ -262,26 +164,13 @@ pub fn ack(
     }
 }
 
-/// The API token: from --token-file / HALE_API_TOKEN_FILE, else HALE_API_TOKEN.
-fn read_token(token: &TokenArg) -> Result<String, String> {
-    if let Some(path) = &token.token_file {
-        return crate::api::read_token(path);
-    }
-    match std::env::var("HALE_API_TOKEN") {
-        Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-        _ => Err(
-            "this command needs the API token: pass --token-file FILE, or set HALE_API_TOKEN_FILE (the file `hale run --api-token-file` reads) or HALE_API_TOKEN".to_owned(),
-        ),
-    }
-}
-
 /// `hale events --follow`: the controller's event stream, printed as records arrive;
 /// reconnects with `Last-Event-ID` so nothing is missed. `-n` and `--since` print that
 /// backlog first, as `tail -n N -f` does.
 pub fn follow(args: &EventsArgs) -> ExitCode {
     let kinds = match hale_store::AuditQuery::parse_kinds(&args.kind) {
         Ok(kinds) => kinds,
-        Err(unknown) => return fail(&format!("--kind {unknown}")),
+        Err(unknown) => return fail(format!("--kind {unknown}")),
     };
     let mut query = vec![];
     if let Some(policy) = &args.policy {
@@ -310,7 +199,7 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+        Err(error) => return fail(format!("cannot start the async runtime: {error}")),
     };
     runtime.block_on(async {
         let client = reqwest::Client::new();
@@ -349,13 +238,13 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
                         .ok()
                         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
                         .unwrap_or(body);
-                    return fail(&format!("{message} (HTTP {status} from {url})"));
+                    return fail(format!("{message} (HTTP {status} from {url})"));
                 }
                 // Never reached it: a wrong --server, or hale is not running. Say so once
                 // instead of retrying forever; a stream that was up reconnects (hale
                 // restarting).
                 Err(error) if !connected_once => {
-                    return fail(&format!(
+                    return fail(format!(
                         "cannot reach hale at {}: {}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)",
                         args.server.server,
                         hale_core::error_chain(&error)
@@ -377,361 +266,4 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
             .await;
         }
     })
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("hale: {message}");
-    ExitCode::FAILURE
-}
-
-/// Percent-encodes a path segment or query value.
-pub fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// GETs `path` from the controller; errors say how to reach it.
-fn fetch(server: &str, path: &str) -> Result<String, String> {
-    send(server, reqwest::Method::GET, path, None, None)
-}
-
-/// Sends one request to the controller and returns the body of a 2xx answer; errors say
-/// how to reach it or what it refused.
-fn send(
-    server: &str,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<serde_json::Value>,
-) -> Result<String, String> {
-    let url = format!("{}{path}", server.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|error| error.to_string())?;
-        let mut request = client.request(method, &url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|error| {
-            format!(
-                "cannot reach hale at {server}: {}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)",
-                hale_core::error_chain(&error)
-            )
-        })?;
-        let status = response.status();
-        let body = response.text().await.map_err(|error| error.to_string())?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
-            .unwrap_or(body);
-        Err(format!("{message} (HTTP {} from {url})", status.as_u16()))
-    })
-}
-
-fn to_yaml(json: &str) -> ExitCode {
-    match serde_json::from_str::<serde_json::Value>(json)
-        .map_err(|e| e.to_string())
-        .and_then(|value| serde_saphyr::to_string(&value).map_err(|e| e.to_string()))
-    {
-        Ok(yaml) => print(&yaml),
-        Err(error) => fail(&format!("cannot convert the answer to YAML: {error}")),
-    }
-}
-
-/// kubectl's age: `42s`, `7m`, `3h`, `5d`.
-fn age(since: Timestamp, now: Timestamp) -> String {
-    let seconds = now.since(since).as_secs();
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m", seconds / 60),
-        3600..86_400 => format!("{}h", seconds / 3600),
-        _ => format!("{}d", seconds / 86_400),
-    }
-}
-
-fn condition_status(policy: &PolicyStatus, kind: &str) -> &'static str {
-    match policy.condition(kind).map(|c| c.status) {
-        Some(ConditionStatus::True) => "True",
-        Some(ConditionStatus::False) => "False",
-        Some(ConditionStatus::Unknown) | None => "Unknown",
-    }
-}
-
-/// Left-aligned columns separated by three spaces, like kubectl.
-fn columns(rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<width$}   ", width = widths[i]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// The MODE column: what the policy does now. A paused policy does nothing, whatever its
-/// spec's mode says.
-fn mode(policy: &PolicyStatus) -> &'static str {
-    if policy
-        .condition("Paused")
-        .is_some_and(|c| c.status == ConditionStatus::True)
-    {
-        return "Paused";
-    }
-    match policy.spec.mode {
-        hale_policy::Mode::Enforce => "Enforce",
-        hale_policy::Mode::DryRun => "DryRun",
-    }
-}
-
-/// The `hale get policies` table.
-fn policy_table(list: &PolicyList, wide: bool, now: Timestamp) -> String {
-    let mut header = vec!["NAME", "TARGETS", "HEALTHY", "MODE", "ACCEPTED", "AGE"];
-    if wide {
-        header.extend(["GENERATION", "READY", "REMEDIATION", "FILE"]);
-    }
-    let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
-    for policy in &list.items {
-        let mut row = vec![
-            policy.name.clone(),
-            policy.targets.len().to_string(),
-            policy.healthy().to_string(),
-            mode(policy).to_owned(),
-            condition_status(policy, "Accepted").to_owned(),
-            age(policy.created_at, now),
-        ];
-        if wide {
-            row.extend([
-                format!("{}/{}", policy.observed_generation, policy.generation),
-                condition_status(policy, "Ready").to_owned(),
-                policy
-                    .condition("RemediationAllowed")
-                    .map_or_else(String::new, |c| c.reason.clone()),
-                policy.file.clone(),
-            ]);
-        }
-        rows.push(row);
-    }
-    let mut out = if list.items.is_empty() {
-        "No policies in force.\n".to_owned()
-    } else {
-        columns(&rows)
-    };
-    for rejected in &list.rejected_files {
-        let _ = writeln!(
-            out,
-            "\nRejected at the last reload (nothing from it is in force): {}",
-            rejected.file
-        );
-        for error in &rejected.errors {
-            let _ = writeln!(out, "  {error}");
-        }
-    }
-    out
-}
-
-/// The `hale describe policy` text.
-fn describe_policy(detail: &PolicyDetail, now: Timestamp) -> String {
-    let policy = &detail.status;
-    let spec = &policy.spec;
-    let mut out = String::new();
-    let mut field = |name: &str, value: String| {
-        let _ = writeln!(out, "{:<14}{value}", format!("{name}:"));
-    };
-    field("Name", policy.name.clone());
-    field("File", policy.file.clone());
-    field(
-        "Generation",
-        format!(
-            "{} (observed {})",
-            policy.generation, policy.observed_generation
-        ),
-    );
-    field(
-        "Created",
-        format!(
-            "{} ({} ago)",
-            policy.created_at,
-            age(policy.created_at, now)
-        ),
-    );
-    field("Mode", mode(policy).to_owned());
-    field(
-        "Selector",
-        spec.selector
-            .as_ref()
-            .map_or_else(|| "(none: sites only)".to_owned(), ToString::to_string),
-    );
-    if !spec.sites.is_empty() {
-        let sites: Vec<String> = spec
-            .sites
-            .iter()
-            .map(|s| format!("{} ({})", s.name, s.url))
-            .collect();
-        field("Sites", sites.join(", "));
-    }
-    let probes: Vec<String> = if spec.probes.is_empty() {
-        vec!["(default) docker health, unexpected exits".to_owned()]
-    } else {
-        spec.probes
-            .iter()
-            .map(|p| {
-                let on = p
-                    .site_ref
-                    .as_ref()
-                    .map_or_else(String::new, |s| format!(" on site {s}"));
-                let schedule = if p.is_event_driven() {
-                    "on Docker's events".to_owned()
-                } else {
-                    format!("every {}", p.period)
-                };
-                format!(
-                    "{} ({}{on}, {schedule}, failureThreshold {})",
-                    p.name,
-                    p.handler_names().join("+"),
-                    p.effective_failure_threshold()
-                )
-            })
-            .collect()
-    };
-    field("Probes", probes.join("\n              "));
-    let ladder: Vec<String> = spec
-        .remediation
-        .steps
-        .iter()
-        .map(|s| {
-            format!(
-                "{} x{} (wait {})",
-                hale_core::action_name(s.action),
-                s.attempts,
-                s.timeout
-            )
-        })
-        .collect();
-    field("Ladder", ladder.join(" -> "));
-    let remediation = &spec.remediation;
-    field(
-        "Limits",
-        format!(
-            "cooldown {}, backoff {}..{}, quarantine after {} actions in {}",
-            remediation.cooldown,
-            remediation.backoff.initial,
-            remediation.backoff.max,
-            remediation.quarantine.after,
-            remediation.quarantine.within,
-        ),
-    );
-    field(
-        "Circuit",
-        match (remediation.max_unhealthy, &policy.circuit_open) {
-            (None, _) => "no maxUnhealthy: never holds back".to_owned(),
-            (Some(max), open) => format!(
-                "{}; {}",
-                max.describe_allowance(policy.targets.len()),
-                open.as_ref()
-                    .map_or_else(|| "closed".to_owned(), |why| format!("OPEN: {why}"))
-            ),
-        },
-    );
-
-    out.push_str("Conditions:\n");
-    let mut rows = vec![
-        ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
-    for condition in &policy.conditions {
-        rows.push(vec![
-            condition.kind.clone(),
-            format!("{:?}", condition.status),
-            condition.reason.clone(),
-            age(condition.last_transition_time, now),
-            condition.message.clone(),
-        ]);
-    }
-    indent(&mut out, &columns(&rows));
-
-    out.push_str("Targets:\n");
-    if policy.targets.is_empty() {
-        out.push_str("  (none)\n");
-    } else {
-        let mut rows = vec![
-            ["NAME", "STATE", "STEP", "LAST ACTION", "SIGNAL"]
-                .map(str::to_owned)
-                .to_vec(),
-        ];
-        for target in &policy.targets {
-            rows.push(vec![
-                target.name.clone(),
-                target.state.clone(),
-                target.step.to_string(),
-                match (&target.last_action, target.last_action_at) {
-                    (Some(action), Some(at)) => format!("{action} {} ago", age(at, now)),
-                    (Some(action), None) => action.clone(),
-                    _ => "-".to_owned(),
-                },
-                target.signal.clone().unwrap_or_else(|| "-".to_owned()),
-            ]);
-        }
-        indent(&mut out, &columns(&rows));
-    }
-
-    out.push_str("Events:\n");
-    if detail.events.is_empty() {
-        out.push_str("  (none)\n");
-    } else {
-        let mut rows = vec![
-            ["AGE", "KIND", "TARGET", "REASON"]
-                .map(str::to_owned)
-                .to_vec(),
-        ];
-        for event in detail.events.iter().rev() {
-            rows.push(vec![
-                age(event.time, now),
-                event.kind.to_string(),
-                event
-                    .target
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |t| t.name.clone()),
-                event.reason.clone(),
-            ]);
-        }
-        indent(&mut out, &columns(&rows));
-    }
-    out
-}
-
-fn indent(out: &mut String, block: &str) {
-    for line in block.lines() {
-        let _ = writeln!(out, "  {line}");
-    }
 }

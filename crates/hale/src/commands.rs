@@ -50,9 +50,12 @@ pub fn run(cli: Cli) -> ExitCode {
             server,
             token,
         } => {
-            let mut path = format!("/api/v1/targets/{}/heal", crate::client::encode(&target));
+            let mut path = format!(
+                "/api/v1/targets/{}/heal",
+                crate::api_client::encode(&target)
+            );
             if let Some(policy) = policy {
-                path.push_str(&format!("?policy={}", crate::client::encode(&policy)));
+                path.push_str(&format!("?policy={}", crate::api_client::encode(&policy)));
             }
             crate::client::control(&server.server, &token, &path, None)
         }

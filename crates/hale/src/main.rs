@@ -1,11 +1,13 @@
 //! `hale`: a Kubernetes-style self-healing controller for Docker hosts.
 
 mod api;
+mod api_client;
 mod cli;
 mod client;
 mod commands;
 mod events;
 mod output;
+mod render;
 mod run;
 mod sse;
 mod supervisor;

@@ -22,3 +22,9 @@ pub fn print(text: &str) -> ExitCode {
         }
     }
 }
+
+/// Prints `message` as hale's one error line (`hale: ...`) and returns the failure status.
+pub fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("hale: {message}");
+    ExitCode::FAILURE
+}
