@@ -44,7 +44,7 @@ pub(crate) fn start_action(
     let task_key = key.clone();
     let live = Arc::clone(&state.args.live_actions);
     if let Ok(mut running) = live.lock() {
-        running.insert(key.clone());
+        running.insert(key.clone(), None);
     }
     let handle = tokio::spawn(tracing::Instrument::instrument(
         async move {
@@ -64,8 +64,10 @@ pub(crate) fn start_action(
                 span.record("otel.status_code", "ERROR");
                 span.record("error.type", "action_failed");
             }
+            // Kept until a reconciler applies it: if none is there to be told now (it is
+            // being restarted), its successor finds the result at its start.
             if let Ok(mut running) = live.lock() {
-                running.remove(&task_key);
+                running.insert(task_key.clone(), Some((planned.clone(), outcome.clone())));
             }
             // The reconciler that asked may have been restarted under its name: tell the
             // current holder of that name (an unnamed one has no successor).
@@ -93,6 +95,9 @@ pub(crate) fn finish(
     planned: &PlannedAction,
     outcome: &ActionOutcome,
 ) {
+    if let Ok(mut live) = state.args.live_actions.lock() {
+        live.remove(key);
+    }
     let now = state.args.clock.now();
     let Some(target_state) = state.targets.get_mut(key) else {
         return;

@@ -59,6 +59,7 @@ impl Actor for Reconciler {
         let stored = tokio::task::spawn_blocking(move || store.states()).await??;
         let mut targets = BTreeMap::new();
         let mut probe_tracks = HashMap::new();
+        let mut ended = Vec::new();
         let now = args.clock.now();
         for (key, bytes) in stored {
             let Some((policy, name)) = key.split_once('\0') else {
@@ -68,10 +69,22 @@ impl Actor for Reconciler {
                 tracing::warn!(key = %key.replace('\0', "/"), "ignoring unreadable stored state");
                 continue;
             };
-            let still_running = args
+            let live = args
                 .live_actions
                 .lock()
-                .is_ok_and(|live| live.contains(&(policy.to_owned(), name.to_owned())));
+                .ok()
+                .and_then(|live| live.get(&(policy.to_owned(), name.to_owned())).cloned());
+            if state.in_flight
+                && let Some(Some((planned, outcome))) = &live
+            {
+                // It ended while no reconciler was there to be told: applied below.
+                ended.push((
+                    (policy.to_owned(), name.to_owned()),
+                    planned.clone(),
+                    outcome.clone(),
+                ));
+            }
+            let still_running = live.is_some();
             if state.in_flight && !still_running {
                 // hale stopped (or crashed) while this action ran: record it, and keep the
                 // cooldown it set so that the restart does not cause an extra action.
@@ -111,7 +124,7 @@ impl Actor for Reconciler {
             restored_targets = targets.len(),
             "reconciler started"
         );
-        Ok(ReconcilerState {
+        let mut state = ReconcilerState {
             args,
             containers: HashMap::new(),
             targets,
@@ -127,7 +140,11 @@ impl Actor for Reconciler {
             paused,
             alerts: HashMap::new(),
             episodes: HashMap::new(),
-        })
+        };
+        for (key, planned, outcome) in ended {
+            finish(&mut state, &key, &planned, &outcome);
+        }
+        Ok(state)
     }
 
     async fn handle(

@@ -111,6 +111,10 @@ pub struct Alert {
 /// latest notification arrived).
 pub(crate) type FiringAlerts = BTreeMap<String, (String, Timestamp)>;
 
+/// See [`ReconcilerArgs::live_actions`].
+pub type LiveActions =
+    Arc<std::sync::Mutex<HashMap<(String, String), Option<(PlannedAction, ActionOutcome)>>>>;
+
 /// What the reconciler starts with.
 #[derive(Clone)]
 pub struct ReconcilerArgs {
@@ -137,10 +141,12 @@ pub struct ReconcilerArgs {
     pub requests: RequestQueue,
     /// The HTTP client for webhook actions (shared, so connections are reused).
     pub http: reqwest::Client,
-    /// Actions running right now, by (policy, target). Shared across incarnations, so a
+    /// Actions started and not yet taken back, by (policy, target): `None` while running,
+    /// then the result until a reconciler has applied it. Shared across incarnations, so a
     /// restarted reconciler knows an in-flight action is still running rather than
-    /// interrupted, and accepts its result.
-    pub live_actions: Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
+    /// interrupted, and takes its result even if it ended while no reconciler was there to
+    /// be told.
+    pub live_actions: LiveActions,
 }
 
 /// The reconciler's working state.

@@ -388,3 +388,35 @@ async fn a_restarted_reconciler_adopts_the_action_its_predecessor_left_running()
     assert_eq!(restarts(&shell, "c1"), 1);
     successor.stop(None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_action_that_ends_while_no_reconciler_is_there_is_taken_by_the_next_one() {
+    // Unnamed: the action's task has nobody to tell when it ends.
+    let shell = Shell::start(
+        policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
+        None,
+    )
+    .await;
+    shell.docker.slow_actions(Duration::from_secs(1));
+    shell.observe(web("c1", T0, HealthStatus::Unhealthy, T0));
+    shell
+        .until("the stop to begin", Duration::from_secs(5), |s| {
+            !s.docker.calls().is_empty()
+        })
+        .await;
+    shell.actor.kill();
+    // The restart ends (stop and start, a second each) while no reconciler runs.
+    shell.pass(Duration::from_secs(5)).await;
+    assert_eq!(restarts(&shell, "c1"), 1);
+    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
+        .await
+        .unwrap();
+    shell.pass(Duration::from_secs(1)).await;
+    let kinds = shell.kinds().await;
+    assert_eq!(
+        kinds,
+        ["failing", "action_started", "action_succeeded"],
+        "the result of the restart is taken, not called interrupted"
+    );
+    successor.stop(None);
+}
