@@ -139,6 +139,17 @@ impl Shell {
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
+
+    /// c1 fails and hale's restart of it begins; each of its stop and start takes
+    /// `action_takes`.
+    async fn restart_under_way(&self, action_takes: Duration) {
+        self.docker.slow_actions(action_takes);
+        self.observe(web("c1", T0, HealthStatus::Unhealthy, T0));
+        self.until("the stop to begin", Duration::from_secs(5), |s| {
+            !s.docker.calls().is_empty()
+        })
+        .await;
+    }
 }
 
 /// 10 ms of virtual time (the ticker of [`Shell::start`] keeps real time flowing too).
@@ -331,13 +342,7 @@ async fn drain_waits_its_grace_for_a_running_action_then_records_it_as_interrupt
         None,
     )
     .await;
-    shell.docker.slow_actions(Duration::from_secs(60));
-    shell.observe(web("c1", T0, HealthStatus::Unhealthy, T0));
-    shell
-        .until("the stop to begin", Duration::from_secs(5), |s| {
-            !s.docker.calls().is_empty()
-        })
-        .await;
+    shell.restart_under_way(Duration::from_secs(60)).await;
     let interrupted =
         ractor::call!(shell.actor, ReconcilerMsg::Drain, Duration::from_secs(2)).unwrap();
     assert_eq!(interrupted, 1);
@@ -353,13 +358,7 @@ async fn a_restarted_reconciler_adopts_the_action_its_predecessor_left_running()
         Some(RECONCILER_NAME),
     )
     .await;
-    shell.docker.slow_actions(Duration::from_secs(3));
-    shell.observe(web("c1", T0, HealthStatus::Unhealthy, T0));
-    shell
-        .until("the stop to begin", Duration::from_secs(5), |s| {
-            !s.docker.calls().is_empty()
-        })
-        .await;
+    shell.restart_under_way(Duration::from_secs(3)).await;
     // The reconciler crashes mid-action; its supervisor starts a new one.
     shell.actor.kill();
     shell.pass(Duration::from_millis(100)).await;
@@ -397,13 +396,7 @@ async fn an_action_that_ends_while_no_reconciler_is_there_is_taken_by_the_next_o
         None,
     )
     .await;
-    shell.docker.slow_actions(Duration::from_secs(1));
-    shell.observe(web("c1", T0, HealthStatus::Unhealthy, T0));
-    shell
-        .until("the stop to begin", Duration::from_secs(5), |s| {
-            !s.docker.calls().is_empty()
-        })
-        .await;
+    shell.restart_under_way(Duration::from_secs(1)).await;
     shell.actor.kill();
     // The restart ends (stop and start, a second each) while no reconciler runs.
     shell.pass(Duration::from_secs(5)).await;
