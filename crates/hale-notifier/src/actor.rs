@@ -59,6 +59,8 @@ pub struct NotifierArgs {
     pub http: reqwest::Client,
     /// Deliveries, failures, drops and queue depths, for the metrics.
     pub metrics: MetricSink,
+    /// Where "now" comes from (grouping windows, reminders, failure records).
+    pub clock: hale_core::Clock,
 }
 
 /// Messages of the notifier.
@@ -161,6 +163,7 @@ impl NotifierState {
             let notifier_name = name.to_owned();
             let describe = crate::sinks::describe(&notifier.spec);
             let metrics = Arc::clone(&self.args.metrics);
+            let clock = self.args.clock;
             let report = Arc::new(move |report: Report| match report {
                 Report::Delivered { title, attempts } => {
                     metrics(&notifier_name, NotificationMetric::Delivered);
@@ -177,7 +180,7 @@ impl NotifierState {
                     metrics(&notifier_name, NotificationMetric::Failed);
                     tracing::warn!(notifier = %notifier_name, sink = %describe, %error, attempts, "notification failed");
                     let mut event = HealEvent::new(
-                        Timestamp::now(),
+                        clock.now(),
                         HealEventKind::NotificationFailed,
                         &message.event.policy,
                         message.event.target.as_ref(),
@@ -193,7 +196,7 @@ impl NotifierState {
                     metrics(&notifier_name, NotificationMetric::Dropped);
                     tracing::warn!(notifier = %notifier_name, %title, "notification queue full: dropped the oldest message");
                     record(HealEvent::new(
-                        Timestamp::now(),
+                        clock.now(),
                         HealEventKind::NotificationFailed,
                         "-",
                         None,
@@ -514,7 +517,10 @@ impl Actor for NotifierActor {
         state: &mut NotifierState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            NotifierMsg::Event(event) => state.on_event(&event, Timestamp::now()),
+            NotifierMsg::Event(event) => {
+                let now = state.args.clock.now();
+                state.on_event(&event, now);
+            }
             NotifierMsg::Config {
                 policies,
                 notifiers,
@@ -525,7 +531,8 @@ impl Actor for NotifierActor {
             }
             NotifierMsg::Tick => {
                 state.tick_pending = false;
-                state.on_tick(Timestamp::now());
+                let now = state.args.clock.now();
+                state.on_tick(now);
             }
         }
         // Folded groups close and lasting states are reminded on a timer; with neither,

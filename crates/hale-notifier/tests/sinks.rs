@@ -81,6 +81,19 @@ fn secret_file(value: &str) -> tempfile::NamedTempFile {
     file
 }
 
+/// The notifier's clock for actor tests under paused time: it follows tokio's, and a
+/// ticker (always the nearest timer) makes virtual time advance 10 ms at a time while the
+/// loopback HTTP exchanges get real time to happen.
+fn virtual_clock() -> hale_core::Clock {
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    hale_core::Clock::following_tokio(Timestamp::now())
+}
+
 fn ok(_: &str, _: &str) -> Response {
     (StatusCode::OK, "ok").into_response()
 }
@@ -532,7 +545,7 @@ async fn outside_text_cannot_ping_a_channel_or_disguise_a_link_in_any_sink() {
     assert!(telegram["text"].as_str().unwrap().contains("<!channel>"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_trouble() {
     let (url, received) = service(ok).await;
     let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
@@ -553,6 +566,7 @@ async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_tr
         record: Arc::new(move |e| record.lock().unwrap().push(e)),
         http: reqwest::Client::new(),
         metrics: Arc::new(|_, _| {}),
+        clock: virtual_clock(),
     };
     let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
         .await
@@ -608,7 +622,7 @@ async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_tr
     assert!(recorded.lock().unwrap().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nothing_folded_is_sent_after_the_quarantine_that_closed_the_episode() {
     let (url, received) = service(ok).await;
     let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
@@ -631,6 +645,7 @@ async fn nothing_folded_is_sent_after_the_quarantine_that_closed_the_episode() {
         metrics: Arc::new(move |notifier, metric| {
             seen.lock().unwrap().push((notifier.to_owned(), metric));
         }),
+        clock: virtual_clock(),
     };
     let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
         .await
@@ -686,7 +701,7 @@ async fn nothing_folded_is_sent_after_the_quarantine_that_closed_the_episode() {
     )));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_flapping_target_is_told_once_then_in_one_digest_that_ends_on_its_latest_state() {
     let (url, received) = service(ok).await;
     let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
@@ -705,6 +720,7 @@ async fn a_flapping_target_is_told_once_then_in_one_digest_that_ends_on_its_late
         record: Arc::new(|_| {}),
         http: reqwest::Client::new(),
         metrics: Arc::new(|_, _| {}),
+        clock: virtual_clock(),
     };
     let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
         .await
@@ -825,7 +841,7 @@ async fn email_reaches_a_real_smtp_server_with_headers_and_body() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
     let (url, received) = service(ok).await;
     let notifier: hale_policy::Notifier = serde_saphyr::from_str(&format!(
@@ -853,6 +869,7 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         record: Arc::new(|_| {}),
         http: reqwest::Client::new(),
         metrics: Arc::new(|_, _| {}),
+        clock: virtual_clock(),
     };
     let (actor, _handle) = ractor::Actor::spawn(None, hale_notifier::NotifierActor, args)
         .await

@@ -44,7 +44,7 @@ impl Shell {
         tokio::spawn(async {
             loop {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                std::thread::sleep(Duration::from_micros(300));
+                std::thread::sleep(Duration::from_millis(1));
             }
         });
         let clock = Clock::following_tokio(T0);

@@ -317,6 +317,7 @@ async fn controller(
             }),
         },
         notifier: hale_notifier::NotifierArgs {
+            clock: hale_core::Clock::system(),
             policies: Arc::clone(&initial.policies),
             notifiers: Arc::clone(&initial.notifiers),
             default_route: args.notify_default.clone(),
