@@ -11,16 +11,7 @@
 /// Slack mrkdwn: `&`, `<` and `>` are the control characters (Slack's "Escaping text"
 /// rule); escaped, `<!channel>` and `<url|label>` are plain text.
 pub fn slack(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    replace_each(text, slack_entity)
 }
 
 /// Discord markdown: a backslash before each character markdown gives a meaning to
@@ -42,15 +33,30 @@ pub fn discord(text: &str) -> String {
 
 /// HTML text and attribute values.
 pub fn html(text: &str) -> String {
+    replace_each(text, |c| match c {
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        c => slack_entity(c),
+    })
+}
+
+/// Slack's three entities, which are HTML's too.
+fn slack_entity(c: char) -> Option<&'static str> {
+    match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        _ => None,
+    }
+}
+
+/// `text` with each character `entity` names replaced by what it says.
+fn replace_each(text: &str, entity: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match entity(c) {
+            Some(replacement) => out.push_str(replacement),
+            None => out.push(c),
         }
     }
     out
