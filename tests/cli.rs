@@ -269,3 +269,77 @@ fn malformed_values_are_usage_errors_that_say_what_was_expected() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// Every command's failure is one error block on stderr, prefixed with the command as
+/// typed, and its exit status says whose fault it is: 2 for what was asked, 1 for what
+/// happened.
+#[test]
+fn every_command_fails_through_one_error_path_with_one_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    for (args, code, prefix) in [
+        (
+            &["events", "--kind", "nosuch", "--state-dir", state][..],
+            2,
+            "hale events: --kind",
+        ),
+        (
+            &[
+                "events",
+                "-f",
+                "--kind",
+                "nosuch",
+                "--server",
+                "127.0.0.1:1",
+            ][..],
+            2,
+            "hale events: --kind",
+        ),
+        (
+            &["get", "targets", "--server", "127.0.0.1:1"][..],
+            1,
+            "hale get: cannot reach hale at http://127.0.0.1:1",
+        ),
+        (
+            &["describe", "policy", "p", "--server", "127.0.0.1:1"][..],
+            1,
+            "hale describe: cannot reach hale",
+        ),
+        (
+            &["pause", "p", "--server", "127.0.0.1:1"][..],
+            1,
+            "hale pause: this command needs the API token",
+        ),
+        (
+            &["unquarantine", "web", "--state-dir", "/nonexistent/hale"][..],
+            2,
+            "hale unquarantine: no state directory",
+        ),
+        (
+            &["notify", "test", "nosuch", "--policies", state][..],
+            2,
+            "hale notify test: no valid Notifier named \"nosuch\"",
+        ),
+        (
+            &["run", "--policies", "/nonexistent/policies"][..],
+            2,
+            "hale run: policy directory /nonexistent/policies does not exist",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("HALE_API_TOKEN")
+            .env_remove("HALE_API_TOKEN_FILE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(prefix), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("hale ")).count(),
+            1,
+            "{args:?}: the error is printed once: {stderr}"
+        );
+    }
+}

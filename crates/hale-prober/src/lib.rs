@@ -9,6 +9,7 @@
 //! so connections are reused.
 
 mod actor;
+mod error;
 mod run;
 
 pub use actor::{PROBER_NAME, Prober, ProberArgs, ProberMsg};

@@ -6,6 +6,8 @@ use hale_core::{ContainerSnapshot, DockerPort, Target};
 use hale_policy::conditions::{Condition, Observed, Placeholder};
 use hale_policy::{HttpGetProbe, Probe, ProbeMethod, Scheme, Site};
 
+use crate::error::ObserveError;
+
 /// Response bodies read for `[BODY]` conditions are cut to this size.
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -126,7 +128,7 @@ async fn judged<F>(
     observe: impl FnOnce(Duration, bool) -> F,
 ) -> ProbeResult
 where
-    F: Future<Output = Result<Observed, String>>,
+    F: Future<Output = Result<Observed, ObserveError>>,
 {
     let started = Instant::now();
     let needs_body = conditions
@@ -135,7 +137,7 @@ where
     let observed = observe(probe.timeout.as_std(), needs_body).await;
     let elapsed = started.elapsed();
     let (success, degraded, reason) = match observed {
-        Err(reason) => (false, false, reason),
+        Err(error) => (false, false, error.to_string()),
         Ok(mut observed) => {
             observed.response_time = elapsed;
             judge(probe, conditions, &observed, site)
@@ -156,12 +158,12 @@ async fn observe_container(
     container: &ContainerSnapshot,
     timeout: Duration,
     needs_body: bool,
-) -> Result<Observed, String> {
+) -> Result<Observed, ObserveError> {
     if let Some(http) = &probe.http_get {
         let port = http.port.unwrap_or(80);
         let (host, port) = container
             .endpoint(port, http.host.as_deref(), http.network.as_deref())
-            .ok_or("the container has no IP address on that network")?;
+            .ok_or(ObserveError::NoAddressOnNetwork)?;
         let scheme = match http.scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
@@ -180,13 +182,10 @@ async fn observe_container(
             tcp.host.is_some() && container.published.contains_key(&format!("{port}/tcp"));
         let (host, port) = container
             .endpoint(port, tcp.host.as_deref(), None)
-            .ok_or("the container has no IP address")?;
+            .ok_or(ObserveError::NoAddress)?;
         Ok(tcp_probe(&host, port, timeout, published).await)
     } else if let Some(exec) = &probe.exec {
-        let output = docker
-            .exec(&container.id, &exec.command, timeout)
-            .await
-            .map_err(|error| error.to_string())?;
+        let output = docker.exec(&container.id, &exec.command, timeout).await?;
         Ok(Observed {
             status: Some(output.exit_code),
             body: Some(output.output),
@@ -194,7 +193,7 @@ async fn observe_container(
             ..Observed::default()
         })
     } else {
-        Err("not a periodic probe".to_owned())
+        Err(ObserveError::NotPeriodic)
     }
 }
 
@@ -204,9 +203,12 @@ async fn observe_site(
     site: &Site,
     timeout: Duration,
     needs_body: bool,
-) -> Result<Observed, String> {
-    let mut url = reqwest::Url::parse(&site.url)
-        .map_err(|error| format!("site URL {:?} is invalid: {error}", site.url))?;
+) -> Result<Observed, ObserveError> {
+    let mut url =
+        reqwest::Url::parse(&site.url).map_err(|source| ObserveError::InvalidSiteUrl {
+            url: site.url.clone(),
+            source,
+        })?;
     if let Some(http) = &probe.http_get {
         if let Some(path) = &http.path {
             let (path, query) = path
@@ -219,17 +221,23 @@ async fn observe_site(
     } else if let Some(tcp) = &probe.tcp_socket {
         let host = url
             .host_str()
-            .ok_or_else(|| format!("site URL {:?} has no host", site.url))?
+            .ok_or_else(|| ObserveError::IncompleteSiteUrl {
+                url: site.url.clone(),
+                missing: "host",
+            })?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
         let port = tcp
             .port
             .or_else(|| url.port_or_known_default())
-            .ok_or_else(|| format!("site URL {:?} has no port", site.url))?;
+            .ok_or_else(|| ObserveError::IncompleteSiteUrl {
+                url: site.url.clone(),
+                missing: "port",
+            })?;
         Ok(tcp_probe(&host, port, timeout, false).await)
     } else {
-        Err("only httpGet and tcpSocket probes can check a site".to_owned())
+        Err(ObserveError::SiteProbeKind)
     }
 }
 
@@ -299,16 +307,14 @@ async fn http_probe(
     url: &str,
     timeout: Duration,
     needs_body: bool,
-) -> Result<Observed, String> {
+) -> Result<Observed, ObserveError> {
     let client = clients.get(http.follow_redirects, !http.insecure_skip_verify);
     let mut request = match http.method {
         ProbeMethod::Get => client.get(url),
         ProbeMethod::Head => client.head(url),
     }
     .timeout(timeout);
-    for (name, value) in
-        hale_policy::HttpHeader::resolve_all(&http.headers).map_err(|e| e.to_string())?
-    {
+    for (name, value) in hale_policy::HttpHeader::resolve_all(&http.headers)? {
         request = request.header(name, value);
     }
     let mut response = request.send().await.map_err(|e| describe(&e))?;
@@ -356,14 +362,14 @@ fn time_to_expiry(der: &[u8]) -> Option<Duration> {
     Some(not_after.saturating_sub(now))
 }
 
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
+fn describe(error: &reqwest::Error) -> ObserveError {
+    ObserveError::Request(if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {
         "connection refused".to_owned()
     } else {
         hale_core::error_chain(error)
-    }
+    })
 }
 
 /// Connects within `timeout`. Through a published port, Docker's userland proxy accepts

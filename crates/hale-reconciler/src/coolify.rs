@@ -48,21 +48,21 @@ const ALREADY_QUEUED: &str = "Deployment already queued for this commit.";
 pub async fn remediate(
     app: &CoolifyApplication,
     action: CoolifyAction,
-) -> Result<CoolifyOutcome, String> {
+) -> Result<CoolifyOutcome, CoolifyError> {
     // Redirects are not followed: reqwest would turn a redirected POST into a GET (or drop
     // the token), and Coolify would answer 405 or 401 for the wrong reason.
     let client = coolify_client();
     if let Some(problem) = app.uuid_problem() {
-        return Err(format!(
-            "coolify.applicationUuid {:?} {problem}; no request was sent",
-            app.application_uuid
-        ));
+        return Err(CoolifyError::BadUuid {
+            uuid: app.application_uuid.clone(),
+            problem,
+        });
     }
     let base = base_url(app)?;
-    let token = app
-        .token
-        .resolve()
-        .map_err(|error| format!("cannot read the Coolify token ({}): {error}", app.token))?;
+    let token = app.token.resolve().map_err(|source| CoolifyError::Token {
+        reference: app.token.to_string(),
+        source,
+    })?;
     let uuid = &app.application_uuid;
     let api = Api {
         client,
@@ -85,7 +85,7 @@ pub async fn remediate(
         Err(Failure::Refused(status, message)) => {
             return Err(explain(status, &message, app, uuid, &base));
         }
-        Err(Failure::Unreachable(error)) => return Err(error),
+        Err(Failure::Unreachable(error)) => return Err(CoolifyError::Unreachable(error)),
     }
 
     let (path, query): (String, &[(&str, &str)]) = match action {
@@ -100,7 +100,7 @@ pub async fn remediate(
         .await
         .map_err(|failure| match failure {
             Failure::Refused(status, message) => explain(status, &message, app, uuid, &base),
-            Failure::Unreachable(error) => error,
+            Failure::Unreachable(error) => CoolifyError::Unreachable(error),
         })?;
     let message = queued_message(&body);
     if message == ALREADY_QUEUED {
@@ -127,13 +127,10 @@ fn coolify_client() -> &'static reqwest::Client {
 
 /// The instance's base URL, from the site or `COOLIFY_URL`, without a trailing `/` or
 /// `/api/v1` (both spellings are common in Coolify's own docs).
-fn base_url(app: &CoolifyApplication) -> Result<String, String> {
+fn base_url(app: &CoolifyApplication) -> Result<String, CoolifyError> {
     let url = match &app.url {
         Some(url) => url.clone(),
-        None => std::env::var("COOLIFY_URL").map_err(|_| {
-            "no Coolify URL: set `coolify.url` on the site, or COOLIFY_URL in hale's environment"
-                .to_owned()
-        })?,
+        None => std::env::var("COOLIFY_URL").map_err(|_| CoolifyError::NoUrl)?,
     };
     let url = url.trim().trim_end_matches('/');
     Ok(url.strip_suffix("/api/v1").unwrap_or(url).to_owned())
@@ -295,8 +292,51 @@ fn is_missing_ability(message: &str) -> bool {
     message.starts_with("Missing required permissions")
 }
 
+/// Why a Coolify action failed, worded as what the operator has to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CoolifyError {
+    /// The application UUID would change the request's path or query; nothing was sent.
+    #[error("coolify.applicationUuid {uuid:?} {problem}; no request was sent")]
+    BadUuid {
+        /// The UUID as configured.
+        uuid: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// Neither the site nor the environment names the Coolify instance.
+    #[error("no Coolify URL: set `coolify.url` on the site, or COOLIFY_URL in hale's environment")]
+    NoUrl,
+    /// The token's secret could not be read.
+    #[error("cannot read the Coolify token ({reference}): {source}")]
+    Token {
+        /// Where the token is read from (never the token).
+        reference: String,
+        /// Why it could not be read.
+        source: hale_policy::SecretError,
+    },
+    /// Coolify answered, and refused: `fix` says what to change.
+    #[error("{fix} (HTTP {status}: {message})")]
+    Refused {
+        /// What the operator has to fix.
+        fix: String,
+        /// The HTTP status.
+        status: u16,
+        /// Coolify's own message.
+        message: String,
+    },
+    /// No usable answer after retries (network, timeouts, 5xx, a full queue), described.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
 /// Turns a refusal into what the operator has to fix.
-fn explain(status: u16, message: &str, app: &CoolifyApplication, uuid: &str, base: &str) -> String {
+fn explain(
+    status: u16,
+    message: &str,
+    app: &CoolifyApplication,
+    uuid: &str,
+    base: &str,
+) -> CoolifyError {
     let fix = match status {
         401 => format!(
             "Coolify rejected the API token; check the token in {} (create one under Keys & Tokens)",
@@ -320,7 +360,11 @@ fn explain(status: u16, message: &str, app: &CoolifyApplication, uuid: &str, bas
         ),
         _ => "Coolify refused the request".to_owned(),
     };
-    format!("{fix} (HTTP {status}: {message})")
+    CoolifyError::Refused {
+        fix,
+        status,
+        message: message.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub async fn execute(
                 Some(app) => match crate::coolify::remediate(app, action).await {
                     Ok(CoolifyOutcome::Queued(detail)) => ActionResult::Succeeded(detail),
                     Ok(CoolifyOutcome::Busy(detail)) => ActionResult::Skipped(detail),
-                    Err(error) => ActionResult::Failed(error),
+                    Err(error) => ActionResult::Failed(error.to_string()),
                 },
                 None => ActionResult::Failed(format!(
                     "{} needs a site with a coolify application; {} has none",

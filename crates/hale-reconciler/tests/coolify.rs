@@ -32,7 +32,9 @@ fn app(fake: &FakeCoolify, token: &str, uuid: &str) -> App {
 }
 
 async fn run(app: &App, action: CoolifyAction) -> Result<CoolifyOutcome, String> {
-    coolify_remediate(&app.app, action).await
+    coolify_remediate(&app.app, action)
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// (method, path) of every request the fake received.

@@ -59,16 +59,40 @@ pub struct AckRequest {
     valid_for: Option<String>,
 }
 
-fn parse_duration(text: Option<&str>, default: Duration) -> Result<Duration, String> {
+/// A silence or link duration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum AckDurationError {
+    /// Not a duration at all.
+    #[error("duration {text:?}: {source}")]
+    Unreadable {
+        /// The duration as sent.
+        text: String,
+        /// Why it does not parse.
+        source: hale_policy::DurationParseError,
+    },
+    /// Zero, or longer than a silence hale will set.
+    #[error("duration {text:?} must be between 1s and 7d")]
+    OutOfRange {
+        /// The duration as sent.
+        text: String,
+    },
+}
+
+fn parse_duration(text: Option<&str>, default: Duration) -> Result<Duration, AckDurationError> {
     let Some(text) = text else {
         return Ok(default);
     };
-    let duration: hale_policy::Duration = text
-        .parse()
-        .map_err(|e| format!("duration {text:?}: {e}"))?;
+    let duration: hale_policy::Duration =
+        text.parse()
+            .map_err(|source| AckDurationError::Unreadable {
+                text: text.to_owned(),
+                source,
+            })?;
     let duration = duration.as_std();
     if duration.is_zero() || duration > MAX_ACK {
-        return Err(format!("duration {text:?} must be between 1s and 7d"));
+        return Err(AckDurationError::OutOfRange {
+            text: text.to_owned(),
+        });
     }
     Ok(duration)
 }
@@ -159,7 +183,7 @@ pub async fn ack(State(state): State<ApiState>, Json(request): Json<AckRequest>)
     };
     let duration = match parse_duration(request.duration.as_deref(), DEFAULT_ACK) {
         Ok(duration) => duration,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem.to_string()),
     };
     let by = request.by.as_deref().unwrap_or("hale ack");
     let comment = request
@@ -210,12 +234,12 @@ pub async fn mint(State(state): State<ApiState>, Json(request): Json<AckRequest>
         Err(response) => return response.into_response(),
     };
     let duration = request.duration.unwrap_or_else(|| "2h".to_owned());
-    if let Err(message) = parse_duration(Some(&duration), DEFAULT_ACK) {
-        return error(StatusCode::BAD_REQUEST, message);
+    if let Err(problem) = parse_duration(Some(&duration), DEFAULT_ACK) {
+        return error(StatusCode::BAD_REQUEST, problem.to_string());
     }
     let validity = match parse_duration(request.valid_for.as_deref(), DEFAULT_LINK_VALIDITY) {
         Ok(validity) => validity,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem.to_string()),
     };
     let expires = Timestamp::now().plus(validity);
     Json(json!({
@@ -321,7 +345,7 @@ pub async fn confirm(State(state): State<ApiState>, Query(link): Query<LinkQuery
     };
     let duration = match parse_duration(Some(&link.d), DEFAULT_ACK) {
         Ok(duration) => duration,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem.to_string()),
     };
     match silence(
         config,

@@ -11,6 +11,6 @@ mod requests;
 mod store;
 mod writer;
 
-pub use requests::{Request, RequestQueue};
+pub use requests::{Request, RequestFileError, RequestQueue};
 pub use store::{AuditQuery, DEFAULT_RETENTION, Store, StoreError, UnknownKind};
 pub use writer::{StoreWriter, SyncError};

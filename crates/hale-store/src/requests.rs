@@ -56,7 +56,7 @@ impl RequestQueue {
 
     /// Pending requests in submission order. Unreadable files are returned as errors so
     /// the caller can report and remove them.
-    pub fn pending(&self) -> Vec<(PathBuf, Result<Request, String>)> {
+    pub fn pending(&self) -> Vec<(PathBuf, Result<Request, RequestFileError>)> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -76,8 +76,10 @@ impl RequestQueue {
             .into_iter()
             .map(|path| {
                 let request = std::fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
+                    .map_err(RequestFileError::Read)
+                    .and_then(|bytes| {
+                        serde_json::from_slice(&bytes).map_err(RequestFileError::Parse)
+                    });
                 (path, request)
             })
             .collect()
@@ -87,6 +89,17 @@ impl RequestQueue {
     pub fn done(&self, path: &Path) {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// A request file that cannot be handled (it is reported and removed).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestFileError {
+    /// It could not be read.
+    #[error(transparent)]
+    Read(std::io::Error),
+    /// It is not a request.
+    #[error(transparent)]
+    Parse(serde_json::Error),
 }
 
 #[cfg(test)]
@@ -110,7 +123,10 @@ mod tests {
         std::fs::write(dir.path().join("requests/broken.json"), "{").unwrap();
         let pending = queue.pending();
         assert_eq!(pending.len(), 3);
-        let good: Vec<_> = pending.iter().filter_map(|(_, r)| r.clone().ok()).collect();
+        let good: Vec<_> = pending
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
         assert_eq!(good, [first, second]);
         for (path, _) in &pending {
             queue.done(path);

@@ -107,17 +107,53 @@ impl Control for ActorControl {
 ///
 /// # Errors
 /// What is wrong with the file.
-pub fn read_token(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the API token file {}: {e}", path.display()))?;
+pub fn read_token(path: &Path) -> Result<String, SecretFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::ReadToken {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let token = text.lines().next().unwrap_or_default().trim().to_owned();
     if token.len() < 16 {
-        return Err(format!(
-            "the API token in {} is shorter than 16 characters; use a long random one (e.g. `openssl rand -hex 32`)",
-            path.display()
-        ));
+        return Err(SecretFileError::ShortToken {
+            path: path.to_path_buf(),
+        });
     }
     Ok(token)
+}
+
+/// A secret file `hale run` needs (the API token, the ack signing key) that is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// The token file cannot be read.
+    #[error("cannot read the API token file {}: {source}", path.display())]
+    ReadToken {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The token is too short to be a secret.
+    #[error(
+        "the API token in {} is shorter than 16 characters; use a long random one (e.g. `openssl rand -hex 32`)",
+        path.display()
+    )]
+    ShortToken {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// The system gave no random bytes for a new key.
+    #[error("the system has no random source for the ack key")]
+    NoRandom,
+    /// The key file cannot be created or written.
+    #[error("cannot {verb} {}: {source}", path.display())]
+    WriteKey {
+        /// `create` or `write`.
+        verb: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The key acknowledgement links are signed with: `ack.key` in the state directory,
@@ -125,7 +161,7 @@ pub fn read_token(path: &Path) -> Result<String, String> {
 ///
 /// # Errors
 /// When the key cannot be read or created.
-pub fn ack_key(state_dir: &Path) -> Result<ring::hmac::Key, String> {
+pub fn ack_key(state_dir: &Path) -> Result<ring::hmac::Key, SecretFileError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = state_dir.join("ack.key");
@@ -134,16 +170,24 @@ pub fn ack_key(state_dir: &Path) -> Result<ring::hmac::Key, String> {
         _ => {
             let mut secret = [0u8; 32];
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
-                .map_err(|_| "the system has no random source for the ack key".to_owned())?;
+                .map_err(|_| SecretFileError::NoRandom)?;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
                 .open(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                .map_err(|source| SecretFileError::WriteKey {
+                    verb: "create",
+                    path: path.clone(),
+                    source,
+                })?;
             file.write_all(&secret)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|source| SecretFileError::WriteKey {
+                    verb: "write",
+                    path: path.clone(),
+                    source,
+                })?;
             secret.to_vec()
         }
     };

@@ -19,6 +19,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Command {
+    /// The command as typed, for the prefix of its error line: `hale validate`.
+    pub fn path(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "hale run",
+            Self::Events(_) => "hale events",
+            Self::Pause { .. } => "hale pause",
+            Self::Resume { .. } => "hale resume",
+            Self::Heal { .. } => "hale heal",
+            Self::Ack { .. } => "hale ack",
+            Self::Unquarantine { .. } => "hale unquarantine",
+            Self::Validate { .. } => "hale validate",
+            Self::Get { .. } => "hale get",
+            Self::Describe { .. } => "hale describe",
+            Self::Notify(NotifyCommand::Test { .. }) => "hale notify test",
+            Self::Schema => "hale schema",
+            Self::Explain { .. } => "hale explain",
+        }
+    }
+}
+
 /// hale's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

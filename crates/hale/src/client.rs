@@ -2,29 +2,31 @@
 //! `events -f`): each one asks through the API client and shows the answer through the
 //! renderer.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use hale_core::{HealEvent, Timestamp};
 
-use crate::api_client::{encode, fetch, read_token, send};
+use crate::api_client::{ApiClient, encode, error_message, read_token};
 use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, TokenArg};
-use crate::output::{fail, print};
+use crate::error::{CliError, CommandResult};
+use crate::output::print;
 use crate::render::{
     PolicyDetail, PolicyList, describe_policy, describe_target, policy_table, target_table, to_yaml,
 };
 
+/// An answer of the controller that is not what the command asked for.
+fn unreadable(what: &str, error: &serde_json::Error) -> CliError {
+    CliError::Failed(format!("the controller's answer is {what}: {error}"))
+}
+
 /// `hale get RESOURCE`.
-pub fn get(resource: GetResource, output: GetFormat, server: &str) -> ExitCode {
+pub fn get(resource: GetResource, output: GetFormat, server: &str) -> CommandResult {
     let path = match resource {
         GetResource::Policies => "/api/v1/policies",
         GetResource::Targets => "/api/v1/targets",
         GetResource::Events => "/api/v1/events?n=50",
     };
-    let body = match fetch(server, path) {
-        Ok(body) => body,
-        Err(error) => return fail(&error),
-    };
+    let body = ApiClient::new(server)?.get(path)?;
     let wide = output == GetFormat::Wide;
     match output {
         GetFormat::Json => print(&format!("{body}\n")),
@@ -39,43 +41,33 @@ pub fn get(resource: GetResource, output: GetFormat, server: &str) -> ExitCode {
                 GetResource::Events => serde_json::from_str::<Vec<HealEvent>>(&body)
                     .map(|events| events.iter().rev().map(|e| format!("{e}\n")).collect()),
             };
-            match table {
-                Ok(table) => print(&table),
-                Err(error) => fail(format!("the controller's answer is unreadable: {error}")),
-            }
+            print(&table.map_err(|error| unreadable("unreadable", &error))?)
         }
     }
 }
 
 /// `hale describe RESOURCE NAME`.
-pub fn describe(resource: DescribeResource, name: &str, server: &str) -> ExitCode {
+pub fn describe(resource: DescribeResource, name: &str, server: &str) -> CommandResult {
     let now = Timestamp::now();
+    let api = ApiClient::new(server)?;
     match resource {
         DescribeResource::Policy => {
-            let path = format!("/api/v1/policies/{}", encode(name));
-            match fetch(server, &path) {
-                Ok(body) => match serde_json::from_str::<PolicyDetail>(&body) {
-                    Ok(detail) => print(&describe_policy(&detail, now)),
-                    Err(error) => fail(format!("the controller's answer is not a policy: {error}")),
-                },
-                Err(error) => fail(&error),
-            }
+            let body = api.get(&format!("/api/v1/policies/{}", encode(name)))?;
+            let detail = serde_json::from_str::<PolicyDetail>(&body)
+                .map_err(|error| unreadable("not a policy", &error))?;
+            print(&describe_policy(&detail, now))
         }
         DescribeResource::Target => {
-            let path = format!("/api/v1/targets/{}", encode(name));
-            match fetch(server, &path) {
-                Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
-                    Ok(detail) => print(&describe_target(name, &detail, now)),
-                    Err(error) => fail(format!("the controller's answer is not a target: {error}")),
-                },
-                Err(error) => fail(&error),
-            }
+            let body = api.get(&format!("/api/v1/targets/{}", encode(name)))?;
+            let detail = serde_json::from_str::<serde_json::Value>(&body)
+                .map_err(|error| unreadable("not a target", &error))?;
+            print(&describe_target(name, &detail, now))
         }
     }
 }
 
 /// `hale pause` and `hale resume`.
-pub fn set_paused(server: &str, token: &TokenArg, policy: &str, paused: bool) -> ExitCode {
+pub fn set_paused(server: &str, token: &TokenArg, policy: &str, paused: bool) -> CommandResult {
     let verb = if paused { "pause" } else { "resume" };
     control(
         server,
@@ -91,21 +83,14 @@ pub fn control(
     token: &TokenArg,
     path: &str,
     body: Option<serde_json::Value>,
-) -> ExitCode {
-    let token = match read_token(token) {
-        Ok(token) => token,
-        Err(error) => return fail(&error),
-    };
-    match send(server, reqwest::Method::POST, path, Some(&token), body) {
-        Ok(answer) => {
-            let text = serde_json::from_str::<serde_json::Value>(&answer)
-                .ok()
-                .and_then(|v| v.get("result").and_then(|r| r.as_str().map(str::to_owned)))
-                .unwrap_or(answer);
-            print(&format!("{text}\n"))
-        }
-        Err(error) => fail(&error),
-    }
+) -> CommandResult {
+    let token = read_token(token)?;
+    let answer = ApiClient::new(server)?.post(path, &token, body)?;
+    let text = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v.get("result").and_then(|r| r.as_str().map(str::to_owned)))
+        .unwrap_or(answer);
+    print(&format!("{text}\n"))
 }
 
 /// `hale ack`.
@@ -116,7 +101,7 @@ pub fn ack(
     duration: hale_policy::Duration,
     comment: Option<String>,
     link: bool,
-) -> ExitCode {
+) -> CommandResult {
     let matched: serde_json::Map<String, serde_json::Value> = labels
         .iter()
         .map(|(name, value)| (name.clone(), value.clone().into()))
@@ -132,45 +117,32 @@ pub fn ack(
     } else {
         "/api/v1/ack"
     };
-    let token = match read_token(token) {
-        Ok(token) => token,
-        Err(error) => return fail(&error),
+    let token = read_token(token)?;
+    let answer = ApiClient::new(server)?.post(path, &token, Some(body))?;
+    let value: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    let text = if link {
+        format!(
+            "{}\n(valid until {})\n",
+            value["url"].as_str().unwrap_or_default(),
+            value["expiresAt"].as_str().unwrap_or_default()
+        )
+    } else {
+        format!(
+            "silenced until {} (Alertmanager silence {})\n",
+            value["endsAt"].as_str().unwrap_or_default(),
+            value["silenceID"].as_str().unwrap_or_default()
+        )
     };
-    match send(
-        server,
-        reqwest::Method::POST,
-        path,
-        Some(&token),
-        Some(body),
-    ) {
-        Ok(answer) => {
-            let value: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
-            let text = if link {
-                format!(
-                    "{}\n(valid until {})\n",
-                    value["url"].as_str().unwrap_or_default(),
-                    value["expiresAt"].as_str().unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "silenced until {} (Alertmanager silence {})\n",
-                    value["endsAt"].as_str().unwrap_or_default(),
-                    value["silenceID"].as_str().unwrap_or_default()
-                )
-            };
-            print(&text)
-        }
-        Err(error) => fail(&error),
-    }
+    print(&text)
 }
 
 /// `hale events --follow`: the controller's event stream, printed as records arrive;
 /// reconnects with `Last-Event-ID` so nothing is missed. `-n` and `--since` print that
 /// backlog first, as `tail -n N -f` does.
-pub fn follow(args: &EventsArgs) -> ExitCode {
+pub fn follow(args: &EventsArgs) -> CommandResult {
     let kinds = match hale_store::AuditQuery::parse_kinds(&args.kind) {
         Ok(kinds) => kinds,
-        Err(unknown) => return fail(format!("--kind {unknown}")),
+        Err(unknown) => return Err(CliError::Usage(format!("--kind {unknown}"))),
     };
     let mut query = vec![];
     if let Some(policy) = &args.policy {
@@ -188,21 +160,11 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
     if let Some(limit) = args.limit {
         query.push(format!("n={limit}"));
     }
-    let url = format!(
-        "{}/api/v1/events/stream?{}",
-        args.server.server,
-        query.join("&")
-    );
+    let api = ApiClient::new(&args.server.server)?;
+    let url = api.url(&format!("/api/v1/events/stream?{}", query.join("&")));
     let json = args.output == crate::cli::OutputFormat::Json;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(format!("cannot start the async runtime: {error}")),
-    };
+    let (runtime, client) = api.parts();
     runtime.block_on(async {
-        let client = reqwest::Client::new();
         let mut last_id: Option<String> = None;
         let mut failures = 0u32;
         let mut connected_once = false;
@@ -222,9 +184,7 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
                                 continue;
                             };
                             let text = if json { sse.data } else { event.to_string() };
-                            if print(&format!("{text}\n")) != ExitCode::SUCCESS {
-                                return ExitCode::FAILURE;
-                            }
+                            print(&format!("{text}\n"))?;
                             if sse.id.is_some() {
                                 last_id = sse.id;
                             }
@@ -234,27 +194,22 @@ pub fn follow(args: &EventsArgs) -> ExitCode {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let body = response.text().await.unwrap_or_default();
-                    let message = serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
-                        .unwrap_or(body);
-                    return fail(format!("{message} (HTTP {status} from {url})"));
+                    return Err(crate::api_client::ApiError::Refused {
+                        status,
+                        message: error_message(body),
+                        url,
+                    }
+                    .into());
                 }
                 // Never reached it: a wrong --server, or hale is not running. Say so once
                 // instead of retrying forever; a stream that was up reconnects (hale
                 // restarting).
-                Err(error) if !connected_once => {
-                    return fail(format!(
-                        "cannot reach hale at {}: {}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)",
-                        args.server.server,
-                        hale_core::error_chain(&error)
-                    ));
-                }
+                Err(error) if !connected_once => return Err(api.unreachable(&error).into()),
                 Err(error) => {
                     failures += 1;
                     if failures == 1 {
                         eprintln!(
-                            "hale: lost the event stream ({}); reconnecting",
+                            "hale events: lost the event stream ({}); reconnecting",
                             hale_core::error_chain(&error)
                         );
                     }

@@ -7,10 +7,24 @@ use hale_policy::{LoadReport, Severity};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, OutputFormat};
-use crate::output::{USAGE_ERROR, print};
+use crate::error::{CliError, CommandResult};
+use crate::output::print;
 
-/// Runs the parsed command line and returns the process exit status.
+/// Runs the parsed command line and returns the process exit status. This is the one
+/// place a command's error is printed: one line (or block) on stderr, prefixed with the
+/// command (`hale validate: ...`), and the exit status of its kind.
 pub fn run(cli: Cli) -> ExitCode {
+    let command = cli.command.path();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{command}: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Validate {
             paths,
@@ -81,24 +95,23 @@ pub fn run(cli: Cli) -> ExitCode {
                 return print(&hale_policy::schema::reference_markdown());
             }
             let field = field.unwrap_or_default();
-            match hale_policy::schema::explain(&field) {
-                Ok(explanation) => print(&explanation.render(recursive)),
-                Err(error) => {
-                    eprintln!("hale explain: {error}");
-                    ExitCode::from(USAGE_ERROR)
-                }
-            }
+            let explanation = hale_policy::schema::explain(&field)
+                .map_err(|error| CliError::Usage(error.to_string()))?;
+            print(&explanation.render(recursive))
         }
     }
 }
 
-fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::Path) -> ExitCode {
+fn unquarantine(
+    target: String,
+    policy: Option<String>,
+    state_dir: &std::path::Path,
+) -> CommandResult {
     if !state_dir.exists() {
-        eprintln!(
-            "hale unquarantine: no state directory {} (pass the --state-dir of your `hale run`)",
+        return Err(CliError::Usage(format!(
+            "no state directory {} (pass the --state-dir of your `hale run`)",
             state_dir.display()
-        );
-        return ExitCode::from(USAGE_ERROR);
+        )));
     }
     // Refuse a name nothing has quarantined, rather than file a request that does nothing.
     // A running hale writes its state in batches: a quarantine it just decided may take a
@@ -134,22 +147,20 @@ fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::P
                             .join(", ")
                     )
                 };
-                eprintln!(
-                    "hale unquarantine: {target} is not quarantined{}; {now} (see `hale get targets`)",
+                return Err(CliError::Failed(format!(
+                    "{target} is not quarantined{}; {now} (see `hale get targets`)",
                     policy
                         .as_ref()
                         .map(|p| format!(" in policy {p}"))
                         .unwrap_or_default()
-                );
-                return ExitCode::FAILURE;
+                )));
             }
         }
         Err(error) => {
-            eprintln!(
-                "hale unquarantine: cannot read the state in {}: {error}",
+            return Err(CliError::Failed(format!(
+                "cannot read the state in {}: {error}",
                 state_dir.display()
-            );
-            return ExitCode::FAILURE;
+            )));
         }
     }
     let queue = hale_store::RequestQueue::new(state_dir);
@@ -161,13 +172,10 @@ fn unquarantine(target: String, policy: Option<String>, state_dir: &std::path::P
         Ok(_) => print(&format!(
             "release of {target} requested; a running hale applies it within a second (see `hale events --kind released`)\n"
         )),
-        Err(error) => {
-            eprintln!(
-                "hale unquarantine: cannot write the request into {}: {error}",
-                state_dir.display()
-            );
-            ExitCode::FAILURE
-        }
+        Err(error) => Err(CliError::Failed(format!(
+            "cannot write the request into {}: {error}",
+            state_dir.display()
+        ))),
     }
 }
 
@@ -190,16 +198,15 @@ fn quarantined_targets(
         .collect())
 }
 
-fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> ExitCode {
+fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> CommandResult {
     if let Some(missing) = paths
         .iter()
         .find(|p| !p.exists() && p.symlink_metadata().is_err())
     {
-        eprintln!(
-            "hale validate: {}: no such file or directory (pass policy files or directories)",
+        return Err(CliError::Usage(format!(
+            "{}: no such file or directory (pass policy files or directories)",
             missing.display()
-        );
-        return ExitCode::from(USAGE_ERROR);
+        )));
     }
     let report = hale_policy::load_paths(paths);
     let errors = count(&report, Severity::Error);
@@ -209,8 +216,8 @@ fn validate(paths: &[PathBuf], output: OutputFormat, strict: bool) -> ExitCode {
         OutputFormat::Human => human_report(&report, errors, warnings),
         OutputFormat::Json => json_report(&report, !failed),
     };
-    let code = print(&text);
-    if failed { ExitCode::FAILURE } else { code }
+    let code = print(&text)?;
+    Ok(if failed { ExitCode::FAILURE } else { code })
 }
 
 fn count(report: &LoadReport, severity: Severity) -> usize {
@@ -286,7 +293,7 @@ fn json_report(report: &LoadReport, valid: bool) -> String {
 }
 
 /// `hale notify test NOTIFIER`: one message through the sink, with the service's answer.
-fn notify_test(name: &str, policies: &std::path::Path) -> ExitCode {
+fn notify_test(name: &str, policies: &std::path::Path) -> CommandResult {
     let report = hale_policy::load_paths(&[policies]);
     let Some(notifier) = report.set.notifier(name) else {
         let known: Vec<&str> = report
@@ -301,8 +308,8 @@ fn notify_test(name: &str, policies: &std::path::Path) -> ExitCode {
             .filter(|d| d.is_error())
             .map(ToString::to_string)
             .collect::<Vec<_>>();
-        eprintln!(
-            "hale notify test: no valid Notifier named {name:?} in {} (notifiers: {}){}",
+        return Err(CliError::Usage(format!(
+            "no valid Notifier named {name:?} in {} (notifiers: {}){}",
             policies.display(),
             if known.is_empty() {
                 "none".to_owned()
@@ -314,21 +321,11 @@ fn notify_test(name: &str, policies: &std::path::Path) -> ExitCode {
             } else {
                 format!("\nrejected:\n  {}", rejected.join("\n  "))
             }
-        );
-        return ExitCode::from(USAGE_ERROR);
+        )));
     };
     let message = hale_notifier::test_message(name);
     let sink = hale_notifier::sinks::describe(&notifier.resource.spec);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("hale notify test: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime = crate::error::runtime()?;
     let client = reqwest::Client::new();
     match runtime.block_on(hale_notifier::sinks::send(
         &client,
@@ -336,9 +333,6 @@ fn notify_test(name: &str, policies: &std::path::Path) -> ExitCode {
         &message,
     )) {
         Ok(answer) => print(&format!("delivered to {sink}: {answer}\n")),
-        Err(error) => {
-            eprintln!("hale notify test: {sink}: {}", error.message);
-            ExitCode::FAILURE
-        }
+        Err(error) => Err(CliError::Failed(format!("{sink}: {}", error.message))),
     }
 }

@@ -6,43 +6,28 @@ use hale_core::Timestamp;
 use hale_store::{AuditQuery, Store};
 
 use crate::cli::{EventsArgs, OutputFormat};
-use crate::output::{USAGE_ERROR, print};
+use crate::error::{CliError, CommandResult};
+use crate::output::print;
 
 /// Records `hale events` prints when `-n` is not given.
 pub const DEFAULT_LIMIT: usize = 50;
 
 /// Prints the audit records that match the filters, oldest first.
-pub fn events(args: &EventsArgs) -> ExitCode {
-    let kinds = match AuditQuery::parse_kinds(&args.kind) {
-        Ok(kinds) => kinds,
-        Err(unknown) => {
-            eprintln!("hale events: --kind {unknown}");
-            return ExitCode::from(USAGE_ERROR);
-        }
-    };
+pub fn events(args: &EventsArgs) -> CommandResult {
+    let kinds = AuditQuery::parse_kinds(&args.kind)
+        .map_err(|unknown| CliError::Usage(format!("--kind {unknown}")))?;
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
-    let since = match args
+    let since = args
         .since
         .as_deref()
-        .map(|text| Timestamp::parse_since(text).map_err(|e| format!("--since {e}")))
-        .transpose()
-    {
-        Ok(since) => since,
-        Err(message) => {
-            eprintln!("hale events: {message}");
-            return ExitCode::from(USAGE_ERROR);
-        }
-    };
-    let store = match Store::open_read_only(&args.state.path) {
-        Ok(store) => store,
-        Err(error) => {
-            eprintln!("hale events: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map(|text| {
+            Timestamp::parse_since(text).map_err(|e| CliError::Usage(format!("--since {e}")))
+        })
+        .transpose()?;
+    let store = Store::open_read_only(&args.state.path)?;
     // The store reads limit 0 as "no limit"; -n 0 asks for none.
     if limit == 0 {
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let query = AuditQuery {
         limit,
@@ -52,13 +37,7 @@ pub fn events(args: &EventsArgs) -> ExitCode {
         since,
         ..AuditQuery::default()
     };
-    let mut found = match store.events(&query) {
-        Ok(found) => found,
-        Err(error) => {
-            eprintln!("hale events: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut found = store.events(&query)?;
     found.reverse();
     let text = match args.output {
         OutputFormat::Json => {

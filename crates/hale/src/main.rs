@@ -5,6 +5,7 @@ mod api_client;
 mod cli;
 mod client;
 mod commands;
+mod error;
 mod events;
 mod output;
 mod render;

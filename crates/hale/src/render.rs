@@ -1,12 +1,12 @@
 //! How the CLI shows what the API answers: the `get` tables, `describe` pages and YAML.
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
 use hale_core::{ConditionStatus, HealEvent, PolicyStatus, RejectedFile, Timestamp};
 use serde::Deserialize;
 
-use crate::output::{fail, print};
+use crate::error::{CliError, CommandResult};
+use crate::output::print;
 
 /// The answer of `GET /api/v1/policies`.
 #[derive(Deserialize)]
@@ -103,14 +103,12 @@ pub(crate) fn describe_target(name: &str, detail: &serde_json::Value, now: Times
     out
 }
 
-pub(crate) fn to_yaml(json: &str) -> ExitCode {
-    match serde_json::from_str::<serde_json::Value>(json)
+pub(crate) fn to_yaml(json: &str) -> CommandResult {
+    let yaml = serde_json::from_str::<serde_json::Value>(json)
         .map_err(|e| e.to_string())
         .and_then(|value| serde_saphyr::to_string(&value).map_err(|e| e.to_string()))
-    {
-        Ok(yaml) => print(&yaml),
-        Err(error) => fail(format!("cannot convert the answer to YAML: {error}")),
-    }
+        .map_err(|error| CliError::Failed(format!("cannot convert the answer to YAML: {error}")))?;
+    print(&yaml)
 }
 
 /// kubectl's age: `42s`, `7m`, `3h`, `5d`.

@@ -16,7 +16,7 @@ use hale_watcher::{DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, Pol
 use ractor::{Actor, ActorRef};
 
 use crate::cli::RunArgs;
-use crate::output::USAGE_ERROR;
+use crate::error::{CliError, CommandResult};
 use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorMsg, shutdown};
 
 /// How long to wait between attempts to reach Docker at start-up.
@@ -52,7 +52,7 @@ fn worker_threads() -> usize {
 }
 
 /// Starts logging, the runtime and the supervision tree; returns when a signal stops it.
-pub fn run(args: RunArgs) -> ExitCode {
+pub fn run(args: RunArgs) -> CommandResult {
     let metrics = Arc::new(hale_server::Metrics::new());
     let telemetry = crate::telemetry::init(
         args.log_format,
@@ -60,24 +60,17 @@ pub fn run(args: RunArgs) -> ExitCode {
         metrics.spans_dropped(),
     );
     if !args.policies.exists() {
-        eprintln!(
-            "hale run: policy directory {} does not exist (pass --policies DIR)",
+        return Err(CliError::Usage(format!(
+            "policy directory {} does not exist (pass --policies DIR)",
             args.policies.display()
-        );
-        return ExitCode::from(USAGE_ERROR);
+        )));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hale")
         .worker_threads(worker_threads())
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("hale run: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(CliError::Runtime)?;
     let (code, writer_thread) = runtime.block_on(controller(args, metrics));
     // Pending spans go out before the process does.
     telemetry.shutdown();
@@ -89,7 +82,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    code
+    Ok(code)
 }
 
 async fn controller(
