@@ -4,6 +4,7 @@
 //! `hale-docker` crate implements over bollard.
 
 mod audit;
+mod audit_bus;
 mod clock;
 mod container;
 mod docker;
@@ -12,8 +13,10 @@ mod retry_after;
 mod status;
 mod time;
 mod trace;
+mod wiring;
 
 pub use audit::{HealEvent, HealEventKind, TargetRef, action_name, kind_filter_names};
+pub use audit_bus::AuditBus;
 pub use clock::Clock;
 pub use container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
@@ -28,6 +31,7 @@ pub use status::{
 };
 pub use time::{SinceError, Timestamp, unix_nanos};
 pub use trace::continue_trace;
+pub use wiring::{Mailbox, OutputPort};
 
 /// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful
 /// part (`connection refused`, `dns error`) in their sources.

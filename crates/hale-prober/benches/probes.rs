@@ -76,10 +76,13 @@ async fn run(targets: usize, port: u16, docker: Arc<dyn DockerPort>) {
     let policies = Arc::new(vec![report.set.policies[0].resource.clone()]);
     let outcomes: Arc<Mutex<Vec<ProbeOutcome>>> = Arc::new(Mutex::new(Vec::new()));
     let collected = Arc::clone(&outcomes);
+    let outcomes_port = hale_core::OutputPort::new();
+    outcomes_port
+        .listen(move |outcome: &ProbeOutcome| collected.lock().unwrap().push(outcome.clone()));
     let args = ProberArgs {
         policies,
         docker,
-        sink: Arc::new(move |outcome| collected.lock().unwrap().push(outcome)),
+        outcomes: outcomes_port,
     };
     let (prober, handle) = Actor::spawn(None, Prober, args).await.unwrap();
     let list: Vec<ContainerSnapshot> = (0..targets).map(|n| snapshot(n, port)).collect();

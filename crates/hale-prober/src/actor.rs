@@ -25,8 +25,8 @@ pub struct ProberArgs {
     pub policies: Arc<Vec<HealPolicy>>,
     /// The Docker daemon (for exec probes).
     pub docker: Arc<dyn DockerPort>,
-    /// Where outcomes go: a function that delivers them to the current reconciler.
-    pub sink: Arc<dyn Fn(ProbeOutcome) + Send + Sync>,
+    /// Where outcomes go: every subscriber (the reconciler, the metrics) hears each one.
+    pub outcomes: hale_core::OutputPort<ProbeOutcome>,
 }
 
 /// Messages of the prober: the container set, as the watcher sees it.
@@ -191,7 +191,7 @@ fn converge(state: &mut ProberState) {
             receiver,
             state.clients.clone(),
             Arc::clone(&state.args.docker),
-            Arc::clone(&state.args.sink),
+            state.args.outcomes.clone(),
             offset,
         ));
         state.schedules.insert(
@@ -226,7 +226,7 @@ async fn schedule_loop(
     target: watch::Receiver<Target>,
     clients: HttpClients,
     docker: Arc<dyn DockerPort>,
-    sink: Arc<dyn Fn(ProbeOutcome) + Send + Sync>,
+    outcomes: hale_core::OutputPort<ProbeOutcome>,
     offset: Duration,
 ) {
     let conditions: Vec<Condition> = probe
@@ -258,7 +258,7 @@ async fn schedule_loop(
             elapsed,
         } = run_probe(&clients, docker.as_ref(), &probe, &conditions, &current).await;
         tracing::debug!(%policy, probe = %probe.name, target = %current.name(), success, degraded, %reason, "probe");
-        sink(ProbeOutcome {
+        outcomes.send(&ProbeOutcome {
             policy: policy.clone(),
             probe: probe.name.clone(),
             target_id: current.id(),

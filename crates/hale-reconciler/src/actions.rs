@@ -41,6 +41,7 @@ pub(crate) fn start_action(
     let http = state.args.http.clone();
     let writer = state.args.writer.clone();
     let reply_to = myself.clone();
+    let mailbox = state.args.mailbox.clone();
     let task_key = key.clone();
     let live = Arc::clone(&state.args.live_actions);
     if let Ok(mut running) = live.lock() {
@@ -69,13 +70,9 @@ pub(crate) fn start_action(
             if let Ok(mut running) = live.lock() {
                 running.insert(task_key.clone(), Some((planned.clone(), outcome.clone())));
             }
-            // The reconciler that asked may have been restarted under its name: tell the
-            // current holder of that name (an unnamed one has no successor).
-            let current = reply_to
-                .get_name()
-                .and_then(ractor::registry::where_is)
-                .map(ActorRef::<ReconcilerMsg>::from)
-                .unwrap_or(reply_to);
+            // The reconciler that asked may have been restarted: tell the incarnation its
+            // supervisor handed in last (none handed in: the one that asked).
+            let current = mailbox.get().unwrap_or(reply_to);
             let _ = current.cast(ReconcilerMsg::ActionFinished {
                 key: task_key,
                 planned,

@@ -147,6 +147,10 @@ pub struct ReconcilerArgs {
     /// interrupted, and takes its result even if it ended while no reconciler was there to
     /// be told.
     pub live_actions: LiveActions,
+    /// The reconciler's own mailbox, re-handed by its supervisor at every start: an
+    /// action's task reports its result to whichever incarnation holds it when the action
+    /// ends (empty: to the one that started it).
+    pub mailbox: hale_core::Mailbox<ReconcilerMsg>,
 }
 
 /// The reconciler's working state.

@@ -10,7 +10,7 @@ use hale_core::{
 };
 use hale_fakes::{DockerCall, FakeDocker};
 use hale_policy::HealPolicy;
-use hale_reconciler::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
+use hale_reconciler::{Reconciler, ReconcilerArgs, ReconcilerMsg};
 use hale_store::{AuditQuery, RequestQueue, Store, StoreWriter};
 use ractor::{Actor, ActorRef};
 
@@ -37,7 +37,7 @@ fn policy(body: &str) -> HealPolicy {
 }
 
 impl Shell {
-    async fn start(policy: HealPolicy, name: Option<&str>) -> Self {
+    async fn start(policy: HealPolicy, adopted: bool) -> Self {
         // While an actor waits for the store's writer thread, a paused runtime would jump
         // straight to its next timer; this one, always the nearest, makes virtual time
         // advance 10 ms at a time and gives real time to the thread meanwhile.
@@ -50,7 +50,7 @@ impl Shell {
         let clock = Clock::following_tokio(T0);
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), 10_000).unwrap());
-        let (writer, _thread) = StoreWriter::start(Arc::clone(&store));
+        let (writer, _thread) = StoreWriter::start(Arc::clone(&store), hale_core::AuditBus::new());
         let docker = Arc::new(FakeDocker::new(clock));
         let args = ReconcilerArgs {
             policies: Arc::new(vec![policy]),
@@ -65,10 +65,12 @@ impl Shell {
             requests: RequestQueue::new(dir.path()),
             http: reqwest::Client::new(),
             live_actions: Arc::default(),
+            mailbox: hale_core::Mailbox::new(),
         };
-        let (actor, _) = Actor::spawn(name.map(str::to_owned), Reconciler, args.clone())
-            .await
-            .unwrap();
+        let (actor, _) = Actor::spawn(None, Reconciler, args.clone()).await.unwrap();
+        if adopted {
+            args.mailbox.hand(actor.clone());
+        }
         Self {
             actor,
             docker,
@@ -197,7 +199,7 @@ fn restarts(shell: &Shell, id: &str) -> usize {
 async fn an_unhealthy_container_is_restarted_and_recovers_only_on_health_after_the_restart() {
     let shell = Shell::start(
         policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
-        None,
+        false,
     )
     .await;
     shell.observe(web("c1", T0, HealthStatus::Healthy, T0));
@@ -237,7 +239,7 @@ async fn retries_wait_for_the_cooldown_and_a_fresh_failure_then_escalate_then_qu
         policy(
             "  remediation:\n    steps:\n    - {action: restart, attempts: 1, timeout: 5s}\n    - {action: stopStart, attempts: 1, timeout: 5s}\n    cooldown: 10s\n    backoff: {initial: 10s, max: 10s}\n",
         ),
-        None,
+        false,
     )
     .await;
     shell.observe(web("c1", T0, HealthStatus::Unhealthy, T0));
@@ -302,7 +304,7 @@ async fn retries_wait_for_the_cooldown_and_a_fresh_failure_then_escalate_then_qu
 async fn the_circuit_holds_back_while_more_targets_fail_than_max_unhealthy_allows() {
     let shell = Shell::start(
         policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 5s}]\n    cooldown: 1s\n    maxUnhealthy: 1\n"),
-        None,
+        false,
     )
     .await;
     // A relist finds two of three unhealthy at once (a shared cause).
@@ -339,7 +341,7 @@ async fn the_circuit_holds_back_while_more_targets_fail_than_max_unhealthy_allow
 async fn drain_waits_its_grace_for_a_running_action_then_records_it_as_interrupted() {
     let shell = Shell::start(
         policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 5s}]\n"),
-        None,
+        false,
     )
     .await;
     shell.restart_under_way(Duration::from_secs(60)).await;
@@ -351,24 +353,22 @@ async fn drain_waits_its_grace_for_a_running_action_then_records_it_as_interrupt
 
 #[tokio::test(start_paused = true)]
 async fn a_restarted_reconciler_adopts_the_action_its_predecessor_left_running() {
-    // The one test that registers the name: the action's task reports to whichever
-    // reconciler holds it when it ends.
+    // The one test with a supervisor's mailbox: the action's task reports to whichever
+    // reconciler it holds when the action ends.
     let shell = Shell::start(
         policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
-        Some(RECONCILER_NAME),
+        true,
     )
     .await;
     shell.restart_under_way(Duration::from_secs(3)).await;
     // The reconciler crashes mid-action; its supervisor starts a new one.
     shell.actor.kill();
     shell.pass(Duration::from_millis(100)).await;
-    let (successor, _) = Actor::spawn(
-        Some(RECONCILER_NAME.to_owned()),
-        Reconciler,
-        shell.args.clone(),
-    )
-    .await
-    .unwrap();
+    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
+        .await
+        .unwrap();
+    // As the supervisor does at every start.
+    shell.args.mailbox.hand(successor.clone());
     shell
         .until("the start to begin", Duration::from_secs(30), |s| {
             restarts(s, "c1") == 1
@@ -390,10 +390,10 @@ async fn a_restarted_reconciler_adopts_the_action_its_predecessor_left_running()
 
 #[tokio::test(start_paused = true)]
 async fn an_action_that_ends_while_no_reconciler_is_there_is_taken_by_the_next_one() {
-    // Unnamed: the action's task has nobody to tell when it ends.
+    // No mailbox: the action's task has nobody to tell when it ends.
     let shell = Shell::start(
         policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
-        None,
+        false,
     )
     .await;
     shell.restart_under_way(Duration::from_secs(1)).await;

@@ -39,7 +39,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), RECORDS + 10).unwrap());
-    let (writer, _thread) = StoreWriter::start(Arc::clone(&store));
+    let audit = hale_core::AuditBus::new();
+    let (writer, _thread) = StoreWriter::start(Arc::clone(&store), audit.clone());
     let started = Instant::now();
     let now = Timestamp::now();
     for i in 0..RECORDS {
@@ -72,7 +73,7 @@ async fn main() {
     let state = ApiState {
         status: StatusBoard::new(now, false),
         store: Arc::clone(&store),
-        writer: writer.clone(),
+        audit,
         metrics: Arc::new(Metrics::new()),
         control: control.clone(),
         token: Some(token.clone()),

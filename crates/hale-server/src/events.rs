@@ -164,7 +164,7 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<u64>().ok());
     // Subscribe before reading the backlog, so nothing written in between is lost; the
     // sequence numbers remove what both deliver.
-    let live = state.writer.subscribe();
+    let live = state.audit.stream();
     let backlog_query = match resume {
         Some(after) => {
             query.after_seq = Some(after);

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hale_core::{StatusBoard, Timestamp};
-use hale_store::{AuditQuery, Store, StoreWriter};
+use hale_store::{AuditQuery, Store};
 use serde_json::json;
 
 pub use ack::{AckConfig, signed_link};
@@ -53,8 +53,8 @@ pub struct ApiState {
     pub status: StatusBoard,
     /// The state store, for audit records.
     pub store: Arc<Store>,
-    /// The store's writer, whose broadcast feeds the event stream.
-    pub writer: StoreWriter,
+    /// The audit bus, which feeds the live event stream.
+    pub audit: hale_core::AuditBus,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// The controller, for control requests and alerts.

@@ -3,13 +3,10 @@
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use hale_core::HealEvent;
-use tokio::sync::{broadcast, oneshot};
+use hale_core::{AuditBus, HealEvent};
+use tokio::sync::oneshot;
 
 use crate::store::{Store, Table, Write};
-
-/// How many written audit records a slow subscriber may lag behind before it misses some.
-const BROADCAST_CAPACITY: usize = 1024;
 
 enum Message {
     Write(Write),
@@ -23,22 +20,20 @@ enum Message {
 #[derive(Clone)]
 pub struct StoreWriter {
     sender: mpsc::Sender<Message>,
-    written: broadcast::Sender<HealEvent>,
 }
 
 impl StoreWriter {
-    /// Starts the writer thread that owns `store`. The thread ends when every handle is
+    /// Starts the writer thread that owns `store`; each audit record, once durable (with
+    /// its sequence number), is published on `audit`. The thread ends when every handle is
     /// dropped, after writing what was queued.
-    pub fn start(store: impl Into<Arc<Store>>) -> (Self, JoinHandle<()>) {
+    pub fn start(store: impl Into<Arc<Store>>, audit: AuditBus) -> (Self, JoinHandle<()>) {
         let store: Arc<Store> = store.into();
         let (sender, receiver) = mpsc::channel();
-        let (written, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let announce = written.clone();
         let thread = std::thread::Builder::new()
             .name("hale-store".into())
-            .spawn(move || run(&store, &receiver, &announce))
+            .spawn(move || run(&store, &receiver, &audit))
             .expect("the store thread starts");
-        (Self { sender, written }, thread)
+        (Self { sender }, thread)
     }
 
     fn send(&self, message: Message) {
@@ -137,11 +132,6 @@ impl StoreWriter {
         self.send(Message::Sync(done));
         wait.await.unwrap_or(Err(SyncError::Stopped))
     }
-
-    /// Audit records as they are written, with their sequence numbers.
-    pub fn subscribe(&self) -> broadcast::Receiver<HealEvent> {
-        self.written.subscribe()
-    }
 }
 
 /// Why [`StoreWriter::sync`] could not confirm the writes are on disk.
@@ -158,7 +148,7 @@ pub enum SyncError {
 /// How long to wait before retrying a batch that failed to commit.
 const RETRY_FAILED_BATCH: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::Sender<HealEvent>) {
+fn run(store: &Store, receiver: &mpsc::Receiver<Message>, audit: &AuditBus) {
     // Writes that failed to commit are kept and retried, never dropped; until they are
     // committed, every sync reports the failure, so no action proceeds on state that is
     // not on disk.
@@ -195,8 +185,8 @@ fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::S
             match store.apply(&writes) {
                 Ok(appended) => {
                     last_error = None;
-                    for event in appended {
-                        let _ = written.send(event);
+                    for event in &appended {
+                        audit.publish(event);
                     }
                 }
                 Err(error) => {
@@ -226,7 +216,7 @@ fn run(store: &Store, receiver: &mpsc::Receiver<Message>, written: &broadcast::S
 
 #[cfg(test)]
 mod tests {
-    use hale_core::{HealEventKind, TargetRef, Timestamp};
+    use hale_core::{AuditBus, HealEventKind, TargetRef, Timestamp};
 
     use super::*;
     use crate::store::AuditQuery;
@@ -243,7 +233,8 @@ mod tests {
     async fn written_state_and_events_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (writer, thread) = StoreWriter::start(Store::open(dir.path(), 100).unwrap());
+            let (writer, thread) =
+                StoreWriter::start(Store::open(dir.path(), 100).unwrap(), AuditBus::new());
             writer.put_state("web\0c1".into(), b"{\"step\":1}".to_vec());
             writer.append(event(1, HealEventKind::ActionStarted));
             writer.append(event(2, HealEventKind::Recovered));
@@ -271,7 +262,8 @@ mod tests {
     #[tokio::test]
     async fn retention_drops_the_oldest_records() {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, _thread) = StoreWriter::start(Store::open(dir.path(), 3).unwrap());
+        let (writer, _thread) =
+            StoreWriter::start(Store::open(dir.path(), 3).unwrap(), AuditBus::new());
         for n in 1..=5 {
             writer.append(event(n, HealEventKind::Failing));
             writer.sync().await.unwrap();
@@ -289,7 +281,8 @@ mod tests {
     #[tokio::test]
     async fn a_reader_in_another_handle_sees_the_writers_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, _thread) = StoreWriter::start(Store::open(dir.path(), 100).unwrap());
+        let (writer, _thread) =
+            StoreWriter::start(Store::open(dir.path(), 100).unwrap(), AuditBus::new());
         writer.append(event(1, HealEventKind::ActionStarted));
         writer.sync().await.unwrap();
         let reader = Store::open_read_only(dir.path()).unwrap();

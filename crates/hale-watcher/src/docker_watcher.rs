@@ -49,8 +49,9 @@ pub struct DockerWatcherArgs {
     pub docker: Arc<dyn DockerPort>,
     /// Relist everything this often even when events flow (level-triggered safety net).
     pub resync: Duration,
-    /// Where observations go: a function that delivers them to the current reconciler.
-    pub sink: Arc<dyn Fn(Observation) + Send + Sync>,
+    /// Where observations go: every subscriber (the prober, the reconciler, the status
+    /// board) receives each one, in order.
+    pub observations: hale_core::OutputPort<Observation>,
     /// The time (Unix ns) of the newest event a previous run of hale saw: the stream
     /// starts there, so what happened while hale was down (a crash, an operator's stop) is
     /// learned from Docker's recent events. `None`: from now.
@@ -197,11 +198,14 @@ impl Actor for DockerWatcher {
                 Ok(Some(snapshot)) => {
                     let snapshot = rebase(state, *snapshot, requested_at);
                     follow_health(&myself, state, &snapshot);
-                    (state.args.sink)(Observation::Container(Box::new(snapshot)));
+                    state
+                        .args
+                        .observations
+                        .send(&Observation::Container(Box::new(snapshot)));
                 }
                 Ok(None) => {
                     state.tracked.remove(&id);
-                    (state.args.sink)(Observation::Removed(id));
+                    state.args.observations.send(&Observation::Removed(id));
                 }
                 Err(error) => {
                     // The next relist repairs it; the connection state is the stream's job.
@@ -224,7 +228,10 @@ impl Actor for DockerWatcher {
                         ),
                     }
                     state.connected = Some(connected);
-                    (state.args.sink)(Observation::Connected(connected));
+                    state
+                        .args
+                        .observations
+                        .send(&Observation::Connected(connected));
                 }
             }
             WatcherMsg::Resync => state.resync_now.notify_one(),
@@ -322,7 +329,7 @@ fn relisted(
     for snapshot in &snapshots {
         follow_health(myself, state, snapshot);
     }
-    (state.args.sink)(Observation::All(snapshots));
+    state.args.observations.send(&Observation::All(snapshots));
 }
 
 /// An event from before this watcher started (replayed from the previous run's last
@@ -342,7 +349,10 @@ fn replay_history(state: &mut DockerWatcherState, event: &ContainerEvent) {
     if let Some(tracked) = state.tracked.get_mut(&event.id) {
         tracked.snapshot = Some(snapshot.clone());
     }
-    (state.args.sink)(Observation::Container(Box::new(snapshot)));
+    state
+        .args
+        .observations
+        .send(&Observation::Container(Box::new(snapshot)));
 }
 
 /// The periodic safety net, made cheap: one list call, compared with what the events have
@@ -373,7 +383,7 @@ fn resynced(
         .collect();
     for id in gone {
         state.tracked.remove(&id);
-        (state.args.sink)(Observation::Removed(id));
+        state.args.observations.send(&Observation::Removed(id));
     }
     for summary in summaries {
         let differs = state
@@ -407,7 +417,10 @@ fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event
     state.annotations.observe(&event);
     if event.kind == ContainerEventKind::Destroy {
         state.tracked.remove(&event.id);
-        (state.args.sink)(Observation::Removed(event.id));
+        state
+            .args
+            .observations
+            .send(&Observation::Removed(event.id));
         return;
     }
     let tracked = state.tracked.entry(event.id.clone()).or_default();
@@ -424,7 +437,10 @@ fn on_event(myself: &ActorRef<WatcherMsg>, state: &mut DockerWatcherState, event
     if let Some(mut snapshot) = updated {
         state.annotations.enrich(&mut snapshot, Timestamp::now());
         follow_health(myself, state, &snapshot);
-        (state.args.sink)(Observation::Container(Box::new(snapshot)));
+        state
+            .args
+            .observations
+            .send(&Observation::Container(Box::new(snapshot)));
     }
     if !known || event.kind.needs_inspect() {
         request_inspect(myself, state, event.id);

@@ -13,5 +13,5 @@ mod policy_watcher;
 
 pub use annotations::Annotations;
 pub use docker_watcher::{DockerWatcher, DockerWatcherArgs, Observation, WATCHER_NAME, WatcherMsg};
-pub use policy_book::{PolicyBook, PolicyFacts, PolicyRecord, PolicyUpdate};
+pub use policy_book::{PolicyBook, PolicyFacts, PolicyRecord, PolicySnapshot, PolicyUpdate};
 pub use policy_watcher::{POLICY_WATCHER_NAME, PolicyWatcher, PolicyWatcherArgs, PolicyWatcherMsg};

@@ -70,6 +70,33 @@ pub struct PolicyUpdate {
     pub changed: bool,
 }
 
+/// The policies in force, as every actor that needs them receives them: in its arguments
+/// when it starts or restarts, and on the policy port at each reload that changes them.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySnapshot {
+    /// The policies in force.
+    pub policies: Arc<Vec<HealPolicy>>,
+    /// Their generations, by name.
+    pub generations: Arc<BTreeMap<String, u64>>,
+    /// The notifiers in force.
+    pub notifiers: Arc<Vec<Notifier>>,
+    /// Whether the policies or their generations changed with this snapshot (when only
+    /// notifiers changed, only the notifier needs it).
+    pub policies_changed: bool,
+}
+
+impl PolicyUpdate {
+    /// The snapshot of what this reload put in force.
+    pub fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot {
+            policies: Arc::clone(&self.policies),
+            generations: Arc::clone(&self.generations),
+            notifiers: Arc::clone(&self.notifiers),
+            policies_changed: self.changed,
+        }
+    }
+}
+
 /// The directory's state across reloads. Shared by the incarnations of the PolicyWatcher,
 /// so a restarted watcher keeps last-known-good.
 #[derive(Debug, Default)]

@@ -45,8 +45,8 @@ pub struct PolicyWatcherArgs {
     pub root: PathBuf,
     /// Last-known-good and generations, shared across incarnations of the watcher.
     pub book: Arc<Mutex<PolicyBook>>,
-    /// Where each reload's outcome goes.
-    pub sink: Arc<dyn Fn(PolicyUpdate) + Send + Sync>,
+    /// Where each reload's outcome goes (the supervisor subscribes).
+    pub updates: hale_core::OutputPort<PolicyUpdate>,
 }
 
 /// Messages of the policy watcher.
@@ -205,7 +205,7 @@ impl Actor for PolicyWatcher {
                     changed = update.changed,
                     "policies reloaded"
                 );
-                (state.args.sink)(update);
+                state.args.updates.send(&update);
                 if state.again {
                     state.again = false;
                     let _ = myself.cast(PolicyWatcherMsg::Reload {

@@ -138,10 +138,14 @@ impl Harness {
         });
         let seen: Arc<Mutex<Vec<Observation>>> = Arc::default();
         let sink_seen = Arc::clone(&seen);
+        let observations = hale_core::OutputPort::new();
+        observations.listen(move |observation: &Observation| {
+            sink_seen.lock().unwrap().push(observation.clone());
+        });
         let args = DockerWatcherArgs {
             docker: docker.clone(),
             resync,
-            sink: Arc::new(move |observation| sink_seen.lock().unwrap().push(observation)),
+            observations,
             resume_from: None,
             remember: Arc::new(|_| {}),
         };

@@ -5,30 +5,32 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use hale_reconciler::{Alert, ControlFailure, RECONCILER_NAME, ReconcilerMsg};
+use hale_reconciler::{Alert, ControlFailure, ReconcilerMsg};
 use hale_server::{AlertNotice, Control, ControlError, ControlRequest};
 use ractor::ActorRef;
 
 /// How long a control request may wait for the reconciler.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Control requests go to the current Reconciler, found by name (it may have restarted).
-pub struct ActorControl;
+/// Control requests go to the current Reconciler, through the mailbox its supervisor
+/// re-hands at every start.
+pub struct ActorControl(pub hale_core::Mailbox<ReconcilerMsg>);
 
-fn reconciler() -> Result<ActorRef<ReconcilerMsg>, ControlError> {
-    ractor::registry::where_is(RECONCILER_NAME)
-        .map(ActorRef::from)
-        .ok_or_else(|| {
+impl ActorControl {
+    fn reconciler(&self) -> Result<ActorRef<ReconcilerMsg>, ControlError> {
+        self.0.get().ok_or_else(|| {
             ControlError::Unavailable(
                 "the reconciler is restarting; try again in a moment".to_owned(),
             )
         })
+    }
 }
 
 impl Control for ActorControl {
     fn request(&self, request: ControlRequest) -> BoxFuture<'static, Result<String, ControlError>> {
+        let reconciler = self.reconciler();
         Box::pin(async move {
-            let reconciler = reconciler()?;
+            let reconciler = reconciler?;
             let timeout = Some(CONTROL_TIMEOUT);
             let answer = match request {
                 ControlRequest::Pause { policy, paused } => {
@@ -92,7 +94,7 @@ impl Control for ActorControl {
                 fingerprint: a.fingerprint,
             })
             .collect();
-        match reconciler() {
+        match self.reconciler() {
             Ok(reconciler) => {
                 let _ = reconciler.cast(ReconcilerMsg::Alerts(alerts));
             }

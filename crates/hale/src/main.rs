@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod output;
 mod render;
+mod routes;
 mod run;
 mod sse;
 mod supervisor;

@@ -7,13 +7,15 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use hale_core::{DockerPort, StatusBoard, Timestamp};
+use hale_core::{AuditBus, DockerPort, OutputPort, StatusBoard, Timestamp};
 use hale_docker::BollardDocker;
-use hale_prober::{PROBER_NAME, ProberArgs, ProberMsg};
-use hale_reconciler::{RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
+use hale_prober::ProberArgs;
+use hale_reconciler::ReconcilerArgs;
 use hale_store::{Store, StoreWriter};
 use hale_watcher::{DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, PolicyWatcherArgs};
 use ractor::{Actor, ActorRef};
+
+use crate::routes::{Mailboxes, Routes};
 
 use crate::cli::RunArgs;
 use crate::error::{CliError, CommandResult};
@@ -96,7 +98,8 @@ async fn controller(
             return (ExitCode::FAILURE, None);
         }
     };
-    let (writer, writer_thread) = StoreWriter::start(Arc::clone(&store));
+    let audit = AuditBus::new();
+    let (writer, writer_thread) = StoreWriter::start(Arc::clone(&store), audit.clone());
     let status = StatusBoard::new(Timestamp::now(), args.dry_run);
 
     // The first load takes the same path as every reload: last-known-good, generations
@@ -160,30 +163,19 @@ async fn controller(
             }
         },
     };
-    // Every audit record, as it is written, feeds the metrics and the notifier.
-    let mut written = writer.subscribe();
+    // Every audit record, as it is written, feeds the metrics (the notifier subscribes at
+    // its start).
     let counted = Arc::clone(&metrics);
-    tokio::spawn(async move {
-        loop {
-            match written.recv().await {
-                Ok(event) => {
-                    counted.observe_event(&event);
-                    // The notifier hears every record too, whichever incarnation is current.
-                    if let Some(cell) = ractor::registry::where_is(hale_notifier::NOTIFIER_NAME) {
-                        let _ = ActorRef::<hale_notifier::NotifierMsg>::from(cell)
-                            .cast(hale_notifier::NotifierMsg::Event(Box::new(event)));
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "metrics and notifications missed audit records under load"
-                    );
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
+    audit
+        .port()
+        .listen(move |event| counted.observe_event(event));
+    let routes = Routes {
+        mailboxes: Mailboxes::default(),
+        observations: OutputPort::new(),
+        outcomes: OutputPort::new(),
+        policies: OutputPort::new(),
+        audit: audit.clone(),
+    };
     let links = notification_links(&address, args.public_url.as_deref(), ack.clone());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(hale_server::serve(
@@ -191,9 +183,11 @@ async fn controller(
         hale_server::ApiState {
             status: status.clone(),
             store: Arc::clone(&store),
-            writer: writer.clone(),
+            audit: audit.clone(),
             metrics: Arc::clone(&metrics),
-            control: Arc::new(crate::api::ActorControl),
+            control: Arc::new(crate::api::ActorControl(
+                routes.mailboxes.reconciler.clone(),
+            )),
             token,
             ack,
         },
@@ -215,48 +209,26 @@ async fn controller(
         .map(|v| v.split(',').map(str::trim).map(str::to_owned).collect())
         .unwrap_or_default();
     let policies = Arc::clone(&initial.policies);
-    // The watcher's observations go to the reconciler and the prober, whichever
-    // incarnation is current (a restarting one is skipped; it relists when back).
+    // The watcher's observations also keep the status board's Docker connection current
+    // (the reconciler and the prober subscribe at their start).
     let watched = status.clone();
-    let sink = Arc::new(move |observation: Observation| {
-        match &observation {
+    routes
+        .observations
+        .listen(move |observation| match observation {
             Observation::Connected(up) => {
                 let up = *up;
                 watched.update(|status| status.docker_connected = up);
-                return;
             }
             Observation::All(_) => watched.update(|status| {
                 status.docker_connected = true;
                 status.docker_synced = true;
             }),
             _ => {}
-        }
-        if let Some(cell) = ractor::registry::where_is(PROBER_NAME) {
-            let message = match &observation {
-                Observation::Container(snapshot) => ProberMsg::Observed(snapshot.clone()),
-                Observation::Removed(id) => ProberMsg::Removed(id.clone()),
-                Observation::All(list) => ProberMsg::All(list.clone()),
-                Observation::Connected(_) => return,
-            };
-            let _ = ActorRef::<ProberMsg>::from(cell).cast(message);
-        }
-        if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
-            let message = match observation {
-                Observation::Container(snapshot) => ReconcilerMsg::Observed(*snapshot),
-                Observation::Removed(id) => ReconcilerMsg::Removed { id },
-                Observation::All(list) => ReconcilerMsg::Relisted(list),
-                Observation::Connected(_) => return,
-            };
-            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(message);
-        }
-    });
+        });
     let probe_metrics = Arc::clone(&metrics);
-    let probe_sink = Arc::new(move |outcome: hale_core::ProbeOutcome| {
-        probe_metrics.observe_probe(&outcome);
-        if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
-            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(ReconcilerMsg::Probed(outcome));
-        }
-    });
+    routes
+        .outcomes
+        .listen(move |outcome| probe_metrics.observe_probe(outcome));
     let supervisor_args = SupervisorArgs {
         reconciler: ReconcilerArgs {
             policies: Arc::clone(&policies),
@@ -274,16 +246,17 @@ async fn controller(
                 .build()
                 .expect("the HTTP client builds"),
             live_actions: Arc::default(),
+            mailbox: routes.mailboxes.reconciler.clone(),
         },
         prober: ProberArgs {
             policies,
             docker: Arc::clone(&docker),
-            sink: probe_sink,
+            outcomes: routes.outcomes.clone(),
         },
         watcher: DockerWatcherArgs {
             docker,
             resync: args.resync.as_std().max(Duration::from_secs(1)),
-            sink,
+            observations: routes.observations.clone(),
             resume_from: last_docker_event(&store),
             remember: {
                 let writer = writer.clone();
@@ -302,12 +275,7 @@ async fn controller(
         policy_watcher: PolicyWatcherArgs {
             root: args.policies.clone(),
             book,
-            sink: Arc::new(|update| {
-                if let Some(cell) = ractor::registry::where_is(SUPERVISOR_NAME) {
-                    let _ = ActorRef::<SupervisorMsg>::from(cell)
-                        .cast(SupervisorMsg::Policies(Box::new(update)));
-                }
-            }),
+            updates: OutputPort::new(),
         },
         notifier: hale_notifier::NotifierArgs {
             clock: hale_core::Clock::system(),
@@ -344,6 +312,7 @@ async fn controller(
                 })
             },
         },
+        routes: routes.clone(),
         writer: writer.clone(),
         status: status.clone(),
         metrics: Arc::clone(&metrics),
@@ -357,12 +326,12 @@ async fn controller(
                 return (ExitCode::FAILURE, Some(writer_thread));
             }
         };
-    tokio::spawn(reload_on_sighup());
+    tokio::spawn(reload_on_sighup(supervisor.clone()));
     tracing::info!(state = %store.path().display(), "hale is running");
 
     let signal = wait_for_signal().await;
     tracing::info!(%signal, "shutting down: finishing running actions");
-    let interrupted = shutdown(&supervisor, args.shutdown_grace.as_std()).await;
+    let interrupted = shutdown(&supervisor, &routes, args.shutdown_grace.as_std()).await;
     let _ = supervisor_handle.await;
     let _ = stop_api.send(());
     // Open event streams never end on their own: give requests a moment, then stop.
@@ -461,15 +430,15 @@ fn stored_policy_records(store: &Store) -> BTreeMap<String, PolicyRecord> {
 }
 
 /// `SIGHUP` forces a full reload of the policy directory, as it does for most daemons.
-async fn reload_on_sighup() {
+async fn reload_on_sighup(supervisor: ActorRef<SupervisorMsg>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot handle SIGHUP; changes are still picked up by the directory watch");
         return;
     };
     while hangup.recv().await.is_some() {
-        if let Some(cell) = ractor::registry::where_is(SUPERVISOR_NAME) {
-            let _ = ActorRef::<SupervisorMsg>::from(cell).cast(SupervisorMsg::ReloadPolicies);
+        if supervisor.cast(SupervisorMsg::ReloadPolicies).is_err() {
+            return;
         }
     }
 }

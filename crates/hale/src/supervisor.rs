@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hale_core::{PolicyStatus, StatusBoard, Timestamp};
-use hale_notifier::{NOTIFIER_NAME, NotifierActor, NotifierArgs, NotifierMsg};
-use hale_prober::{PROBER_NAME, Prober, ProberArgs, ProberMsg};
+use hale_notifier::{NOTIFIER_NAME, NotifierActor, NotifierArgs};
+use hale_prober::{PROBER_NAME, Prober, ProberArgs};
 use hale_reconciler::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
 use hale_store::StoreWriter;
 use hale_watcher::{
-    DockerWatcher, DockerWatcherArgs, POLICY_WATCHER_NAME, PolicyUpdate, PolicyWatcher,
-    PolicyWatcherArgs, PolicyWatcherMsg, WATCHER_NAME, WatcherMsg,
+    DockerWatcher, DockerWatcherArgs, POLICY_WATCHER_NAME, PolicySnapshot, PolicyUpdate,
+    PolicyWatcher, PolicyWatcherArgs, PolicyWatcherMsg, WATCHER_NAME,
 };
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
+use crate::routes::{Routes, Started};
 
 /// First and largest delay before a failed child is started again.
 const RESTART_INITIAL: Duration = Duration::from_millis(200);
@@ -43,6 +45,7 @@ pub enum Child {
 }
 
 impl Child {
+    /// The name it runs under, for logs (nothing looks an actor up by it).
     fn name(self) -> &'static str {
         match self {
             Self::Reconciler => RECONCILER_NAME,
@@ -50,17 +53,6 @@ impl Child {
             Self::Prober => PROBER_NAME,
             Self::PolicyWatcher => POLICY_WATCHER_NAME,
             Self::Notifier => NOTIFIER_NAME,
-        }
-    }
-
-    fn from_cell(cell: &ActorCell) -> Option<Self> {
-        match cell.get_name().as_deref() {
-            Some(RECONCILER_NAME) => Some(Self::Reconciler),
-            Some(WATCHER_NAME) => Some(Self::Watcher),
-            Some(PROBER_NAME) => Some(Self::Prober),
-            Some(POLICY_WATCHER_NAME) => Some(Self::PolicyWatcher),
-            Some(NOTIFIER_NAME) => Some(Self::Notifier),
-            _ => None,
         }
     }
 }
@@ -78,7 +70,8 @@ pub enum SupervisorMsg {
 /// The name the supervisor registers under.
 pub const SUPERVISOR_NAME: &str = "hale-supervisor";
 
-/// What the supervisor starts its children with.
+/// What the supervisor starts its children with. Their policies come from the current
+/// [`PolicySnapshot`], filled in at each start.
 pub struct SupervisorArgs {
     /// The reconciler's arguments.
     pub reconciler: ReconcilerArgs,
@@ -90,6 +83,8 @@ pub struct SupervisorArgs {
     pub policy_watcher: PolicyWatcherArgs,
     /// The notifier's arguments.
     pub notifier: NotifierArgs,
+    /// The mailboxes and flows between the children.
+    pub routes: Routes,
     /// Where reloads are recorded and generations persisted.
     pub writer: StoreWriter,
     /// Where the controller's status is published.
@@ -101,12 +96,14 @@ pub struct SupervisorArgs {
     pub initial: Option<Box<PolicyUpdate>>,
 }
 
-/// The supervisor actor.
+/// The supervisor actor: it starts, restarts and stops the children, and takes in reloads.
 pub struct Supervisor;
 
 /// The supervisor's state: arguments to restart children with, and their restart history.
 pub struct SupervisorState {
     args: SupervisorArgs,
+    /// The policies in force, handed to each child at its start.
+    snapshot: PolicySnapshot,
     started: HashMap<Child, Instant>,
     delays: HashMap<Child, Duration>,
     /// The diagnostics logged at the last reload, so unchanged ones are not logged again.
@@ -119,64 +116,50 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         child: Child,
     ) -> Result<(), ActorProcessingErr> {
-        match child {
+        let name = Some(child.name().to_owned());
+        let parent = myself.get_cell();
+        let snapshot = &self.snapshot;
+        let started = match child {
             Child::Reconciler => {
-                Actor::spawn_linked(
-                    Some(RECONCILER_NAME.to_owned()),
-                    Reconciler,
-                    self.args.reconciler.clone(),
-                    myself.get_cell(),
-                )
-                .await?;
-                resync_watcher();
+                let args = ReconcilerArgs {
+                    policies: Arc::clone(&snapshot.policies),
+                    generations: Arc::clone(&snapshot.generations),
+                    ..self.args.reconciler.clone()
+                };
+                let (actor, _) = Actor::spawn_linked(name, Reconciler, args, parent).await?;
+                Started::Reconciler(actor)
             }
             Child::Prober => {
-                Actor::spawn_linked(
-                    Some(PROBER_NAME.to_owned()),
-                    Prober,
-                    self.args.prober.clone(),
-                    myself.get_cell(),
-                )
-                .await?;
-                resync_watcher();
+                let args = ProberArgs {
+                    policies: Arc::clone(&snapshot.policies),
+                    ..self.args.prober.clone()
+                };
+                let (actor, _) = Actor::spawn_linked(name, Prober, args, parent).await?;
+                Started::Prober(actor)
             }
             Child::Watcher => {
-                Actor::spawn_linked(
-                    Some(WATCHER_NAME.to_owned()),
-                    DockerWatcher,
-                    self.args.watcher.clone(),
-                    myself.get_cell(),
-                )
-                .await?;
+                let args = self.args.watcher.clone();
+                let (actor, _) = Actor::spawn_linked(name, DockerWatcher, args, parent).await?;
+                Started::Watcher(actor)
             }
             Child::Notifier => {
-                Actor::spawn_linked(
-                    Some(NOTIFIER_NAME.to_owned()),
-                    NotifierActor,
-                    self.args.notifier.clone(),
-                    myself.get_cell(),
-                )
-                .await?;
+                let args = NotifierArgs {
+                    policies: Arc::clone(&snapshot.policies),
+                    notifiers: Arc::clone(&snapshot.notifiers),
+                    ..self.args.notifier.clone()
+                };
+                let (actor, _) = Actor::spawn_linked(name, NotifierActor, args, parent).await?;
+                Started::Notifier(actor)
             }
             Child::PolicyWatcher => {
-                Actor::spawn_linked(
-                    Some(POLICY_WATCHER_NAME.to_owned()),
-                    PolicyWatcher,
-                    self.args.policy_watcher.clone(),
-                    myself.get_cell(),
-                )
-                .await?;
+                let args = self.args.policy_watcher.clone();
+                let (actor, _) = Actor::spawn_linked(name, PolicyWatcher, args, parent).await?;
+                Started::PolicyWatcher(actor)
             }
-        }
+        };
+        self.args.routes.connect(started);
         self.started.insert(child, Instant::now());
         Ok(())
-    }
-}
-
-/// A restarted child knows no container yet: have the watcher relist.
-fn resync_watcher() {
-    if let Some(watcher) = ractor::registry::where_is(WATCHER_NAME) {
-        let _ = ActorRef::<WatcherMsg>::from(watcher).cast(WatcherMsg::Resync);
     }
 }
 
@@ -188,15 +171,26 @@ impl Actor for Supervisor {
     async fn pre_start(
         &self,
         myself: ActorRef<SupervisorMsg>,
-        args: SupervisorArgs,
+        mut args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        // Every reload the PolicyWatcher makes comes here, whichever incarnation made it.
+        args.policy_watcher
+            .updates
+            .subscribe(myself.clone(), |update| {
+                Some(SupervisorMsg::Policies(Box::new(update.clone())))
+            });
+        let initial = args.initial.take();
         let mut state = SupervisorState {
+            snapshot: initial
+                .as_ref()
+                .map(|update| update.snapshot())
+                .unwrap_or_default(),
             args,
             started: HashMap::new(),
             delays: HashMap::new(),
             logged: Vec::new(),
         };
-        if let Some(initial) = state.args.initial.take() {
+        if let Some(initial) = initial {
             apply_policies(&mut state, *initial);
         }
         state.spawn(&myself, Child::Notifier).await?;
@@ -224,11 +218,13 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Policies(update) => apply_policies(state, *update),
             SupervisorMsg::ReloadPolicies => {
-                if let Some(cell) = ractor::registry::where_is(POLICY_WATCHER_NAME) {
-                    tracing::info!("reloading the policy directory (SIGHUP)");
-                    let _ = ActorRef::<PolicyWatcherMsg>::from(cell)
-                        .cast(PolicyWatcherMsg::Reload { reason: "SIGHUP" });
-                }
+                tracing::info!("reloading the policy directory (SIGHUP)");
+                state
+                    .args
+                    .routes
+                    .mailboxes
+                    .policy_watcher
+                    .cast(PolicyWatcherMsg::Reload { reason: "SIGHUP" });
             }
         }
         Ok(())
@@ -247,17 +243,18 @@ impl Actor for Supervisor {
             }
             _ => return Ok(()),
         };
-        let Some(child) = Child::from_cell(&cell) else {
+        let Some(child) = state.args.routes.mailboxes.child_of(&cell) else {
             return Ok(());
         };
         tracing::error!(child = child.name(), %reason, "child actor failed; its supervisor restarts it");
+        state.args.routes.mailboxes.clear(child);
         schedule_respawn(&myself, state, child);
         Ok(())
     }
 }
 
 /// Takes in a reload: logs what is new, records and persists it, publishes the status,
-/// and hands changed policies to the Prober and the Reconciler.
+/// and publishes a changed snapshot on the policy port (and keeps it for the next start).
 fn apply_policies(state: &mut SupervisorState, mut update: PolicyUpdate) {
     let lines: Vec<String> = update.diagnostics.iter().map(ToString::to_string).collect();
     if lines != state.logged {
@@ -289,30 +286,10 @@ fn apply_policies(state: &mut SupervisorState, mut update: PolicyUpdate) {
         .iter()
         .any(hale_policy::Diagnostic::is_error);
     state.args.metrics.observe_reload(rejected);
-    if update.changed || *update.notifiers != *state.args.notifier.notifiers {
-        state.args.notifier.policies = Arc::clone(&update.policies);
-        state.args.notifier.notifiers = Arc::clone(&update.notifiers);
-        if let Some(cell) = ractor::registry::where_is(NOTIFIER_NAME) {
-            let _ = ActorRef::<NotifierMsg>::from(cell).cast(NotifierMsg::Config {
-                policies: Arc::clone(&update.policies),
-                notifiers: Arc::clone(&update.notifiers),
-            });
-        }
-    }
-    if update.changed {
-        state.args.reconciler.policies = Arc::clone(&update.policies);
-        state.args.reconciler.generations = Arc::clone(&update.generations);
-        state.args.prober.policies = Arc::clone(&update.policies);
-        if let Some(cell) = ractor::registry::where_is(PROBER_NAME) {
-            let _ = ActorRef::<ProberMsg>::from(cell)
-                .cast(ProberMsg::Policies(Arc::clone(&update.policies)));
-        }
-        if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
-            let _ = ActorRef::<ReconcilerMsg>::from(cell).cast(ReconcilerMsg::Policies {
-                policies: update.policies,
-                generations: update.generations,
-            });
-        }
+    let notifiers_changed = *update.notifiers != *state.snapshot.notifiers;
+    if update.changed || notifiers_changed {
+        state.snapshot = update.snapshot();
+        state.args.routes.policies.send(&state.snapshot);
     }
 }
 
@@ -366,7 +343,12 @@ fn schedule_respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorStat
 /// Stops the children in order — the watcher first (no new observations), then the
 /// reconciler after it drained its running actions — and returns how many actions were
 /// interrupted.
-pub async fn shutdown(supervisor: &ActorRef<SupervisorMsg>, grace: Duration) -> usize {
+pub async fn shutdown(
+    supervisor: &ActorRef<SupervisorMsg>,
+    routes: &Routes,
+    grace: Duration,
+) -> usize {
+    let boxes = &routes.mailboxes;
     // Unlink first, so the supervisor does not restart what is being stopped on purpose.
     for child in [
         Child::PolicyWatcher,
@@ -375,20 +357,17 @@ pub async fn shutdown(supervisor: &ActorRef<SupervisorMsg>, grace: Duration) -> 
         Child::Reconciler,
         Child::Notifier,
     ] {
-        if let Some(cell) = ractor::registry::where_is(child.name()) {
+        if let Some(cell) = boxes.cell(child) {
             cell.unlink(supervisor.get_cell());
         }
     }
-    for name in [POLICY_WATCHER_NAME, WATCHER_NAME] {
-        if let Some(watcher) = ractor::registry::where_is(name) {
-            let _ = watcher
-                .stop_and_wait(None, Some(Duration::from_secs(5)))
-                .await;
+    for child in [Child::PolicyWatcher, Child::Watcher] {
+        if let Some(cell) = boxes.cell(child) {
+            let _ = cell.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
     }
     let mut interrupted = 0;
-    if let Some(cell) = ractor::registry::where_is(RECONCILER_NAME) {
-        let reconciler = ActorRef::<ReconcilerMsg>::from(cell.clone());
+    if let Some(reconciler) = boxes.reconciler.get() {
         match ractor::call_t!(
             reconciler,
             ReconcilerMsg::Drain,
@@ -398,7 +377,10 @@ pub async fn shutdown(supervisor: &ActorRef<SupervisorMsg>, grace: Duration) -> 
             Ok(count) => interrupted = count,
             Err(error) => tracing::warn!(%error, "the reconciler did not drain in time"),
         }
-        let _ = cell.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        let _ = reconciler
+            .get_cell()
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
     }
     supervisor.stop(None);
     interrupted
