@@ -9,6 +9,7 @@ mod clock;
 mod container;
 mod docker;
 mod probe;
+mod retry;
 mod retry_after;
 mod status;
 mod time;
@@ -24,6 +25,7 @@ pub use container::{
 };
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
 pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
+pub use retry::RetryPolicy;
 pub use retry_after::retry_after;
 pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,

@@ -26,7 +26,7 @@ pub fn retry_delay(attempt: u32, error: &DeliveryError) -> Option<Duration> {
     if !error.retryable || attempt >= MAX_ATTEMPTS {
         return None;
     }
-    let backoff = Duration::from_secs(1 << (attempt - 1).min(6));
+    let backoff = hale_core::RetryPolicy::DELIVERY.delay(attempt);
     Some(error.retry_after.unwrap_or(backoff).min(MAX_RETRY_WAIT))
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-/// Longest wait honoured from a `Retry-After` header, and longest backoff: a server asking
-/// for more is not waited for inside one remediation step.
+/// Longest wait honoured from a `Retry-After` header: a server asking for more is not
+/// waited for inside one remediation step.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// A request that got no answer at all, after the retries: the error chain, without the
@@ -36,8 +36,10 @@ pub fn trace_headers_of(span: &tracing::Span) -> Vec<(String, String)> {
 }
 
 /// Sends the request `build` makes, again up to `retries` times while the answer is a 5xx
-/// or a 429 (waiting as `Retry-After` says, else 1 s, 2 s, 4 s ...) or the request fails
-/// outright. Any other answer is final at once.
+/// or a 429 (waiting as `Retry-After` says, else as [`RetryPolicy::REMOTE`]: 1 s, 2 s,
+/// 4 s ..., jittered) or the request fails outright. Any other answer is final at once.
+///
+/// [`RetryPolicy::REMOTE`]: hale_core::RetryPolicy::REMOTE
 ///
 /// # Errors
 /// [`NetworkError`]: the last network error, when no answer came at all.
@@ -45,7 +47,7 @@ pub async fn send(
     build: impl Fn() -> reqwest::RequestBuilder,
     retries: u32,
 ) -> Result<Answer, NetworkError> {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = hale_core::RetryPolicy::REMOTE.delays();
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -115,9 +117,9 @@ pub async fn send(
         if attempts > retries {
             return outcome;
         }
-        let delay = wait.unwrap_or(backoff);
+        let next = backoff.next().unwrap_or(RETRY_AFTER_CAP);
+        let delay = wait.unwrap_or(next);
         tracing::debug!(attempts, ?delay, "request failed; retrying");
         tokio::time::sleep(delay).await;
-        backoff = (backoff * 2).min(RETRY_AFTER_CAP);
     }
 }

@@ -26,9 +26,8 @@ use crate::annotations::Annotations;
 /// The name the watcher registers under.
 pub const WATCHER_NAME: &str = "hale-docker-watcher";
 
-/// First and largest delay between reconnection attempts.
-const RECONNECT_INITIAL: Duration = Duration::from_millis(500);
-const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// How reconnection attempts are spaced.
+const RECONNECT: hale_core::RetryPolicy = hale_core::RetryPolicy::DOCKER;
 
 /// Inspects running at once.
 const INSPECT_CONCURRENCY: usize = 16;
@@ -487,7 +486,7 @@ async fn stream_task(
     resync_now: Arc<Notify>,
     watcher: ActorRef<WatcherMsg>,
 ) {
-    let mut delay = RECONNECT_INITIAL;
+    let mut delays = RECONNECT.delays();
     let mut last_seen: Option<i64> = resume_from;
     loop {
         // Subscribe from before the list, so nothing that happens in between is missed.
@@ -499,8 +498,7 @@ async fn stream_task(
             Ok(list) => list,
             Err(error) => {
                 let _ = watcher.cast(WatcherMsg::Connection(Some(error.to_string())));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RECONNECT_MAX);
+                tokio::time::sleep(delays.next().unwrap_or(RECONNECT.max)).await;
                 continue;
             }
         };
@@ -508,7 +506,7 @@ async fn stream_task(
             return;
         }
         let _ = watcher.cast(WatcherMsg::Connection(None));
-        delay = RECONNECT_INITIAL;
+        delays = RECONNECT.delays();
         let mut events = docker.events(Some(since));
         let mut ticker = tokio::time::interval(resync);
         ticker.tick().await;
@@ -547,7 +545,6 @@ async fn stream_task(
             }
         };
         let _ = watcher.cast(WatcherMsg::Connection(Some(reason)));
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(RECONNECT_MAX);
+        tokio::time::sleep(delays.next().unwrap_or(RECONNECT.max)).await;
     }
 }

@@ -14,6 +14,14 @@ use crate::render::{
     PolicyDetail, PolicyList, describe_policy, describe_target, policy_table, target_table, to_yaml,
 };
 
+/// How `events -f` spaces its reconnections to a controller that went away (restarting):
+/// soon at first, never more than a few seconds apart.
+const FOLLOW_RECONNECT: hale_core::RetryPolicy = hale_core::RetryPolicy {
+    initial: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+    jitter: true,
+};
+
 /// An answer of the controller that is not what the command asked for.
 fn unreadable(what: &str, error: &serde_json::Error) -> CliError {
     CliError::Failed(format!("the controller's answer is {what}: {error}"))
@@ -215,10 +223,7 @@ pub fn follow(args: &EventsArgs) -> CommandResult {
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(
-                500 * u64::from(failures.min(10)) + 200,
-            ))
-            .await;
+            tokio::time::sleep(FOLLOW_RECONNECT.delay(failures.max(1))).await;
         }
     })
 }

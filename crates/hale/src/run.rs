@@ -21,9 +21,6 @@ use crate::cli::RunArgs;
 use crate::error::{CliError, CommandResult};
 use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorMsg, shutdown};
 
-/// How long to wait between attempts to reach Docker at start-up.
-const CONNECT_RETRY_MAX: Duration = Duration::from_secs(30);
-
 /// The store key of the newest Docker event hale has seen (Unix ns, as text).
 const LAST_DOCKER_EVENT: &str = "docker/last_event";
 
@@ -351,7 +348,7 @@ async fn controller(
 
 /// Connects to Docker, retrying with capped backoff until it answers or a signal arrives.
 async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
-    let mut delay = Duration::from_millis(500);
+    let mut delays = hale_core::RetryPolicy::DOCKER.delays();
     let mut logged = false;
     loop {
         match BollardDocker::connect(host).await {
@@ -366,6 +363,7 @@ async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
                 }
             }
         }
+        let delay = delays.next().unwrap_or(hale_core::RetryPolicy::DOCKER.max);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             signal = wait_for_signal() => {
@@ -373,7 +371,6 @@ async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
                 return None;
             }
         }
-        delay = (delay * 2).min(CONNECT_RETRY_MAX);
     }
 }
 

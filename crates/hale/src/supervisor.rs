@@ -23,9 +23,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use crate::routes::{Routes, Started};
 
-/// First and largest delay before a failed child is started again.
-const RESTART_INITIAL: Duration = Duration::from_millis(200);
-const RESTART_MAX: Duration = Duration::from_secs(30);
+/// How restarts of a failing child are spaced.
+const RESTART: hale_core::RetryPolicy = hale_core::RetryPolicy::RESTART;
 /// A child that ran this long before failing starts again from the initial delay.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
@@ -105,7 +104,8 @@ pub struct SupervisorState {
     /// The policies in force, handed to each child at its start.
     snapshot: PolicySnapshot,
     started: HashMap<Child, Instant>,
-    delays: HashMap<Child, Duration>,
+    /// Restarts of each child since it last ran stably.
+    restarts: HashMap<Child, u32>,
     /// The diagnostics logged at the last reload, so unchanged ones are not logged again.
     logged: Vec<String>,
 }
@@ -187,7 +187,7 @@ impl Actor for Supervisor {
                 .unwrap_or_default(),
             args,
             started: HashMap::new(),
-            delays: HashMap::new(),
+            restarts: HashMap::new(),
             logged: Vec::new(),
         };
         if let Some(initial) = initial {
@@ -328,15 +328,9 @@ fn schedule_respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorStat
         .started
         .get(&child)
         .is_some_and(|started| started.elapsed() >= STABLE_AFTER);
-    let delay = if stable {
-        RESTART_INITIAL
-    } else {
-        state
-            .delays
-            .get(&child)
-            .map_or(RESTART_INITIAL, |d| (*d * 2).min(RESTART_MAX))
-    };
-    state.delays.insert(child, delay);
+    let restarts = state.restarts.entry(child).or_default();
+    *restarts = if stable { 1 } else { *restarts + 1 };
+    let delay = RESTART.delay(*restarts);
     myself.send_after(delay, move || SupervisorMsg::Respawn(child));
 }
 
