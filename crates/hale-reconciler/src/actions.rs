@@ -11,7 +11,6 @@ use crate::action::{ActionOutcome, ActionResult, PlannedAction};
 use crate::assess::ProbeTrack;
 use crate::episodes::link;
 use crate::executor::execute;
-use crate::persist::persist;
 use crate::persist::target_ref;
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
@@ -39,6 +38,9 @@ pub(crate) fn start_action(
     );
     let docker = Arc::clone(&state.args.docker);
     let http = state.args.http.clone();
+    // What this step decided (the in-flight mark above all) goes to the writer before
+    // the task waits for it to be durable.
+    state.effects.apply(&state.args.writer);
     let writer = state.args.writer.clone();
     let reply_to = myself.clone();
     let mailbox = state.args.mailbox.clone();
@@ -114,7 +116,7 @@ pub(crate) fn finish(
         tracks.values_mut().for_each(ProbeTrack::forget_successes);
     }
     target_state.tracks = state.probe_tracks.get(key).cloned().unwrap_or_default();
-    persist(&state.args.writer, key, target_state);
+    state.effects.persist(key, target_state);
     let target = target_ref(&state.containers, &key.1);
     let (kind, result, reason) = match &outcome.result {
         ActionResult::Succeeded(detail) => (
@@ -146,12 +148,12 @@ pub(crate) fn finish(
     event.result = Some(result);
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
     link(&mut event, state.episodes.get(key));
-    state.args.writer.record(event);
+    state.effects.record(event);
     if matches!(outcome.result, ActionResult::OperatorStopped(_)) {
         state.episodes.remove(key);
         if let Some(target_state) = state.targets.get_mut(key) {
             target_state.episode = None;
-            persist(&state.args.writer, key, target_state);
+            state.effects.persist(key, target_state);
         }
     }
 }
@@ -202,12 +204,12 @@ pub(crate) async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize
                     ),
                 );
                 event.action = state.targets.get(&key).and_then(|t| t.last_action);
-                state.args.writer.record(event);
+                state.effects.record(event);
                 // Recorded now, so the next start must not record it again; the cooldown
                 // the action set stays.
                 if let Some(target) = state.targets.get_mut(&key) {
                     target.in_flight = false;
-                    persist(&state.args.writer, &key, target);
+                    state.effects.persist(&key, target);
                 }
             }
         }

@@ -140,10 +140,12 @@ impl Actor for Reconciler {
             paused,
             alerts: HashMap::new(),
             episodes: HashMap::new(),
+            effects: crate::effects::Effects::default(),
         };
         for (key, planned, outcome) in ended {
             finish(&mut state, &key, &planned, &outcome);
         }
+        state.effects.apply(&state.args.writer);
         Ok(state)
     }
 
@@ -288,10 +290,12 @@ impl Actor for Reconciler {
             ReconcilerMsg::Drain(grace, reply) => {
                 state.draining = true;
                 let interrupted = drain(state, grace).await;
+                state.effects.apply(&state.args.writer);
                 let _ = state.args.writer.sync().await;
                 let _ = reply.send(interrupted);
             }
         }
+        state.effects.apply(&state.args.writer);
         schedule_tick(&myself, state);
         Ok(())
     }

@@ -8,7 +8,6 @@ use hale_policy::HealPolicy;
 use hale_store::Request;
 
 use crate::persist::paused_key;
-use crate::persist::persist;
 use crate::persist::target_ref;
 use crate::state::ControlFailure;
 use crate::state::ReconcilerState;
@@ -36,9 +35,9 @@ pub(crate) fn release_matching(
             continue;
         };
         crate::decide::release(target_state, now);
-        persist(&state.args.writer, &key, target_state);
+        state.effects.persist(&key, target_state);
         let reference = target_ref(&state.containers, &key.1);
-        state.args.writer.record(HealEvent::new(
+        state.effects.record(HealEvent::new(
             now,
             HealEventKind::Released,
             &key.0,
@@ -79,6 +78,7 @@ pub(crate) fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> boo
         }
         // Delete the request only once what it changed is on disk: a crash in between
         // applies it again at the next start instead of losing it.
+        state.effects.apply(&state.args.writer);
         let writer = state.args.writer.clone();
         let queue = state.args.requests.clone();
         tokio::spawn(async move {
@@ -115,11 +115,10 @@ pub(crate) fn pause(
     }
     if paused {
         state
-            .args
-            .writer
-            .put_control(paused_key(policy), b"true".to_vec());
+            .effects
+            .control(paused_key(policy), Some(b"true".to_vec()));
     } else {
-        state.args.writer.delete_control(paused_key(policy));
+        state.effects.control(paused_key(policy), None);
     }
     let set = state.paused.clone();
     state.args.status.update(|status| status.paused = set);
@@ -131,7 +130,7 @@ pub(crate) fn pause(
     } else {
         (HealEventKind::Resumed, "resumed by an operator")
     };
-    state.args.writer.record(HealEvent::new(
+    state.effects.record(HealEvent::new(
         state.args.clock.now(),
         kind,
         policy,
@@ -229,7 +228,7 @@ pub(crate) fn heal(
     for key in &keys {
         if let Some(target_state) = state.targets.get_mut(key) {
             target_state.heal_requested = true;
-            persist(&state.args.writer, key, target_state);
+            state.effects.persist(key, target_state);
         }
     }
     let policies: Vec<&str> = keys.iter().map(|(p, _)| p.as_str()).collect();

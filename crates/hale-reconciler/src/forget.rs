@@ -6,7 +6,6 @@ use std::time::Duration;
 use hale_core::Timestamp;
 use hale_policy::HealPolicy;
 
-use crate::persist::state_key;
 use crate::state::ReconcilerState;
 
 /// State of a vanished container is kept this long, so a container that is recreated
@@ -55,11 +54,11 @@ pub(crate) fn forget_changed_probes(state: &mut ReconcilerState, new: &[HealPoli
             .filter(|site| !new.spec.sites.iter().any(|s| s.name == site.name))
             .map(|site| hale_core::site_target_name(&site.name))
             .collect();
-        let writer = &state.args.writer;
+        let effects = &mut state.effects;
         state.targets.retain(|key, target| {
             let gone = key.0 == *name && removed_sites.contains(&key.1) && !target.in_flight;
             if gone {
-                writer.delete_state(state_key(key));
+                effects.forget(key);
             }
             !gone
         });
@@ -76,11 +75,11 @@ pub(crate) fn forget_removed_policies(state: &mut ReconcilerState) {
         .iter()
         .map(|p| p.metadata.name.as_str())
         .collect();
-    let writer = &state.args.writer;
+    let effects = &mut state.effects;
     state.targets.retain(|key, target| {
         let keep = in_force.contains(key.0.as_str()) || target.in_flight;
         if !keep {
-            writer.delete_state(state_key(key));
+            effects.forget(key);
         }
         keep
     });
@@ -121,7 +120,7 @@ pub(crate) fn collect_garbage(state: &mut ReconcilerState, now: Timestamp) {
             .collect();
         for key in keys {
             state.targets.remove(&key);
-            state.args.writer.delete_state(state_key(&key));
+            state.effects.forget(&key);
         }
     }
 }

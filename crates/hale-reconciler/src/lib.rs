@@ -14,6 +14,7 @@ mod circuit;
 mod controls;
 mod coolify;
 mod decide;
+mod effects;
 mod episodes;
 mod executor;
 mod forget;

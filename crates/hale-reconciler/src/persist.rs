@@ -1,11 +1,8 @@
-//! Store keys and writes of target state, and target references for audit records.
+//! Store keys of target state and controls, and target references for audit records.
 
 use std::collections::HashMap;
 
 use hale_core::{ContainerSnapshot, TargetRef};
-use hale_store::StoreWriter;
-
-use crate::decide::TargetState;
 
 /// The store key of a paused policy.
 pub(crate) fn paused_key(policy: &str) -> String {
@@ -35,12 +32,4 @@ pub(crate) fn target_ref(containers: &HashMap<String, ContainerSnapshot>, name: 
             name: c.name.clone(),
         },
     )
-}
-
-/// Queues a target's state for the store.
-pub(crate) fn persist(writer: &StoreWriter, key: &(String, String), target: &TargetState) {
-    match serde_json::to_vec(target) {
-        Ok(bytes) => writer.put_state(state_key(key), bytes),
-        Err(error) => tracing::error!(%error, "cannot serialize target state"),
-    }
 }

@@ -15,7 +15,6 @@ use crate::circuit::{CircuitReading, counts_as_failing};
 use crate::decide::{PolicyContext, Subject, TargetState, decide};
 use crate::episodes::link;
 use crate::episodes::trace_episode;
-use crate::persist::persist;
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
 
@@ -132,7 +131,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                     }
                 }
             }
-            state.args.writer.record(change);
+            state.effects.record(change);
         }
         if open {
             state.circuits.insert(
@@ -184,11 +183,11 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 &decision,
             );
             if *target_state != before {
-                persist(&state.args.writer, &key, target_state);
+                state.effects.persist(&key, target_state);
             }
             for mut event in decision.events {
                 link(&mut event, episode.as_ref());
-                state.args.writer.record(event);
+                state.effects.record(event);
             }
             if let Some(wake) = decision.wake_at {
                 next_wake = next_wake.min(wake);

@@ -179,4 +179,6 @@ pub struct ReconcilerState {
     /// The trace span of each remediation episode in progress, by (policy, target name):
     /// opened at the first failure, closed at recovery or quarantine.
     pub(crate) episodes: HashMap<(String, String), tracing::Span>,
+    /// The store writes and audit records asked for since the shell last performed them.
+    pub(crate) effects: crate::effects::Effects,
 }

@@ -3,7 +3,6 @@
 use hale_core::{HealEvent, HealEventKind};
 
 use crate::controls::policy_of;
-use crate::persist::persist;
 use crate::persist::target_ref;
 use crate::state::ReconcilerState;
 
@@ -82,7 +81,7 @@ pub(crate) fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::Pro
     };
     if track.degraded && !before.degraded {
         let target = target_ref(&state.containers, &key.1);
-        state.args.writer.record(HealEvent::new(
+        state.effects.record(HealEvent::new(
                 outcome.time,
                 HealEventKind::Degraded,
                 &key.0,
@@ -102,7 +101,7 @@ pub(crate) fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::Pro
     if turned && let Some(target) = state.targets.get_mut(&key) {
         // A confirmed failure (or its end) is state worth keeping across a restart of hale.
         target.tracks = state.probe_tracks.get(&key).cloned().unwrap_or_default();
-        persist(&state.args.writer, &key, target);
+        state.effects.persist(&key, target);
     }
     turned || proven
 }
