@@ -40,7 +40,7 @@ pub(crate) fn start_action(
     let http = state.args.http.clone();
     // What this step decided (the in-flight mark above all) goes to the writer before
     // the task waits for it to be durable.
-    state.effects.apply(&state.args.writer);
+    state.effects.apply(&state.args.writer, &state.args.status);
     let writer = state.args.writer.clone();
     let reply_to = myself.clone();
     let mailbox = state.args.mailbox.clone();

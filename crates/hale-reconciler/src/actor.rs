@@ -145,7 +145,7 @@ impl Actor for Reconciler {
         for (key, planned, outcome) in ended {
             finish(&mut state, &key, &planned, &outcome);
         }
-        state.effects.apply(&state.args.writer);
+        state.effects.apply(&state.args.writer, &state.args.status);
         Ok(state)
     }
 
@@ -234,7 +234,10 @@ impl Actor for Reconciler {
                 paused,
                 reply,
             } => {
-                let _ = reply.send(pause(state, &policy, paused));
+                let answer = pause(state, &policy, paused);
+                // What the answer says is published and queued before it is given.
+                state.effects.apply(&state.args.writer, &state.args.status);
+                let _ = reply.send(answer);
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Unquarantine {
@@ -256,6 +259,7 @@ impl Actor for Reconciler {
                                 Ok(format!("released {target} in {}", released.join(", ")))
                             }
                         });
+                state.effects.apply(&state.args.writer, &state.args.status);
                 let _ = reply.send(answer);
                 state.next_wake = state.args.clock.now();
                 reconcile(&myself, state);
@@ -265,7 +269,9 @@ impl Actor for Reconciler {
                 policy,
                 reply,
             } => {
-                let _ = reply.send(heal(state, &target, policy.as_deref()));
+                let answer = heal(state, &target, policy.as_deref());
+                state.effects.apply(&state.args.writer, &state.args.status);
+                let _ = reply.send(answer);
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Alerts(alerts) => {
@@ -290,12 +296,12 @@ impl Actor for Reconciler {
             ReconcilerMsg::Drain(grace, reply) => {
                 state.draining = true;
                 let interrupted = drain(state, grace).await;
-                state.effects.apply(&state.args.writer);
+                state.effects.apply(&state.args.writer, &state.args.status);
                 let _ = state.args.writer.sync().await;
                 let _ = reply.send(interrupted);
             }
         }
-        state.effects.apply(&state.args.writer);
+        state.effects.apply(&state.args.writer, &state.args.status);
         schedule_tick(&myself, state);
         Ok(())
     }

@@ -78,7 +78,7 @@ pub(crate) fn apply_requests(state: &mut ReconcilerState, now: Timestamp) -> boo
         }
         // Delete the request only once what it changed is on disk: a crash in between
         // applies it again at the next start instead of losing it.
-        state.effects.apply(&state.args.writer);
+        state.effects.apply(&state.args.writer, &state.args.status);
         let writer = state.args.writer.clone();
         let queue = state.args.requests.clone();
         tokio::spawn(async move {
@@ -120,8 +120,7 @@ pub(crate) fn pause(
     } else {
         state.effects.control(paused_key(policy), None);
     }
-    let set = state.paused.clone();
-    state.args.status.update(|status| status.paused = set);
+    state.effects.publish_paused(state.paused.clone());
     let (kind, reason) = if paused {
         (
             HealEventKind::Paused,

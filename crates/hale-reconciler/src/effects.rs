@@ -1,9 +1,12 @@
 //! What the reconciler's state methods ask of the outside world, instead of doing it: the
-//! audit records and the state writes of one step. The actor shell performs them, in the
+//! audit records, the state writes and the status published by one step. The actor shell performs them, in the
 //! order they were asked for, after each message and before anything waits on the store
 //! (an action must not touch Docker before its in-flight mark is durable).
 
-use hale_core::HealEvent;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use hale_core::{HealEvent, StatusBoard, TargetStatus};
 use hale_store::StoreWriter;
 
 use crate::decide::TargetState;
@@ -22,6 +25,16 @@ pub(crate) enum Effect {
     PutControl(String, Vec<u8>),
     /// Forget an operator control.
     DeleteControl(String),
+    /// Publish each policy's targets and circuit (the reason it is open), and mark the
+    /// generations applied.
+    PublishTargets {
+        /// (policy, open circuit's reason, its targets' status).
+        policies: Vec<(String, Option<String>, Vec<TargetStatus>)>,
+        /// The generations in force.
+        generations: Arc<BTreeMap<String, u64>>,
+    },
+    /// Publish the set of paused policies.
+    PublishPaused(BTreeSet<String>),
 }
 
 /// The effects asked for since the shell last performed them.
@@ -57,14 +70,31 @@ impl Effects {
         });
     }
 
+    /// Asks for the status of a pass to be published.
+    pub(crate) fn publish_targets(
+        &mut self,
+        policies: Vec<(String, Option<String>, Vec<TargetStatus>)>,
+        generations: Arc<BTreeMap<String, u64>>,
+    ) {
+        self.pending.push(Effect::PublishTargets {
+            policies,
+            generations,
+        });
+    }
+
+    /// Asks for the paused policies to be published.
+    pub(crate) fn publish_paused(&mut self, paused: BTreeSet<String>) {
+        self.pending.push(Effect::PublishPaused(paused));
+    }
+
     /// The effects asked for so far, leaving none (for tests of state methods).
     #[cfg(test)]
     pub(crate) fn take(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.pending)
     }
 
-    /// Performs every pending effect through `writer`, in order.
-    pub(crate) fn apply(&mut self, writer: &StoreWriter) {
+    /// Performs every pending effect through `writer` and `status`, in order.
+    pub(crate) fn apply(&mut self, writer: &StoreWriter, status: &StatusBoard) {
         for effect in self.pending.drain(..) {
             match effect {
                 Effect::Record(event) => writer.record(*event),
@@ -72,6 +102,22 @@ impl Effects {
                 Effect::DeleteState(key) => writer.delete_state(key),
                 Effect::PutControl(key, value) => writer.put_control(key, value),
                 Effect::DeleteControl(key) => writer.delete_control(key),
+                Effect::PublishTargets {
+                    policies,
+                    generations,
+                } => status.update(|status| {
+                    for (name, circuit, targets) in policies {
+                        if let Some(policy) = status.policies.get_mut(&name) {
+                            policy.circuit_open = circuit;
+                            policy.targets = targets;
+                            if let Some(generation) = generations.get(&name) {
+                                policy.observed_generation =
+                                    policy.observed_generation.max(*generation);
+                            }
+                        }
+                    }
+                }),
+                Effect::PublishPaused(paused) => status.update(|status| status.paused = paused),
             }
         }
     }
@@ -116,7 +162,7 @@ mod tests {
         let mut effects = Effects::default();
         effects.persist(&key("a"), &TargetState::default());
         effects.control("paused/web".to_owned(), Some(b"true".to_vec()));
-        effects.apply(&writer);
+        effects.apply(&writer, &hale_core::StatusBoard::new(Timestamp(0), false));
         assert!(effects.take().is_empty());
         writer.sync().await.unwrap();
         assert_eq!(store.states().unwrap().len(), 1);

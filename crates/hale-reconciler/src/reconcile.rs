@@ -199,17 +199,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
         published.push((name.to_owned(), circuit, statuses));
     }
     let generations = Arc::clone(&state.args.generations);
-    state.args.status.update(|status| {
-        for (name, circuit, targets) in published {
-            if let Some(policy) = status.policies.get_mut(&name) {
-                policy.circuit_open = circuit;
-                policy.targets = targets;
-                if let Some(generation) = generations.get(&name) {
-                    policy.observed_generation = policy.observed_generation.max(*generation);
-                }
-            }
-        }
-    });
+    state.effects.publish_targets(published, generations);
     state.next_wake = next_wake;
     for (key, target, planned, episode) in to_start {
         start_action(myself, state, key, target, planned, episode);

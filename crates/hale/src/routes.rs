@@ -12,11 +12,41 @@
 //! ```
 
 use hale_core::{AuditBus, Mailbox, OutputPort, ProbeOutcome};
-use hale_notifier::NotifierMsg;
-use hale_prober::ProberMsg;
-use hale_reconciler::ReconcilerMsg;
-use hale_watcher::{Observation, PolicySnapshot, PolicyWatcherMsg, WatcherMsg};
+use hale_notifier::{NOTIFIER_NAME, NotifierMsg};
+use hale_prober::{PROBER_NAME, ProberMsg};
+use hale_reconciler::{RECONCILER_NAME, ReconcilerMsg};
+use hale_watcher::{
+    Observation, POLICY_WATCHER_NAME, PolicySnapshot, PolicyWatcherMsg, WATCHER_NAME, WatcherMsg,
+};
 use ractor::{ActorCell, ActorRef};
+
+/// The supervised children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Child {
+    /// The Reconciler.
+    Reconciler,
+    /// The DockerWatcher.
+    Watcher,
+    /// The Prober.
+    Prober,
+    /// The PolicyWatcher.
+    PolicyWatcher,
+    /// The Notifier.
+    Notifier,
+}
+
+impl Child {
+    /// The name it runs under, for logs (nothing looks an actor up by it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reconciler => RECONCILER_NAME,
+            Self::Watcher => WATCHER_NAME,
+            Self::Prober => PROBER_NAME,
+            Self::PolicyWatcher => POLICY_WATCHER_NAME,
+            Self::Notifier => NOTIFIER_NAME,
+        }
+    }
+}
 
 /// The typed mailboxes of the supervised actors: each holds the current incarnation,
 /// handed in by the supervisor at every start.
@@ -130,8 +160,7 @@ impl Routes {
 impl Mailboxes {
     /// Which child `cell` is, if it is the current incarnation of one (a supervision event
     /// about an older one is stale).
-    pub fn child_of(&self, cell: &ActorCell) -> Option<crate::supervisor::Child> {
-        use crate::supervisor::Child;
+    pub fn child_of(&self, cell: &ActorCell) -> Option<Child> {
         let id = cell.get_id();
         let is = |current: Option<ActorCell>| current.is_some_and(|c| c.get_id() == id);
         if is(self.reconciler.get().map(|a| a.get_cell())) {
@@ -150,8 +179,7 @@ impl Mailboxes {
     }
 
     /// Empties `child`'s mailbox: it stopped, and its successor is not there yet.
-    pub fn clear(&self, child: crate::supervisor::Child) {
-        use crate::supervisor::Child;
+    pub fn clear(&self, child: Child) {
         match child {
             Child::Reconciler => drop(self.reconciler.take()),
             Child::Prober => drop(self.prober.take()),
@@ -162,8 +190,7 @@ impl Mailboxes {
     }
 
     /// The current incarnation of `child`, as a cell (to stop or unlink it).
-    pub fn cell(&self, child: crate::supervisor::Child) -> Option<ActorCell> {
-        use crate::supervisor::Child;
+    pub fn cell(&self, child: Child) -> Option<ActorCell> {
         match child {
             Child::Reconciler => self.reconciler.get().map(|a| a.get_cell()),
             Child::Prober => self.prober.get().map(|a| a.get_cell()),

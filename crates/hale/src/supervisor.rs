@@ -11,50 +11,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hale_core::{PolicyStatus, StatusBoard, Timestamp};
-use hale_notifier::{NOTIFIER_NAME, NotifierActor, NotifierArgs};
-use hale_prober::{PROBER_NAME, Prober, ProberArgs};
-use hale_reconciler::{RECONCILER_NAME, Reconciler, ReconcilerArgs, ReconcilerMsg};
+use hale_notifier::{NotifierActor, NotifierArgs};
+use hale_prober::{Prober, ProberArgs};
+use hale_reconciler::{Reconciler, ReconcilerArgs, ReconcilerMsg};
 use hale_store::StoreWriter;
 use hale_watcher::{
-    DockerWatcher, DockerWatcherArgs, POLICY_WATCHER_NAME, PolicySnapshot, PolicyUpdate,
-    PolicyWatcher, PolicyWatcherArgs, PolicyWatcherMsg, WATCHER_NAME,
+    DockerWatcher, DockerWatcherArgs, PolicySnapshot, PolicyUpdate, PolicyWatcher,
+    PolicyWatcherArgs, PolicyWatcherMsg,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use crate::routes::{Routes, Started};
+use crate::routes::{Child, Routes, Started};
 
 /// How restarts of a failing child are spaced.
 const RESTART: hale_core::RetryPolicy = hale_core::RetryPolicy::RESTART;
 /// A child that ran this long before failing starts again from the initial delay.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-
-/// The supervised children.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Child {
-    /// The Reconciler.
-    Reconciler,
-    /// The DockerWatcher.
-    Watcher,
-    /// The Prober.
-    Prober,
-    /// The PolicyWatcher.
-    PolicyWatcher,
-    /// The Notifier.
-    Notifier,
-}
-
-impl Child {
-    /// The name it runs under, for logs (nothing looks an actor up by it).
-    fn name(self) -> &'static str {
-        match self {
-            Self::Reconciler => RECONCILER_NAME,
-            Self::Watcher => WATCHER_NAME,
-            Self::Prober => PROBER_NAME,
-            Self::PolicyWatcher => POLICY_WATCHER_NAME,
-            Self::Notifier => NOTIFIER_NAME,
-        }
-    }
-}
 
 /// Messages of the supervisor.
 pub enum SupervisorMsg {
