@@ -33,7 +33,7 @@ pub use status::{
 };
 pub use time::{SinceError, Timestamp, unix_nanos};
 pub use trace::continue_trace;
-pub use wiring::{Mailbox, OutputPort};
+pub use wiring::{LatestPort, Mailbox, OutputPort};
 
 /// An error with its causes, `outer: inner: innermost`: HTTP and I/O errors keep the useful
 /// part (`connection refused`, `dns error`) in their sources.

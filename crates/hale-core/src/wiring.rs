@@ -162,6 +162,72 @@ impl<T: 'static> OutputPort<T> {
     }
 }
 
+/// A port that also holds the last value sent, for a flow whose consumers need the
+/// current value when they start (the policies in force). An actor reads
+/// [`current`](Self::current) for its arguments and subscribes with the version it read:
+/// a value sent in between is delivered at once, so no start misses a change.
+pub struct LatestPort<T> {
+    latest: Arc<Mutex<(u64, T)>>,
+    port: OutputPort<T>,
+}
+
+impl<T> Clone for LatestPort<T> {
+    fn clone(&self) -> Self {
+        Self {
+            latest: Arc::clone(&self.latest),
+            port: self.port.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for LatestPort<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LatestPort<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T: Clone + 'static> LatestPort<T> {
+    /// A port whose current value is `initial` (version 0).
+    pub fn new(initial: T) -> Self {
+        Self {
+            latest: Arc::new(Mutex::new((0, initial))),
+            port: OutputPort::new(),
+        }
+    }
+
+    /// The current value and its version.
+    pub fn current(&self) -> (u64, T) {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `value` current and sends it to every subscriber.
+    pub fn send(&self, value: T) {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        self.port.send(&value);
+        *latest = (latest.0 + 1, value);
+    }
+
+    /// Subscribes `actor`, which started with version `seen`: if a newer value was sent
+    /// since, it is delivered now.
+    pub fn subscribe<M: Message>(
+        &self,
+        seen: u64,
+        actor: ActorRef<M>,
+        convert: impl Fn(&T) -> Option<M> + Send + Sync + 'static,
+    ) {
+        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        if latest.0 > seen
+            && let Some(message) = convert(&latest.1)
+        {
+            let _ = actor.cast(message);
+        }
+        self.port.subscribe(actor, convert);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +281,27 @@ mod tests {
             0,
             "the stopped actor's subscription is gone"
         );
+    }
+
+    #[tokio::test]
+    async fn a_start_between_reading_and_subscribing_misses_no_change() {
+        let (out, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let (echo, _handle) = Actor::spawn(None, Echo, out).await.unwrap();
+        let port = LatestPort::new(1u32);
+        let (version, value) = port.current();
+        assert_eq!(value, 1);
+        // A change lands after the actor read its arguments, before it subscribed.
+        port.send(2);
+        port.subscribe(version, echo.clone(), |n| Some(*n));
+        assert_eq!(seen.recv().await, Some(2));
+        port.send(3);
+        assert_eq!(seen.recv().await, Some(3));
+        // Subscribing with the current version delivers nothing old.
+        let (out, mut fresh) = tokio::sync::mpsc::unbounded_channel();
+        let (other, _handle) = Actor::spawn(None, Echo, out).await.unwrap();
+        port.subscribe(port.current().0, other, |n| Some(*n));
+        port.send(4);
+        assert_eq!(fresh.recv().await, Some(4));
     }
 
     #[tokio::test]

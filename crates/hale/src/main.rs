@@ -8,6 +8,7 @@ mod commands;
 mod error;
 mod events;
 mod output;
+mod reloads;
 mod render;
 mod routes;
 mod run;

@@ -4,14 +4,15 @@
 //! and hears every flow it needs; nothing finds an actor by a name string.
 //!
 //! ```text
-//! PolicyWatcher ─updates─▶ Supervisor ─policies─▶ Reconciler, Prober, Notifier
+//! PolicyWatcher ─updates─▶ reloads (record, persist, publish) ─policies─▶ Reconciler,
+//!                                                                   Prober, Notifier
 //! DockerWatcher ─observations─▶ Reconciler, Prober (and the status board)
 //! Prober ─outcomes─▶ Reconciler (and the metrics)
 //! Reconciler ─▶ StoreWriter ─audit bus─▶ Notifier (and the metrics, the API stream)
 //! API ─control requests─▶ Reconciler (its mailbox)
 //! ```
 
-use hale_core::{AuditBus, Mailbox, OutputPort, ProbeOutcome};
+use hale_core::{AuditBus, LatestPort, Mailbox, OutputPort, ProbeOutcome};
 use hale_notifier::{NOTIFIER_NAME, NotifierMsg};
 use hale_prober::{PROBER_NAME, ProberMsg};
 use hale_reconciler::{RECONCILER_NAME, ReconcilerMsg};
@@ -73,8 +74,8 @@ pub struct Routes {
     pub observations: OutputPort<Observation>,
     /// What the Prober's probes found.
     pub outcomes: OutputPort<ProbeOutcome>,
-    /// The policies in force, at each reload that changes them.
-    pub policies: OutputPort<PolicySnapshot>,
+    /// The policies in force: the current snapshot, and each reload that changes them.
+    pub policies: LatestPort<PolicySnapshot>,
     /// Every audit record once it is written.
     pub audit: AuditBus,
 }
@@ -94,9 +95,10 @@ pub enum Started {
 }
 
 impl Routes {
-    /// Makes a new incarnation reachable and subscribes it to what it consumes. A new
-    /// Reconciler or Prober knows no container yet: the watcher relists for it.
-    pub fn connect(&self, started: Started) {
+    /// Makes a new incarnation reachable and subscribes it to what it consumes; it started
+    /// with the policy snapshot of `policy_version`. A new Reconciler or Prober knows no
+    /// container yet: the watcher relists for it.
+    pub fn connect(&self, started: Started, policy_version: u64) {
         let boxes = &self.mailboxes;
         match started {
             Started::Reconciler(actor) => {
@@ -113,7 +115,7 @@ impl Routes {
                 self.outcomes.subscribe(actor.clone(), |outcome| {
                     Some(ReconcilerMsg::Probed(outcome.clone()))
                 });
-                self.policies.subscribe(actor, |snapshot| {
+                self.policies.subscribe(policy_version, actor, |snapshot| {
                     snapshot.policies_changed.then(|| ReconcilerMsg::Policies {
                         policies: snapshot.policies.clone(),
                         generations: snapshot.generations.clone(),
@@ -132,7 +134,7 @@ impl Routes {
                         Observation::All(list) => Some(ProberMsg::All(list.clone())),
                         Observation::Connected(_) => None,
                     });
-                self.policies.subscribe(actor, |snapshot| {
+                self.policies.subscribe(policy_version, actor, |snapshot| {
                     snapshot
                         .policies_changed
                         .then(|| ProberMsg::Policies(snapshot.policies.clone()))
@@ -144,7 +146,7 @@ impl Routes {
                 self.audit.port().subscribe(actor.clone(), |event| {
                     Some(NotifierMsg::Event(Box::new(event.clone())))
                 });
-                self.policies.subscribe(actor, |snapshot| {
+                self.policies.subscribe(policy_version, actor, |snapshot| {
                     Some(NotifierMsg::Config {
                         policies: snapshot.policies.clone(),
                         notifiers: snapshot.notifiers.clone(),

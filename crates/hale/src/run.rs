@@ -7,19 +7,22 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use hale_core::{AuditBus, DockerPort, OutputPort, StatusBoard, Timestamp};
+use hale_core::{AuditBus, DockerPort, LatestPort, OutputPort, StatusBoard, Timestamp};
 use hale_docker::BollardDocker;
 use hale_prober::ProberArgs;
 use hale_reconciler::ReconcilerArgs;
 use hale_store::{Store, StoreWriter};
-use hale_watcher::{DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, PolicyWatcherArgs};
-use ractor::{Actor, ActorRef};
+use hale_watcher::{
+    DockerWatcherArgs, Observation, PolicyBook, PolicyRecord, PolicyWatcherArgs, PolicyWatcherMsg,
+};
+use ractor::Actor;
 
 use crate::routes::{Mailboxes, Routes};
 
 use crate::cli::RunArgs;
 use crate::error::{CliError, CommandResult};
-use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, SupervisorMsg, shutdown};
+use crate::reloads::Reloads;
+use crate::supervisor::{SUPERVISOR_NAME, Supervisor, SupervisorArgs, shutdown};
 
 /// The store key of the newest Docker event hale has seen (Unix ns, as text).
 const LAST_DOCKER_EVENT: &str = "docker/last_event";
@@ -170,8 +173,15 @@ async fn controller(
         mailboxes: Mailboxes::default(),
         observations: OutputPort::new(),
         outcomes: OutputPort::new(),
-        policies: OutputPort::new(),
+        policies: LatestPort::new(initial.snapshot()),
         audit: audit.clone(),
+    };
+    let reloads = Reloads {
+        writer: writer.clone(),
+        status: status.clone(),
+        metrics: Arc::clone(&metrics),
+        policies: routes.policies.clone(),
+        logged: Arc::default(),
     };
     let links = notification_links(&address, args.public_url.as_deref(), ack.clone());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -272,7 +282,12 @@ async fn controller(
         policy_watcher: PolicyWatcherArgs {
             root: args.policies.clone(),
             book,
-            updates: OutputPort::new(),
+            updates: {
+                let updates = OutputPort::new();
+                let reloads = reloads.clone();
+                updates.listen(move |update| reloads.apply(update));
+                updates
+            },
         },
         notifier: hale_notifier::NotifierArgs {
             clock: hale_core::Clock::system(),
@@ -310,11 +325,10 @@ async fn controller(
             },
         },
         routes: routes.clone(),
-        writer: writer.clone(),
-        status: status.clone(),
-        metrics: Arc::clone(&metrics),
-        initial: Some(Box::new(initial)),
     };
+    // The start-up load takes the path every reload takes, before any actor starts, so a
+    // reload by the PolicyWatcher can never be overtaken by it.
+    reloads.apply(&initial);
     let (supervisor, supervisor_handle) =
         match Actor::spawn(Some(SUPERVISOR_NAME.into()), Supervisor, supervisor_args).await {
             Ok(spawned) => spawned,
@@ -323,7 +337,7 @@ async fn controller(
                 return (ExitCode::FAILURE, Some(writer_thread));
             }
         };
-    tokio::spawn(reload_on_sighup(supervisor.clone()));
+    tokio::spawn(reload_on_sighup(routes.mailboxes.policy_watcher.clone()));
     tracing::info!(state = %store.path().display(), "hale is running");
 
     let signal = wait_for_signal().await;
@@ -427,15 +441,16 @@ fn stored_policy_records(store: &Store) -> BTreeMap<String, PolicyRecord> {
 }
 
 /// `SIGHUP` forces a full reload of the policy directory, as it does for most daemons.
-async fn reload_on_sighup(supervisor: ActorRef<SupervisorMsg>) {
+async fn reload_on_sighup(policy_watcher: hale_core::Mailbox<PolicyWatcherMsg>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot handle SIGHUP; changes are still picked up by the directory watch");
         return;
     };
     while hangup.recv().await.is_some() {
-        if supervisor.cast(SupervisorMsg::ReloadPolicies).is_err() {
-            return;
+        tracing::info!("reloading the policy directory (SIGHUP)");
+        if !policy_watcher.cast(PolicyWatcherMsg::Reload { reason: "SIGHUP" }) {
+            tracing::warn!("the policy watcher is restarting; it reads the directory when back");
         }
     }
 }

@@ -1,24 +1,17 @@
 //! The root of the supervision tree: starts the PolicyWatcher, the DockerWatcher, the
-//! Prober and the Reconciler, and restarts any of them with backoff when it fails. ractor
-//! reports a child's failure; it does not restart it — this actor does.
-//!
-//! It is also where a policy reload lands: it records the reload's audit events, persists
-//! generations, publishes the status, and hands the new policies to the Prober and the
-//! Reconciler (and keeps them for their next restart).
+//! Prober, the Reconciler and the Notifier, restarts any of them with backoff when it
+//! fails, and stops them in order. ractor reports a child's failure; it does not restart
+//! it — this actor does. It does nothing else: reloads are taken in by
+//! [`crate::reloads`], and the routes between children are [`crate::routes`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hale_core::{PolicyStatus, StatusBoard, Timestamp};
 use hale_notifier::{NotifierActor, NotifierArgs};
 use hale_prober::{Prober, ProberArgs};
 use hale_reconciler::{Reconciler, ReconcilerArgs, ReconcilerMsg};
-use hale_store::StoreWriter;
-use hale_watcher::{
-    DockerWatcher, DockerWatcherArgs, PolicySnapshot, PolicyUpdate, PolicyWatcher,
-    PolicyWatcherArgs, PolicyWatcherMsg,
-};
+use hale_watcher::{DockerWatcher, DockerWatcherArgs, PolicyWatcher, PolicyWatcherArgs};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use crate::routes::{Child, Routes, Started};
@@ -32,17 +25,13 @@ const STABLE_AFTER: Duration = Duration::from_secs(60);
 pub enum SupervisorMsg {
     /// Start a child again (sent to itself after the backoff).
     Respawn(Child),
-    /// The policy directory was reloaded.
-    Policies(Box<PolicyUpdate>),
-    /// Reload the policy directory now (`SIGHUP`).
-    ReloadPolicies,
 }
 
 /// The name the supervisor registers under.
 pub const SUPERVISOR_NAME: &str = "hale-supervisor";
 
 /// What the supervisor starts its children with. Their policies come from the current
-/// [`PolicySnapshot`], filled in at each start.
+/// policy snapshot (the routes' policy port), filled in at each start.
 pub struct SupervisorArgs {
     /// The reconciler's arguments.
     pub reconciler: ReconcilerArgs,
@@ -56,30 +45,17 @@ pub struct SupervisorArgs {
     pub notifier: NotifierArgs,
     /// The mailboxes and flows between the children.
     pub routes: Routes,
-    /// Where reloads are recorded and generations persisted.
-    pub writer: StoreWriter,
-    /// Where the controller's status is published.
-    pub status: StatusBoard,
-    /// Where reloads are counted.
-    pub metrics: Arc<hale_server::Metrics>,
-    /// The start-up load, applied before any child starts (so a reload by the
-    /// PolicyWatcher can never be overtaken by it).
-    pub initial: Option<Box<PolicyUpdate>>,
 }
 
-/// The supervisor actor: it starts, restarts and stops the children, and takes in reloads.
+/// The supervisor actor: it starts, restarts and stops the children.
 pub struct Supervisor;
 
 /// The supervisor's state: arguments to restart children with, and their restart history.
 pub struct SupervisorState {
     args: SupervisorArgs,
-    /// The policies in force, handed to each child at its start.
-    snapshot: PolicySnapshot,
     started: HashMap<Child, Instant>,
     /// Restarts of each child since it last ran stably.
     restarts: HashMap<Child, u32>,
-    /// The diagnostics logged at the last reload, so unchanged ones are not logged again.
-    logged: Vec<String>,
 }
 
 impl SupervisorState {
@@ -90,7 +66,9 @@ impl SupervisorState {
     ) -> Result<(), ActorProcessingErr> {
         let name = Some(child.name().to_owned());
         let parent = myself.get_cell();
-        let snapshot = &self.snapshot;
+        // The policies in force now, and their version: a reload between this start and
+        // the child's subscription is delivered to it at once.
+        let (version, snapshot) = self.args.routes.policies.current();
         let started = match child {
             Child::Reconciler => {
                 let args = ReconcilerArgs {
@@ -129,7 +107,7 @@ impl SupervisorState {
                 Started::PolicyWatcher(actor)
             }
         };
-        self.args.routes.connect(started);
+        self.args.routes.connect(started, version);
         self.started.insert(child, Instant::now());
         Ok(())
     }
@@ -143,28 +121,13 @@ impl Actor for Supervisor {
     async fn pre_start(
         &self,
         myself: ActorRef<SupervisorMsg>,
-        mut args: SupervisorArgs,
+        args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        // Every reload the PolicyWatcher makes comes here, whichever incarnation made it.
-        args.policy_watcher
-            .updates
-            .subscribe(myself.clone(), |update| {
-                Some(SupervisorMsg::Policies(Box::new(update.clone())))
-            });
-        let initial = args.initial.take();
         let mut state = SupervisorState {
-            snapshot: initial
-                .as_ref()
-                .map(|update| update.snapshot())
-                .unwrap_or_default(),
             args,
             started: HashMap::new(),
             restarts: HashMap::new(),
-            logged: Vec::new(),
         };
-        if let Some(initial) = initial {
-            apply_policies(&mut state, *initial);
-        }
         state.spawn(&myself, Child::Notifier).await?;
         state.spawn(&myself, Child::Reconciler).await?;
         state.spawn(&myself, Child::Prober).await?;
@@ -187,16 +150,6 @@ impl Actor for Supervisor {
                 } else {
                     tracing::info!(child = child.name(), "child restarted by its supervisor");
                 }
-            }
-            SupervisorMsg::Policies(update) => apply_policies(state, *update),
-            SupervisorMsg::ReloadPolicies => {
-                tracing::info!("reloading the policy directory (SIGHUP)");
-                state
-                    .args
-                    .routes
-                    .mailboxes
-                    .policy_watcher
-                    .cast(PolicyWatcherMsg::Reload { reason: "SIGHUP" });
             }
         }
         Ok(())
@@ -223,76 +176,6 @@ impl Actor for Supervisor {
         schedule_respawn(&myself, state, child);
         Ok(())
     }
-}
-
-/// Takes in a reload: logs what is new, records and persists it, publishes the status,
-/// and publishes a changed snapshot on the policy port (and keeps it for the next start).
-fn apply_policies(state: &mut SupervisorState, mut update: PolicyUpdate) {
-    let lines: Vec<String> = update.diagnostics.iter().map(ToString::to_string).collect();
-    if lines != state.logged {
-        for diagnostic in &update.diagnostics {
-            if diagnostic.is_error() {
-                tracing::error!(%diagnostic, "policy rejected");
-            } else {
-                tracing::warn!(%diagnostic, "policy warning");
-            }
-        }
-        state.logged = lines;
-    }
-    let writer = &state.args.writer;
-    for event in std::mem::take(&mut update.events) {
-        writer.record(event);
-    }
-    for (name, record) in &update.records {
-        match serde_json::to_vec(record) {
-            Ok(bytes) => writer.put_policy_record(name.clone(), bytes),
-            Err(error) => tracing::error!(%error, "cannot serialize a policy record"),
-        }
-    }
-    for name in &update.forgotten {
-        writer.delete_policy_record(name.clone());
-    }
-    publish(&state.args.status, &update);
-    let rejected = update
-        .diagnostics
-        .iter()
-        .any(hale_policy::Diagnostic::is_error);
-    state.args.metrics.observe_reload(rejected);
-    let notifiers_changed = *update.notifiers != *state.snapshot.notifiers;
-    if update.changed || notifiers_changed {
-        state.snapshot = update.snapshot();
-        state.args.routes.policies.send(&state.snapshot);
-    }
-}
-
-/// Writes a reload's facts into the status board: the policies in force with their
-/// generations and acceptance, and the rejected files.
-pub fn publish(status: &StatusBoard, update: &PolicyUpdate) {
-    status.update(|status| {
-        status
-            .policies
-            .retain(|name, _| update.facts.iter().any(|f| f.name == *name));
-        for facts in &update.facts {
-            let entry = status
-                .policies
-                .entry(facts.name.clone())
-                .or_insert_with(|| {
-                    PolicyStatus::new(
-                        &facts.name,
-                        facts.file.display().to_string(),
-                        facts.generation,
-                        facts.created_at,
-                        facts.spec.clone(),
-                    )
-                });
-            entry.file = facts.file.display().to_string();
-            entry.generation = facts.generation;
-            entry.spec = facts.spec.clone();
-            entry.rejected = facts.rejected.clone();
-        }
-        status.rejected_files = update.rejected_files.clone();
-        status.last_reload = Some(Timestamp::now());
-    });
 }
 
 fn schedule_respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, child: Child) {
