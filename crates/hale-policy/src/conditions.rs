@@ -425,13 +425,23 @@ enum Resolved {
     Missing(String),
 }
 
+/// A condition that did not hold, with what was seen instead: shown as
+/// `[STATUS] == 200 (503)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{condition} ({seen})")]
+pub struct ConditionUnmet {
+    /// The condition as written.
+    pub condition: String,
+    /// What was observed (shortened), or why nothing could be (`no status`).
+    pub seen: String,
+}
+
 impl Observed {
-    /// Evaluates `condition`: `Ok(())` when it holds, else why not, e.g.
-    /// `[STATUS] (503) == 200`.
+    /// Evaluates `condition`: `Ok(())` when it holds.
     ///
     /// # Errors
-    /// The failure's description.
-    pub fn check(&self, condition: &Condition) -> Result<(), String> {
+    /// [`ConditionUnmet`]: the condition and what was seen instead.
+    pub fn check(&self, condition: &Condition) -> Result<(), ConditionUnmet> {
         let resolved = self.resolve(&condition.subject);
         let holds = match (&resolved, &condition.expected) {
             (Resolved::Missing(_), _) => false,
@@ -452,7 +462,10 @@ impl Observed {
                 Resolved::Missing(why) => why.clone(),
                 other => shorten(&resolved_text(other)),
             };
-            Err(format!("{} ({shown})", condition.text))
+            Err(ConditionUnmet {
+                condition: condition.text.clone(),
+                seen: shown,
+            })
         }
     }
 
@@ -597,7 +610,9 @@ mod tests {
     use super::*;
 
     fn holds(condition: &str, observed: &Observed) -> Result<(), String> {
-        observed.check(&Condition::parse(condition).unwrap())
+        observed
+            .check(&Condition::parse(condition).unwrap())
+            .map_err(|unmet| unmet.to_string())
     }
 
     fn http(status: i64, ms: u64, body: &str) -> Observed {

@@ -274,7 +274,7 @@ fn judge(
     if !conditions.is_empty() {
         let failed: Vec<String> = conditions
             .iter()
-            .filter_map(|c| observed.check(c).err())
+            .filter_map(|c| observed.check(c).err().map(|unmet| unmet.to_string()))
             .collect();
         return if failed.is_empty() {
             (true, false, seen)

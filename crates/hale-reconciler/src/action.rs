@@ -39,15 +39,6 @@ pub enum ActionResult {
     OperatorStopped(String),
 }
 
-impl From<Result<String, String>> for ActionResult {
-    fn from(result: Result<String, String>) -> Self {
-        match result {
-            Ok(detail) => Self::Succeeded(detail),
-            Err(error) => Self::Failed(error),
-        }
-    }
-}
-
 /// How an action ended and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionOutcome {

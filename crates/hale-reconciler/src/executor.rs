@@ -25,8 +25,9 @@ pub async fn execute(
     let started = Instant::now();
     let id = target.id.as_str();
     let timeout = planned.stop_timeout;
-    let docker_result = |result: Result<String, DockerError>| {
-        ActionResult::from(result.map_err(|error| error.to_string()))
+    let docker_result = |result: Result<String, DockerError>| match result {
+        Ok(detail) => ActionResult::Succeeded(detail),
+        Err(error) => ActionResult::Failed(error.to_string()),
     };
     let result = match planned.action {
         Action::Restart => {
@@ -51,12 +52,13 @@ pub async fn execute(
                 target_id: target.id.clone(),
                 reason: planned.reason.clone(),
             };
-            ActionResult::from(match &planned.webhook {
-                Some(webhook) => crate::webhook::send(http, webhook, &context)
-                    .await
-                    .map_err(|error| error.to_string()),
-                None => Err("the step has no webhook block".to_owned()),
-            })
+            match &planned.webhook {
+                Some(webhook) => match crate::webhook::send(http, webhook, &context).await {
+                    Ok(detail) => ActionResult::Succeeded(detail),
+                    Err(error) => ActionResult::Failed(error.to_string()),
+                },
+                None => ActionResult::Failed("the step has no webhook block".to_owned()),
+            }
         }
         Action::CoolifyRestart | Action::CoolifyRedeploy => {
             let action = if planned.action == Action::CoolifyRestart {
