@@ -37,6 +37,15 @@ pub enum Child {
 }
 
 impl Child {
+    /// Every child, in the order they are stopped: first what feeds the others.
+    pub const ALL: [Self; 5] = [
+        Self::PolicyWatcher,
+        Self::Watcher,
+        Self::Prober,
+        Self::Reconciler,
+        Self::Notifier,
+    ];
+
     /// The name it runs under, for logs (nothing looks an actor up by it).
     pub fn name(self) -> &'static str {
         match self {
@@ -164,20 +173,9 @@ impl Mailboxes {
     /// about an older one is stale).
     pub fn child_of(&self, cell: &ActorCell) -> Option<Child> {
         let id = cell.get_id();
-        let is = |current: Option<ActorCell>| current.is_some_and(|c| c.get_id() == id);
-        if is(self.reconciler.get().map(|a| a.get_cell())) {
-            Some(Child::Reconciler)
-        } else if is(self.prober.get().map(|a| a.get_cell())) {
-            Some(Child::Prober)
-        } else if is(self.watcher.get().map(|a| a.get_cell())) {
-            Some(Child::Watcher)
-        } else if is(self.policy_watcher.get().map(|a| a.get_cell())) {
-            Some(Child::PolicyWatcher)
-        } else if is(self.notifier.get().map(|a| a.get_cell())) {
-            Some(Child::Notifier)
-        } else {
-            None
-        }
+        Child::ALL
+            .into_iter()
+            .find(|child| self.cell(*child).is_some_and(|c| c.get_id() == id))
     }
 
     /// Empties `child`'s mailbox: it stopped, and its successor is not there yet.

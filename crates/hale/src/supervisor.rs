@@ -199,13 +199,7 @@ pub async fn shutdown(
 ) -> usize {
     let boxes = &routes.mailboxes;
     // Unlink first, so the supervisor does not restart what is being stopped on purpose.
-    for child in [
-        Child::PolicyWatcher,
-        Child::Watcher,
-        Child::Prober,
-        Child::Reconciler,
-        Child::Notifier,
-    ] {
+    for child in Child::ALL {
         if let Some(cell) = boxes.cell(child) {
             cell.unlink(supervisor.get_cell());
         }
