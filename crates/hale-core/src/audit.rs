@@ -74,6 +74,10 @@ pub enum HealEventKind {
     Paused,
     /// An operator resumed a paused policy.
     Resumed,
+    /// An operator turned healing of one target off: it is assessed, never remediated.
+    Disabled,
+    /// An operator turned healing of one target back on.
+    Enabled,
     /// A notification could not be delivered (after retries), or was dropped from a full
     /// queue.
     NotificationFailed,
@@ -81,7 +85,7 @@ pub enum HealEventKind {
 
 impl HealEventKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 23] = [
         Self::Failing,
         Self::ActionStarted,
         Self::ActionSucceeded,
@@ -102,6 +106,8 @@ impl HealEventKind {
         Self::PolicyRemoved,
         Self::Paused,
         Self::Resumed,
+        Self::Disabled,
+        Self::Enabled,
         Self::NotificationFailed,
     ];
 
@@ -128,6 +134,8 @@ impl HealEventKind {
             Self::PolicyRemoved => "policy_removed",
             Self::Paused => "paused",
             Self::Resumed => "resumed",
+            Self::Disabled => "disabled",
+            Self::Enabled => "enabled",
             Self::NotificationFailed => "notification_failed",
         }
     }

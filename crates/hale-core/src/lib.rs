@@ -28,8 +28,8 @@ pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
 pub use retry::RetryPolicy;
 pub use retry_after::retry_after;
 pub use status::{
-    Condition, ConditionStatus, ControllerStatus, PolicyStatus, RejectedFile, StatusBoard,
-    TARGET_STATES, TargetStatus,
+    Condition, ConditionStatus, ControllerStatus, PolicyStatus, ProbeSummary, RejectedFile,
+    StatusBoard, TARGET_STATES, TargetStatus, UnselectedContainer,
 };
 pub use time::{SinceError, Timestamp, unix_nanos};
 pub use trace::continue_trace;

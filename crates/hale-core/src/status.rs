@@ -78,6 +78,49 @@ pub struct TargetStatus {
     /// No action before this instant (cooldown, backoff, step timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_action_at: Option<Timestamp>,
+    /// Attempts already made at the current step.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last action reported an error.
+    #[serde(default)]
+    pub last_action_failed: bool,
+    /// An operator turned healing of this target off (`hale disable`): assessed, never
+    /// remediated.
+    #[serde(default)]
+    pub disabled: bool,
+    /// The periodic probes' latest tallies, by probe name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeSummary>,
+}
+
+/// Where one periodic probe of a target stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSummary {
+    /// The probe's name in the policy.
+    pub name: String,
+    /// The last outcome passed.
+    pub passing: bool,
+    /// How many outcomes in a row agree with the last one.
+    pub streak: u32,
+    /// What the last failure saw.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_failure: String,
+    /// When the last failure was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at: Option<Timestamp>,
+}
+
+/// A container that no policy selects, so hale does not heal it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnselectedContainer {
+    /// The container name.
+    pub name: String,
+    /// The container ID.
+    pub id: String,
+    /// Its labels, so that a reader can see which selector label is missing.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A policy as the controller runs it.
@@ -88,6 +131,9 @@ pub struct PolicyStatus {
     pub name: String,
     /// The file that defines the version in force.
     pub file: String,
+    /// The line of that file its document starts on (0: unknown).
+    #[serde(default)]
+    pub line: usize,
     /// Bumped each time the spec in force changes.
     pub generation: u64,
     /// The generation the reconciler has applied.
@@ -121,6 +167,7 @@ impl PolicyStatus {
         Self {
             name: name.to_owned(),
             file,
+            line: 0,
             generation,
             observed_generation: 0,
             created_at,
@@ -277,6 +324,13 @@ pub struct ControllerStatus {
     /// Policies paused by an operator (`hale pause`), persisted across restarts.
     #[serde(default)]
     pub paused: std::collections::BTreeSet<String>,
+    /// Targets whose healing an operator turned off (`hale disable`), persisted across
+    /// restarts.
+    #[serde(default)]
+    pub disabled: std::collections::BTreeSet<String>,
+    /// Containers that no policy selects (as of the last reconcile).
+    #[serde(default)]
+    pub unselected: Vec<UnselectedContainer>,
 }
 
 /// The shared, current [`ControllerStatus`]. Cheap to clone; writers hold the lock only
@@ -296,6 +350,8 @@ impl StatusBoard {
             docker_connected: false,
             docker_synced: false,
             paused: std::collections::BTreeSet::new(),
+            disabled: std::collections::BTreeSet::new(),
+            unselected: Vec::new(),
         })))
     }
 

@@ -14,6 +14,7 @@ use crate::actions::drain;
 use crate::actions::finish;
 use crate::alerts::take_alerts;
 use crate::controls::apply_requests;
+use crate::controls::disable;
 use crate::controls::heal;
 use crate::controls::pause;
 use crate::controls::release_matching;
@@ -111,14 +112,20 @@ impl Actor for Reconciler {
             targets.insert((policy.to_owned(), name.to_owned()), state);
         }
         let store = Arc::clone(&args.store);
-        let paused: std::collections::BTreeSet<String> =
-            tokio::task::spawn_blocking(move || store.controls())
-                .await??
-                .into_iter()
-                .filter_map(|(key, _)| key.strip_prefix("paused/").map(str::to_owned))
-                .collect();
-        let published = paused.clone();
-        args.status.update(|status| status.paused = published);
+        let controls = tokio::task::spawn_blocking(move || store.controls()).await??;
+        let with_prefix = |prefix: &str| -> std::collections::BTreeSet<String> {
+            controls
+                .iter()
+                .filter_map(|(key, _)| key.strip_prefix(prefix).map(str::to_owned))
+                .collect()
+        };
+        let paused = with_prefix("paused/");
+        let disabled = with_prefix("disabled/");
+        let (published_paused, published_disabled) = (paused.clone(), disabled.clone());
+        args.status.update(|status| {
+            status.paused = published_paused;
+            status.disabled = published_disabled;
+        });
         tracing::info!(
             policies = args.policies.len(),
             restored_targets = targets.len(),
@@ -138,6 +145,7 @@ impl Actor for Reconciler {
             requests_in_progress: Arc::default(),
             draining: false,
             paused,
+            disabled,
             alerts: HashMap::new(),
             episodes: HashMap::new(),
             effects: crate::effects::Effects::default(),
@@ -262,6 +270,16 @@ impl Actor for Reconciler {
                 state.effects.apply(&state.args.writer, &state.args.status);
                 let _ = reply.send(answer);
                 state.next_wake = state.args.clock.now();
+                reconcile(&myself, state);
+            }
+            ReconcilerMsg::Disable {
+                target,
+                disabled,
+                reply,
+            } => {
+                let answer = disable(state, &target, disabled);
+                state.effects.apply(&state.args.writer, &state.args.status);
+                let _ = reply.send(answer);
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Heal {

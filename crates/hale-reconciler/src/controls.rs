@@ -7,6 +7,7 @@ use hale_core::{HealEvent, HealEventKind, Timestamp};
 use hale_policy::HealPolicy;
 use hale_store::Request;
 
+use crate::persist::disabled_key;
 use crate::persist::paused_key;
 use crate::persist::target_ref;
 use crate::state::ControlFailure;
@@ -139,6 +140,57 @@ pub(crate) fn pause(
     Ok(format!("{policy} {verb}"))
 }
 
+/// Turns healing of `target` (name or ID prefix) off or back on, in every policy,
+/// persistently: the per-container switch. A disabled target is still assessed and shown,
+/// but nothing is decided or done for it.
+pub(crate) fn disable(
+    state: &mut ReconcilerState,
+    target: &str,
+    disabled: bool,
+) -> Result<String, ControlFailure> {
+    let keys = matching_keys(state, target, None)?;
+    let Some((_, name)) = keys.first() else {
+        return Err(ControlFailure::NotFound(format!(
+            "no policy in force watches a target named {target:?} (see `hale get targets`)"
+        )));
+    };
+    let name = name.clone();
+    let changed = if disabled {
+        state.disabled.insert(name.clone())
+    } else {
+        state.disabled.remove(&name)
+    };
+    let verb = if disabled {
+        "healing is off"
+    } else {
+        "healing is on"
+    };
+    if !changed {
+        return Ok(format!("{name}: {verb} already"));
+    }
+    state.effects.control(
+        disabled_key(&name),
+        disabled.then(|| b"true".to_vec()),
+    );
+    state.effects.publish_disabled(state.disabled.clone());
+    let (kind, reason) = if disabled {
+        (
+            HealEventKind::Disabled,
+            "healing turned off by an operator: assessed and shown, never remediated, until it is turned back on",
+        )
+    } else {
+        (HealEventKind::Enabled, "healing turned back on by an operator")
+    };
+    let reference = target_ref(&state.containers, &name);
+    let now = state.args.clock.now();
+    for (policy, _) in &keys {
+        state
+            .effects
+            .record(HealEvent::new(now, kind, policy, Some(&reference), reason));
+    }
+    Ok(format!("{name}: {verb}"))
+}
+
 /// The target keys matching `target` in `policy` (or all): a target name, else a prefix of
 /// a container ID of any length, as the docker CLI takes them, if it names one container.
 fn matching_keys(
@@ -202,6 +254,12 @@ pub(crate) fn heal(
         )));
     }
     for key in &keys {
+        if state.disabled.contains(&key.1) {
+            return Err(ControlFailure::Conflict(format!(
+                "healing of {} is turned off; `hale enable {}` first",
+                key.1, key.1
+            )));
+        }
         if state.paused.contains(&key.0) {
             return Err(ControlFailure::Conflict(format!(
                 "policy {} is paused; `hale resume {}` first",

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use hale_core::{HealEvent, StatusBoard, TargetStatus};
+use hale_core::{HealEvent, StatusBoard, TargetStatus, UnselectedContainer};
 use hale_store::StoreWriter;
 
 use crate::decide::TargetState;
@@ -32,9 +32,13 @@ pub(crate) enum Effect {
         policies: Vec<(String, Option<String>, Vec<TargetStatus>)>,
         /// The generations in force.
         generations: Arc<BTreeMap<String, u64>>,
+        /// The containers no policy selects.
+        unselected: Vec<UnselectedContainer>,
     },
     /// Publish the set of paused policies.
     PublishPaused(BTreeSet<String>),
+    /// Publish the set of targets whose healing is turned off.
+    PublishDisabled(BTreeSet<String>),
 }
 
 /// The effects asked for since the shell last performed them.
@@ -75,11 +79,18 @@ impl Effects {
         &mut self,
         policies: Vec<(String, Option<String>, Vec<TargetStatus>)>,
         generations: Arc<BTreeMap<String, u64>>,
+        unselected: Vec<UnselectedContainer>,
     ) {
         self.pending.push(Effect::PublishTargets {
             policies,
             generations,
+            unselected,
         });
+    }
+
+    /// Asks for the targets whose healing is off to be published.
+    pub(crate) fn publish_disabled(&mut self, disabled: BTreeSet<String>) {
+        self.pending.push(Effect::PublishDisabled(disabled));
     }
 
     /// Asks for the paused policies to be published.
@@ -105,7 +116,9 @@ impl Effects {
                 Effect::PublishTargets {
                     policies,
                     generations,
+                    unselected,
                 } => status.update(|status| {
+                    status.unselected = unselected;
                     for (name, circuit, targets) in policies {
                         if let Some(policy) = status.policies.get_mut(&name) {
                             policy.circuit_open = circuit;
@@ -118,6 +131,9 @@ impl Effects {
                     }
                 }),
                 Effect::PublishPaused(paused) => status.update(|status| status.paused = paused),
+                Effect::PublishDisabled(disabled) => {
+                    status.update(|status| status.disabled = disabled);
+                }
             }
         }
     }

@@ -4,6 +4,11 @@ use std::collections::HashMap;
 
 use hale_core::{ContainerSnapshot, TargetRef};
 
+/// The store key of a target whose healing is turned off.
+pub(crate) fn disabled_key(target: &str) -> String {
+    format!("disabled/{target}")
+}
+
 /// The store key of a paused policy.
 pub(crate) fn paused_key(policy: &str) -> String {
     format!("paused/{policy}")

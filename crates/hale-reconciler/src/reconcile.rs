@@ -156,25 +156,24 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                     .find(|track| track.degraded)
                     .map(|track| track.degraded_reason.clone())
             });
+            let disabled = state.disabled.contains(&target.name);
+            let probes = probe_summaries(state.probe_tracks.get(&key));
             let target_state = state.targets.entry(key.clone()).or_default();
-            if paused {
-                // Paused: assessed and reported, never decided (the ladder does not move).
-                statuses.push(target_status(
-                    &target,
-                    &assessment,
-                    degraded,
-                    target_state.ladder(),
-                ));
+            if paused || disabled {
+                // Paused, or healing turned off for this target: assessed and reported,
+                // never decided (the ladder does not move).
+                let mut status =
+                    target_status(&target, &assessment, degraded, target_state.ladder());
+                status.disabled = disabled;
+                status.probes = probes;
+                statuses.push(status);
                 continue;
             }
             let before = target_state.clone();
             let decision = decide(context, subject, &assessment, target_state, now);
-            statuses.push(target_status(
-                &target,
-                &assessment,
-                degraded,
-                target_state.ladder(),
-            ));
+            let mut status = target_status(&target, &assessment, degraded, target_state.ladder());
+            status.probes = probes;
+            statuses.push(status);
             let episode = trace_episode(
                 &mut state.episodes,
                 &mut target_state.episode,
@@ -199,7 +198,10 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
         published.push((name.to_owned(), circuit, statuses));
     }
     let generations = Arc::clone(&state.args.generations);
-    state.effects.publish_targets(published, generations);
+    let unselected = unselected(state);
+    state
+        .effects
+        .publish_targets(published, generations, unselected);
     state.next_wake = next_wake;
     for (key, target, planned, episode) in to_start {
         start_action(myself, state, key, target, planned, episode);
@@ -243,5 +245,57 @@ fn target_status(
         last_action: state.last_action.map(hale_core::action_name),
         last_action_at: state.last_action_at,
         next_action_at: state.next_action_at,
+        attempts: state.attempts_in_step,
+        last_action_failed: state.last_action_failed,
+        disabled: false,
+        probes: Vec::new(),
     }
+}
+
+/// The periodic probes' tallies of one target, for the status API.
+fn probe_summaries(
+    tracks: Option<&BTreeMap<String, crate::assess::ProbeTrack>>,
+) -> Vec<hale_core::ProbeSummary> {
+    tracks
+        .into_iter()
+        .flatten()
+        .map(|(name, track)| {
+            let passing = track.consecutive_failures == 0;
+            hale_core::ProbeSummary {
+                name: name.clone(),
+                passing,
+                streak: if passing {
+                    track.consecutive_successes
+                } else {
+                    track.consecutive_failures
+                },
+                last_failure: track.last_failure.clone(),
+                last_failure_at: track.last_failure_at,
+            }
+        })
+        .collect()
+}
+
+/// The containers that no policy in force selects, by name: what the dashboard lists
+/// with the label that would opt each in.
+fn unselected(state: &ReconcilerState) -> Vec<hale_core::UnselectedContainer> {
+    let mut list: Vec<hale_core::UnselectedContainer> = state
+        .containers
+        .values()
+        .filter(|c| {
+            !state.args.policies.iter().any(|p| {
+                p.spec
+                    .selector
+                    .as_ref()
+                    .is_some_and(|s| s.matches(&c.labels))
+            })
+        })
+        .map(|c| hale_core::UnselectedContainer {
+            name: c.name.clone(),
+            id: c.id.clone(),
+            labels: c.labels.clone(),
+        })
+        .collect();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    list
 }

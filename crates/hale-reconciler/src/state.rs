@@ -68,6 +68,15 @@ pub enum ReconcilerMsg {
         /// The answer.
         reply: RpcReplyPort<Result<String, ControlFailure>>,
     },
+    /// Turn healing of one target off (`true`) or back on, in every policy.
+    Disable {
+        /// Target name or ID prefix.
+        target: String,
+        /// Off or on.
+        disabled: bool,
+        /// The answer.
+        reply: RpcReplyPort<Result<String, ControlFailure>>,
+    },
     /// Remediate a target now (the next rung of its ladder), whatever its state.
     Heal {
         /// Target name or ID prefix.
@@ -174,6 +183,9 @@ pub struct ReconcilerState {
     pub(crate) draining: bool,
     /// Policies paused by an operator (persisted as `paused/<policy>` controls).
     pub(crate) paused: std::collections::BTreeSet<String>,
+    /// Targets whose healing an operator turned off (persisted as `disabled/<target>`
+    /// controls): assessed and reported, never remediated, in every policy.
+    pub(crate) disabled: std::collections::BTreeSet<String>,
     /// Firing alerts by (policy, target name).
     pub(crate) alerts: HashMap<(String, String), FiringAlerts>,
     /// The trace span of each remediation episode in progress, by (policy, target name):

@@ -78,6 +78,10 @@ async fn main() {
         control: control.clone(),
         token: Some(token.clone()),
         ack: None,
+        policy_writes: hale_server::PolicyWrites {
+            path: std::env::temp_dir(),
+            allowed: false,
+        },
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -176,6 +176,7 @@ async fn silence(
 }
 
 /// `POST /api/v1/ack` (bearer token): silence now.
+#[utoipa::path(post, path = "/api/v1/ack", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "{labels, duration (30m, 2h, 24h), comment, by}"), responses((status = 200, description = "Silenced in Alertmanager; the silence ID"), (status = 401, description = "Missing or wrong token"), (status = 502, description = "Alertmanager refused or is unreachable"), (status = 503, description = "No Alertmanager configured")))]
 pub async fn ack(State(state): State<ApiState>, Json(request): Json<AckRequest>) -> Response {
     let config = match config(&state) {
         Ok(config) => config,
@@ -228,6 +229,7 @@ pub fn signed_link(
 }
 
 /// `POST /api/v1/ack/link` (bearer token): mint a signed link.
+#[utoipa::path(post, path = "/api/v1/ack/link", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "{labels, duration, validFor}"), responses((status = 200, description = "A signed acknowledgement link"), (status = 401, description = "Missing or wrong token")))]
 pub async fn mint(State(state): State<ApiState>, Json(request): Json<AckRequest>) -> Response {
     let config = match config(&state) {
         Ok(config) => config,
@@ -290,6 +292,7 @@ fn query_string(link: &LinkQuery) -> String {
 
 /// `GET /api/v1/ack/link?...`: a signed link, opened. It only asks for confirmation: link
 /// scanners and chat unfurlers open every URL in a message, and must not silence anything.
+#[utoipa::path(get, path = "/api/v1/ack/link", tag = "alerts", params(("l" = String, Query, description = "Labels"), ("d" = String, Query, description = "Duration"), ("e" = u64, Query, description = "Link expiry"), ("s" = String, Query, description = "Signature")), responses((status = 200, description = "A page asking to confirm", content_type = "text/html"), (status = 403, description = "Forged or expired")))]
 pub async fn open(State(state): State<ApiState>, Query(link): Query<LinkQuery>) -> Response {
     let config = match config(&state) {
         Ok(config) => config,
@@ -329,6 +332,7 @@ fn decode_labels(encoded: &str) -> Option<BTreeMap<String, String>> {
 
 /// `POST /api/v1/ack/confirm?...`: the confirmed signed link creates the silence. The
 /// signature is the authorization.
+#[utoipa::path(post, path = "/api/v1/ack/confirm", tag = "alerts", params(("l" = String, Query, description = "Labels"), ("d" = String, Query, description = "Duration"), ("e" = u64, Query, description = "Link expiry"), ("s" = String, Query, description = "Signature")), responses((status = 200, description = "Silenced"), (status = 403, description = "Forged or expired")))]
 pub async fn confirm(State(state): State<ApiState>, Query(link): Query<LinkQuery>) -> Response {
     let config = match config(&state) {
         Ok(config) => config,

@@ -51,6 +51,13 @@ pub enum ControlRequest {
         /// Only this policy.
         policy: Option<String>,
     },
+    /// Turn healing of one target off (`true`) or back on, in every policy, persistently.
+    Disable {
+        /// Target name or ID prefix.
+        target: String,
+        /// Off or on.
+        disabled: bool,
+    },
     /// Remediate a target now, whatever its state (the next rung of its ladder).
     Heal {
         /// Target name or ID prefix.
@@ -127,7 +134,27 @@ pub async fn require_token(
         );
         return response;
     }
+    if let Some(refusal) = cross_origin(&headers) {
+        return error(StatusCode::FORBIDDEN, refusal);
+    }
     next.run(request).await
+}
+
+/// Refuses a request a browser sent from another site. The token already travels only in
+/// the `Authorization` header (never a cookie, never a URL), which a page elsewhere cannot
+/// make a browser add; this is defence in depth against CSRF should a token ever be kept
+/// by a browser. Clients that are not browsers (the CLI, Alertmanager) send neither header.
+fn cross_origin(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if text("sec-fetch-site").is_some_and(|site| site == "cross-site") {
+        return Some("cross-site request refused (Sec-Fetch-Site: cross-site)".to_owned());
+    }
+    let origin = text("origin")?;
+    let host = text("host").unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    (origin_host != host).then(|| {
+        format!("cross-origin request refused: Origin {origin} is not this server ({host})")
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
@@ -163,6 +190,7 @@ async fn run(state: &ApiState, request: ControlRequest) -> Response {
 }
 
 /// `POST /api/v1/policies/{name}/pause`.
+#[utoipa::path(post, path = "/api/v1/policies/{name}/pause", tag = "controls", security(("bearer" = [])), params(("name" = String, Path, description = "The policy")), responses((status = 200, description = "Paused: assessed, nothing decided until resumed"), (status = 401, description = "Missing or wrong token"), (status = 403, description = "The control API is off, or a cross-origin request"), (status = 404, description = "No such policy")))]
 pub async fn pause(State(state): State<ApiState>, Path(policy): Path<String>) -> Response {
     run(
         &state,
@@ -175,6 +203,7 @@ pub async fn pause(State(state): State<ApiState>, Path(policy): Path<String>) ->
 }
 
 /// `POST /api/v1/policies/{name}/resume`.
+#[utoipa::path(post, path = "/api/v1/policies/{name}/resume", tag = "controls", security(("bearer" = [])), params(("name" = String, Path, description = "The policy")), responses((status = 200, description = "Resumed"), (status = 401, description = "Missing or wrong token"), (status = 404, description = "No such policy")))]
 pub async fn resume(State(state): State<ApiState>, Path(policy): Path<String>) -> Response {
     run(
         &state,
@@ -187,6 +216,7 @@ pub async fn resume(State(state): State<ApiState>, Path(policy): Path<String>) -
 }
 
 /// `POST /api/v1/targets/{id}/unquarantine[?policy=]`.
+#[utoipa::path(post, path = "/api/v1/targets/{name}/unquarantine", tag = "controls", security(("bearer" = [])), params(("name" = String, Path, description = "Target name or ID prefix"), ("policy" = Option<String>, Query, description = "Only in this policy")), responses((status = 200, description = "Released"), (status = 401, description = "Missing or wrong token"), (status = 404, description = "Not quarantined")))]
 pub async fn unquarantine(
     State(state): State<ApiState>,
     Path(target): Path<String>,
@@ -200,6 +230,7 @@ pub async fn unquarantine(
 }
 
 /// `POST /api/v1/targets/{id}/heal[?policy=]`.
+#[utoipa::path(post, path = "/api/v1/targets/{name}/heal", tag = "controls", security(("bearer" = [])), params(("name" = String, Path, description = "Target name or ID prefix"), ("policy" = Option<String>, Query, description = "Only in this policy")), responses((status = 200, description = "Healing now: the next rung of its ladder"), (status = 401, description = "Missing or wrong token"), (status = 404, description = "No such target"), (status = 409, description = "Quarantined, paused, disabled, or an action is running")))]
 pub async fn heal(
     State(state): State<ApiState>,
     Path(target): Path<String>,
@@ -212,8 +243,29 @@ pub async fn heal(
     run(&state, request).await
 }
 
+/// `POST /api/v1/targets/{id}/disable`: healing of the target off, in every policy.
+#[utoipa::path(post, path = "/api/v1/targets/{name}/disable", tag = "controls", security(("bearer" = [])), params(("name" = String, Path, description = "Target name or ID prefix")), responses((status = 200, description = "Healing of the target is off in every policy (persisted)"), (status = 401, description = "Missing or wrong token"), (status = 404, description = "No such target")))]
+pub async fn disable(State(state): State<ApiState>, Path(target): Path<String>) -> Response {
+    let request = ControlRequest::Disable {
+        target,
+        disabled: true,
+    };
+    run(&state, request).await
+}
+
+/// `POST /api/v1/targets/{id}/enable`: healing of the target back on.
+#[utoipa::path(post, path = "/api/v1/targets/{name}/enable", tag = "controls", security(("bearer" = [])), params(("name" = String, Path, description = "Target name or ID prefix")), responses((status = 200, description = "Healing of the target is back on"), (status = 401, description = "Missing or wrong token"), (status = 404, description = "No such target")))]
+pub async fn enable(State(state): State<ApiState>, Path(target): Path<String>) -> Response {
+    let request = ControlRequest::Disable {
+        target,
+        disabled: false,
+    };
+    run(&state, request).await
+}
+
 /// `POST /api/v1/alertmanager`: Alertmanager's webhook. Alerts only select policies and
 /// targets; nothing in a payload is ever run or used as a command.
+#[utoipa::path(post, path = "/api/v1/alertmanager", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "Alertmanager webhook payload, version 4"), responses((status = 200, description = "Accepted"), (status = 400, description = "Not a version 4 payload"), (status = 401, description = "Missing or wrong token")))]
 pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
     let webhook: Webhook = match serde_json::from_slice(&body) {
         Ok(webhook) => webhook,

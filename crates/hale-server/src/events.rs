@@ -119,6 +119,7 @@ async fn read(state: &ApiState, query: AuditQuery) -> Result<Vec<HealEvent>, Res
 }
 
 /// `GET /api/v1/events`: matching audit records, newest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(("n" = Option<usize>, Query, description = "How many (default 100)"), ("kind" = Option<String>, Query, description = "Record kinds or action names, comma-separated, repeatable"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "A duration back (1h) or an RFC 3339 instant"), ("contains" = Option<String>, Query, description = "Free text in the reason, signal or alert name")), responses((status = 200, description = "Matching audit records, newest first", content_type = "application/json"), (status = 400, description = "An unknown parameter or kind")))]
 pub async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
     let query = match EventFilter::parse(raw.as_deref())
         .and_then(|filter| filter.backlog_query(Some(DEFAULT_LIMIT)))
@@ -145,6 +146,7 @@ fn to_sse(event: &HealEvent) -> Event {
 /// since that one are sent first, so a client that reconnects misses none; otherwise `n`
 /// and `since` ask for that backlog first (the last `n`, or all since `since`), as
 /// `tail -n N -f` does.
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record: the ones written since are sent first"), ("n" = Option<usize>, Query, description = "Backlog: the last n first"), ("kind" = Option<String>, Query, description = "As for /api/v1/events"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "Backlog since"), ("contains" = Option<String>, Query, description = "Free text")), responses((status = 200, description = "Server-Sent Events, one audit record each, id = its sequence number", content_type = "text/event-stream")))]
 pub async fn stream(
     State(state): State<ApiState>,
     headers: HeaderMap,

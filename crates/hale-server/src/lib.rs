@@ -23,6 +23,9 @@ mod ack;
 mod control;
 mod events;
 mod metrics;
+mod openapi;
+mod policy_source;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +42,9 @@ use serde_json::json;
 pub use ack::{AckConfig, signed_link};
 pub use control::{AlertNotice, Control, ControlError, ControlRequest, constant_time_eq};
 pub use metrics::Metrics;
+pub use openapi::{ApiDoc, document as openapi_document};
+pub use policy_source::PolicyWrites;
+pub use ui::{APP_CSS, APP_JS, INDEX_HTML};
 
 /// How many audit records a policy's detail carries.
 const RECENT_EVENTS: usize = 20;
@@ -63,6 +69,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// Acknowledging through Alertmanager, when configured.
     pub ack: Option<AckConfig>,
+    /// Where the dashboard's policy imports go, and whether they may be written.
+    pub policy_writes: PolicyWrites,
 }
 
 /// Why the API cannot start.
@@ -109,6 +117,9 @@ pub fn router(state: ApiState) -> Router {
             post(control::unquarantine),
         )
         .route("/api/v1/targets/{name}/heal", post(control::heal))
+        .route("/api/v1/targets/{name}/disable", post(control::disable))
+        .route("/api/v1/targets/{name}/enable", post(control::enable))
+        .route("/api/v1/policies", post(policy_source::import))
         .route("/api/v1/alertmanager", post(control::alertmanager))
         .route("/api/v1/ack", post(ack::ack))
         .route("/api/v1/ack/link", post(ack::mint))
@@ -118,18 +129,23 @@ pub fn router(state: ApiState) -> Router {
         ));
     Router::new()
         .route("/", get(overview))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", get(events::query))
         .route("/api/v1/events/stream", get(events::stream))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/policies", get(policies))
+        .route("/api/v1/policies/export", get(policy_source::export))
+        .route("/api/v1/policies/validate", post(policy_source::validate))
         .route("/api/v1/policies/{name}", get(policy))
+        .route("/api/v1/policies/{name}/source", get(policy_source::source))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}", get(target))
         .route("/api/v1/ack/link", get(ack::open))
         .route("/api/v1/ack/confirm", post(ack::confirm))
         .merge(guarded)
+        .merge(ui::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -163,7 +179,14 @@ pub(crate) fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-async fn overview(State(state): State<ApiState>) -> Response {
+#[utoipa::path(get, path = "/", tag = "status", responses((status = 200, description = "Version, enabled, dry-run, counts of policies and targets by state, hale's own health (Docker, reload, notifier queues). Browsers asking for text/html get the dashboard instead.", content_type = "application/json")))]
+async fn overview(State(state): State<ApiState>, headers: axum::http::HeaderMap) -> Response {
+    if ui::wants_html(&headers) {
+        let mut page = ui::page().await;
+        page.headers_mut()
+            .insert(axum::http::header::VARY, axum::http::HeaderValue::from_static("Accept"));
+        return page;
+    }
     let status = state.status.snapshot();
     let mut by_state = std::collections::BTreeMap::<String, usize>::new();
     for policy in status.policies.values() {
@@ -175,22 +198,58 @@ async fn overview(State(state): State<ApiState>) -> Response {
         .policies
         .keys()
         .any(|name| !status.paused.contains(name));
-    Json(json!({
+    let circuits_open: Vec<&str> = status
+        .policies
+        .values()
+        .filter(|p| p.circuit_open.is_some())
+        .map(|p| p.name.as_str())
+        .collect();
+    let reload_errors: Vec<String> = status
+        .policies
+        .values()
+        .filter_map(|p| p.rejected.as_ref().map(|why| format!("{}: {why}", p.file)))
+        .chain(
+            status
+                .rejected_files
+                .iter()
+                .flat_map(|f| f.errors.iter().cloned()),
+        )
+        .collect();
+    let mut response = Json(json!({
         "name": "hale",
         "version": env!("CARGO_PKG_VERSION"),
         "enabled": enabled,
         "dryRun": status.dry_run,
         "policies": status.policies.len(),
         "paused": status.paused,
+        "disabled": status.disabled,
         "targets": by_state,
+        "circuitsOpen": circuits_open,
+        "unselected": status.unselected.len(),
+        "generations": status.policies.values().map(|p| (p.name.clone(), p.generation)).collect::<std::collections::BTreeMap<_, _>>(),
+        "reloadErrors": reload_errors,
+        "notifierQueues": state.metrics.notification_queues(),
+        "controlsEnabled": state.token.is_some(),
+        "uiWrites": state.policy_writes.allowed,
         "dockerConnected": status.docker_connected,
         "startedAt": status.started_at,
         "uptimeSeconds": Timestamp::now().since(status.started_at).as_secs(),
         "lastReload": status.last_reload,
     }))
-    .into_response()
+    .into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::VARY, axum::http::HeaderValue::from_static("Accept"));
+    response
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "status", responses((status = 200, description = "Liveness: the process answers", content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "status", responses((status = 200, description = "Ready: policies loaded and containers listed", content_type = "text/plain"), (status = 503, description = "Not ready, with what it waits for", content_type = "text/plain")))]
 async fn ready(State(state): State<ApiState>) -> Response {
     let status = state.status.snapshot();
     let mut waiting = Vec::new();
@@ -213,6 +272,7 @@ async fn ready(State(state): State<ApiState>) -> Response {
 
 /// OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format for
 /// everyone else.
+#[utoipa::path(get, path = "/metrics", tag = "status", responses((status = 200, description = "Prometheus metrics (OpenMetrics when asked for)", content_type = "text/plain")))]
 async fn metrics(State(state): State<ApiState>, headers: axum::http::HeaderMap) -> Response {
     let text = state.metrics.render(&state.status.snapshot());
     let openmetrics = headers
@@ -240,6 +300,7 @@ async fn metrics(State(state): State<ApiState>, headers: axum::http::HeaderMap) 
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/targets", tag = "targets", responses((status = 200, description = "Every target of every policy with its state, ladder step, attempts, cooldown and probes; and the containers no policy selects", content_type = "application/json")))]
 async fn targets(State(state): State<ApiState>) -> Response {
     let status = state.status.snapshot();
     let items: Vec<serde_json::Value> = status
@@ -253,9 +314,11 @@ async fn targets(State(state): State<ApiState>) -> Response {
             })
         })
         .collect();
-    Json(json!({ "kind": "TargetList", "items": items })).into_response()
+    Json(json!({ "kind": "TargetList", "items": items, "unselected": status.unselected }))
+        .into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/targets/{name}", tag = "targets", params(("name" = String, Path, description = "Container name, ID prefix, or site:<name>")), responses((status = 200, description = "The target in each policy that watches it, and its recent audit records", content_type = "application/json"), (status = 404, description = "No such target")))]
 async fn target(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
     let status = state.status.snapshot();
     let matches: Vec<serde_json::Value> = status
@@ -297,6 +360,7 @@ fn not_found(message: String) -> Response {
     error(StatusCode::NOT_FOUND, message)
 }
 
+#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", responses((status = 200, description = "The policies in force with generations, conditions, source file:line and targets; rejected files", content_type = "application/json")))]
 async fn policies(State(state): State<ApiState>) -> Response {
     let status = state.status.snapshot();
     Json(json!({
@@ -309,6 +373,7 @@ async fn policies(State(state): State<ApiState>) -> Response {
     .into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy")), responses((status = 200, description = "The policy and its recent audit records", content_type = "application/json"), (status = 404, description = "No such policy")))]
 async fn policy(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
     let status = state.status.snapshot();
     let Some(policy) = status.policies.get(&name) else {

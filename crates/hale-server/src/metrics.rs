@@ -105,6 +105,8 @@ pub struct Metrics {
     spans_dropped: Counter,
     notifications: Family<NotificationLabels, Counter>,
     notification_queue: Family<NotifierLabel, Gauge>,
+    /// The same depths, readable (a metric family cannot be listed), for the dashboard.
+    queue_depths: Mutex<std::collections::BTreeMap<String, usize>>,
     /// One scrape at a time rebuilds the per-target gauges.
     scrape: Mutex<()>,
 }
@@ -234,6 +236,7 @@ impl Metrics {
             spans_dropped,
             notifications,
             notification_queue,
+            queue_depths: Mutex::default(),
             scrape: Mutex::new(()),
         };
         // Alerts that fire on `increase(...)` need the series to exist at 0 before the
@@ -294,6 +297,18 @@ impl Metrics {
                 notifier: notifier.to_owned(),
             })
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.queue_depths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(notifier.to_owned(), depth);
+    }
+
+    /// How many notifications wait in each notifier's queue.
+    pub fn notification_queues(&self) -> std::collections::BTreeMap<String, usize> {
+        self.queue_depths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The counter of dropped trace spans, for the exporter to increment.

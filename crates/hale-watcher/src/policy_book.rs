@@ -34,6 +34,8 @@ pub struct PolicyFacts {
     pub name: String,
     /// Its file.
     pub file: PathBuf,
+    /// The line its document starts on.
+    pub line: usize,
     /// Its generation.
     pub generation: u64,
     /// When hale first saw it.
@@ -198,6 +200,7 @@ impl PolicyBook {
             facts.push(PolicyFacts {
                 name,
                 file: located.file.clone(),
+                line: located.index.start.line,
                 generation: record.generation,
                 created_at: record.created_at,
                 spec: policy.spec.clone(),

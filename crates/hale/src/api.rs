@@ -57,6 +57,18 @@ impl Control for ActorControl {
                         )
                         .await
                 }
+                ControlRequest::Disable { target, disabled } => {
+                    reconciler
+                        .call(
+                            |reply| ReconcilerMsg::Disable {
+                                target,
+                                disabled,
+                                reply,
+                            },
+                            timeout,
+                        )
+                        .await
+                }
                 ControlRequest::Heal { target, policy } => {
                     reconciler
                         .call(

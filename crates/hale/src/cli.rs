@@ -28,6 +28,8 @@ impl Command {
             Self::Pause { .. } => "hale pause",
             Self::Resume { .. } => "hale resume",
             Self::Heal { .. } => "hale heal",
+            Self::Disable { .. } => "hale disable",
+            Self::Enable { .. } => "hale enable",
             Self::Ack { .. } => "hale ack",
             Self::Unquarantine { .. } => "hale unquarantine",
             Self::Validate { .. } => "hale validate",
@@ -108,6 +110,31 @@ hale events --kind action_started --kind action_failed -o json\n  hale events --
         /// Only in this policy.
         #[arg(long)]
         policy: Option<String>,
+        /// Which controller.
+        #[command(flatten)]
+        server: ServerArg,
+        /// The token.
+        #[command(flatten)]
+        token: TokenArg,
+    },
+    /// Turn healing of one target off, in every policy, until `hale enable`: it is still
+    /// probed and shown, never remediated. Persisted: survives restarts of hale.
+    #[command(after_help = "Examples:\n  hale disable db-1\n  hale disable site:shop")]
+    Disable {
+        /// The container name (or ID prefix), or `site:<name>`.
+        target: String,
+        /// Which controller.
+        #[command(flatten)]
+        server: ServerArg,
+        /// The token.
+        #[command(flatten)]
+        token: TokenArg,
+    },
+    /// Turn healing of a target back on after `hale disable`.
+    #[command(after_help = "Examples:\n  hale enable db-1")]
+    Enable {
+        /// The container name (or ID prefix), or `site:<name>`.
+        target: String,
         /// Which controller.
         #[command(flatten)]
         server: ServerArg,
@@ -291,6 +318,11 @@ pub struct RunArgs {
     /// disabled. Required to listen on a non-loopback address.
     #[arg(long, value_name = "FILE", env = "HALE_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
+    /// Let the dashboard write imported and edited policies into --policies (the hot
+    /// reload then applies them). Off by default: GitOps users keep it off, and the
+    /// dashboard gives them the validated YAML to commit instead.
+    #[arg(long, env = "HALE_UI_WRITES")]
+    pub ui_writes: bool,
     /// Alertmanager's URL, for `hale ack` and acknowledgement links (silences).
     #[arg(long, value_name = "URL", env = "HALE_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,

@@ -73,6 +73,32 @@ fn dispatch(cli: Cli) -> CommandResult {
             }
             crate::client::control(&server.server, &token, &path, None)
         }
+        Command::Disable {
+            target,
+            server,
+            token,
+        } => crate::client::control(
+            &server.server,
+            &token,
+            &format!(
+                "/api/v1/targets/{}/disable",
+                crate::api_client::encode(&target)
+            ),
+            None,
+        ),
+        Command::Enable {
+            target,
+            server,
+            token,
+        } => crate::client::control(
+            &server.server,
+            &token,
+            &format!(
+                "/api/v1/targets/{}/enable",
+                crate::api_client::encode(&target)
+            ),
+            None,
+        ),
         Command::Ack {
             labels,
             duration,

@@ -88,6 +88,7 @@ fn publish(status: &StatusBoard, update: &PolicyUpdate) {
                     )
                 });
             entry.file = facts.file.display().to_string();
+            entry.line = facts.line;
             entry.generation = facts.generation;
             entry.spec = facts.spec.clone();
             entry.rejected = facts.rejected.clone();

@@ -197,6 +197,10 @@ async fn controller(
             )),
             token,
             ack,
+            policy_writes: hale_server::PolicyWrites {
+                path: args.policies.clone(),
+                allowed: args.ui_writes,
+            },
         },
         async {
             let _ = api_stopped.await;
