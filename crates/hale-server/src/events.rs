@@ -32,6 +32,7 @@ pub struct EventFilter {
     target: Option<String>,
     since: Option<String>,
     contains: Option<String>,
+    after: Option<u64>,
 }
 
 fn bad_request(message: String) -> ApiError {
@@ -57,9 +58,14 @@ impl EventFilter {
                 "target" => filter.target = Some(value),
                 "since" => filter.since = Some(value),
                 "contains" => filter.contains = Some(value),
+                "after" => {
+                    filter.after = Some(value.parse().map_err(|_| {
+                        bad_request(format!("after={value:?}: expected a record's sequence number"))
+                    })?);
+                }
                 other => {
                     return Err(bad_request(format!(
-                        "unknown parameter {other:?}: the filters are n, kind, policy, target, since and contains"
+                        "unknown parameter {other:?}: the filters are n, kind, policy, target, since, contains and after"
                     )));
                 }
             }
@@ -83,7 +89,7 @@ impl EventFilter {
             kinds: self.kinds.clone(),
             since,
             contains: self.contains.clone(),
-            after_seq: None,
+            after_seq: self.after,
         })
     }
 
@@ -119,7 +125,7 @@ async fn read(state: &ApiState, query: AuditQuery) -> Result<Vec<HealEvent>, Res
 }
 
 /// `GET /api/v1/events`: matching audit records, newest first.
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(("n" = Option<usize>, Query, description = "How many (default 100)"), ("kind" = Option<String>, Query, description = "Record kinds or action names, comma-separated, repeatable"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "A duration back (1h) or an RFC 3339 instant"), ("contains" = Option<String>, Query, description = "Free text in the reason, signal or alert name")), responses((status = 200, description = "Matching audit records, newest first", content_type = "application/json"), (status = 400, description = "An unknown parameter or kind")))]
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(("n" = Option<usize>, Query, description = "How many (default 100)"), ("kind" = Option<String>, Query, description = "Record kinds or action names, comma-separated, repeatable"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "A duration back (1h) or an RFC 3339 instant"), ("contains" = Option<String>, Query, description = "Free text in the reason, signal or alert name"), ("after" = Option<u64>, Query, description = "Only records after this sequence number")), responses((status = 200, description = "Matching audit records, newest first", content_type = "application/json"), (status = 400, description = "An unknown parameter or kind")))]
 pub async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
     let query = match EventFilter::parse(raw.as_deref())
         .and_then(|filter| filter.backlog_query(Some(DEFAULT_LIMIT)))
@@ -146,7 +152,7 @@ fn to_sse(event: &HealEvent) -> Event {
 /// since that one are sent first, so a client that reconnects misses none; otherwise `n`
 /// and `since` ask for that backlog first (the last `n`, or all since `since`), as
 /// `tail -n N -f` does.
-#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record: the ones written since are sent first"), ("n" = Option<usize>, Query, description = "Backlog: the last n first"), ("kind" = Option<String>, Query, description = "As for /api/v1/events"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "Backlog since"), ("contains" = Option<String>, Query, description = "Free text")), responses((status = 200, description = "Server-Sent Events, one audit record each, id = its sequence number", content_type = "text/event-stream")))]
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record: the ones written since are sent first"), ("n" = Option<usize>, Query, description = "Backlog: the last n first"), ("kind" = Option<String>, Query, description = "As for /api/v1/events"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "Backlog since"), ("contains" = Option<String>, Query, description = "Free text"), ("after" = Option<u64>, Query, description = "Resume after this record, as Last-Event-ID does")), responses((status = 200, description = "Server-Sent Events, one audit record each, id = its sequence number", content_type = "text/event-stream")))]
 pub async fn stream(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -160,10 +166,13 @@ pub async fn stream(
         Ok(query) => query,
         Err(response) => return response.into_response(),
     };
+    // EventSource resends the last id it saw as Last-Event-ID when it reconnects; a client
+    // that opens a new stream (after a page reload) passes it as `after`.
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(filter.after);
     // Subscribe before reading the backlog, so nothing written in between is lost; the
     // sequence numbers remove what both deliver.
     let live = state.audit.stream();
@@ -222,7 +231,7 @@ fn events(
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         // Tell the client and end the stream: it reconnects with
                         // Last-Event-ID and reads the gap from the store.
-                        let warning = Event::default().event("lagged").data(format!(
+                        let warning = Event::default().event("lagged").retry(Duration::from_millis(200)).data(format!(
                             "{missed} records were skipped; reconnect with Last-Event-ID {last} to read them"
                         ));
                         return Some((Ok(warning), (live, query, last, true)));

@@ -44,7 +44,7 @@ pub use control::{AlertNotice, Control, ControlError, ControlRequest, constant_t
 pub use metrics::Metrics;
 pub use openapi::{ApiDoc, document as openapi_document};
 pub use policy_source::PolicyWrites;
-pub use ui::{APP_CSS, APP_JS, INDEX_HTML};
+pub use ui::{ASSETS, INDEX_HTML};
 
 /// How many audit records a policy's detail carries.
 const RECENT_EVENTS: usize = 20;
@@ -229,10 +229,13 @@ async fn overview(State(state): State<ApiState>, headers: axum::http::HeaderMap)
         "generations": status.policies.values().map(|p| (p.name.clone(), p.generation)).collect::<std::collections::BTreeMap<_, _>>(),
         "reloadErrors": reload_errors,
         "notifierQueues": state.metrics.notification_queues(),
+        "eventKinds": hale_core::HealEventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "kindFilters": hale_core::kind_filter_names(),
         "controlsEnabled": state.token.is_some(),
         "uiWrites": state.policy_writes.allowed,
         "dockerConnected": status.docker_connected,
         "startedAt": status.started_at,
+        "now": Timestamp::now(),
         "uptimeSeconds": Timestamp::now().since(status.started_at).as_secs(),
         "lastReload": status.last_reload,
     }))

@@ -11,10 +11,22 @@ use crate::ApiState;
 
 /// The page.
 pub const INDEX_HTML: &str = include_str!("../assets/index.html");
-/// Its script.
-pub const APP_JS: &str = include_str!("../assets/app.js");
-/// Its style sheet.
-pub const APP_CSS: &str = include_str!("../assets/app.css");
+
+/// The page's scripts (ES modules, one per view) and style sheet, by file name.
+pub const ASSETS: [(&str, &str, &str); 10] = [
+    ("app.js", JS, include_str!("../assets/app.js")),
+    ("core.js", JS, include_str!("../assets/core.js")),
+    ("decision.js", JS, include_str!("../assets/decision.js")),
+    ("overview.js", JS, include_str!("../assets/overview.js")),
+    ("targets.js", JS, include_str!("../assets/targets.js")),
+    ("target.js", JS, include_str!("../assets/target.js")),
+    ("console.js", JS, include_str!("../assets/console.js")),
+    ("policies.js", JS, include_str!("../assets/policies.js")),
+    ("docs.js", JS, include_str!("../assets/docs.js")),
+    ("app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// Only this origin's scripts, styles and connections; never framed (clickjacking a
 /// control button); no referrer (a target name in a URL stays here).
@@ -25,8 +37,7 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(page))
-        .route("/ui/app.js", get(script))
-        .route("/ui/app.css", get(style))
+        .route("/ui/{asset}", get(file))
         .route("/docs", get(page))
 }
 
@@ -71,10 +82,12 @@ pub(crate) async fn page() -> Response {
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn style() -> Response {
-    asset("text/css; charset=utf-8", APP_CSS)
+async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(file, _, _)| *file == name) {
+        Some((_, content_type, body)) => asset(content_type, body),
+        None => crate::error(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("no dashboard file {name:?}"),
+        ),
+    }
 }
