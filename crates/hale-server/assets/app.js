@@ -58,7 +58,8 @@ async function poll() {
     const [overviewData, targetList, policyList] = await Promise.all([
       api('/'),
       api('/api/v1/targets'),
-      api('/api/v1/policies'),
+      // Without each policy's targets again: the targets list has them.
+      api('/api/v1/policies?targets=false'),
     ]);
     store.offset = overviewData.now ? overviewData.now - Date.now() : 0;
     store.overview = overviewData;
@@ -66,6 +67,8 @@ async function poll() {
     store.policies = policyList;
     reachable(true);
     if (current) current.view.refresh?.(document.getElementById('main'));
+    // What a person waits for: the first view drawn with data (read by the benchmark).
+    if (!performance.getEntriesByName('hale-first-render').length) performance.mark('hale-first-render');
   } catch (problem) {
     store.lastError = problem.message;
     reachable(false);

@@ -39,7 +39,7 @@ export function refresh(main) {
   if (!store.policies) return;
   if (mode === 'list') {
     const body = main.querySelector('#policies-table tbody');
-    const signature = JSON.stringify(store.policies.items.map((p) => [p.name, p.generation, p.observedGeneration, p.conditions, p.targets.length, p.circuitOpen]));
+    const signature = JSON.stringify(store.policies.items.map((p) => [p.name, p.generation, p.observedGeneration, p.conditions, p.targetCount, p.circuitOpen]));
     if (body.dataset.signature === signature) return;
     body.dataset.signature = signature;
     body.replaceChildren(...store.policies.items.map((p) => h('tr', { dataset: { policy: p.name } },
@@ -49,7 +49,7 @@ export function refresh(main) {
       h('td', {}, `${p.generation}${p.observedGeneration === p.generation ? '' : ` (applied: ${p.observedGeneration})`}`),
       h('td', {}, p.spec.mode || 'Enforce'),
       h('td', {}, conditions(p)),
-      h('td', {}, String(p.targets.length)),
+      h('td', {}, String(p.targetCount)),
       h('td', {}, h('code', {}, `${p.file}:${p.line || 1}`)))));
     const rejected = store.policies.rejectedFiles || [];
     main.querySelector('#rejected').replaceChildren(...(rejected.length ? [h('div', { class: 'panel bad' },
@@ -82,7 +82,7 @@ function drawDetail(main, force) {
   const box = main.querySelector('#policy-detail');
   const p = (store.policies?.items || []).find((x) => x.name === selected);
   if (!box) return;
-  const signature = JSON.stringify([p, source, store.overview?.paused]);
+  const signature = JSON.stringify([p, source, store.overview?.paused, (store.targets?.items || []).filter((t) => t.policy === selected)]);
   if (!force && box.dataset.signature === signature) return;
   box.dataset.signature = signature;
   if (!p) {
@@ -90,6 +90,7 @@ function drawDetail(main, force) {
     return;
   }
   const paused = (store.overview?.paused || []).includes(p.name);
+  const selects = (store.targets?.items || []).filter((t) => t.policy === p.name);
   const panel = h('div', { id: 'control-result', 'aria-live': 'polite' });
   box.replaceChildren(
     h('h1', {}, p.name),
@@ -100,8 +101,8 @@ function drawDetail(main, force) {
       h('button', { id: paused ? 'resume' : 'pause', onclick: () => runControl({ title: `${paused ? 'Resume' : 'Pause'} policy ${p.name}?`, detail: paused ? 'It decides and acts again.' : 'Its targets are assessed, nothing decided or done, until resumed.', path: `/api/v1/policies/${encodeURIComponent(p.name)}/${paused ? 'resume' : 'pause'}`, panel, audit: `policy=${encodeURIComponent(p.name)}` }) }, paused ? 'Resume' : 'Pause'),
       h('a', { class: 'button', href: `#/import?from=${encodeURIComponent(p.name)}` }, 'Edit…')),
     panel,
-    h('h2', {}, `Selects now (${p.targets.length})`),
-    p.targets.length ? h('ul', { class: 'inline-list' }, p.targets.map((t) => h('li', {}, h('a', { href: `#/targets/${encodeURIComponent(t.name)}` }, t.name), ' ', badge(t.state)))) : h('p', { class: 'quiet' }, 'No target right now.'),
+    h('h2', {}, `Selects now (${selects.length})`),
+    selects.length ? h('ul', { class: 'inline-list' }, selects.map((t) => h('li', {}, h('a', { href: `#/targets/${encodeURIComponent(t.name)}` }, t.name), ' ', badge(t.state)))) : h('p', { class: 'quiet' }, 'No target right now.'),
     h('h2', {}, 'YAML'),
     source?.error ? h('p', { class: 'bad' }, source.error) : h('pre', { class: 'yaml', id: 'policy-yaml' }, source ? source.yaml : 'Loading…'),
   );

@@ -6,6 +6,8 @@ import { store, api, h, badge, clock, ago, recordLine, runControl, serverNow, ac
 import { explain } from './decision.js';
 
 const DAY = 24 * 3600 * 1000;
+/** The strip's span: the last 24 hours, or the last hour to see a recent episode. */
+let span = DAY;
 let name = '';
 let events = [];
 let loaded = 0;
@@ -18,7 +20,9 @@ export function render(main, { params }) {
     h('p', {}, h('a', { href: '#/targets' }, '← Targets')),
     h('h1', {}, name),
     h('div', { id: 'target-policies' }, h('p', { class: 'quiet' }, 'Loading…')),
-    h('h2', {}, 'Last 24 hours'),
+    h('h2', {}, 'Timeline ',
+      h('button', { type: 'button', id: 'span-24h', 'aria-pressed': 'true', onclick: () => zoom(main, DAY) }, '24 h'), ' ',
+      h('button', { type: 'button', id: 'span-1h', 'aria-pressed': 'false', onclick: () => zoom(main, 3600 * 1000) }, '1 h')),
     h('div', { id: 'timeline' }),
     h('h2', {}, 'Controls'),
     h('div', { id: 'controls', class: 'controls' }),
@@ -35,6 +39,13 @@ export function render(main, { params }) {
     }
   }, 1000);
   return () => clearInterval(timer);
+}
+
+function zoom(main, ms) {
+  span = ms;
+  main.querySelector('#span-24h').setAttribute('aria-pressed', String(ms === DAY));
+  main.querySelector('#span-1h').setAttribute('aria-pressed', String(ms !== DAY));
+  drawTimeline(main.querySelector('#timeline'));
 }
 
 async function load(main) {
@@ -80,7 +91,7 @@ export function refresh(main) {
         h('dt', {}, 'Ladder step'), h('dd', {}, `${t.step} (attempts made: ${t.attempts || 0})`),
         h('dt', {}, 'Last action'), h('dd', {}, t.lastAction ? `${t.lastAction} ${ago(t.lastActionAt)}${t.lastActionFailed ? ' — failed' : ''}` : '—'),
         h('dt', {}, 'Next action not before'), h('dd', {}, t.nextActionAt && t.nextActionAt > serverNow()
-          ? h('span', { 'data-until': t.nextActionAt }, '') : 'now'),
+          ? h('span', { 'data-until': t.nextActionAt }, `${Math.ceil((t.nextActionAt - serverNow()) / 1000)} s`) : 'now'),
         h('dt', {}, 'Container ID'), h('dd', {}, t.id ? h('code', {}, t.id.slice(0, 12)) : '—')),
       probes(t))));
   }
@@ -106,7 +117,7 @@ function traceLink(traceId) {
  * until hale records a recovery, a quarantine purple until a release. */
 function drawTimeline(box) {
   const end = serverNow();
-  const start = end - DAY;
+  const start = end - span;
   const toState = { failing: 'failing', action_started: 'acting', recovered: 'healthy', quarantined: 'quarantined', released: 'healthy', disabled: 'disabled', enabled: 'healthy' };
   const segments = [];
   // Before hale's first record of it, or before this hale started, nothing is known.
@@ -128,10 +139,10 @@ function drawTimeline(box) {
     }
   }
   segments.push({ state, from: since, to: end });
-  const pct = (t) => `${(((t - start) / DAY) * 100).toFixed(3)}%`;
-  const strip = h('div', { class: 'strip', role: 'img', 'aria-label': `State of ${name} over the last 24 hours` },
+  const pct = (t) => `${(((t - start) / span) * 100).toFixed(3)}%`;
+  const strip = h('div', { class: 'strip', role: 'img', 'aria-label': `State of ${name} over the last ${span === DAY ? '24 hours' : 'hour'}` },
     segments.filter((s) => s.to > s.from).map((s) => h('span', {
-      class: `segment state-${s.state}`, style: { left: pct(s.from), width: `${(((s.to - s.from) / DAY) * 100).toFixed(3)}%` }, title: `${s.state} from ${clock(s.from)} to ${clock(s.to)}`,
+      class: `segment state-${s.state}`, style: { left: pct(s.from), width: `${(((s.to - s.from) / span) * 100).toFixed(3)}%` }, title: `${s.state} from ${clock(s.from)} to ${clock(s.to)}`,
     })),
     marks.map((e) => h('a', {
       class: `mark mark-${e.kind}`, style: { left: pct(e.time) },

@@ -363,17 +363,44 @@ fn not_found(message: String) -> Response {
     error(StatusCode::NOT_FOUND, message)
 }
 
-#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", responses((status = 200, description = "The policies in force with generations, conditions, source file:line and targets; rejected files", content_type = "application/json")))]
-async fn policies(State(state): State<ApiState>) -> Response {
+#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", params(("targets" = Option<bool>, Query, description = "false: leave each policy's targets out (targetCount stays)")), responses((status = 200, description = "The policies in force with generations, conditions, source file:line and targets; rejected files", content_type = "application/json")))]
+async fn policies(
+    State(state): State<ApiState>,
+    axum::extract::Query(shape): axum::extract::Query<PolicyListShape>,
+) -> Response {
     let status = state.status.snapshot();
+    let items: Vec<serde_json::Value> = status
+        .policies
+        .values()
+        .map(|policy| {
+            let mut item = serde_json::to_value(policy).unwrap_or_default();
+            item["targetCount"] = json!(policy.targets.len());
+            if !shape.targets {
+                item["targets"] = json!([]);
+            }
+            item
+        })
+        .collect();
     Json(json!({
         "kind": "PolicyList",
-        "items": status.policies.values().collect::<Vec<_>>(),
+        "items": items,
         "rejectedFiles": status.rejected_files,
         "dryRun": status.dry_run,
         "lastReload": status.last_reload,
     }))
     .into_response()
+}
+
+/// `?targets=false` leaves each policy's targets out (their count stays): the dashboard
+/// reads the targets from `/api/v1/targets` already.
+#[derive(Debug, serde::Deserialize)]
+struct PolicyListShape {
+    #[serde(default = "yes")]
+    targets: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy")), responses((status = 200, description = "The policy and its recent audit records", content_type = "application/json"), (status = 404, description = "No such policy")))]
