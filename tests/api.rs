@@ -286,11 +286,10 @@ fn read_stream(url: &str, last_id: Option<u64>, count: usize) -> Vec<(u64, Strin
         let text = line.trim_end();
         if let Some(value) = text.strip_prefix("id:") {
             id = value.trim().parse::<u64>().ok();
-        } else if let Some(value) = text.strip_prefix("data:") {
-            if let (Some(seq), Ok(event)) = (id.take(), serde_json::from_str::<Value>(value.trim()))
-            {
-                seen.push((seq, event["kind"].as_str().unwrap_or_default().to_owned()));
-            }
+        } else if let Some(value) = text.strip_prefix("data:")
+            && let (Some(seq), Ok(event)) = (id.take(), serde_json::from_str::<Value>(value.trim()))
+        {
+            seen.push((seq, event["kind"].as_str().unwrap_or_default().to_owned()));
         }
     }
     seen

@@ -27,8 +27,14 @@ fn shipped_policy(docker: &TestDocker) -> String {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/autoheal.yaml"),
     )
     .unwrap();
-    assert!(shipped.contains("autoheal: \"true\""), "the shipped selector changed");
-    shipped.replace("autoheal: \"true\"", &format!("hale.test: \"{}\"", docker.id))
+    assert!(
+        shipped.contains("autoheal: \"true\""),
+        "the shipped selector changed"
+    );
+    shipped.replace(
+        "autoheal: \"true\"",
+        &format!("hale.test: \"{}\"", docker.id),
+    )
 }
 
 /// When Docker last started the container.
@@ -44,7 +50,10 @@ fn wait_restarted(docker: &TestDocker, suffix: &str, before: &str) -> String {
         if now != before {
             return now;
         }
-        assert!(Instant::now() < deadline, "{suffix} was not restarted within {SEE:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{suffix} was not restarted within {SEE:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -52,7 +61,12 @@ fn wait_restarted(docker: &TestDocker, suffix: &str, before: &str) -> String {
 fn start_hale(ws: &Workspace, port: u16, extra: &[&str]) -> Hale {
     let listen = format!("127.0.0.1:{port}");
     let token = ws.root().join("token");
-    let mut args = vec!["--api-token-file", token.to_str().unwrap(), "--listen", &listen];
+    let mut args = vec![
+        "--api-token-file",
+        token.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ];
     args.extend_from_slice(extra);
     let hale = ws.start(&args, &[]);
     hale.api();
@@ -91,36 +105,63 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     browser.screenshot("overview").await;
     let (status, body) = http("GET", &format!("{base}/"), None, None);
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["name"], "hale");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["name"],
+        "hale"
+    );
 
     browser.goto(&format!("{base}/ui/#/targets/{name}")).await;
     wait_target_state(&browser, "healthy").await;
     let decision = browser.text(".decision").await;
-    assert!(decision.starts_with("Healthy. If it fails: restart"), "{decision}");
+    assert!(
+        decision.starts_with("Healthy. If it fails: restart"),
+        "{decision}"
+    );
 
     // Disable healing: confirmation, then the token (asked for, never in the URL).
     browser.click("#disable").await;
     browser.confirm().await;
     browser
-        .wait_js("the token dialog", SEE, "return document.getElementById('token-dialog').open")
+        .wait_js(
+            "the token dialog",
+            SEE,
+            "return document.getElementById('token-dialog').open",
+        )
         .await;
     browser.type_into("#token-dialog input", &token).await;
     browser.click("#token-dialog button[value=save]").await;
     browser
         .wait_js("the audit record of the switch", SEE, "return document.querySelector('#control-result .audit-record')?.innerText.includes('disabled')")
         .await;
-    assert!(browser.text("#control-result").await.contains("healing is off"));
+    assert!(
+        browser
+            .text("#control-result")
+            .await
+            .contains("healing is off")
+    );
     let url = browser.client.current_url().await.unwrap();
-    assert!(!url.as_str().contains(&token), "the token must never be in a URL: {url}");
+    assert!(
+        !url.as_str().contains(&token),
+        "the token must never be in a URL: {url}"
+    );
 
     // Unhealthy while disabled: shown failing, not remediated.
     let before = started_at(&docker, "web");
     common::docker_ok(&["exec", &name, "rm", "/tmp/healthy"]);
     wait_target_state(&browser, "failing").await;
-    assert!(browser.text("#target-policies").await.contains("healing off"));
+    assert!(
+        browser
+            .text("#target-policies")
+            .await
+            .contains("healing off")
+    );
     browser.screenshot("target-failing-healing-off").await;
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(started_at(&docker, "web"), before, "a disabled target was remediated");
+    assert_eq!(
+        started_at(&docker, "web"),
+        before,
+        "a disabled target was remediated"
+    );
 
     // hale goes away: the page says so instead of showing stale data.
     hale.stop();
@@ -132,11 +173,19 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     // hale comes back: still disabled (persisted), still not remediated.
     let hale = start_hale(&ws, port, &[]);
     browser
-        .wait_js("the banner to go", SEE, "return document.getElementById('banner').hidden")
+        .wait_js(
+            "the banner to go",
+            SEE,
+            "return document.getElementById('banner').hidden",
+        )
         .await;
     wait_target_state(&browser, "failing").await;
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(started_at(&docker, "web"), before, "healing came back on after a restart of hale");
+    assert_eq!(
+        started_at(&docker, "web"),
+        before,
+        "healing came back on after a restart of hale"
+    );
     let (_, targets) = http("GET", &format!("{base}/api/v1/targets"), None, None);
     let targets: Value = serde_json::from_str(&targets).unwrap();
     assert_eq!(targets["items"][0]["disabled"], true);
@@ -148,7 +197,11 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     let restarted = wait_restarted(&docker, "web", &before);
     wait_target_state(&browser, "healthy").await;
     browser
-        .wait_js("the recovery in the target's records", SEE, "return document.getElementById('target-events').innerText.includes('recovered')")
+        .wait_js(
+            "the recovery in the target's records",
+            SEE,
+            "return document.getElementById('target-events').innerText.includes('recovered')",
+        )
         .await;
 
     // Heal now restarts the real container, and shows the audit record it produced.
@@ -162,13 +215,24 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
 
     // Without the right token, nothing: the page reports the refusal, the container runs on.
     let current = started_at(&docker, "web");
-    browser.js("sessionStorage.clear(); document.dispatchEvent(new CustomEvent('hale-token'));", vec![]).await;
+    browser
+        .js(
+            "sessionStorage.clear(); document.dispatchEvent(new CustomEvent('hale-token'));",
+            vec![],
+        )
+        .await;
     browser.click("#heal").await;
     browser.confirm().await;
     browser
-        .wait_js("the token dialog", SEE, "return document.getElementById('token-dialog').open")
+        .wait_js(
+            "the token dialog",
+            SEE,
+            "return document.getElementById('token-dialog').open",
+        )
         .await;
-    browser.type_into("#token-dialog input", "not-the-token-at-all").await;
+    browser
+        .type_into("#token-dialog input", "not-the-token-at-all")
+        .await;
     browser.click("#token-dialog button[value=save]").await;
     browser
         .wait_js("the refusal", SEE, "return document.querySelector('#control-result .result-error')?.innerText.includes('wrong bearer token')")
@@ -178,7 +242,11 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
         .await;
     assert_eq!(refused, 401);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(started_at(&docker, "web"), current, "a control without the token acted");
+    assert_eq!(
+        started_at(&docker, "web"),
+        current,
+        "a control without the token acted"
+    );
 
     // On a phone, and in the dark theme.
     browser.client.set_window_size(390, 844).await.unwrap();
@@ -187,7 +255,11 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     browser.click("#theme").await;
     browser.goto(&format!("{base}/ui/#/targets")).await;
     browser
-        .wait_js("the targets table", SEE, &format!("return document.querySelector('tr[data-target=\"{name}\"]') !== null"))
+        .wait_js(
+            "the targets table",
+            SEE,
+            &format!("return document.querySelector('tr[data-target=\"{name}\"]') !== null"),
+        )
         .await;
     browser.screenshot("targets-dark").await;
     browser.close().await;
@@ -218,14 +290,25 @@ async fn the_console_streams_live_resumes_without_gaps_and_keeps_filters_in_the_
     let name = docker.name("web");
     docker.wait_field("web", "{{.State.Health.Status}}", "healthy", SEE);
     let heal = |expect: u16| {
-        let (status, body) = http("POST", &format!("{base}/api/v1/targets/{name}/heal"), Some(&token), None);
+        let (status, body) = http(
+            "POST",
+            &format!("{base}/api/v1/targets/{name}/heal"),
+            Some(&token),
+            None,
+        );
         assert_eq!(status, expect, "{body}");
     };
 
     let browser = Browser::start(1280, 900).await;
-    browser.goto(&format!("{base}/ui/#/events?target={name}")).await;
     browser
-        .wait_js("the stream to be live", SEE, "return document.getElementById('console-status')?.dataset.state === 'live'")
+        .goto(&format!("{base}/ui/#/events?target={name}"))
+        .await;
+    browser
+        .wait_js(
+            "the stream to be live",
+            SEE,
+            "return document.getElementById('console-status')?.dataset.state === 'live'",
+        )
         .await;
     // When each row appeared, by the page's clock (the same machine's as the server's).
     browser
@@ -233,12 +316,24 @@ async fn the_console_streams_live_resumes_without_gaps_and_keeps_filters_in_the_
         .await;
     heal(200);
     browser
-        .wait_js("the heal's record in the console", SEE, "return document.querySelector('#console-list li.kind-action_started')")
+        .wait_js(
+            "the heal's record in the console",
+            SEE,
+            "return document.querySelector('#console-list li.kind-action_started')",
+        )
         .await;
-    let (_, records) = http("GET", &format!("{base}/api/v1/events?target={name}&kind=action_started"), None, None);
+    let (_, records) = http(
+        "GET",
+        &format!("{base}/api/v1/events?target={name}&kind=action_started"),
+        None,
+        None,
+    );
     let record = serde_json::from_str::<Value>(&records).unwrap()[0].clone();
     let seen = browser
-        .js("return window.seenAt[arguments[0]]", vec![record["seq"].clone()])
+        .js(
+            "return window.seenAt[arguments[0]]",
+            vec![record["seq"].clone()],
+        )
         .await;
     println!(
         "console latency: record written at {} ms, on the page at {} ms: {} ms",
@@ -251,26 +346,51 @@ async fn the_console_streams_live_resumes_without_gaps_and_keeps_filters_in_the_
     // arrive after it does, once each.
     hale.stop();
     browser
-        .wait_js("the console to notice", SEE, "return document.getElementById('console-status').dataset.state === 'reconnecting'")
+        .wait_js(
+            "the console to notice",
+            SEE,
+            "return document.getElementById('console-status').dataset.state === 'reconnecting'",
+        )
         .await;
     let hale = start_hale(&ws, port, &[]);
     // The first restart's verification may still hold the target: heal once it is free.
     let deadline = Instant::now() + SEE;
     loop {
-        let (status, _) = http("POST", &format!("{base}/api/v1/targets/{name}/heal"), Some(&token), None);
+        let (status, _) = http(
+            "POST",
+            &format!("{base}/api/v1/targets/{name}/heal"),
+            Some(&token),
+            None,
+        );
         if status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "the heal after the restart was refused ({status})");
+        assert!(
+            Instant::now() < deadline,
+            "the heal after the restart was refused ({status})"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     browser
-        .wait_js("two heals in the console", SEE, "return document.querySelectorAll('#console-list li.kind-action_started').length >= 2")
+        .wait_js(
+            "two heals in the console",
+            SEE,
+            "return document.querySelectorAll('#console-list li.kind-action_started').length >= 2",
+        )
         .await;
     browser
-        .wait_js("the second recovery", SEE, "return document.querySelectorAll('#console-list li.kind-recovered').length >= 2")
+        .wait_js(
+            "the second recovery",
+            SEE,
+            "return document.querySelectorAll('#console-list li.kind-recovered').length >= 2",
+        )
         .await;
-    let (_, all) = http("GET", &format!("{base}/api/v1/events?target={name}&n=1000"), None, None);
+    let (_, all) = http(
+        "GET",
+        &format!("{base}/api/v1/events?target={name}&n=1000"),
+        None,
+        None,
+    );
     let mut expected: Vec<u64> = serde_json::from_str::<Vec<Value>>(&all)
         .unwrap()
         .iter()
@@ -278,7 +398,10 @@ async fn the_console_streams_live_resumes_without_gaps_and_keeps_filters_in_the_
         .collect();
     expected.reverse();
     let shown = console_seqs(&browser).await;
-    assert_eq!(shown, expected, "the console must hold every record of the target once, in order");
+    assert_eq!(
+        shown, expected,
+        "the console must hold every record of the target once, in order"
+    );
 
     // Pause holds what arrives; resume shows it.
     browser.click("#console-pause").await;
@@ -287,31 +410,54 @@ async fn the_console_streams_live_resumes_without_gaps_and_keeps_filters_in_the_
     browser
         .wait_js("the paused console to hold the record", SEE, "return document.getElementById('console-status').textContent.match(/([1-9]\\d*) held/)")
         .await;
-    assert_eq!(console_seqs(&browser).await.len(), before, "a paused console rendered");
+    assert_eq!(
+        console_seqs(&browser).await.len(),
+        before,
+        "a paused console rendered"
+    );
     browser.click("#console-pause").await;
     browser
-        .wait_js("the held records to show", SEE, &format!("return document.querySelectorAll('#console-list li').length > {before}"))
+        .wait_js(
+            "the held records to show",
+            SEE,
+            &format!("return document.querySelectorAll('#console-list li').length > {before}"),
+        )
         .await;
 
     // Filters are the URL: opened fresh, it shows only what it says.
     let shared = format!("{base}/ui/?fresh#/events?kind=action_started&target={name}");
     browser.goto(&shared).await;
     browser
-        .wait_js("the filtered console", SEE, "return document.querySelectorAll('#console-list li').length >= 3")
+        .wait_js(
+            "the filtered console",
+            SEE,
+            "return document.querySelectorAll('#console-list li').length >= 3",
+        )
         .await;
     let kinds = browser
         .js("return [...document.querySelectorAll('#console-list li')].every(li => li.classList.contains('kind-action_started'))", vec![])
         .await;
     assert_eq!(kinds, true);
     assert_eq!(
-        browser.js("return document.getElementById('console-kind').value", vec![]).await,
+        browser
+            .js(
+                "return document.getElementById('console-kind').value",
+                vec![]
+            )
+            .await,
         "action_started"
     );
     browser.screenshot("console").await;
     // A kind that does not exist is refused with the server's words, not an empty list.
-    browser.goto(&format!("{base}/ui/?again#/events?kind=restrat")).await;
     browser
-        .wait_js("the refusal of an unknown kind", SEE, "return document.getElementById('console-status').innerText.includes('restrat')")
+        .goto(&format!("{base}/ui/?again#/events?kind=restrat"))
+        .await;
+    browser
+        .wait_js(
+            "the refusal of an unknown kind",
+            SEE,
+            "return document.getElementById('console-status').innerText.includes('restrat')",
+        )
         .await;
     browser.close().await;
     hale.stop();
@@ -341,7 +487,9 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
         .wait_js("the policy row", SEE, "return document.querySelector('tr[data-policy=autoheal]')?.innerText.includes('test.yaml:')")
         .await;
     browser.screenshot("policies").await;
-    browser.goto(&format!("{base}/ui/#/policies/autoheal")).await;
+    browser
+        .goto(&format!("{base}/ui/#/policies/autoheal"))
+        .await;
     browser
         .wait_js("the policy's YAML", SEE, "return document.getElementById('policy-yaml')?.textContent.includes('kind: HealPolicy')")
         .await;
@@ -361,11 +509,18 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
     let diagnostics = browser
         .wait_js("the error's position", SEE, "const d = document.getElementById('diagnostics').innerText; return d.includes('11:15') && d")
         .await;
-    assert!(diagnostics.as_str().unwrap().contains("period"), "{diagnostics}");
+    assert!(
+        diagnostics.as_str().unwrap().contains("period"),
+        "{diagnostics}"
+    );
     browser.screenshot("import-error").await;
     browser.click("#apply").await;
     browser
-        .wait_js("the refusal", SEE, "return document.querySelector('#import-result .result-error')")
+        .wait_js(
+            "the refusal",
+            SEE,
+            "return document.querySelector('#import-result .result-error')",
+        )
         .await;
     assert_eq!(listing(), files_before, "an invalid import wrote something");
 
@@ -375,34 +530,54 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
         .js("const a = document.getElementById('editor'); a.value = arguments[0]; a.dispatchEvent(new Event('input'));", vec![json!(valid)])
         .await;
     browser
-        .wait_js("the YAML to validate", SEE, "return document.getElementById('diagnostics').innerText.includes('Valid')")
+        .wait_js(
+            "the YAML to validate",
+            SEE,
+            "return document.getElementById('diagnostics').innerText.includes('Valid')",
+        )
         .await;
     browser.click("#apply").await;
     browser
         .wait_js("the GitOps answer", SEE, "return document.getElementById('import-result').innerText.includes('--ui-writes') && document.getElementById('download')")
         .await;
-    assert_eq!(listing(), files_before, "a hale without --ui-writes wrote a policy");
+    assert_eq!(
+        listing(),
+        files_before,
+        "a hale without --ui-writes wrote a policy"
+    );
     // The server refuses the write too, whoever asks.
     let token = std::fs::read_to_string(ws.root().join("token")).unwrap();
     let refused = browser
         .js("return fetch('/api/v1/policies', {method: 'POST', headers: {Authorization: 'Bearer ' + arguments[0]}, body: arguments[1]}).then(r => r.status)", vec![json!(token), json!(valid)])
         .await;
     assert_eq!(refused, 403);
-    assert_eq!(listing(), files_before, "a hale without --ui-writes wrote a policy");
+    assert_eq!(
+        listing(),
+        files_before,
+        "a hale without --ui-writes wrote a policy"
+    );
 
     // With --ui-writes it is written, and the hot reload puts it in force.
     hale.stop();
     let hale = start_hale(&ws, port, &["--ui-writes"]);
     browser.goto(&format!("{base}/ui/?writes#/import")).await;
     browser
-        .wait_js("the writing editor", SEE, "return document.getElementById('apply')?.textContent.includes('Write')")
+        .wait_js(
+            "the writing editor",
+            SEE,
+            "return document.getElementById('apply')?.textContent.includes('Write')",
+        )
         .await;
     browser
         .js("const a = document.getElementById('editor'); a.value = arguments[0]; a.dispatchEvent(new Event('input'));", vec![json!(valid)])
         .await;
     browser.click("#apply").await;
     browser
-        .wait_js("the token dialog", SEE, "return document.getElementById('token-dialog').open")
+        .wait_js(
+            "the token dialog",
+            SEE,
+            "return document.getElementById('token-dialog').open",
+        )
         .await;
     browser.type_into("#token-dialog input", &token).await;
     browser.click("#token-dialog button[value=save]").await;
@@ -412,7 +587,11 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
     assert!(ws.policies().join("extra.yaml").exists());
     browser.goto(&format!("{base}/ui/#/policies")).await;
     browser
-        .wait_js("the new policy in force", SEE, "return document.querySelector('tr[data-policy=extra]')")
+        .wait_js(
+            "the new policy in force",
+            SEE,
+            "return document.querySelector('tr[data-policy=extra]')",
+        )
         .await;
 
     // The API reference lists every route of the OpenAPI document, and tries reads.
@@ -423,11 +602,25 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
     let (_, document) = http("GET", &format!("{base}/api/v1/openapi.json"), None, None);
     let document: Value = serde_json::from_str(&document).unwrap();
     assert_eq!(document["openapi"], "3.1.0");
-    let operations: usize = document["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
-    let shown = browser.js("return document.querySelectorAll('details.operation').length", vec![]).await;
+    let operations: usize = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    let shown = browser
+        .js(
+            "return document.querySelectorAll('details.operation').length",
+            vec![],
+        )
+        .await;
     assert_eq!(shown.as_u64(), Some(operations as u64));
-    browser.click("details.operation[data-path=\"/api/v1/targets\"] summary").await;
-    browser.click("details.operation[data-path=\"/api/v1/targets\"] button").await;
+    browser
+        .click("details.operation[data-path=\"/api/v1/targets\"] summary")
+        .await;
+    browser
+        .click("details.operation[data-path=\"/api/v1/targets\"] button")
+        .await;
     browser
         .wait_js("the tried read", SEE, "return document.querySelector('details.operation[data-path=\"/api/v1/targets\"] .try-output')?.textContent.startsWith('200')")
         .await;

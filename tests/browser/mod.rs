@@ -128,7 +128,11 @@ impl Browser {
     pub async fn wait_js(&self, what: &str, timeout: Duration, script: &str) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let value = self.client.execute(script, vec![]).await.unwrap_or(Value::Null);
+            let value = self
+                .client
+                .execute(script, vec![])
+                .await
+                .unwrap_or(Value::Null);
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,

@@ -168,10 +168,9 @@ pub(crate) fn disable(
     if !changed {
         return Ok(format!("{name}: {verb} already"));
     }
-    state.effects.control(
-        disabled_key(&name),
-        disabled.then(|| b"true".to_vec()),
-    );
+    state
+        .effects
+        .control(disabled_key(&name), disabled.then(|| b"true".to_vec()));
     state.effects.publish_disabled(state.disabled.clone());
     let (kind, reason) = if disabled {
         (
@@ -179,7 +178,10 @@ pub(crate) fn disable(
             "healing turned off by an operator: assessed and shown, never remediated, until it is turned back on",
         )
     } else {
-        (HealEventKind::Enabled, "healing turned back on by an operator")
+        (
+            HealEventKind::Enabled,
+            "healing turned back on by an operator",
+        )
     };
     let reference = target_ref(&state.containers, &name);
     let now = state.args.clock.now();

@@ -413,3 +413,82 @@ async fn an_action_that_ends_while_no_reconciler_is_there_is_taken_by_the_next_o
     );
     successor.stop(None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_target_with_healing_disabled_is_shown_but_not_remediated_even_after_a_restart() {
+    let shell = Shell::start(
+        policy("  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
+        false,
+    )
+    .await;
+    shell.observe(web("c1", T0, HealthStatus::Healthy, T0));
+    shell.pass(Duration::from_secs(1)).await;
+    let answer = ractor::call!(shell.actor, |reply| ReconcilerMsg::Disable {
+        target: "c1-name".into(),
+        disabled: true,
+        reply,
+    })
+    .unwrap();
+    assert_eq!(answer, Ok("c1-name: healing is off".to_owned()));
+    shell.observe(web("c1", T0, HealthStatus::Unhealthy, shell.now()));
+    shell.pass(Duration::from_secs(30)).await;
+    assert_eq!(
+        restarts(&shell, "c1"),
+        0,
+        "a disabled target was remediated"
+    );
+    let status = shell.args.status.snapshot();
+    let target = &status.policies.get("web").map(|p| p.targets.clone());
+    assert!(status.disabled.contains("c1-name"));
+    // Heal refuses it, saying what to do.
+    let heal = ractor::call!(shell.actor, |reply| ReconcilerMsg::Heal {
+        target: "c1-name".into(),
+        policy: None,
+        reply,
+    })
+    .unwrap();
+    assert!(
+        matches!(&heal, Err(hale_reconciler::ControlFailure::Conflict(m)) if m.contains("hale enable")),
+        "{heal:?} {target:?}"
+    );
+
+    // A new reconciler (hale restarted) reads the switch from the store.
+    shell.writer.sync().await.unwrap();
+    shell.actor.stop(None);
+    shell.pass(Duration::from_millis(100)).await;
+    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
+        .await
+        .unwrap();
+    successor
+        .cast(ReconcilerMsg::Observed(web(
+            "c1",
+            T0,
+            HealthStatus::Unhealthy,
+            shell.now(),
+        )))
+        .unwrap();
+    shell.pass(Duration::from_secs(30)).await;
+    assert_eq!(
+        restarts(&shell, "c1"),
+        0,
+        "healing came back on after a restart"
+    );
+
+    // Turned back on: the failure is remediated.
+    let answer = ractor::call!(successor, |reply| ReconcilerMsg::Disable {
+        target: "c1-name".into(),
+        disabled: false,
+        reply,
+    })
+    .unwrap();
+    assert_eq!(answer, Ok("c1-name: healing is on".to_owned()));
+    shell
+        .until("the restart once enabled", Duration::from_secs(10), |s| {
+            restarts(s, "c1") == 1
+        })
+        .await;
+    let kinds = shell.kinds().await;
+    assert!(kinds.starts_with(&["disabled".to_owned()]), "{kinds:?}");
+    assert!(kinds.contains(&"enabled".to_owned()), "{kinds:?}");
+    successor.stop(None);
+}

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use hale_core::{HealEvent, HealEventKind, PolicyStatus, StatusBoard, TargetRef, TargetStatus, Timestamp};
+use hale_core::{
+    HealEvent, HealEventKind, PolicyStatus, StatusBoard, TargetRef, TargetStatus, Timestamp,
+};
 use hale_server::{AlertNotice, ApiState, Control, ControlError, ControlRequest, Metrics};
 use hale_store::{Store, StoreWriter};
 
@@ -45,7 +47,13 @@ fn board(now: Timestamp) -> StatusBoard {
     let spec = report.set.policies[0].resource.spec.clone();
     let status = StatusBoard::new(now, false);
     status.update(|status| {
-        let mut policy = PolicyStatus::new("autoheal", "policies/autoheal.yaml".to_owned(), 1, now, spec);
+        let mut policy = PolicyStatus::new(
+            "autoheal",
+            "policies/autoheal.yaml".to_owned(),
+            1,
+            now,
+            spec,
+        );
         policy.targets = (0..TARGETS)
             .map(|i| TargetStatus {
                 name: format!("web-{i:04}"),
@@ -95,7 +103,10 @@ async fn main() {
     tokio::spawn(hale_server::serve(listener, state, std::future::pending()));
 
     let assets: usize = hale_server::INDEX_HTML.len()
-        + hale_server::ASSETS.iter().map(|(_, _, body)| body.len()).sum::<usize>();
+        + hale_server::ASSETS
+            .iter()
+            .map(|(_, _, body)| body.len())
+            .sum::<usize>();
     println!(
         "assets: {:.1} KB uncompressed in {} files (target ≤ 150 KB)",
         assets as f64 / 1000.0,
@@ -145,7 +156,11 @@ async fn main() {
     // The console at RATE records a second for SECONDS seconds.
     browser.goto(&format!("{base}/ui/?console#/events")).await;
     browser
-        .wait_js("the console to be live", Duration::from_secs(30), "return document.getElementById('console-status')?.dataset.state === 'live'")
+        .wait_js(
+            "the console to be live",
+            Duration::from_secs(30),
+            "return document.getElementById('console-status')?.dataset.state === 'live'",
+        )
         .await;
     browser
         .js("window.longest = 0; new PerformanceObserver((list) => { for (const e of list.getEntries()) window.longest = Math.max(window.longest, e.duration); }).observe({type: 'longtask', buffered: true});", vec![])
@@ -164,7 +179,11 @@ async fn main() {
             };
             writer.append(HealEvent::new(
                 Timestamp::now(),
-                [HealEventKind::Failing, HealEventKind::ActionStarted, HealEventKind::Recovered][(written % 3) as usize],
+                [
+                    HealEventKind::Failing,
+                    HealEventKind::ActionStarted,
+                    HealEventKind::Recovered,
+                ][(written % 3) as usize],
                 "autoheal",
                 Some(&target),
                 "benchmark record",

@@ -60,7 +60,9 @@ impl EventFilter {
                 "contains" => filter.contains = Some(value),
                 "after" => {
                     filter.after = Some(value.parse().map_err(|_| {
-                        bad_request(format!("after={value:?}: expected a record's sequence number"))
+                        bad_request(format!(
+                            "after={value:?}: expected a record's sequence number"
+                        ))
                     })?);
                 }
                 other => {

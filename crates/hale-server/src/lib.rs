@@ -183,8 +183,10 @@ pub(crate) fn error(status: StatusCode, message: String) -> Response {
 async fn overview(State(state): State<ApiState>, headers: axum::http::HeaderMap) -> Response {
     if ui::wants_html(&headers) {
         let mut page = ui::page().await;
-        page.headers_mut()
-            .insert(axum::http::header::VARY, axum::http::HeaderValue::from_static("Accept"));
+        page.headers_mut().insert(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("Accept"),
+        );
         return page;
     }
     let status = state.status.snapshot();
@@ -240,9 +242,10 @@ async fn overview(State(state): State<ApiState>, headers: axum::http::HeaderMap)
         "lastReload": status.last_reload,
     }))
     .into_response();
-    response
-        .headers_mut()
-        .insert(axum::http::header::VARY, axum::http::HeaderValue::from_static("Accept"));
+    response.headers_mut().insert(
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("Accept"),
+    );
     response
 }
 

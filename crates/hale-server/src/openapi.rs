@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn guarded_routes_name_the_bearer_scheme() {
         let document = document();
-        assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            document["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         let heal = &document["paths"]["/api/v1/targets/{name}/heal"]["post"];
         assert_eq!(heal["security"][0]["bearer"], serde_json::json!([]));
     }

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use hale_policy::{API_VERSION, Diagnostic, HealPolicy, LoadReport, ObjectMeta};
 use serde_json::json;
 
@@ -30,15 +30,21 @@ enum ImportError {
         "the dashboard does not write policies: `hale run` was started without --ui-writes; commit this YAML to the policy directory ({0}) instead, and the hot reload applies it"
     )]
     WritesOff(String),
-    #[error("the YAML holds {0} HealPolicy documents and {1} other resources: import one HealPolicy at a time")]
+    #[error(
+        "the YAML holds {0} HealPolicy documents and {1} other resources: import one HealPolicy at a time"
+    )]
     NotOnePolicy(usize, usize),
     #[error(
         "policy {name:?} is defined in {file} beside other resources: edit that file, so the others are kept"
     )]
     SharedFile { name: String, file: String },
-    #[error("--policies {0} is a file, not a directory: a new policy has nowhere to go; edit the file")]
+    #[error(
+        "--policies {0} is a file, not a directory: a new policy has nowhere to go; edit the file"
+    )]
     NotADirectory(String),
-    #[error("{0} already exists and defines no policy named {1:?}: choose another name or edit that file")]
+    #[error(
+        "{0} already exists and defines no policy named {1:?}: choose another name or edit that file"
+    )]
     Exists(String, String),
     #[error("cannot write {file}: {source}")]
     Write {
@@ -69,7 +75,10 @@ fn check(text: &str) -> LoadReport {
 pub async fn source(State(state): State<ApiState>, UrlPath(name): UrlPath<String>) -> Response {
     let status = state.status.snapshot();
     let Some(policy) = status.policies.get(&name) else {
-        return error(StatusCode::NOT_FOUND, format!("no policy named {name:?} is in force"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no policy named {name:?} is in force"),
+        );
     };
     let file = policy.file.clone();
     let line = policy.line;
@@ -78,13 +87,17 @@ pub async fn source(State(state): State<ApiState>, UrlPath(name): UrlPath<String
         tokio::task::spawn_blocking(move || std::fs::read_to_string(file)).await
     };
     match read {
-        Ok(Ok(yaml)) => Json(json!({ "name": name, "file": file, "line": line, "yaml": yaml }))
-            .into_response(),
+        Ok(Ok(yaml)) => {
+            Json(json!({ "name": name, "file": file, "line": line, "yaml": yaml })).into_response()
+        }
         Ok(Err(problem)) => error(
             StatusCode::NOT_FOUND,
             format!("cannot read {file}: {problem} (the version in force stays until a reload)"),
         ),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the read was cancelled".to_owned()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the read was cancelled".to_owned(),
+        ),
     }
 }
 
@@ -111,7 +124,10 @@ pub async fn export(State(state): State<ApiState>) -> Response {
         };
         match serde_saphyr::to_string(&resource) {
             Ok(yaml) => {
-                text.push_str(&format!("---\n# source: {}:{}\n{yaml}", policy.file, policy.line));
+                text.push_str(&format!(
+                    "---\n# source: {}:{}\n{yaml}",
+                    policy.file, policy.line
+                ));
             }
             Err(problem) => {
                 return error(
@@ -163,7 +179,8 @@ pub async fn import(State(state): State<ApiState>, body: String) -> Response {
     }
     let writes = state.policy_writes.clone();
     let status = state.status.snapshot();
-    let written = tokio::task::spawn_blocking(move || write(&writes, &report, &status, &body)).await;
+    let written =
+        tokio::task::spawn_blocking(move || write(&writes, &report, &status, &body)).await;
     match written {
         Ok(Ok(file)) => Json(json!({
             "written": file,
@@ -179,7 +196,10 @@ pub async fn import(State(state): State<ApiState>, body: String) -> Response {
             };
             error(code, problem.to_string())
         }
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the write was cancelled".to_owned()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the write was cancelled".to_owned(),
+        ),
     }
 }
 
@@ -226,7 +246,10 @@ fn write(
             }
             let file = writes.path.join(format!("{name}.yaml"));
             if file.exists() {
-                return Err(ImportError::Exists(file.display().to_string(), name.clone()));
+                return Err(ImportError::Exists(
+                    file.display().to_string(),
+                    name.clone(),
+                ));
             }
             file
         }

@@ -23,7 +23,11 @@ pub const ASSETS: [(&str, &str, &str); 10] = [
     ("console.js", JS, include_str!("../assets/console.js")),
     ("policies.js", JS, include_str!("../assets/policies.js")),
     ("docs.js", JS, include_str!("../assets/docs.js")),
-    ("app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/app.css"),
+    ),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
