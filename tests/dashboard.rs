@@ -88,10 +88,13 @@ async fn wait_target_state(browser: &Browser, state: &str) {
 async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     let docker = TestDocker::new("ui-controls");
     let ws = Workspace::new(&shipped_policy(&docker));
-    let (token, _) = token_file(ws.root());
+    let (token, token_path) = token_file(ws.root());
     let port = free_port();
-    let hale = start_hale(&ws, port, &[]);
     let base = format!("http://127.0.0.1:{port}");
+    let (_alertmanager, alertmanager) =
+        common::alertmanager(ws.root(), free_port(), &base, &token_path);
+    let with_alertmanager = ["--alertmanager-url", alertmanager.as_str()];
+    let hale = start_hale(&ws, port, &with_alertmanager);
     docker.run("web", HEALTH, HEALTHY);
     let name = docker.name("web");
     docker.wait_field("web", "{{.State.Health.Status}}", "healthy", SEE);
@@ -121,15 +124,7 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     // Disable healing: confirmation, then the token (asked for, never in the URL).
     browser.click("#disable").await;
     browser.confirm().await;
-    browser
-        .wait_js(
-            "the token dialog",
-            SEE,
-            "return document.getElementById('token-dialog').open",
-        )
-        .await;
-    browser.type_into("#token-dialog input", &token).await;
-    browser.click("#token-dialog button[value=save]").await;
+    browser.give_token(&token).await;
     browser
         .wait_js("the audit record of the switch", SEE, "return document.querySelector('#control-result .audit-record')?.innerText.includes('disabled')")
         .await;
@@ -171,7 +166,7 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     browser.screenshot("unreachable").await;
 
     // hale comes back: still disabled (persisted), still not remediated.
-    let hale = start_hale(&ws, port, &[]);
+    let hale = start_hale(&ws, port, &with_alertmanager);
     browser
         .wait_js(
             "the banner to go",
@@ -213,6 +208,75 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
         .await;
     browser.screenshot("target-healed").await;
 
+    // Acknowledge for 2 h: a real silence in Alertmanager, exactly on this container.
+    browser.click("button.ack[data-duration='2h']").await;
+    browser.confirm().await;
+    browser
+        .wait_js("the silence", SEE, "return document.querySelector('#control-result .result-ok')?.innerText.includes('silenced in Alertmanager')")
+        .await;
+    let (_, silences) = http(
+        "GET",
+        &format!("{alertmanager}/api/v2/silences"),
+        None,
+        None,
+    );
+    let silences: Vec<Value> = serde_json::from_str(&silences).unwrap();
+    let ours = silences
+        .iter()
+        .find(|s| s["matchers"][0]["value"] == name.as_str())
+        .unwrap_or_else(|| panic!("no silence on {name}: {silences:?}"));
+    assert_eq!(ours["matchers"][0]["name"], "container");
+    assert_eq!(ours["matchers"][0]["isEqual"], true);
+    assert_eq!(ours["status"]["state"], "active");
+
+    // Keyboard only: Tab reaches the heal button, Enter asks, Escape cancels.
+    browser
+        .js(
+            "document.activeElement?.blur(); document.body.focus();",
+            vec![],
+        )
+        .await;
+    let mut reached = false;
+    for _ in 0..40 {
+        browser
+            .client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys("\u{E004}")
+            .await
+            .unwrap();
+        if browser.js("return document.activeElement.id", vec![]).await == "heal" {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab never reached the heal button");
+    let focused = browser.client.active_element().await.unwrap();
+    focused.send_keys("\u{E007}").await.unwrap();
+    browser
+        .wait_js(
+            "the confirmation by keyboard",
+            SEE,
+            "return document.getElementById('confirm').open",
+        )
+        .await;
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    browser
+        .wait_js(
+            "Escape to cancel",
+            SEE,
+            "return !document.getElementById('confirm').open",
+        )
+        .await;
+
     // Without the right token, nothing: the page reports the refusal, the container runs on.
     let current = started_at(&docker, "web");
     browser
@@ -223,17 +287,7 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
         .await;
     browser.click("#heal").await;
     browser.confirm().await;
-    browser
-        .wait_js(
-            "the token dialog",
-            SEE,
-            "return document.getElementById('token-dialog').open",
-        )
-        .await;
-    browser
-        .type_into("#token-dialog input", "not-the-token-at-all")
-        .await;
-    browser.click("#token-dialog button[value=save]").await;
+    browser.give_token("not-the-token-at-all").await;
     browser
         .wait_js("the refusal", SEE, "return document.querySelector('#control-result .result-error')?.innerText.includes('wrong bearer token')")
         .await;
@@ -571,16 +625,16 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
     browser
         .js("const a = document.getElementById('editor'); a.value = arguments[0]; a.dispatchEvent(new Event('input'));", vec![json!(valid)])
         .await;
-    browser.click("#apply").await;
+    // (Once validated: the diagnostics line moves the button when it appears.)
     browser
         .wait_js(
-            "the token dialog",
+            "the YAML to validate",
             SEE,
-            "return document.getElementById('token-dialog').open",
+            "return document.getElementById('diagnostics').innerText.includes('Valid')",
         )
         .await;
-    browser.type_into("#token-dialog input", &token).await;
-    browser.click("#token-dialog button[value=save]").await;
+    browser.click("#apply").await;
+    browser.give_token(&token).await;
     browser
         .wait_js("the write", SEE, "return document.querySelector('#import-result .result-ok')?.innerText.includes('extra.yaml')")
         .await;

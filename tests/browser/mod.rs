@@ -203,6 +203,18 @@ impl Browser {
         self.click("#confirm button[value=yes]").await;
     }
 
+    /// Answers the dashboard's token dialog with `token`, once it is open.
+    pub async fn give_token(&self, token: &str) {
+        self.wait_js(
+            "the token dialog",
+            Duration::from_secs(20),
+            "return document.getElementById('token-dialog').open",
+        )
+        .await;
+        self.type_into("#token-dialog input", token).await;
+        self.click("#token-dialog button[value=save]").await;
+    }
+
     /// Saves a screenshot of the page as `<name>.png` in [`screenshot_dir`].
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");

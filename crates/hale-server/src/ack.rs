@@ -192,11 +192,15 @@ pub async fn ack(State(state): State<ApiState>, Json(request): Json<AckRequest>)
         .as_deref()
         .unwrap_or("acknowledged through hale");
     match silence(config, &request.labels, duration, by, comment).await {
-        Ok(id) => Json(json!({
-            "silenceID": id,
-            "endsAt": Timestamp::now().plus(duration).to_string(),
-        }))
-        .into_response(),
+        Ok(id) => {
+            let ends_at = Timestamp::now().plus(duration).to_string();
+            Json(json!({
+                "result": format!("silenced in Alertmanager until {ends_at} (silence {id})"),
+                "silenceID": id,
+                "endsAt": ends_at,
+            }))
+            .into_response()
+        }
         Err(response) => response.into_response(),
     }
 }

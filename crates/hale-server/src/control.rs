@@ -305,7 +305,45 @@ pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::{bearer_token, cross_origin};
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_browser_request_from_another_site_is_refused() {
+        // The CLI and Alertmanager send neither Origin nor Sec-Fetch-Site.
+        assert_eq!(cross_origin(&headers(&[("host", "127.0.0.1:9009")])), None);
+        // The dashboard itself.
+        assert_eq!(
+            cross_origin(&headers(&[
+                ("host", "127.0.0.1:9009"),
+                ("origin", "http://127.0.0.1:9009"),
+                ("sec-fetch-site", "same-origin"),
+            ])),
+            None
+        );
+        assert!(
+            cross_origin(&headers(&[
+                ("host", "127.0.0.1:9009"),
+                ("origin", "https://evil.example"),
+            ]))
+            .is_some_and(|m| m.contains("evil.example"))
+        );
+        assert!(
+            cross_origin(&headers(&[
+                ("host", "127.0.0.1:9009"),
+                ("sec-fetch-site", "cross-site"),
+            ]))
+            .is_some()
+        );
+    }
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not() {

@@ -95,3 +95,27 @@ async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Respons
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wants_html;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn accept(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn browsers_get_the_page_and_json_clients_the_overview() {
+        // What chromium and firefox send for a page.
+        assert!(wants_html(&accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(!wants_html(&accept("application/json")));
+        assert!(!wants_html(&accept("*/*")));
+        assert!(!wants_html(&HeaderMap::new()));
+        assert!(!wants_html(&accept("application/json, text/html")));
+    }
+}

@@ -101,6 +101,16 @@ pub fn control(
     print(&format!("{text}\n"))
 }
 
+/// `hale disable` (`on` false) and `hale enable`: healing of one target off or on.
+pub fn set_healing(server: &str, token: &TokenArg, target: &str, on: bool) -> CommandResult {
+    let verb = if on { "enable" } else { "disable" };
+    let path = format!(
+        "/api/v1/targets/{}/{verb}",
+        crate::api_client::encode(target)
+    );
+    control(server, token, &path, None)
+}
+
 /// `hale ack`.
 pub fn ack(
     server: &str,

@@ -77,28 +77,12 @@ fn dispatch(cli: Cli) -> CommandResult {
             target,
             server,
             token,
-        } => crate::client::control(
-            &server.server,
-            &token,
-            &format!(
-                "/api/v1/targets/{}/disable",
-                crate::api_client::encode(&target)
-            ),
-            None,
-        ),
+        } => crate::client::set_healing(&server.server, &token, &target, false),
         Command::Enable {
             target,
             server,
             token,
-        } => crate::client::control(
-            &server.server,
-            &token,
-            &format!(
-                "/api/v1/targets/{}/enable",
-                crate::api_client::encode(&target)
-            ),
-            None,
-        ),
+        } => crate::client::set_healing(&server.server, &token, &target, true),
         Command::Ack {
             labels,
             duration,
