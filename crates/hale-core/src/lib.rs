@@ -8,6 +8,7 @@ mod audit_bus;
 mod clock;
 mod container;
 mod docker;
+mod own_container;
 mod probe;
 mod retry;
 mod retry_after;
@@ -24,6 +25,7 @@ pub use container::{
     RestartPolicy, stop_timeout_from_labels,
 };
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
+pub use own_container::{container_id_in, own_container_id};
 pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
 pub use retry::RetryPolicy;
 pub use retry_after::retry_after;

@@ -146,6 +146,7 @@ impl Actor for Reconciler {
             draining: false,
             paused,
             disabled,
+            own_container_noted: std::collections::BTreeSet::new(),
             alerts: HashMap::new(),
             episodes: HashMap::new(),
             effects: crate::effects::Effects::default(),

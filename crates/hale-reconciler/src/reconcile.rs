@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, TargetRef, TargetStatus};
+use hale_core::{ContainerSnapshot, HealEvent, HealEventKind, TargetRef, TargetStatus};
 use ractor::ActorRef;
 
 use crate::actions::start_action;
@@ -37,6 +37,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     for policy in policies.iter() {
         let name = policy.metadata.name.as_str();
         let spec = &policy.spec;
+        let own = state.args.own_container.as_deref();
         let mut selected: Vec<&ContainerSnapshot> = match &spec.selector {
             Some(selector) => state
                 .containers
@@ -45,6 +46,23 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 .collect(),
             None => Vec::new(),
         };
+        if let Some(me) = selected.iter().position(|c| Some(c.id.as_str()) == own) {
+            // hale never remediates itself: a restart would lose the decision being made.
+            let me = selected.remove(me);
+            if state.own_container_noted.insert(name.to_owned()) {
+                let reference = TargetRef {
+                    id: me.id.clone(),
+                    name: me.name.clone(),
+                };
+                state.effects.record(HealEvent::new(
+                    now,
+                    HealEventKind::Skipped,
+                    name,
+                    Some(&reference),
+                    "this is hale's own container: hale never remediates itself (Docker's restart policy brings it back)",
+                ));
+            }
+        }
         selected.sort_by(|a, b| a.name.cmp(&b.name));
         let no_tracks = BTreeMap::new();
         let tracks_of = |target: &str| {

@@ -160,6 +160,9 @@ pub struct ReconcilerArgs {
     /// action's task reports its result to whichever incarnation holds it when the action
     /// ends (empty: to the one that started it).
     pub mailbox: hale_core::Mailbox<ReconcilerMsg>,
+    /// The container hale itself runs in (see [`hale_core::own_container_id`]): never
+    /// remediated, whatever selects it.
+    pub own_container: Option<String>,
 }
 
 /// The reconciler's working state.
@@ -191,6 +194,8 @@ pub struct ReconcilerState {
     /// The trace span of each remediation episode in progress, by (policy, target name):
     /// opened at the first failure, closed at recovery or quarantine.
     pub(crate) episodes: HashMap<(String, String), tracing::Span>,
+    /// Policies already told (in the audit) that they select hale's own container.
+    pub(crate) own_container_noted: BTreeSet<String>,
     /// The store writes and audit records asked for since the shell last performed them.
     pub(crate) effects: crate::effects::Effects,
 }

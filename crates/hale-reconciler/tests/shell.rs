@@ -66,6 +66,7 @@ impl Shell {
             http: reqwest::Client::new(),
             live_actions: Arc::default(),
             mailbox: hale_core::Mailbox::new(),
+            own_container: None,
         };
         let (actor, _) = Actor::spawn(None, Reconciler, args.clone()).await.unwrap();
         if adopted {

@@ -29,6 +29,7 @@ impl Command {
             Self::Resume { .. } => "hale resume",
             Self::Heal { .. } => "hale heal",
             Self::Disable { .. } => "hale disable",
+            Self::Ready { .. } => "hale ready",
             Self::Enable { .. } => "hale enable",
             Self::Ack { .. } => "hale ack",
             Self::Unquarantine { .. } => "hale unquarantine",
@@ -116,6 +117,15 @@ hale events --kind action_started --kind action_failed -o json\n  hale events --
         /// The token.
         #[command(flatten)]
         token: TokenArg,
+    },
+    /// Exit 0 when the `hale run` at --server is ready (policies loaded, containers listed),
+    /// 1 with what it waits for otherwise. Needs no shell or curl: the container image's
+    /// HEALTHCHECK runs it.
+    #[command(after_help = "Examples:\n  hale ready\n  hale ready --server http://hale:9009")]
+    Ready {
+        /// Which controller.
+        #[command(flatten)]
+        server: ServerArg,
     },
     /// Turn healing of one target off, in every policy, until `hale enable`: it is still
     /// probed and shown, never remediated. Persisted: survives restarts of hale.

@@ -73,6 +73,10 @@ fn dispatch(cli: Cli) -> CommandResult {
             }
             crate::client::control(&server.server, &token, &path, None)
         }
+        Command::Ready { server } => {
+            let answer = crate::api_client::ApiClient::new(&server.server)?.get("/readyz")?;
+            print(&answer)
+        }
         Command::Disable {
             target,
             server,

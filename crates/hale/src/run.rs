@@ -240,6 +240,13 @@ async fn controller(
     routes
         .outcomes
         .listen(move |outcome| probe_metrics.observe_probe(outcome));
+    let own_container = hale_core::own_container_id();
+    if let Some(id) = &own_container {
+        tracing::info!(
+            container = %id,
+            "hale runs in a container; it never remediates its own container"
+        );
+    }
     let supervisor_args = SupervisorArgs {
         reconciler: ReconcilerArgs {
             policies: Arc::clone(&policies),
@@ -258,6 +265,7 @@ async fn controller(
                 .expect("the HTTP client builds"),
             live_actions: Arc::default(),
             mailbox: routes.mailboxes.reconciler.clone(),
+            own_container: own_container.clone(),
         },
         prober: ProberArgs {
             policies,
