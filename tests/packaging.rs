@@ -33,10 +33,11 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// Builds the static binary (the `image` profile: the release image's static build without
-/// LTO, so that it takes minutes) and the image from charts/image/Dockerfile.
-fn image() -> &'static str {
-    IMAGE.get_or_init(|| {
+/// The static binary, built once per run of this binary (the `image` profile: the
+/// release image's static build without LTO, so that it takes minutes, not ten).
+fn static_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
         let repo = repo();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let started = Instant::now();
@@ -62,9 +63,8 @@ fn image() -> &'static str {
             String::from_utf8_lossy(&output.stderr)
         );
         println!("static build: {:.0} s", started.elapsed().as_secs_f64());
-        let binary = "target/image-build/x86_64-unknown-linux-gnu/image/hale";
-        let ldd = Command::new("ldd").arg(repo.join(binary)).output();
-        if let Ok(ldd) = ldd {
+        let binary = repo.join(STATIC_BINARY);
+        if let Ok(ldd) = Command::new("ldd").arg(&binary).output() {
             let said = format!(
                 "{}{}",
                 String::from_utf8_lossy(&ldd.stdout),
@@ -75,6 +75,39 @@ fn image() -> &'static str {
                 "the image's binary must be static: ldd says {said}"
             );
         }
+        binary
+    })
+}
+
+/// Where [`static_binary`] is, from the tree's root.
+const STATIC_BINARY: &str = "target/image-build/x86_64-unknown-linux-gnu/image/hale";
+
+/// How many tests of this binary use [`image`]: the last to finish removes it.
+static IMAGE_USERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2);
+
+/// Held by a test that uses the image; the last one dropped removes the image.
+struct ImageUser;
+
+impl Drop for ImageUser {
+    fn drop(&mut self) {
+        if IMAGE_USERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1
+            && let Some(tag) = IMAGE.get()
+        {
+            let _ = common::docker(&["rmi", "-f", tag]);
+        }
+    }
+}
+
+/// The image from charts/image/Dockerfile, built once per run of this binary.
+fn image() -> &'static str {
+    IMAGE.get_or_init(|| {
+        let repo = repo();
+        static_binary();
+        // Images of earlier runs that ended before their last test (a filtered run).
+        let stale = docker_ok(&["images", "-q", "hale-test-image"]);
+        for id in stale.split_whitespace() {
+            let _ = common::docker(&["rmi", "-f", id]);
+        }
         let tag = format!("hale-test-image:{}", std::process::id());
         docker_ok(&[
             "build",
@@ -82,7 +115,7 @@ fn image() -> &'static str {
             "-f",
             repo.join("charts/image/Dockerfile").to_str().unwrap(),
             "--build-arg",
-            &format!("BINARY={binary}"),
+            &format!("BINARY={STATIC_BINARY}"),
             "-t",
             &tag,
             repo.to_str().unwrap(),
@@ -103,13 +136,8 @@ fn audit(container: &str) -> Vec<Value> {
         "-o",
         "json",
     ]);
-    out.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .flat_map(|value| match value {
-            Value::Array(items) => items,
-            other => vec![other],
-        })
-        .collect()
+    serde_json::from_str(&out)
+        .unwrap_or_else(|problem| panic!("hale events -o json: {problem}: {out}"))
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -134,6 +162,7 @@ fn break_one(docker: &TestDocker, suffix: &str) -> (String, String) {
 #[test]
 fn the_image_runs_as_documented_heals_a_labelled_container_and_never_itself() {
     let _turn = SHIPPED_POLICY.lock().unwrap_or_else(|e| e.into_inner());
+    let _user = ImageUser;
     let docker = TestDocker::new("image");
     let image = image();
     let size: f64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", image])
@@ -162,7 +191,21 @@ fn the_image_runs_as_documented_heals_a_labelled_container_and_never_itself() {
         "a FROM scratch image has a few layers: {layers}"
     );
 
-    // As the Dockerfile's header says (plus this test's label, for cleanup).
+    // As the README's quick start says (with this test's name, volume and label).
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("<!-- readme-test: container -->")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("the README's container quick start");
+    assert!(
+        block.contains("docker build -f charts/image/Dockerfile -t hale:latest .")
+            && block.contains("docker run -d --name hale --restart unless-stopped")
+            && block.contains(
+                "-v /var/run/docker.sock:/var/run/docker.sock -v hale-state:/var/lib/hale hale:latest"
+            ),
+        "the README's container commands changed; change this test with them:{block}"
+    );
     let state = docker.volume("state");
     let hale = docker.name("hale");
     let label = format!("hale.test={}", docker.id);
@@ -182,13 +225,18 @@ fn the_image_runs_as_documented_heals_a_labelled_container_and_never_itself() {
         &format!("{state}:/var/lib/hale"),
         image,
     ]);
-    wait_until("hale's own HEALTHCHECK (hale ready) to pass", || {
-        docker.field("hale", "{{.State.Health.Status}}") == "healthy"
+    wait_until("hale to be ready", || {
+        common::docker(&["exec", &hale, "/hale", "ready"])
+            .status
+            .success()
     });
     println!(
-        "start to healthy (Docker's health check, 1 s resolution at best): {:.1} s",
+        "docker run to ready (hale ready, polled through docker exec): {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    wait_until("the image's HEALTHCHECK (hale ready) to pass", || {
+        docker.field("hale", "{{.State.Health.Status}}") == "healthy"
+    });
 
     let (broken, before) = break_one(&docker, "web");
     wait_until("the restart of the broken container", || {
@@ -344,6 +392,7 @@ fn every_compose_bundle_is_valid_and_its_prometheus_and_alertmanager_configs_pas
 #[test]
 fn the_hale_alone_bundle_runs_with_docker_compose_and_heals_a_container() {
     let _turn = SHIPPED_POLICY.lock().unwrap_or_else(|e| e.into_inner());
+    let _user = ImageUser;
     let docker = TestDocker::new("compose");
     image();
     let dir = bundle("hale");
@@ -398,6 +447,80 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     assert!(
         verify.status.success() && verify.stderr.is_empty(),
         "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[test]
+fn the_debian_package_installs_and_its_policies_validate() {
+    let binary = static_binary();
+    let out = tempfile::tempdir().unwrap();
+    let built = Command::new("bash")
+        .arg(repo().join("charts/debian/build-deb.sh"))
+        .arg(binary)
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "build-deb.sh: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let deb = String::from_utf8_lossy(&built.stdout).trim().to_owned();
+    struct Purge;
+    impl Drop for Purge {
+        fn drop(&mut self) {
+            let _ = Command::new("dpkg").args(["--purge", "hale"]).output();
+        }
+    }
+    let installed = Command::new("dpkg")
+        .args(["-i", &deb])
+        .output()
+        .expect("dpkg runs");
+    let _purge = Purge;
+    assert!(
+        installed.status.success(),
+        "dpkg -i {deb}: {}{}",
+        String::from_utf8_lossy(&installed.stdout),
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let validate = Command::new("/usr/bin/hale")
+        .args(["validate", "/etc/hale/policies"])
+        .output()
+        .unwrap();
+    assert!(
+        validate.status.success(),
+        "hale validate /etc/hale/policies: {}",
+        String::from_utf8_lossy(&validate.stdout)
+    );
+    for file in [
+        "/lib/systemd/system/hale.service",
+        "/etc/default/hale",
+        "/usr/share/man/man1/hale.1.gz",
+        "/usr/share/man/man1/hale-run.1.gz",
+        "/usr/share/bash-completion/completions/hale",
+        "/usr/share/zsh/vendor-completions/_hale",
+    ] {
+        assert!(
+            Path::new(file).exists(),
+            "the package did not install {file}"
+        );
+    }
+    let conffiles = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Conffiles}", "hale"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&conffiles.stdout).contains("/etc/hale/policies/autoheal.yaml")
+    );
+    // The installed unit verifies against the installed binary.
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "/lib/systemd/system/hale.service"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
         String::from_utf8_lossy(&verify.stderr)
     );
 }

@@ -30,6 +30,8 @@ impl Command {
             Self::Heal { .. } => "hale heal",
             Self::Disable { .. } => "hale disable",
             Self::Ready { .. } => "hale ready",
+            Self::Man { .. } => "hale man",
+            Self::Completions { .. } => "hale completions",
             Self::Enable { .. } => "hale enable",
             Self::Ack { .. } => "hale ack",
             Self::Unquarantine { .. } => "hale unquarantine",
@@ -117,6 +119,24 @@ hale events --kind action_started --kind action_failed -o json\n  hale events --
         /// The token.
         #[command(flatten)]
         token: TokenArg,
+    },
+    /// Write the manual pages (hale.1, and hale-run.1 and so on for each command) into a
+    /// directory: what the Debian package installs.
+    #[command(after_help = "Examples:\n  hale man /usr/local/share/man/man1 && man hale")]
+    Man {
+        /// Where to write them (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script for a shell.
+    #[command(
+        after_help = "Examples:\n  hale completions bash > /etc/bash_completion.d/hale\n  \
+hale completions zsh > ~/.zfunc/_hale\n  hale completions fish > ~/.config/fish/completions/hale.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Exit 0 when the `hale run` at --server is ready (policies loaded, containers listed),
     /// 1 with what it waits for otherwise. Needs no shell or curl: the container image's

@@ -73,6 +73,24 @@ fn dispatch(cli: Cli) -> CommandResult {
             }
             crate::client::control(&server.server, &token, &path, None)
         }
+        Command::Man { dir } => {
+            use clap::CommandFactory as _;
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map_err(|problem| {
+                    CliError::Failed(format!(
+                        "cannot write the manual pages into {}: {problem}",
+                        dir.display()
+                    ))
+                })?;
+            print(&format!("manual pages written to {}\n", dir.display()))
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hale", &mut script);
+            print(&String::from_utf8_lossy(&script))
+        }
         Command::Ready { server } => {
             let answer = crate::api_client::ApiClient::new(&server.server)?.get("/readyz")?;
             print(&answer)
