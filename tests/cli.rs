@@ -325,6 +325,26 @@ fn every_command_fails_through_one_error_path_with_one_prefix() {
             2,
             "hale run: policy directory /nonexistent/policies does not exist",
         ),
+        (
+            &["ready", "--server", "127.0.0.1:1"][..],
+            1,
+            "hale ready: cannot reach hale at http://127.0.0.1:1",
+        ),
+        (
+            &["disable", "web", "--server", "127.0.0.1:1"][..],
+            1,
+            "hale disable: this command needs the API token",
+        ),
+        (
+            &["enable", "web", "--server", "127.0.0.1:1"][..],
+            1,
+            "hale enable: this command needs the API token",
+        ),
+        (
+            &["man", "/proc/hale-cannot-write-here"][..],
+            1,
+            "hale man: cannot write the manual pages into /proc/hale-cannot-write-here",
+        ),
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
             .args(args)
@@ -340,6 +360,38 @@ fn every_command_fails_through_one_error_path_with_one_prefix() {
             stderr.lines().filter(|l| l.starts_with("hale ")).count(),
             1,
             "{args:?}: the error is printed once: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn man_pages_and_completions_are_generated_by_the_binary_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
+        .arg("man")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let page = std::fs::read_to_string(dir.path().join("hale.1")).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH hale 1"),
+        "{page}"
+    );
+    let run = std::fs::read_to_string(dir.path().join("hale-run.1")).unwrap();
+    assert!(
+        run.contains("policies"),
+        "the run page documents its options"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hale"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && script.contains("unquarantine"),
+            "{shell}: {script}"
         );
     }
 }
