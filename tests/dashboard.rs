@@ -238,22 +238,14 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
         .await;
     let mut reached = false;
     for _ in 0..40 {
-        browser
-            .client
-            .active_element()
-            .await
-            .unwrap()
-            .send_keys("\u{E004}")
-            .await
-            .unwrap();
+        browser.press('\u{E004}').await;
         if browser.js("return document.activeElement.id", vec![]).await == "heal" {
             reached = true;
             break;
         }
     }
     assert!(reached, "Tab never reached the heal button");
-    let focused = browser.client.active_element().await.unwrap();
-    focused.send_keys("\u{E007}").await.unwrap();
+    browser.press('\u{E007}').await;
     browser
         .wait_js(
             "the confirmation by keyboard",
@@ -261,14 +253,7 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
             "return document.getElementById('confirm').open",
         )
         .await;
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys("\u{E00C}")
-        .await
-        .unwrap();
+    browser.press('\u{E00C}').await;
     browser
         .wait_js(
             "Escape to cancel",

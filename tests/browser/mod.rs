@@ -203,6 +203,19 @@ impl Browser {
         self.click("#confirm button[value=yes]").await;
     }
 
+    /// Presses one key (a WebDriver key code, e.g. `'\u{E004}'` for Tab) as a person does:
+    /// to whatever has the focus, whatever it is.
+    pub async fn press(&self, key: char) {
+        use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client
+            .perform_actions(keys)
+            .await
+            .unwrap_or_else(|error| panic!("cannot press {key:?}: {error}"));
+    }
+
     /// Answers the dashboard's token dialog with `token`, once it is open.
     pub async fn give_token(&self, token: &str) {
         self.wait_js(
