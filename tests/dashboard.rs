@@ -502,6 +502,24 @@ async fn the_console_streams_live_resumes_without_gaps_and_keeps_filters_in_the_
     hale.stop();
 }
 
+/// Puts `yaml` in the import editor and waits until the page says it is valid (and so
+/// until the diagnostics line, which moves the buttons below it, has appeared).
+async fn edit_and_validate(browser: &Browser, yaml: &str) {
+    browser
+        .js(
+            "const a = document.getElementById('editor'); a.value = arguments[0]; a.dispatchEvent(new Event('input'));",
+            vec![json!(yaml)],
+        )
+        .await;
+    browser
+        .wait_js(
+            "the YAML to validate",
+            SEE,
+            "return document.getElementById('diagnostics').innerText.includes('Valid')",
+        )
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api_is_documented() {
     let docker = TestDocker::new("ui-policies");
@@ -565,16 +583,7 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
 
     // Valid, but this hale does not write: the YAML is offered to commit instead.
     let valid = broken.replace("10x", "10s");
-    browser
-        .js("const a = document.getElementById('editor'); a.value = arguments[0]; a.dispatchEvent(new Event('input'));", vec![json!(valid)])
-        .await;
-    browser
-        .wait_js(
-            "the YAML to validate",
-            SEE,
-            "return document.getElementById('diagnostics').innerText.includes('Valid')",
-        )
-        .await;
+    edit_and_validate(&browser, &valid).await;
     browser.click("#apply").await;
     browser
         .wait_js("the GitOps answer", SEE, "return document.getElementById('import-result').innerText.includes('--ui-writes') && document.getElementById('download')")
@@ -607,17 +616,7 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
             "return document.getElementById('apply')?.textContent.includes('Write')",
         )
         .await;
-    browser
-        .js("const a = document.getElementById('editor'); a.value = arguments[0]; a.dispatchEvent(new Event('input'));", vec![json!(valid)])
-        .await;
-    // (Once validated: the diagnostics line moves the button when it appears.)
-    browser
-        .wait_js(
-            "the YAML to validate",
-            SEE,
-            "return document.getElementById('diagnostics').innerText.includes('Valid')",
-        )
-        .await;
+    edit_and_validate(&browser, &valid).await;
     browser.click("#apply").await;
     browser.give_token(&token).await;
     browser
