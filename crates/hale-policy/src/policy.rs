@@ -173,6 +173,14 @@ pub struct Probe {
     /// Default: `1`.
     #[serde(default = "default_success_threshold")]
     pub success_threshold: u32,
+    /// Count `failureThreshold` failures within this window, consecutive or not, instead
+    /// of consecutive failures: `failureThreshold: 2` with `failureWindow: 2m` confirms a
+    /// failure at the second failed probe within two minutes, even with passes between
+    /// (a flaky site that fails every other probe). Periodic probes only (`httpGet`,
+    /// `tcpSocket`, `exec`); at least `period`. The window's failures are kept in the state
+    /// store, so a restart of hale does not forget them. Default: none (consecutive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_window: Option<Duration>,
     /// Grace period after a container starts during which failures are not counted.
     /// Default: `0s`.
     #[serde(default)]

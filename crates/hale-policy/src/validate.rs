@@ -420,6 +420,22 @@ fn check_probe(
         c.error(format!("{path}.successThreshold"), "must be at least 1");
     }
     let periodic = !probe.is_event_driven();
+    if let Some(window) = probe.failure_window {
+        if !periodic {
+            c.error(
+                format!("{path}.failureWindow"),
+                "only periodic probes (httpGet, tcpSocket, exec) count failures within a window: Docker's health check and exits are acted on as Docker reports them",
+            );
+        } else if window < probe.period {
+            c.error(
+                format!("{path}.failureWindow"),
+                format!(
+                    "window {window} is shorter than period {}: it could never hold two probes",
+                    probe.period
+                ),
+            );
+        }
+    }
     if periodic {
         if probe.period.is_zero() {
             c.error(format!("{path}.period"), "must be longer than 0s");

@@ -94,6 +94,7 @@ pub fn default_probes() -> Vec<Probe> {
         timeout: hale_policy::Duration::from_secs(1),
         failure_threshold: None,
         success_threshold: 1,
+        failure_window: None,
         start_period: hale_policy::Duration::default(),
         conditions: Vec::new(),
     };
@@ -133,6 +134,9 @@ pub struct ProbeTrack {
     /// What the degraded outcome saw (`HTTP 404`), while `degraded`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub degraded_reason: String,
+    /// With `failureWindow`: when each failure still inside the window was seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_failures: Vec<Timestamp>,
 }
 
 impl ProbeTrack {
@@ -140,10 +144,19 @@ impl ProbeTrack {
     pub fn record(&mut self, probe: &Probe, success: bool, time: Timestamp, reason: &str) {
         self.first_counted_at.get_or_insert(time);
         self.degraded = false;
+        let window = probe.failure_window.map(|w| w.as_std());
+        if let Some(window) = window {
+            let oldest = time.minus(window);
+            self.recent_failures.retain(|seen| *seen > oldest);
+        }
         if success {
             self.consecutive_successes += 1;
             self.consecutive_failures = 0;
             if self.consecutive_successes >= probe.success_threshold {
+                if self.failing_since.is_some() {
+                    // Recovered: the next failure episode counts its own failures.
+                    self.recent_failures.clear();
+                }
                 self.failing_since = None;
             }
         } else {
@@ -151,9 +164,13 @@ impl ProbeTrack {
             self.consecutive_successes = 0;
             reason.clone_into(&mut self.last_failure);
             self.last_failure_at = Some(time);
-            if self.failing_since.is_none()
-                && self.consecutive_failures >= probe.effective_failure_threshold()
-            {
+            let counted = if window.is_some() {
+                self.recent_failures.push(time);
+                u32::try_from(self.recent_failures.len()).unwrap_or(u32::MAX)
+            } else {
+                self.consecutive_failures
+            };
+            if self.failing_since.is_none() && counted >= probe.effective_failure_threshold() {
                 self.failing_since = Some(time);
             }
         }

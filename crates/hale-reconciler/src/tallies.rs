@@ -98,7 +98,11 @@ pub(crate) fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::Pro
     // The pass that completes `successThreshold` may be the evidence a verification waits for.
     let proven =
         track.consecutive_successes == probe.success_threshold && verifying_since.is_some();
-    if turned && let Some(target) = state.targets.get_mut(&key) {
+    // With a failure window, its failures are what a restarted hale must not forget.
+    let window_changed = before.recent_failures != track.recent_failures;
+    if (turned || window_changed)
+        && let Some(target) = state.targets.get_mut(&key)
+    {
         // A confirmed failure (or its end) is state worth keeping across a restart of hale.
         target.tracks = state.probe_tracks.get(&key).cloned().unwrap_or_default();
         state.effects.persist(&key, target);

@@ -493,3 +493,64 @@ async fn a_target_with_healing_disabled_is_shown_but_not_remediated_even_after_a
     assert!(kinds.contains(&"enabled".to_owned()), "{kinds:?}");
     successor.stop(None);
 }
+
+/// A periodic probe's outcome on c1, as the prober reports it.
+fn probed(shell: &Shell, success: bool) -> ReconcilerMsg {
+    ReconcilerMsg::Probed(hale_core::ProbeOutcome {
+        policy: "web".into(),
+        probe: "check".into(),
+        target_id: "c1".into(),
+        time: shell.now(),
+        success,
+        latency_ms: 1,
+        lag_us: 0,
+        degraded: false,
+        reason: if success {
+            String::new()
+        } else {
+            "exit code 1".into()
+        },
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_window_counts_across_a_restart_of_hale() {
+    let shell = Shell::start(
+        policy("  probes:\n  - {name: check, exec: {command: [check]}, period: 10s, failureThreshold: 2, failureWindow: 2m}\n  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
+        false,
+    )
+    .await;
+    let mut running = web("c1", T0, HealthStatus::Healthy, T0);
+    running.health = None;
+    shell.observe(running.clone());
+    shell.pass(Duration::from_secs(1)).await;
+    // One failure, then a pass: not failing yet (and not two in a row).
+    shell.actor.cast(probed(&shell, false)).unwrap();
+    shell.pass(Duration::from_secs(10)).await;
+    shell.actor.cast(probed(&shell, true)).unwrap();
+    shell.pass(Duration::from_secs(10)).await;
+    assert_eq!(restarts(&shell, "c1"), 0);
+
+    // hale restarts: the window's first failure is read back from the store.
+    shell.writer.sync().await.unwrap();
+
+    shell.actor.stop(None);
+    shell.pass(Duration::from_millis(100)).await;
+    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
+        .await
+        .unwrap();
+    // As the watcher does at every start: the full list first.
+    successor
+        .cast(ReconcilerMsg::Relisted(vec![running]))
+        .unwrap();
+    shell.pass(Duration::from_secs(1)).await;
+    successor.cast(probed(&shell, false)).unwrap();
+    shell
+        .until(
+            "the restart at the second failure in the window",
+            Duration::from_secs(5),
+            |s| restarts(s, "c1") == 1,
+        )
+        .await;
+    successor.stop(None);
+}
