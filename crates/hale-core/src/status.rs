@@ -91,6 +91,10 @@ pub struct TargetStatus {
     /// The periodic probes' latest tallies, by probe name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeSummary>,
+    /// The selector rule that selected it (`labels autoheal=true`, `name web-*`,
+    /// `compose shop/web`, `all`), or `site` for a site of the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_by: Option<String>,
 }
 
 /// Where one periodic probe of a target stands.

@@ -50,5 +50,8 @@ pub use policy::{
 };
 pub use reload::{LastKnownGood, ReloadSummary};
 pub use secret::{SecretError, SecretRef};
-pub use selector::{LabelSelector, LabelSelectorRequirement, SelectorOperator};
+pub use selector::{
+    ComposeSelector, LabelSelector, LabelSelectorRequirement, SelectorExclude, SelectorOperator,
+    glob_matches,
+};
 pub use yaml_index::DocumentIndex;

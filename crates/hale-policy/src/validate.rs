@@ -10,7 +10,7 @@ use crate::meta::{ObjectMeta, name_problem};
 use crate::notifier::Notifier;
 use crate::policy::{Action, HealPolicy, HttpHeader, Probe};
 use crate::secret::SecretRef;
-use crate::selector::{LabelSelector, SelectorOperator};
+use crate::selector::{LabelSelector, SelectorExclude, SelectorOperator};
 
 /// A diagnostic and the document it condemns (errors reject their whole document).
 pub(crate) struct Finding {
@@ -326,6 +326,46 @@ fn check_selector(c: &mut Checker<'_, HealPolicy>, selector: &LabelSelector) {
             "spec.selector",
             "an empty selector selects no containers (hale never selects every container by accident)",
         );
+    }
+    if selector.all {
+        let others = !selector.match_labels.is_empty()
+            || !selector.match_expressions.is_empty()
+            || !selector.names.is_empty()
+            || selector.compose.is_some();
+        if others {
+            c.error(
+                "spec.selector.all",
+                "all: true selects every container: remove it, or the other requirements (matchLabels, matchExpressions, names, compose)",
+            );
+        }
+        if selector
+            .exclude
+            .as_ref()
+            .is_none_or(SelectorExclude::is_empty)
+        {
+            c.error(
+                "spec.selector.all",
+                "all: true needs an exclude (names or matchLabels) of what a restart must never touch, e.g. exclude: {names: [\"*db*\"]}; hale never selects its own container",
+            );
+        } else {
+            c.warning(
+                "spec.selector.all",
+                "selects every container on the host, including ones started later; check that exclude lists every database and stateful service",
+            );
+        }
+    }
+    for (i, glob) in selector.names.iter().enumerate() {
+        if glob.is_empty() {
+            c.error(
+                format!("spec.selector.names[{i}]"),
+                "an empty name matches nothing",
+            );
+        }
+    }
+    if let Some(compose) = &selector.compose
+        && compose.project.is_empty()
+    {
+        c.error("spec.selector.compose.project", "must not be empty");
     }
     for key in selector.match_labels.keys() {
         if let Some(problem) = label_key_problem(key) {

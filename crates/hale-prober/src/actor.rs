@@ -145,7 +145,7 @@ fn converge(state: &mut ProberState) {
             for container in state
                 .containers
                 .values()
-                .filter(|c| selector.matches(&c.labels))
+                .filter(|c| selector.matches(&c.name, &c.labels))
             {
                 for probe in periodic().filter(|p| p.site_ref.is_none()) {
                     let key = (name.clone(), container.id.clone(), probe.name.clone());

@@ -42,7 +42,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             Some(selector) => state
                 .containers
                 .values()
-                .filter(|c| selector.matches(&c.labels))
+                .filter(|c| selector.matches(&c.name, &c.labels))
                 .collect(),
             None => Vec::new(),
         };
@@ -184,6 +184,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                     target_status(&target, &assessment, degraded, target_state.ladder());
                 status.disabled = disabled;
                 status.probes = probes;
+                status.selected_by = selected_by(spec, &subject);
                 statuses.push(status);
                 continue;
             }
@@ -191,6 +192,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             let decision = decide(context, subject, &assessment, target_state, now);
             let mut status = target_status(&target, &assessment, degraded, target_state.ladder());
             status.probes = probes;
+            status.selected_by = selected_by(spec, &subject);
             statuses.push(status);
             let episode = trace_episode(
                 &mut state.episodes,
@@ -267,6 +269,18 @@ fn target_status(
         last_action_failed: state.last_action_failed,
         disabled: false,
         probes: Vec::new(),
+        selected_by: None,
+    }
+}
+
+/// Which rule of the policy selected `subject`, for `hale get targets -o wide`.
+fn selected_by(spec: &hale_policy::HealPolicySpec, subject: &Subject<'_>) -> Option<String> {
+    match subject {
+        Subject::Container(container) => spec
+            .selector
+            .as_ref()
+            .and_then(|s| s.selects(&container.name, &container.labels)),
+        Subject::Site(_) => Some("site".to_owned()),
     }
 }
 
@@ -305,7 +319,7 @@ fn unselected(state: &ReconcilerState) -> Vec<hale_core::UnselectedContainer> {
                 p.spec
                     .selector
                     .as_ref()
-                    .is_some_and(|s| s.matches(&c.labels))
+                    .is_some_and(|s| s.matches(&c.name, &c.labels))
             })
         })
         .map(|c| hale_core::UnselectedContainer {

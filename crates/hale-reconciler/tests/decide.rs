@@ -271,7 +271,7 @@ fn the_shipped_default_policy_restarts_a_lone_unhealthy_container_at_once() {
             .selector
             .as_ref()
             .unwrap()
-            .matches(&container.labels)
+            .matches(&container.name, &container.labels)
     );
     let assessment = assess(&policy.spec, &container, &BTreeMap::new(), None, at(10));
     let circuit =

@@ -68,6 +68,7 @@ fn board(now: Timestamp) -> StatusBoard {
                 last_action_failed: false,
                 disabled: false,
                 probes: Vec::new(),
+                selected_by: Some("labels autoheal=true".to_owned()),
             })
             .collect();
         status.policies.insert("autoheal".to_owned(), policy);

@@ -26,12 +26,12 @@ pub(crate) struct PolicyDetail {
     pub(crate) events: Vec<HealEvent>,
 }
 
-/// The `hale get targets` table; `wide` adds the container ID, the signal and the instant
-/// of the next allowed action.
+/// The `hale get targets` table; `wide` adds the container ID, the signal, the instant
+/// of the next allowed action and the selector rule that selected the target.
 pub(crate) fn target_table(list: &serde_json::Value, wide: bool, now: Timestamp) -> String {
     let mut header = vec!["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"];
     if wide {
-        header.extend(["ID", "SIGNAL", "NEXT ACTION AT"]);
+        header.extend(["ID", "SIGNAL", "NEXT ACTION AT", "SELECTED BY"]);
     }
     let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
@@ -62,6 +62,7 @@ pub(crate) fn target_table(list: &serde_json::Value, wide: bool, now: Timestamp)
                 id.map_or_else(|| "-".to_owned(), |id| id.chars().take(12).collect()),
                 text(&item["signal"]),
                 at("nextActionAt").map_or_else(|| "-".to_owned(), |next| next.to_string()),
+                text(&item["selectedBy"]),
             ]);
         }
         rows.push(row);
