@@ -382,3 +382,24 @@ fn the_build_info_metric_the_kit_uses_is_served() {
         scrape()
     );
 }
+
+#[test]
+fn every_rule_has_a_promtool_unit_test() {
+    let tests = read("monitoring/prometheus/hale-rules.test.yml");
+    let rules = rules();
+    let mut untested = Vec::new();
+    for rule in all_rules(&rules) {
+        let (name, needle) = match (rule["record"].as_str(), rule["alert"].as_str()) {
+            (Some(record), _) => (record, format!("expr: {record}")),
+            (_, Some(alert)) => (alert, format!("alertname: {alert}")),
+            _ => continue,
+        };
+        if !tests.contains(&needle) {
+            untested.push(name.to_owned());
+        }
+    }
+    assert!(
+        untested.is_empty(),
+        "rules without a test in monitoring/prometheus/hale-rules.test.yml: {untested:?}"
+    );
+}

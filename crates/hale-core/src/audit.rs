@@ -264,6 +264,16 @@ pub fn action_name(action: Action) -> String {
     action_name_of(action)
 }
 
+/// The failure signal of a firing Alertmanager alert: `alert NAME firing`.
+pub fn alert_signal(alertname: &str) -> String {
+    format!("alert {alertname} firing")
+}
+
+/// The alert name in an [`alert_signal`], when the signal is one.
+pub fn alertname_of_signal(signal: &str) -> Option<&str> {
+    signal.strip_prefix("alert ")?.strip_suffix(" firing")
+}
+
 /// Every name a `kind` filter accepts: the record kinds, then the actions.
 pub fn kind_filter_names() -> Vec<String> {
     HealEventKind::ALL

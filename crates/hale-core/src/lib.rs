@@ -17,7 +17,10 @@ mod time;
 mod trace;
 mod wiring;
 
-pub use audit::{HealEvent, HealEventKind, TargetRef, action_name, kind_filter_names};
+pub use audit::{
+    HealEvent, HealEventKind, TargetRef, action_name, alert_signal, alertname_of_signal,
+    kind_filter_names,
+};
 pub use audit_bus::AuditBus;
 pub use clock::Clock;
 pub use container::{

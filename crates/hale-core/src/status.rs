@@ -335,6 +335,9 @@ pub struct ControllerStatus {
     /// Containers that no policy selects (as of the last reconcile).
     #[serde(default)]
     pub unselected: Vec<UnselectedContainer>,
+    /// When the reconciler last made a pass: hale's heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile: Option<Timestamp>,
 }
 
 /// The shared, current [`ControllerStatus`]. Cheap to clone; writers hold the lock only
@@ -356,6 +359,7 @@ impl StatusBoard {
             paused: std::collections::BTreeSet::new(),
             disabled: std::collections::BTreeSet::new(),
             unselected: Vec::new(),
+            last_reconcile: None,
         })))
     }
 

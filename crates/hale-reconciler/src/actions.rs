@@ -101,6 +101,8 @@ pub(crate) fn finish(
     let Some(target_state) = state.targets.get_mut(key) else {
         return;
     };
+    // What the action answered, carried on its result (metrics count actions by alert).
+    let signal = target_state.signal.clone();
     crate::decide::finish_action(target_state, planned.action, &outcome.result, now);
     if matches!(
         planned.action,
@@ -147,6 +149,7 @@ pub(crate) fn finish(
     event.step = Some((planned.step, planned.attempt));
     event.result = Some(result);
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
+    event.signal = signal;
     link(&mut event, state.episodes.get(key));
     state.effects.record(event);
     if matches!(outcome.result, ActionResult::OperatorStopped(_)) {

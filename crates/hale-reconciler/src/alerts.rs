@@ -20,7 +20,7 @@ pub(crate) fn with_alerts(
         Assessment::Failing(_) => assessment,
         _ => Assessment::Failing(FailureSignal {
             probe: "alert".to_owned(),
-            signal: format!("alert {alertname} firing"),
+            signal: hale_core::alert_signal(alertname),
             since: *since,
             // Alertmanager repeats a firing alert: its latest notification is the newest
             // evidence.

@@ -34,6 +34,8 @@ pub(crate) enum Effect {
         generations: Arc<BTreeMap<String, u64>>,
         /// The containers no policy selects.
         unselected: Vec<UnselectedContainer>,
+        /// When the pass was made.
+        at: hale_core::Timestamp,
     },
     /// Publish the set of paused policies.
     PublishPaused(BTreeSet<String>),
@@ -80,11 +82,13 @@ impl Effects {
         policies: Vec<(String, Option<String>, Vec<TargetStatus>)>,
         generations: Arc<BTreeMap<String, u64>>,
         unselected: Vec<UnselectedContainer>,
+        at: hale_core::Timestamp,
     ) {
         self.pending.push(Effect::PublishTargets {
             policies,
             generations,
             unselected,
+            at,
         });
     }
 
@@ -117,8 +121,10 @@ impl Effects {
                     policies,
                     generations,
                     unselected,
+                    at,
                 } => status.update(|status| {
                     status.unselected = unselected;
+                    status.last_reconcile = Some(at);
                     for (name, circuit, targets) in policies {
                         if let Some(policy) = status.policies.get_mut(&name) {
                             policy.circuit_open = circuit;

@@ -221,7 +221,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     let unselected = unselected(state);
     state
         .effects
-        .publish_targets(published, generations, unselected);
+        .publish_targets(published, generations, unselected, now);
     state.next_wake = next_wake;
     for (key, target, planned, episode) in to_start {
         start_action(myself, state, key, target, planned, episode);

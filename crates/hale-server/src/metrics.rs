@@ -24,6 +24,22 @@ struct ActionLabels {
     result: String,
 }
 
+/// Labels of `hale_action_last_timestamp_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyActionLabels {
+    policy: String,
+    action: String,
+}
+
+/// Labels of `hale_alert_actions_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertActionLabels {
+    policy: String,
+    alertname: String,
+    action: String,
+    result: String,
+}
+
 /// Labels of `hale_targets`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
@@ -105,6 +121,9 @@ pub struct Metrics {
     spans_dropped: Counter,
     notifications: Family<NotificationLabels, Counter>,
     notification_queue: Family<NotifierLabel, Gauge>,
+    action_last: Family<PolicyActionLabels, FloatGauge>,
+    alert_actions: Family<AlertActionLabels, Counter>,
+    heartbeat: FloatGauge,
     /// The same depths, readable (a metric family cannot be listed), for the dashboard.
     queue_depths: Mutex<std::collections::BTreeMap<String, usize>>,
     /// One scrape at a time rebuilds the per-target gauges.
@@ -179,6 +198,24 @@ impl Metrics {
             "Unix time of the newest audit record",
             last_event.clone(),
         );
+        let action_last = Family::<PolicyActionLabels, FloatGauge>::default();
+        registry.register(
+            "hale_action_last_timestamp_seconds",
+            "Unix time each action last ran (executed or failed), per policy",
+            action_last.clone(),
+        );
+        let alert_actions = Family::<AlertActionLabels, Counter>::default();
+        registry.register(
+            "hale_alert_actions",
+            "Actions taken because an Alertmanager alert fired, by alert name and result (executed, failed)",
+            alert_actions.clone(),
+        );
+        let heartbeat = FloatGauge::default();
+        registry.register(
+            "hale_heartbeat_timestamp_seconds",
+            "Unix time of the reconciler's last pass (at least every 5 s while hale works)",
+            heartbeat.clone(),
+        );
         let reloads = Family::<ResultLabel, Counter>::default();
         registry.register(
             "hale_policy_reload",
@@ -236,6 +273,9 @@ impl Metrics {
             spans_dropped,
             notifications,
             notification_queue,
+            action_last,
+            alert_actions,
+            heartbeat,
             queue_depths: Mutex::default(),
             scrape: Mutex::new(()),
         };
@@ -343,6 +383,28 @@ impl Metrics {
         let action = event
             .action
             .map_or_else(|| "none".to_owned(), hale_core::action_name);
+        if matches!(result, "executed" | "failed") {
+            self.action_last
+                .get_or_create(&PolicyActionLabels {
+                    policy: event.policy.clone(),
+                    action: action.clone(),
+                })
+                .set(event.time.0 as f64 / 1000.0);
+            if let Some(alertname) = event
+                .signal
+                .as_deref()
+                .and_then(hale_core::alertname_of_signal)
+            {
+                self.alert_actions
+                    .get_or_create(&AlertActionLabels {
+                        policy: event.policy.clone(),
+                        alertname: alertname.to_owned(),
+                        action: action.clone(),
+                        result: result.to_owned(),
+                    })
+                    .inc();
+            }
+        }
         self.actions
             .get_or_create(&ActionLabels {
                 policy: event.policy.clone(),
@@ -429,6 +491,9 @@ impl Metrics {
         self.dry_run.set(i64::from(status.dry_run));
         self.docker_connected
             .set(i64::from(status.docker_connected));
+        if let Some(pass) = status.last_reconcile {
+            self.heartbeat.set(pass.0 as f64 / 1000.0);
+        }
         let mut text = String::new();
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::error!(%error, "cannot encode metrics");
@@ -467,6 +532,36 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_an_alert_caused_are_counted_by_alert_name_and_stamped() {
+        let metrics = Metrics::new();
+        let mut started = HealEvent::new(
+            Timestamp(1_800_000_000_000),
+            HealEventKind::ActionSucceeded,
+            "alerts",
+            None,
+            "restarted",
+        );
+        started.action = Some(hale_policy::Action::Restart);
+        started.signal = Some(hale_core::alert_signal("ContainerDown"));
+        metrics.observe_event(&started);
+        let mut plain = started.clone();
+        plain.signal = Some("docker health: unhealthy".to_owned());
+        plain.kind = HealEventKind::ActionFailed;
+        metrics.observe_event(&plain);
+        let status = hale_core::StatusBoard::new(Timestamp(1_800_000_000_000), false).snapshot();
+        let text = to_prometheus_text(&metrics.render(&status));
+        assert!(
+            text.contains("hale_alert_actions_total{policy=\"alerts\",alertname=\"ContainerDown\",action=\"restart\",result=\"executed\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("result=\"failed\"} 1\nhale_alert"), "{text}");
+        assert!(
+            text.contains("hale_action_last_timestamp_seconds{policy=\"alerts\",action=\"restart\"} 1800000000"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn counters_get_their_total_suffix_in_the_classic_format() {
