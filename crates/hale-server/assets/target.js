@@ -92,7 +92,8 @@ export function refresh(main) {
         h('dt', {}, 'Last action'), h('dd', {}, t.lastAction ? `${t.lastAction} ${ago(t.lastActionAt)}${t.lastActionFailed ? ' — failed' : ''}` : '—'),
         h('dt', {}, 'Next action not before'), h('dd', {}, t.nextActionAt && t.nextActionAt > serverNow()
           ? h('span', { 'data-until': t.nextActionAt }, `${Math.ceil((t.nextActionAt - serverNow()) / 1000)} s`) : 'now'),
-        h('dt', {}, 'Container ID'), h('dd', {}, t.id ? h('code', {}, t.id.slice(0, 12)) : '—')),
+        h('dt', {}, 'Container ID'), h('dd', {}, t.id ? h('code', {}, t.id.slice(0, 12)) : '—'),
+        h('dt', {}, 'Selected by'), h('dd', {}, t.selectedBy || '—')),
       probes(t))));
   }
   drawTimeline(main.querySelector('#timeline'));

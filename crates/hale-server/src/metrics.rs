@@ -312,6 +312,29 @@ impl Metrics {
         }
     }
 
+    /// Creates, at 0, the `hale_alert_actions_total` series of each alert the policy
+    /// listens to (by `alertname`) and each action of its ladder, as [`Self::know_policy`]
+    /// does for `hale_actions_total`. Idempotent.
+    fn know_alerts(&self, policy: &hale_core::PolicyStatus) {
+        for alertname in policy
+            .spec
+            .alerts
+            .iter()
+            .filter_map(|rule| rule.match_labels.get("alertname"))
+        {
+            for step in &policy.spec.remediation.steps {
+                for result in ["executed", "failed"] {
+                    let _created = self.alert_actions.get_or_create(&AlertActionLabels {
+                        policy: policy.name.clone(),
+                        alertname: alertname.clone(),
+                        action: hale_core::action_name(step.action),
+                        result: result.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Counts a notification of `notifier` with `result` (one of [`NOTIFICATION_RESULTS`]).
     pub fn observe_notification(&self, notifier: &str, result: &str) {
         self.notifications
@@ -461,6 +484,7 @@ impl Metrics {
                 &policy.name,
                 ladder.map(|step| hale_core::action_name(step.action)),
             );
+            self.know_alerts(policy);
             for state in hale_core::TARGET_STATES {
                 let count = policy.targets.iter().filter(|t| t.state == state).count();
                 self.targets
