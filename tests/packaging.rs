@@ -159,6 +159,20 @@ fn break_one(docker: &TestDocker, suffix: &str) -> (String, String) {
     (docker.name(suffix), before)
 }
 
+/// Breaks a labelled container; the hale in container `hale` must restart it and record
+/// `kind` about it.
+fn heals_a_broken_container(docker: &TestDocker, hale: &str, kind: &str) {
+    let (broken, before) = break_one(docker, "web");
+    wait_until("the restart of the broken container", || {
+        docker.field("web", "{{.State.StartedAt}}") != before
+    });
+    wait_until(&format!("the audit record {kind}"), || {
+        audit(hale)
+            .iter()
+            .any(|e| e["kind"] == kind && e["target"]["name"] == broken.as_str())
+    });
+}
+
 #[test]
 fn the_image_runs_as_documented_heals_a_labelled_container_and_never_itself() {
     let _turn = SHIPPED_POLICY.lock().unwrap_or_else(|e| e.into_inner());
@@ -238,15 +252,7 @@ fn the_image_runs_as_documented_heals_a_labelled_container_and_never_itself() {
         docker.field("hale", "{{.State.Health.Status}}") == "healthy"
     });
 
-    let (broken, before) = break_one(&docker, "web");
-    wait_until("the restart of the broken container", || {
-        docker.field("web", "{{.State.StartedAt}}") != before
-    });
-    wait_until("the audit record of the restart", || {
-        audit(&hale)
-            .iter()
-            .any(|e| e["kind"] == "action_succeeded" && e["target"]["name"] == broken.as_str())
-    });
+    heals_a_broken_container(&docker, &hale, "action_succeeded");
     docker_ok(&["rm", "-f", &hale]);
 
     // hale in a container that its own policy selects and that looks unhealthy (a
@@ -415,15 +421,7 @@ fn the_hale_alone_bundle_runs_with_docker_compose_and_heals_a_container() {
         let out = common::docker(&["inspect", "-f", "{{.State.Health.Status}}", &hale]);
         String::from_utf8_lossy(&out.stdout).trim() == "healthy"
     });
-    let (broken, before) = break_one(&docker, "web");
-    wait_until("the bundle's hale to restart the broken container", || {
-        docker.field("web", "{{.State.StartedAt}}") != before
-    });
-    wait_until("the audit record", || {
-        audit(&hale)
-            .iter()
-            .any(|e| e["kind"] == "recovered" && e["target"]["name"] == broken.as_str())
-    });
+    heals_a_broken_container(&docker, &hale, "recovered");
 }
 
 #[test]

@@ -244,9 +244,7 @@ impl Actor for Reconciler {
                 reply,
             } => {
                 let answer = pause(state, &policy, paused);
-                // What the answer says is published and queued before it is given.
-                state.effects.apply(&state.args.writer, &state.args.status);
-                let _ = reply.send(answer);
+                answer_control(state, reply, answer);
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Unquarantine {
@@ -268,8 +266,7 @@ impl Actor for Reconciler {
                                 Ok(format!("released {target} in {}", released.join(", ")))
                             }
                         });
-                state.effects.apply(&state.args.writer, &state.args.status);
-                let _ = reply.send(answer);
+                answer_control(state, reply, answer);
                 state.next_wake = state.args.clock.now();
                 reconcile(&myself, state);
             }
@@ -279,8 +276,7 @@ impl Actor for Reconciler {
                 reply,
             } => {
                 let answer = disable(state, &target, disabled);
-                state.effects.apply(&state.args.writer, &state.args.status);
-                let _ = reply.send(answer);
+                answer_control(state, reply, answer);
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Heal {
@@ -289,8 +285,7 @@ impl Actor for Reconciler {
                 reply,
             } => {
                 let answer = heal(state, &target, policy.as_deref());
-                state.effects.apply(&state.args.writer, &state.args.status);
-                let _ = reply.send(answer);
+                answer_control(state, reply, answer);
                 reconcile(&myself, state);
             }
             ReconcilerMsg::Alerts(alerts) => {
@@ -368,4 +363,15 @@ pub(crate) fn schedule_tick(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconc
         ReconcilerMsg::Tick
     });
     state.tick = Some((due, timer));
+}
+
+/// Gives an operator's control request its answer, once what the answer says is published
+/// and queued for the store (a reader of the status right after sees it).
+fn answer_control(
+    state: &mut ReconcilerState,
+    reply: ractor::RpcReplyPort<Result<String, ControlFailure>>,
+    answer: Result<String, ControlFailure>,
+) {
+    state.effects.apply(&state.args.writer, &state.args.status);
+    let _ = reply.send(answer);
 }

@@ -139,6 +139,23 @@ impl Shell {
         }
     }
 
+    /// A new reconciler on the same store and arguments, as its supervisor starts one.
+    async fn successor(&self) -> ActorRef<ReconcilerMsg> {
+        Actor::spawn(None, Reconciler, self.args.clone())
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// hale stops cleanly and starts again: the reconciler's writes land, it stops, and a
+    /// new one starts from the store.
+    async fn restart_hale(&self) -> ActorRef<ReconcilerMsg> {
+        self.writer.sync().await.unwrap();
+        self.actor.stop(None);
+        self.pass(Duration::from_millis(100)).await;
+        self.successor().await
+    }
+
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -365,9 +382,7 @@ async fn a_restarted_reconciler_adopts_the_action_its_predecessor_left_running()
     // The reconciler crashes mid-action; its supervisor starts a new one.
     shell.actor.kill();
     shell.pass(Duration::from_millis(100)).await;
-    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
-        .await
-        .unwrap();
+    let successor = shell.successor().await;
     // As the supervisor does at every start.
     shell.args.mailbox.hand(successor.clone());
     shell
@@ -402,9 +417,7 @@ async fn an_action_that_ends_while_no_reconciler_is_there_is_taken_by_the_next_o
     // The restart ends (stop and start, a second each) while no reconciler runs.
     shell.pass(Duration::from_secs(5)).await;
     assert_eq!(restarts(&shell, "c1"), 1);
-    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
-        .await
-        .unwrap();
+    let successor = shell.successor().await;
     shell.pass(Duration::from_secs(1)).await;
     let kinds = shell.kinds().await;
     assert_eq!(
@@ -454,12 +467,7 @@ async fn a_target_with_healing_disabled_is_shown_but_not_remediated_even_after_a
     );
 
     // A new reconciler (hale restarted) reads the switch from the store.
-    shell.writer.sync().await.unwrap();
-    shell.actor.stop(None);
-    shell.pass(Duration::from_millis(100)).await;
-    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
-        .await
-        .unwrap();
+    let successor = shell.restart_hale().await;
     successor
         .cast(ReconcilerMsg::Observed(web(
             "c1",
@@ -532,13 +540,7 @@ async fn a_failure_window_counts_across_a_restart_of_hale() {
     assert_eq!(restarts(&shell, "c1"), 0);
 
     // hale restarts: the window's first failure is read back from the store.
-    shell.writer.sync().await.unwrap();
-
-    shell.actor.stop(None);
-    shell.pass(Duration::from_millis(100)).await;
-    let (successor, _) = Actor::spawn(None, Reconciler, shell.args.clone())
-        .await
-        .unwrap();
+    let successor = shell.restart_hale().await;
     // As the watcher does at every start: the full list first.
     successor
         .cast(ReconcilerMsg::Relisted(vec![running]))
