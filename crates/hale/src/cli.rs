@@ -39,6 +39,7 @@ impl Command {
             Self::Get { .. } => "hale get",
             Self::Describe { .. } => "hale describe",
             Self::Notify(NotifyCommand::Test { .. }) => "hale notify test",
+            Self::Import(ImportCommand::Willfarrell { .. }) => "hale import willfarrell",
             Self::Schema => "hale schema",
             Self::Explain { .. } => "hale explain",
         }
@@ -279,6 +280,9 @@ hale get policies -o json | jq '.items[].conditions'"
     /// Work with notifiers: `hale notify test NOTIFIER` sends a test message through it.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Turn another healer's configuration into HealPolicy files to review.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print the JSON Schema (draft-07) of policy documents.
     ///
     /// Point yaml-language-server at it for completion and inline errors in your editor:
@@ -570,4 +574,34 @@ pub enum OutputFormat {
     Human,
     /// One JSON document for tools.
     Json,
+}
+
+/// `hale import`: another healer's configuration, as hale resources.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// willfarrell/autoheal: its environment (AUTOHEAL_CONTAINER_LABEL, AUTOHEAL_INTERVAL,
+    /// AUTOHEAL_START_PERIOD, AUTOHEAL_DEFAULT_STOP_TIMEOUT, AUTOHEAL_ONLY_MONITOR_RUNNING,
+    /// WEBHOOK_URL, WEBHOOK_JSON_KEY, APPRISE_URL) becomes a HealPolicy and a Notifier per
+    /// URL, each commented with what the setting became or why it has no equivalent.
+    ///
+    /// Reads --env-file, or else this process's environment. Prints the files, or writes
+    /// them into --out (never over an existing file unless --force). Every file is checked
+    /// as `hale validate` would before anything is written.
+    #[command(
+        after_help = "Examples:\n  hale import willfarrell --env-file autoheal.env\n  \
+hale import willfarrell --env-file autoheal.env --out policies/\n  \
+docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' autoheal > autoheal.env"
+    )]
+    Willfarrell {
+        /// The env file autoheal was started with (`docker run --env-file`, Compose's
+        /// `env_file`). Default: the environment of this command.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// Write the files into this directory (created if missing) instead of printing them.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Overwrite files that exist in --out.
+        #[arg(long)]
+        force: bool,
+    },
 }

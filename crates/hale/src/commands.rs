@@ -31,6 +31,11 @@ fn dispatch(cli: Cli) -> CommandResult {
             output,
             strict,
         } => validate(&paths, output, strict),
+        Command::Import(crate::cli::ImportCommand::Willfarrell {
+            env_file,
+            out,
+            force,
+        }) => import_willfarrell(env_file.as_deref(), out.as_deref(), force),
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
         Command::Notify(crate::cli::NotifyCommand::Test { notifier, policies }) => {
             notify_test(&notifier, &policies)
@@ -367,4 +372,46 @@ fn notify_test(name: &str, policies: &std::path::Path) -> CommandResult {
         Ok(answer) => print(&format!("delivered to {sink}: {answer}\n")),
         Err(error) => Err(CliError::Failed(format!("{sink}: {}", error.message))),
     }
+}
+
+fn import_willfarrell(
+    env_file: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> CommandResult {
+    use crate::import;
+    let env = match env_file {
+        Some(path) => import::read_env_file(path).map_err(|e| CliError::Usage(e.to_string()))?,
+        None => import::from_process_env(),
+    };
+    let files = import::willfarrell(&env).map_err(|e| match e {
+        import::ImportError::Invalid(_) => CliError::Failed(e.to_string()),
+        _ => CliError::Usage(e.to_string()),
+    })?;
+    let Some(dir) = out else {
+        let text: Vec<&str> = files.iter().map(|f| f.text.as_str()).collect();
+        return print(&text.join("---\n"));
+    };
+    let taken: Vec<String> = files
+        .iter()
+        .map(|f| dir.join(&f.name))
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .collect();
+    if !force && !taken.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} already exist; nothing was written (pass --force to overwrite, or another --out)",
+            taken.join(", ")
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    for file in &files {
+        let path = dir.join(&file.name);
+        std::fs::write(&path, &file.text)
+            .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    eprintln!("review them, then: hale validate {}", dir.display());
+    Ok(ExitCode::SUCCESS)
 }

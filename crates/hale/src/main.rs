@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod error;
 mod events;
+mod import;
 mod output;
 mod reloads;
 mod render;
