@@ -31,6 +31,12 @@ AUTOHEAL_ONLY_MONITOR_RUNNING=false\nWEBHOOK_URL=\n"
     )
     .unwrap();
     let policies = ws.policies();
+    // The containers run before the import, which lists the ones the policy selects.
+    let label_arg = format!("{label}=true");
+    let mut labelled = vec!["--label", label_arg.as_str()];
+    labelled.extend_from_slice(HEALTH);
+    let sick = docker.run("sick", &labelled, NEVER_HEALTHY);
+    let unlabelled = docker.run("other", HEALTH, NEVER_HEALTHY);
     hale_ok([
         "import".as_ref(),
         "willfarrell".as_ref(),
@@ -41,6 +47,9 @@ AUTOHEAL_ONLY_MONITOR_RUNNING=false\nWEBHOOK_URL=\n"
     ]);
     let written = std::fs::read_to_string(policies.join("autoheal.yaml")).unwrap();
     assert!(written.contains(&format!("AUTOHEAL_CONTAINER_LABEL={label} -> selector")));
+    let sick_name = docker.name("sick");
+    assert!(written.contains(&format!("#   {sick_name}\n")), "{written}");
+    assert!(!written.contains(&docker.name("other")), "{written}");
     hale_ok([
         "validate".as_ref(),
         "--strict".as_ref(),
@@ -58,16 +67,10 @@ AUTOHEAL_ONLY_MONITOR_RUNNING=false\nWEBHOOK_URL=\n"
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 
-    let hale = ws.start(&[], &[]);
-    let label_arg = format!("{label}=true");
-    let mut labelled = vec!["--label", label_arg.as_str()];
-    labelled.extend_from_slice(HEALTH);
-    let sick = docker.run("sick", &labelled, NEVER_HEALTHY);
-    let unlabelled = docker.run("other", HEALTH, NEVER_HEALTHY);
-    let sick_name = docker.name("sick");
     let inspect_started =
         |id: &str| common::docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", id]);
     let (sick_started, other_started) = (inspect_started(&sick), inspect_started(&unlabelled));
+    let hale = ws.start(&[], &[]);
     hale.wait_audit("action_succeeded", &sick_name, WAIT);
     docker.wait_field("other", "{{.State.Health.Status}}", "unhealthy", WAIT);
     assert!(
@@ -75,14 +78,13 @@ AUTOHEAL_ONLY_MONITOR_RUNNING=false\nWEBHOOK_URL=\n"
             .is_empty(),
         "the unlabelled container is not autoheal's, and not hale's"
     );
-    let started = |id: &str| common::docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", id]);
     assert_eq!(
-        started(&unlabelled),
+        inspect_started(&unlabelled),
         other_started,
         "the unlabelled container was not touched"
     );
     assert_ne!(
-        started(&sick),
+        inspect_started(&sick),
         sick_started,
         "the labelled one was restarted"
     );

@@ -584,7 +584,7 @@ pub enum ImportCommand {
     /// WEBHOOK_URL, WEBHOOK_JSON_KEY, APPRISE_URL) becomes a HealPolicy and a Notifier per
     /// URL, each commented with what the setting became or why it has no equivalent.
     ///
-    /// Reads --env-file, or else this process's environment. Prints the files, or writes
+    /// Reads --env-file, or else this process's environment. Lists the containers it selects now. Prints the files, or writes
     /// them into --out (never over an existing file unless --force). Every file is checked
     /// as `hale validate` would before anything is written.
     #[command(
@@ -603,5 +603,10 @@ docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' autoheal > autohea
         /// Overwrite files that exist in --out.
         #[arg(long)]
         force: bool,
+        /// Do not ask Docker (DOCKER_HOST or the local socket) which running containers
+        /// the policy selects; by default the policy file lists them, with their
+        /// `autoheal.stop.timeout` labels and those without a HEALTHCHECK.
+        #[arg(long)]
+        no_docker: bool,
     },
 }

@@ -35,7 +35,8 @@ fn dispatch(cli: Cli) -> CommandResult {
             env_file,
             out,
             force,
-        }) => import_willfarrell(env_file.as_deref(), out.as_deref(), force),
+            no_docker,
+        }) => import_willfarrell(env_file.as_deref(), out.as_deref(), force, !no_docker),
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
         Command::Notify(crate::cli::NotifyCommand::Test { notifier, policies }) => {
             notify_test(&notifier, &policies)
@@ -378,6 +379,7 @@ fn import_willfarrell(
     env_file: Option<&std::path::Path>,
     out: Option<&std::path::Path>,
     force: bool,
+    ask_docker: bool,
 ) -> CommandResult {
     use crate::import;
     let env = match env_file {
@@ -388,6 +390,20 @@ fn import_willfarrell(
         import::ImportError::Invalid(_) => CliError::Failed(e.to_string()),
         _ => CliError::Usage(e.to_string()),
     })?;
+    let mut files = files;
+    if ask_docker {
+        let listed = crate::error::runtime()?.block_on(async {
+            use hale_core::DockerPort as _;
+            let docker = hale_docker::BollardDocker::connect(None).await?;
+            docker.list().await
+        });
+        match listed {
+            Ok(containers) => import::describe_containers(&mut files, &containers),
+            Err(error) => eprintln!(
+                "note: cannot list the running containers ({error}); the files do not say which ones the policy selects (pass --no-docker to skip this)"
+            ),
+        }
+    }
     let Some(dir) = out else {
         let text: Vec<&str> = files.iter().map(|f| f.text.as_str()).collect();
         return print(&text.join("---\n"));

@@ -320,6 +320,56 @@ pub fn willfarrell(env: &BTreeMap<String, String>) -> Result<Vec<ImportedFile>, 
     Ok(files)
 }
 
+/// Adds to the policy file (the first) which of `containers` it selects now, as hale will
+/// select them, with their `autoheal.stop.timeout` labels and those that have no
+/// HEALTHCHECK (never unhealthy, for autoheal and hale alike).
+pub fn describe_containers(
+    files: &mut [ImportedFile],
+    containers: &[hale_core::ContainerSnapshot],
+) {
+    let Some(policy) = files.first_mut() else {
+        return;
+    };
+    let report = hale_policy::load_str("imported.yaml", &policy.text);
+    let Some(selector) = report
+        .set
+        .policies
+        .first()
+        .and_then(|p| p.resource.spec.selector.clone())
+    else {
+        return;
+    };
+    let mut selected: Vec<&hale_core::ContainerSnapshot> = containers
+        .iter()
+        .filter(|c| selector.matches(&c.name, &c.labels))
+        .collect();
+    selected.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut block = format!(
+        "#\n# On this host now, it selects {} of {} containers:\n",
+        selected.len(),
+        containers.len()
+    );
+    for container in &selected {
+        let timeout = container
+            .labels
+            .get("autoheal.stop.timeout")
+            .map(|t| format!(", autoheal.stop.timeout={t}"))
+            .unwrap_or_default();
+        let health = if container.health.is_some() {
+            ""
+        } else {
+            " (no HEALTHCHECK: never unhealthy, so never restarted; add one)"
+        };
+        let _ = writeln!(block, "#   {}{timeout}{health}", container.name);
+    }
+    if let Some(at) = policy
+        .text
+        .find("apiVersion: hale.dev/v1alpha1\nkind: HealPolicy")
+    {
+        policy.text.insert_str(at, &block);
+    }
+}
+
 /// A webhook Notifier whose URL comes from the environment variable autoheal read it from
 /// (URLs of chat webhooks hold tokens: they stay out of the files).
 fn notifier_file(name: &str, variable: &str, what: &str, body: &str) -> ImportedFile {
@@ -446,6 +496,42 @@ mod tests {
             error.to_string().contains("AUTOHEAL_INTERVAL=soon"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_containers_it_selects_now_are_listed_with_their_stop_timeouts() {
+        let container = |name: &str, labels: &[(&str, &str)], health: bool| {
+            let mut c =
+                hale_core::ContainerSnapshot::new(name, name, hale_core::ContainerStatus::Running);
+            c.labels = labels
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            c.health = health.then_some(hale_core::HealthStatus::Healthy);
+            c
+        };
+        let mut files = willfarrell(&BTreeMap::new()).expect("imports");
+        describe_containers(
+            &mut files,
+            &[
+                container(
+                    "web",
+                    &[("autoheal", "true"), ("autoheal.stop.timeout", "20")],
+                    true,
+                ),
+                container("cron", &[("autoheal", "true")], false),
+                container("db", &[], true),
+            ],
+        );
+        let text = &files[0].text;
+        assert!(text.contains("it selects 2 of 3 containers"), "{text}");
+        assert!(
+            text.contains("#   web, autoheal.stop.timeout=20\n"),
+            "{text}"
+        );
+        assert!(text.contains("#   cron (no HEALTHCHECK"), "{text}");
+        assert!(!text.contains("#   db"), "{text}");
+        check(&files).expect("still valid");
     }
 
     #[test]
