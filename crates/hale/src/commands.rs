@@ -386,11 +386,10 @@ fn import_willfarrell(
         Some(path) => import::read_env_file(path).map_err(|e| CliError::Usage(e.to_string()))?,
         None => import::from_process_env(),
     };
-    let files = import::willfarrell(&env).map_err(|e| match e {
+    let mut files = import::willfarrell(&env).map_err(|e| match e {
         import::ImportError::Invalid(_) => CliError::Failed(e.to_string()),
         _ => CliError::Usage(e.to_string()),
     })?;
-    let mut files = files;
     if ask_docker {
         let listed = crate::error::runtime()?.block_on(async {
             use hale_core::DockerPort as _;
@@ -405,8 +404,7 @@ fn import_willfarrell(
         }
     }
     let Some(dir) = out else {
-        let text: Vec<&str> = files.iter().map(|f| f.text.as_str()).collect();
-        return print(&text.join("---\n"));
+        return print(&import::joined(&files));
     };
     let taken: Vec<String> = files
         .iter()

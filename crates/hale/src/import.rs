@@ -177,7 +177,7 @@ pub fn willfarrell(env: &BTreeMap<String, String>) -> Result<Vec<ImportedFile>, 
             &format!("WEBHOOK_URL with WEBHOOK_JSON_KEY={key}: the message goes in that key"),
             &body,
         ));
-        notifiers.push("autoheal-webhook");
+        notifiers.push(("WEBHOOK_URL", "autoheal-webhook"));
     }
     if !get("APPRISE_URL").is_empty() {
         files.push(notifier_file(
@@ -186,7 +186,7 @@ pub fn willfarrell(env: &BTreeMap<String, String>) -> Result<Vec<ImportedFile>, 
             "APPRISE_URL: Apprise's API takes a title and a body, as autoheal sent them",
             "{\"title\": \"Autoheal\", \"body\": \"{{message}}\"}",
         ));
-        notifiers.push("autoheal-apprise");
+        notifiers.push(("APPRISE_URL", "autoheal-apprise"));
     }
 
     let mut text = String::new();
@@ -236,15 +236,10 @@ pub fn willfarrell(env: &BTreeMap<String, String>) -> Result<Vec<ImportedFile>, 
         "#   AUTOHEAL_ONLY_MONITOR_RUNNING={only_running} -> nothing to set: hale never revives a container an"
     ));
     line("#     operator stopped (docker stop is intent), and judges health only while it runs.");
-    for (name, notifier) in [
-        ("WEBHOOK_URL", "autoheal-webhook"),
-        ("APPRISE_URL", "autoheal-apprise"),
-    ] {
-        if notifiers.contains(&notifier) {
-            line(&format!(
-                "#   {name} -> the Notifier {notifier} (its file), told of each restart, failure and quarantine."
-            ));
-        }
+    for (variable, notifier) in &notifiers {
+        line(&format!(
+            "#   {variable} -> the Notifier {notifier} (its file), told of each restart, failure and quarantine."
+        ));
     }
     for (name, why) in NO_EQUIVALENT {
         if let Some(value) = env.get(name).filter(|v| !v.is_empty()) {
@@ -304,7 +299,7 @@ pub fn willfarrell(env: &BTreeMap<String, String>) -> Result<Vec<ImportedFile>, 
     line("  mode: Enforce");
     if !notifiers.is_empty() {
         line("  notify:");
-        for notifier in &notifiers {
+        for (_, notifier) in &notifiers {
             line(&format!("    - notifier: {notifier}"));
             line("      on: [Remediated, Failed, Quarantined]");
         }
@@ -389,13 +384,16 @@ spec:\n  webhook:\n    urlFrom:\n      fromEnv: {variable}\n    bodyTemplate: '{
     }
 }
 
+/// The files as one multi-document YAML stream: what the import prints without `--out`,
+/// and what it checks.
+pub fn joined(files: &[ImportedFile]) -> String {
+    let texts: Vec<&str> = files.iter().map(|f| f.text.as_str()).collect();
+    texts.join("---\n")
+}
+
 /// Loads the files together, as `hale validate DIR` would.
 fn check(files: &[ImportedFile]) -> Result<(), ImportError> {
-    let joined = files.iter().fold(String::new(), |mut all, file| {
-        let _ = write!(all, "---\n{}", file.text);
-        all
-    });
-    let report = hale_policy::load_str("imported.yaml", &joined);
+    let report = hale_policy::load_str("imported.yaml", &joined(files));
     if report.has_errors() {
         let problems: Vec<String> = report
             .diagnostics
@@ -460,7 +458,7 @@ mod tests {
                 "autoheal-apprise.yaml"
             ]
         );
-        let all: String = files.iter().map(|f| format!("---\n{}", f.text)).collect();
+        let all = joined(&files);
         let spec = spec_of(&all);
         let selector = spec.selector.expect("selector");
         assert!(selector.all);
