@@ -186,6 +186,10 @@ pub struct HealEvent {
     /// failure (a probe's result, a Docker event) to deciding the action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction_ms: Option<u64>,
+    /// For a prune: the bytes Docker reported freed (in a dry-run, the estimate of what it
+    /// would free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_freed: Option<u64>,
     /// Why hale decided this, in words.
     pub reason: String,
     /// True when the policy or the controller is in dry-run mode.
@@ -224,6 +228,7 @@ impl HealEvent {
             result: None,
             duration_ms: None,
             reaction_ms: None,
+            bytes_freed: None,
             reason: reason.into(),
             dry_run: false,
             trace_id: None,

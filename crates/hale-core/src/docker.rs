@@ -118,4 +118,27 @@ pub trait DockerPort: Send + Sync + 'static {
     /// Stops and removes the container, then creates and starts a new one with the same
     /// name and configuration. Returns the new container's ID.
     fn recreate(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<String, DockerError>>;
+
+    /// Docker's own account of its disk usage (`/system/df`). The default has none.
+    fn disk_usage(&self) -> BoxFuture<'_, Result<crate::DockerDiskUsage, DockerError>> {
+        Box::pin(async { Err(unsupported("system df")) })
+    }
+
+    /// Removes what `what` allows through Docker's prune endpoints, one kind after
+    /// another, and reports what was removed. The default removes nothing.
+    fn prune<'a>(
+        &'a self,
+        what: &'a hale_policy::PruneAction,
+    ) -> BoxFuture<'a, Result<crate::PruneReport, DockerError>> {
+        let _ = what;
+        Box::pin(async { Err(unsupported("prune")) })
+    }
+}
+
+/// The error of an operation a Docker port does not offer.
+fn unsupported(operation: &'static str) -> DockerError {
+    DockerError::Api {
+        operation,
+        message: "not supported by this Docker connection".to_owned(),
+    }
 }

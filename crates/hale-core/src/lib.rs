@@ -7,6 +7,7 @@ mod audit;
 mod audit_bus;
 mod clock;
 mod container;
+mod disk;
 mod docker;
 mod own_container;
 mod probe;
@@ -27,9 +28,13 @@ pub use container::{
     ContainerEvent, ContainerEventKind, ContainerSnapshot, ContainerStatus, HealthStatus,
     RestartPolicy, stop_timeout_from_labels,
 };
+pub use disk::{DockerDiskUsage, PruneReport, UsageItem, estimate as estimate_prune, labels_allow};
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
 pub use own_container::{container_id_in, own_container_id};
-pub use probe::{ProbeOutcome, Target, site_of_target, site_target_name};
+pub use probe::{
+    ProbeOutcome, Target, host_of_target, host_target_name, is_policy_target, policy_has_target,
+    site_of_target, site_target_name,
+};
 pub use retry::RetryPolicy;
 pub use retry_after::retry_after;
 pub use status::{

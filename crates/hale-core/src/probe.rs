@@ -22,6 +22,38 @@ pub fn site_of_target(target: &str) -> Option<&str> {
     target.strip_prefix(SITE_PREFIX)
 }
 
+/// The prefix of a host target's name (a disk probe's), set apart as sites are.
+const HOST_PREFIX: &str = "host:";
+
+/// The target name of a policy's disk probe: `host:<probe name>`.
+pub fn host_target_name(probe: &str) -> String {
+    format!("{HOST_PREFIX}{probe}")
+}
+
+/// The disk probe's name inside a target name, when it is a host target's.
+pub fn host_of_target(target: &str) -> Option<&str> {
+    target.strip_prefix(HOST_PREFIX)
+}
+
+/// Whether `target` names a policy's own target (a site or the host) rather than a
+/// container: such targets have no container ID, and live as long as the policy has them.
+pub fn is_policy_target(target: &str) -> bool {
+    site_of_target(target).is_some() || host_of_target(target).is_some()
+}
+
+/// Whether the policy `spec` still has the site or host target called `target`.
+pub fn policy_has_target(spec: &hale_policy::HealPolicySpec, target: &str) -> bool {
+    if let Some(site) = site_of_target(target) {
+        spec.sites.iter().any(|s| s.name == site)
+    } else if let Some(probe) = host_of_target(target) {
+        spec.probes
+            .iter()
+            .any(|p| p.name == probe && p.disk.is_some())
+    } else {
+        false
+    }
+}
+
 /// What a probe or a remediation is aimed at: a local container, or a site of a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -29,6 +61,8 @@ pub enum Target {
     Container(ContainerSnapshot),
     /// A site (an HTTP target that is not a local container).
     Site(Site),
+    /// The host, as a disk probe (named here) watches it.
+    Host(String),
 }
 
 impl Target {
@@ -37,6 +71,7 @@ impl Target {
         match self {
             Self::Container(container) => container.id.clone(),
             Self::Site(site) => site_target_name(&site.name),
+            Self::Host(probe) => host_target_name(probe),
         }
     }
 
@@ -46,6 +81,7 @@ impl Target {
         match self {
             Self::Container(container) => container.name.clone(),
             Self::Site(site) => site_target_name(&site.name),
+            Self::Host(probe) => host_target_name(probe),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! API, so the crates that only speak hale's vocabulary (`hale-core`) do not compile
 //! bollard.
 
+mod disk;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -760,5 +762,16 @@ impl DockerPort for BollardDocker {
     fn recreate(&self, id: &str, timeout: u32) -> BoxFuture<'_, Result<String, DockerError>> {
         let id = id.to_owned();
         async move { self.recreate_container(&id, timeout).await }.boxed()
+    }
+
+    fn disk_usage(&self) -> BoxFuture<'_, Result<hale_core::DockerDiskUsage, DockerError>> {
+        self.disk_usage_raw().boxed()
+    }
+
+    fn prune<'a>(
+        &'a self,
+        what: &'a hale_policy::PruneAction,
+    ) -> BoxFuture<'a, Result<hale_core::PruneReport, DockerError>> {
+        self.prune_raw(what).boxed()
     }
 }

@@ -17,6 +17,7 @@
 pub mod conditions;
 mod diagnostic;
 mod duration;
+mod host;
 mod load;
 mod located;
 mod max_unhealthy;
@@ -34,6 +35,7 @@ pub mod yaml_value;
 
 pub use diagnostic::{Diagnostic, Position, Severity};
 pub use duration::{Duration, DurationParseError};
+pub use host::{DiskProbe, FreeSpace, FreeSpaceParseError, ImagePrune, PruneAction, human_bytes};
 pub use load::{LoadReport, MAX_FILE_BYTES, load_paths, load_str};
 pub use located::{Located, PolicySet};
 pub use max_unhealthy::{MIN_FAILURES_TO_OPEN, MaxUnhealthy};

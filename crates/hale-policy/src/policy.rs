@@ -149,6 +149,10 @@ pub struct Probe {
     /// Run a command inside the container; exit code 0 passes. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecProbe>,
+    /// Free space on a filesystem of the host (a host target, `host:<probe name>`, not a
+    /// container). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::DiskProbe>,
     /// How often the probe runs (`httpGet`, `tcpSocket`, `exec`). Event-driven probes
     /// (`dockerHealth`, `exit`) have no period: they act when Docker reports. Default: `10s`.
     #[serde(default = "default_period")]
@@ -235,6 +239,7 @@ impl Probe {
             ("httpGet", self.http_get.is_some()),
             ("tcpSocket", self.tcp_socket.is_some()),
             ("exec", self.exec.is_some()),
+            ("disk", self.disk.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -486,6 +491,7 @@ fn default_steps() -> Vec<Step> {
         attempts: 3,
         timeout: default_step_timeout(),
         webhook: None,
+        prune: None,
     }]
 }
 fn default_cooldown() -> Duration {
@@ -511,6 +517,11 @@ pub struct Step {
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookAction>,
+    /// What to remove, for `action: prune` (optional there: the defaults prune stopped
+    /// containers, dangling images, the build cache and unused networks; not allowed
+    /// elsewhere). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<crate::PruneAction>,
 }
 
 fn default_attempts() -> u32 {
@@ -539,11 +550,14 @@ pub enum Action {
     Webhook,
     /// Do nothing but notify: the last rung, when a person must decide.
     Notify,
+    /// Free disk space through Docker's prune API (the step's `prune` block says what);
+    /// for the host target of a `disk` probe.
+    Prune,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Restart,
         Self::StopStart,
         Self::Recreate,
@@ -551,6 +565,7 @@ impl Action {
         Self::CoolifyRedeploy,
         Self::Webhook,
         Self::Notify,
+        Self::Prune,
     ];
 
     /// True for actions that go through a Coolify application.

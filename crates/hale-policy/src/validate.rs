@@ -12,6 +12,8 @@ use crate::policy::{Action, HealPolicy, HttpHeader, Probe};
 use crate::secret::SecretRef;
 use crate::selector::{LabelSelector, SelectorExclude, SelectorOperator};
 
+mod host;
+
 /// A diagnostic and the document it condemns (errors reject their whole document).
 pub(crate) struct Finding {
     pub diagnostic: Diagnostic,
@@ -207,10 +209,10 @@ fn check_policy(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy, notifiers:
         check_selector(c, selector);
     }
     let selects_containers = spec.selector.as_ref().is_some_and(|s| !s.is_empty());
-    if !selects_containers && spec.sites.is_empty() {
+    if !selects_containers && spec.sites.is_empty() && !host::has_disk_probe(policy) {
         c.warning(
             "spec",
-            "this policy selects no containers and has no sites, so it will never act; add spec.selector or spec.sites",
+            "this policy selects no containers and has no sites or disk probes, so it will never act; add spec.selector, spec.sites or a disk probe",
         );
     }
 
@@ -435,7 +437,7 @@ fn check_probe(
     match handlers.as_slice() {
         [] => c.error(
             path,
-            "a probe needs exactly one handler: dockerHealth, exit, httpGet, tcpSocket or exec",
+            "a probe needs exactly one handler: dockerHealth, exit, httpGet, tcpSocket, exec or disk",
         ),
         [_] => {}
         several => c.error(
@@ -542,6 +544,7 @@ fn check_probe(
             "must name a command, e.g. [\"pg_isready\"]",
         );
     }
+    host::check_disk_probe(c, path, probe);
 }
 
 /// Conditions parse, and read only what their probe's handler produces (`tls`: the probe
@@ -592,7 +595,7 @@ fn check_conditions(c: &mut Checker<'_, HealPolicy>, path: &str, probe: &Probe, 
         if available.is_empty() {
             c.error(
                 condition_path,
-                "conditions apply to httpGet, tcpSocket and exec probes only",
+                "conditions apply to httpGet, tcpSocket and exec probes only (a disk probe's rule is its freeBelow)",
             );
         } else if !available.contains(&placeholder) {
             let handler = probe.handler_names().first().copied().unwrap_or("this");
@@ -653,6 +656,7 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
             ),
             (_, None) => {}
         }
+        host::check_prune_step(c, &path, step, policy);
         // hale escalates only on a failure seen after the step's action; a periodic probe
         // needs `failureThreshold` periods to confirm one, so a shorter step timeout is
         // not the pace the ladder will really have. (A notify rung's timeout only delays

@@ -182,7 +182,7 @@ fn a_probe_has_exactly_one_handler() {
     assert_eq!(
         diagnostics(&none),
         [
-            "policies/web.yaml:9:7: spec.probes[0]: a probe needs exactly one handler: dockerHealth, exit, httpGet, tcpSocket or exec"
+            "policies/web.yaml:9:7: spec.probes[0]: a probe needs exactly one handler: dockerHealth, exit, httpGet, tcpSocket, exec or disk"
         ]
     );
     let two = policy(&format!(
@@ -397,7 +397,7 @@ fn a_policy_that_selects_nothing_is_a_warning_not_an_error() {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         [
-            "policies/web.yaml:5:1: warning: spec: this policy selects no containers and has no sites, so it will never act; add spec.selector or spec.sites"
+            "policies/web.yaml:5:1: warning: spec: this policy selects no containers and has no sites or disk probes, so it will never act; add spec.selector, spec.sites or a disk probe"
         ]
     );
 }
@@ -513,7 +513,7 @@ fn conditions_read_only_what_the_handler_produces() {
         [
             "policies/web.yaml:11:21: spec.probes[0].conditions[0]: tcpSocket probes do not produce [STATUS]",
             "policies/web.yaml:14:21: spec.probes[1].conditions[0]: a HEAD request has no body; use method GET to check [BODY]",
-            "policies/web.yaml:17:21: spec.probes[2].conditions[0]: conditions apply to httpGet, tcpSocket and exec probes only",
+            "policies/web.yaml:17:21: spec.probes[2].conditions[0]: conditions apply to httpGet, tcpSocket and exec probes only (a disk probe's rule is its freeBelow)",
         ]
     );
 }

@@ -147,11 +147,18 @@ fn converge(state: &mut ProberState) {
                 .values()
                 .filter(|c| selector.matches(&c.name, &c.labels))
             {
-                for probe in periodic().filter(|p| p.site_ref.is_none()) {
+                for probe in periodic().filter(|p| p.site_ref.is_none() && p.disk.is_none()) {
                     let key = (name.clone(), container.id.clone(), probe.name.clone());
                     wanted.insert(key, (probe, Target::Container(container.clone())));
                 }
             }
+        }
+        for probe in periodic().filter(|p| p.disk.is_some()) {
+            let target = Target::Host(probe.name.clone());
+            wanted.insert(
+                (name.clone(), target.id(), probe.name.clone()),
+                (probe, target),
+            );
         }
         for site in &policy.spec.sites {
             for probe in periodic().filter(|p| p.site_ref.as_deref() == Some(site.name.as_str())) {
@@ -206,7 +213,7 @@ fn converge(state: &mut ProberState) {
 }
 
 fn is_periodic(probe: &Probe) -> bool {
-    probe.http_get.is_some() || probe.tcp_socket.is_some() || probe.exec.is_some()
+    !probe.is_event_driven()
 }
 
 /// A stable offset within the period for this schedule, so that schedules created

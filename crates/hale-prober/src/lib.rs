@@ -9,8 +9,10 @@
 //! so connections are reused.
 
 mod actor;
+mod disk;
 mod error;
 mod run;
 
 pub use actor::{PROBER_NAME, Prober, ProberArgs, ProberMsg};
+pub use disk::{DiskError, FsSpace, judge_space, probe_disk, read_space};
 pub use run::{HttpClients, ProbeResult, probe_site, run_probe};

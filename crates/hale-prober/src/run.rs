@@ -105,6 +105,15 @@ pub async fn run_probe(
             judged(probe, conditions, false, observe).await
         }
         Target::Site(site) => probe_site(clients, probe, conditions, site).await,
+        Target::Host(_) => match &probe.disk {
+            Some(disk) => crate::disk::probe_disk(docker, disk, probe.timeout.as_std()).await,
+            None => ProbeResult {
+                success: false,
+                degraded: false,
+                reason: "only disk probes can check the host".to_owned(),
+                elapsed: Duration::ZERO,
+            },
+        },
     }
 }
 

@@ -20,6 +20,8 @@ pub struct PlannedAction {
     pub webhook: Option<hale_policy::WebhookAction>,
     /// The Coolify application, for `coolifyRestart` and `coolifyRedeploy` steps.
     pub coolify: Option<hale_policy::CoolifyApplication>,
+    /// What to remove, for `prune` steps (the step's block, or the defaults).
+    pub prune: Option<hale_policy::PruneAction>,
     /// Why the action is taken, for webhook bodies.
     pub reason: String,
 }
@@ -46,4 +48,6 @@ pub struct ActionOutcome {
     pub result: ActionResult,
     /// How long it took.
     pub duration: Duration,
+    /// Bytes a prune freed, as Docker reported them.
+    pub bytes_freed: Option<u64>,
 }

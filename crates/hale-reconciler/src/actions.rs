@@ -61,6 +61,7 @@ pub(crate) fn start_action(
                         "not run: the state store failed ({error})"
                     )),
                     duration: Duration::ZERO,
+                    bytes_freed: None,
                 },
             };
             if let ActionResult::Failed(_) = &outcome.result {
@@ -149,6 +150,7 @@ pub(crate) fn finish(
     event.step = Some((planned.step, planned.attempt));
     event.result = Some(result);
     event.duration_ms = Some(outcome.duration.as_millis() as u64);
+    event.bytes_freed = outcome.bytes_freed;
     event.signal = signal;
     link(&mut event, state.episodes.get(key));
     state.effects.record(event);
@@ -186,6 +188,7 @@ pub(crate) async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize
                     stop_timeout: 0,
                     webhook: None,
                     coolify: None,
+                    prune: None,
                     reason: String::new(),
                 };
                 finish(state, &key, &planned, &outcome);

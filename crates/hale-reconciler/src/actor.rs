@@ -288,6 +288,9 @@ impl Actor for Reconciler {
                 answer_control(state, reply, answer);
                 reconcile(&myself, state);
             }
+            ReconcilerMsg::Recorded(event) => {
+                state.effects.record(*event);
+            }
             ReconcilerMsg::Alerts(alerts) => {
                 if take_alerts(state, alerts) {
                     reconcile(&myself, state);

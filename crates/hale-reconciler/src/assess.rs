@@ -90,6 +90,7 @@ pub fn default_probes() -> Vec<Probe> {
         http_get: None,
         tcp_socket: None,
         exec: None,
+        disk: None,
         period: hale_policy::Duration::from_secs(10),
         timeout: hale_policy::Duration::from_secs(1),
         failure_threshold: None,
@@ -354,13 +355,40 @@ pub fn assess_site(
     verify: Option<&Verification>,
     now: Timestamp,
 ) -> Assessment {
-    let mut pending = None;
     let probes: Vec<&Probe> = spec
         .probes
         .iter()
         .filter(|p| p.site_ref.as_deref() == Some(site))
         .collect();
-    for probe in &probes {
+    assess_by_probes(&probes, tracks, verify, now)
+}
+
+/// Assesses the host target of the disk probe named `probe`, as a site is assessed from
+/// its probes (see [`assess_site`]).
+pub fn assess_host(
+    spec: &HealPolicySpec,
+    probe: &str,
+    tracks: &BTreeMap<String, ProbeTrack>,
+    verify: Option<&Verification>,
+    now: Timestamp,
+) -> Assessment {
+    let probes: Vec<&Probe> = spec
+        .probes
+        .iter()
+        .filter(|p| p.name == probe && p.disk.is_some())
+        .collect();
+    assess_by_probes(&probes, tracks, verify, now)
+}
+
+/// A target that is not a container, judged only by its periodic `probes`' tallies.
+fn assess_by_probes(
+    probes: &[&Probe],
+    tracks: &BTreeMap<String, ProbeTrack>,
+    verify: Option<&Verification>,
+    now: Timestamp,
+) -> Assessment {
+    let mut pending = None;
+    for probe in probes {
         if let Some(track) = tracks.get(&probe.name)
             && let Some(failure) = periodic_failure(probe, track, now, &mut pending)
         {

@@ -240,11 +240,12 @@ pub(crate) fn heal(
         state.containers.values().map(|c| c.name.as_str()).collect();
     let keys: Vec<(String, String)> = matching_keys(state, target, policy)?
         .into_iter()
-        .filter(|(p, name)| match hale_core::site_of_target(name) {
-            Some(site) => {
-                policy_of(state, p).is_some_and(|p| p.spec.sites.iter().any(|s| s.name == site))
+        .filter(|(p, name)| {
+            if hale_core::is_policy_target(name) {
+                policy_of(state, p).is_some_and(|p| hale_core::policy_has_target(&p.spec, name))
+            } else {
+                current.contains(name.as_str())
             }
-            None => current.contains(name.as_str()),
         })
         .collect();
     if keys.is_empty() {

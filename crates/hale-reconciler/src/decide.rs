@@ -178,6 +178,8 @@ pub enum Subject<'a> {
     Container(&'a ContainerSnapshot),
     /// One of the policy's sites.
     Site(&'a Site),
+    /// The host, as the disk probe of this name watches it.
+    Host(&'a str),
 }
 
 impl<'a> From<&'a ContainerSnapshot> for Subject<'a> {
@@ -207,12 +209,19 @@ impl Subject<'_> {
                     name,
                 }
             }
+            Self::Host(probe) => {
+                let name = hale_core::host_target_name(probe);
+                TargetRef {
+                    id: name.clone(),
+                    name,
+                }
+            }
         }
     }
 
     /// Whether a ladder step can act on this target: container actions (restart,
     /// stopStart, recreate) need a container, Coolify actions a site with a `coolify`
-    /// application; webhook and notify act on anything. A policy that watches both
+    /// application, prune the host; webhook and notify act on anything. A policy that watches both
     /// containers and sites shares one ladder, and each target climbs the rungs it can use.
     pub fn can_use(&self, step: &Step) -> bool {
         match (self, step.action) {
@@ -220,6 +229,7 @@ impl Subject<'_> {
             (Self::Site(site), Action::CoolifyRestart | Action::CoolifyRedeploy) => {
                 site.coolify.is_some()
             }
+            (Self::Host(_), Action::Prune) => true,
             (_, Action::Webhook | Action::Notify) => true,
             _ => false,
         }
@@ -235,6 +245,8 @@ pub struct Decision {
     pub action: Option<PlannedAction>,
     /// Reconcile this target again at this instant even if nothing changes.
     pub wake_at: Option<Timestamp>,
+    /// A dry-run prune whose estimate (what it would free) the shell reads from Docker.
+    pub estimate: Option<PlannedAction>,
 }
 
 /// Decides what to do about a target (a container or a site) under a policy, updating
@@ -285,7 +297,7 @@ fn decide_on_ladder(
 ) -> Decision {
     let container = match subject {
         Subject::Container(container) => Some(container),
-        Subject::Site(_) => None,
+        Subject::Site(_) | Subject::Host(_) => None,
     };
     let target = subject.target_ref();
     let mut decision = Decision::default();
@@ -551,8 +563,10 @@ fn decide_on_ladder(
         webhook: step.webhook.clone(),
         coolify: match subject {
             Subject::Site(site) => site.coolify.clone(),
-            Subject::Container(_) => None,
+            Subject::Container(_) | Subject::Host(_) => None,
         },
+        prune: (step.action == hale_policy::Action::Prune)
+            .then(|| step.prune.clone().unwrap_or_default()),
         reason: format!("probe {} failed: {}", failure.probe, failure.signal),
     };
     let verb = hale_core::action_name(step.action);
@@ -592,6 +606,8 @@ fn decide_on_ladder(
     if !policy.dry_run() {
         state.in_flight = true;
         decision.action = Some(planned);
+    } else if planned.action == Action::Prune {
+        decision.estimate = Some(planned);
     }
     decision
 }

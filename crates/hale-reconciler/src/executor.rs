@@ -29,6 +29,7 @@ pub async fn execute(
         Ok(detail) => ActionResult::Succeeded(detail),
         Err(error) => ActionResult::Failed(error.to_string()),
     };
+    let mut bytes_freed = None;
     let result = match planned.action {
         Action::Restart => {
             restart_unless_overridden(docker, id, timeout, "restarted", "restart").await
@@ -42,6 +43,16 @@ pub async fn execute(
                 .await
                 .map(|new_id| format!("recreated as {}", &new_id[..new_id.len().min(12)])),
         ),
+        Action::Prune => {
+            let what = planned.prune.clone().unwrap_or_default();
+            match docker.prune(&what).await {
+                Ok(report) => {
+                    bytes_freed = Some(report.bytes_freed);
+                    ActionResult::Succeeded(report.summary("freed"))
+                }
+                Err(error) => ActionResult::Failed(error.to_string()),
+            }
+        }
         Action::Notify => {
             ActionResult::Succeeded("nothing to run; the event is the notification".to_owned())
         }
@@ -83,6 +94,7 @@ pub async fn execute(
     ActionOutcome {
         result,
         duration: started.elapsed(),
+        bytes_freed,
     }
 }
 

@@ -51,8 +51,15 @@ pub(crate) fn forget_changed_probes(state: &mut ReconcilerState, new: &[HealPoli
             .spec
             .sites
             .iter()
-            .filter(|site| !new.spec.sites.iter().any(|s| s.name == site.name))
             .map(|site| hale_core::site_target_name(&site.name))
+            .chain(
+                old.spec
+                    .probes
+                    .iter()
+                    .filter(|p| p.disk.is_some())
+                    .map(|p| hale_core::host_target_name(&p.name)),
+            )
+            .filter(|target| !hale_core::policy_has_target(&new.spec, target))
             .collect();
         let effects = &mut state.effects;
         state.targets.retain(|key, target| {

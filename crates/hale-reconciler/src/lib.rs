@@ -16,6 +16,7 @@ mod coolify;
 mod decide;
 mod effects;
 mod episodes;
+mod estimate;
 mod executor;
 mod forget;
 mod persist;

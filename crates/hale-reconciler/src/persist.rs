@@ -21,7 +21,7 @@ pub(crate) fn state_key((policy, name): &(String, String)) -> String {
 /// The reference to the target called `name`: a site's, or the container's with its
 /// current ID when it exists.
 pub(crate) fn target_ref(containers: &HashMap<String, ContainerSnapshot>, name: &str) -> TargetRef {
-    if hale_core::site_of_target(name).is_some() {
+    if hale_core::is_policy_target(name) {
         return TargetRef {
             id: name.to_owned(),
             name: name.to_owned(),

@@ -10,7 +10,7 @@ use ractor::ActorRef;
 
 use crate::actions::start_action;
 use crate::alerts::with_alerts;
-use crate::assess::{assess, assess_site};
+use crate::assess::{assess, assess_host, assess_site};
 use crate::circuit::{CircuitReading, counts_as_failing};
 use crate::decide::{PolicyContext, Subject, TargetState, decide};
 use crate::episodes::link;
@@ -32,6 +32,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     let now = state.args.clock.now();
     let mut next_wake = now.plus(MAX_IDLE);
     let mut to_start = Vec::new();
+    let mut to_estimate = Vec::new();
     let mut published: Vec<(String, Option<String>, Vec<TargetStatus>)> = Vec::new();
     let policies = Arc::clone(&state.args.policies);
     for policy in policies.iter() {
@@ -92,9 +93,22 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 assess_site(spec, &site.name, tracks_of(&target), verify.as_ref(), now),
             )
         });
+        let hosts = spec
+            .probes
+            .iter()
+            .filter(|p| p.disk.is_some())
+            .map(|probe| {
+                let target = hale_core::host_target_name(&probe.name);
+                let verify = verification_of(&target);
+                (
+                    Subject::Host(probe.name.as_str()),
+                    assess_host(spec, &probe.name, tracks_of(&target), verify.as_ref(), now),
+                )
+            });
         let alerts = &state.alerts;
         let assessed: Vec<(Subject<'_>, _)> = containers
             .chain(sites)
+            .chain(hosts)
             .map(|(subject, assessment)| {
                 let key = (name.to_owned(), subject.target_ref().name);
                 let assessment = with_alerts(assessment, alerts.get(&key));
@@ -211,6 +225,9 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             if let Some(wake) = decision.wake_at {
                 next_wake = next_wake.min(wake);
             }
+            if let Some(planned) = decision.estimate {
+                to_estimate.push((name.to_owned(), target.clone(), planned));
+            }
             if let Some(planned) = decision.action {
                 to_start.push((key, target, planned, episode));
             }
@@ -225,6 +242,9 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     state.next_wake = next_wake;
     for (key, target, planned, episode) in to_start {
         start_action(myself, state, key, target, planned, episode);
+    }
+    for (policy, target, planned) in to_estimate {
+        crate::estimate::estimate_dry_run(myself, state, policy, target, planned);
     }
 }
 
@@ -281,6 +301,7 @@ fn selected_by(spec: &hale_policy::HealPolicySpec, subject: &Subject<'_>) -> Opt
             .as_ref()
             .and_then(|s| s.selects(&container.name, &container.labels)),
         Subject::Site(_) => Some("site".to_owned()),
+        Subject::Host(_) => Some("disk probe".to_owned()),
     }
 }
 

@@ -89,6 +89,8 @@ pub enum ReconcilerMsg {
     /// Alerts from Alertmanager: firing ones mark their targets failing, resolved ones
     /// clear them.
     Alerts(Vec<Alert>),
+    /// An audit record made outside the mailbox (a dry-run prune's estimate), to store.
+    Recorded(Box<hale_core::HealEvent>),
     /// A timer came due (see [`schedule_tick`]).
     Tick,
     /// Shutdown: start no new action, wait up to the given time for running ones, record

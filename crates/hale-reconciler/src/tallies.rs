@@ -23,10 +23,10 @@ pub(crate) fn record_probe(state: &mut ReconcilerState, outcome: &hale_core::Pro
     else {
         return false;
     };
-    let target_name = if let Some(site) = hale_core::site_of_target(&outcome.target_id) {
-        // A late outcome of a site the policy no longer has.
+    let target_name = if hale_core::is_policy_target(&outcome.target_id) {
+        // A late outcome of a site or disk probe the policy no longer has.
         if !policy_of(state, &outcome.policy)
-            .is_some_and(|p| p.spec.sites.iter().any(|s| s.name == site))
+            .is_some_and(|p| hale_core::policy_has_target(&p.spec, &outcome.target_id))
         {
             return false;
         }

@@ -123,6 +123,8 @@ pub struct Metrics {
     notification_queue: Family<NotifierLabel, Gauge>,
     action_last: Family<PolicyActionLabels, FloatGauge>,
     alert_actions: Family<AlertActionLabels, Counter>,
+    prune_freed: Family<TargetLabels, Counter>,
+    prune_estimated: Family<TargetLabels, Gauge>,
     heartbeat: FloatGauge,
     /// The same depths, readable (a metric family cannot be listed), for the dashboard.
     queue_depths: Mutex<std::collections::BTreeMap<String, usize>>,
@@ -210,6 +212,18 @@ impl Metrics {
             "Actions taken because an Alertmanager alert fired, by alert name and result (executed, failed)",
             alert_actions.clone(),
         );
+        let prune_freed = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "hale_prune_freed_bytes",
+            "Bytes Docker reported freed by prune actions, per policy and host target",
+            prune_freed.clone(),
+        );
+        let prune_estimated = Family::<TargetLabels, Gauge>::default();
+        registry.register(
+            "hale_prune_estimated_bytes",
+            "Bytes the last dry-run prune estimated it would free, per policy and host target",
+            prune_estimated.clone(),
+        );
         let heartbeat = FloatGauge::default();
         registry.register(
             "hale_heartbeat_timestamp_seconds",
@@ -275,6 +289,8 @@ impl Metrics {
             notification_queue,
             action_last,
             alert_actions,
+            prune_freed,
+            prune_estimated,
             heartbeat,
             queue_depths: Mutex::default(),
             scrape: Mutex::new(()),
@@ -384,6 +400,24 @@ impl Metrics {
         self.last_event.set(event.time.0 as f64 / 1000.0);
         if event.kind == HealEventKind::PolicyApplied {
             self.know_policy(&event.policy, []);
+        }
+        if let Some(bytes) = event.bytes_freed {
+            let labels = TargetLabels {
+                policy: event.policy.clone(),
+                target: event
+                    .target
+                    .as_ref()
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+            };
+            if event.kind == HealEventKind::DryRun {
+                // The estimate that follows a dry-run decision, already counted as one.
+                self.prune_estimated
+                    .get_or_create(&labels)
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                return;
+            }
+            self.prune_freed.get_or_create(&labels).inc_by(bytes);
         }
         let result = match event.kind {
             HealEventKind::ActionSucceeded => "executed",

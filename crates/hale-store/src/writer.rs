@@ -115,6 +115,7 @@ impl StoreWriter {
             action = action.as_deref().unwrap_or("-"),
             result = event.result.as_deref().unwrap_or("-"),
             dry_run = event.dry_run,
+            bytes_freed = event.bytes_freed,
             reason = %event.reason,
             "{}",
             event.kind
