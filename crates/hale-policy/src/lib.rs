@@ -45,10 +45,10 @@ pub use notifier::{
     WebhookSink,
 };
 pub use policy::{
-    Action, AlertRule, Backoff, CoolifyApplication, DockerHealthProbe, EventKind, ExecProbe,
-    ExitProbe, HeaderError, HealPolicy, HealPolicySpec, HttpGetProbe, HttpHeader, Mode,
-    NotifyRoute, PERIODIC_FAILURE_THRESHOLD, Probe, ProbeMethod, Quarantine, Remediation, Scheme,
-    Site, Step, TcpSocketProbe, WebhookAction, WebhookMethod,
+    Action, AlertRule, Backoff, CoolifyApplication, DEFAULT_TARGET_LABEL, DockerHealthProbe,
+    EventKind, ExecProbe, ExitProbe, HeaderError, HealPolicy, HealPolicySpec, HttpGetProbe,
+    HttpHeader, Mode, NotifyRoute, PERIODIC_FAILURE_THRESHOLD, Probe, ProbeMethod, Quarantine,
+    Remediation, Scheme, Site, Step, TcpSocketProbe, WebhookAction, WebhookMethod,
 };
 pub use reload::{LastKnownGood, ReloadSummary};
 pub use secret::{SecretError, SecretRef};

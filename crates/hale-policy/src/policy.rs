@@ -410,23 +410,43 @@ pub struct ExecProbe {
     pub command: Vec<String>,
 }
 
-/// An Alertmanager alert that marks a target failing while it fires.
+/// An Alertmanager alert that marks a target failing while it fires: the container its
+/// `targetLabel` names, the site of `siteRef`, or, with `targetSelected`, every container
+/// the policy selects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AlertRule {
     /// Labels the alert must carry with exactly these values, e.g.
     /// `{alertname: TcpEndpointDownFast}`. Must not be empty.
     pub match_labels: BTreeMap<String, String>,
-    /// The alert label that names the container (by name or ID). Default: `container`.
-    #[serde(default = "default_target_label")]
-    pub target_label: String,
+    /// The alert label that names the container (by name or ID). Unused with `siteRef`;
+    /// refused with `targetSelected`. Default: `container`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_TARGET_LABEL))]
+    pub target_label: Option<String>,
     /// Mark this site failing instead of a container named by `targetLabel`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_ref: Option<String>,
+    /// The alert marks every container this policy selects failing, while it fires: for
+    /// alerts that carry no label naming a container (a service's latency, a queue's
+    /// depth), where the selector says what to heal. A container selected later is marked
+    /// at the alert's next notification (Alertmanager's `repeat_interval`). Every selected
+    /// container counts as failing, so a `maxUnhealthy` smaller than the selection holds
+    /// every action back while the alert fires. Not with `siteRef` or `targetLabel`.
+    /// Default: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub target_selected: bool,
 }
 
-fn default_target_label() -> String {
-    "container".into()
+/// The alert label that names the container when a rule sets no `targetLabel`.
+pub const DEFAULT_TARGET_LABEL: &str = "container";
+
+impl AlertRule {
+    /// The alert label that names the container: `targetLabel`, else
+    /// [`DEFAULT_TARGET_LABEL`].
+    pub fn target_label(&self) -> &str {
+        self.target_label.as_deref().unwrap_or(DEFAULT_TARGET_LABEL)
+    }
 }
 
 /// What hale does about a failing target, and the limits it respects.

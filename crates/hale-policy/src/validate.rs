@@ -12,6 +12,7 @@ use crate::policy::{Action, HealPolicy, HttpHeader, Probe};
 use crate::secret::SecretRef;
 use crate::selector::{LabelSelector, SelectorExclude, SelectorOperator};
 
+mod alerts;
 mod host;
 
 /// A diagnostic and the document it condemns (errors reject their whole document).
@@ -272,26 +273,7 @@ fn check_policy(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy, notifiers:
         check_conditions(c, &path, probe, tls);
     }
 
-    for (i, alert) in spec.alerts.iter().enumerate() {
-        let path = format!("spec.alerts[{i}]");
-        if alert.match_labels.is_empty() {
-            c.error(
-                format!("{path}.matchLabels"),
-                "must name at least one label (e.g. alertname), or every alert would match",
-            );
-        }
-        if alert.target_label.is_empty() {
-            c.error(format!("{path}.targetLabel"), "must not be empty");
-        }
-        if let Some(site) = &alert.site_ref
-            && !known_site(site)
-        {
-            c.error(
-                format!("{path}.siteRef"),
-                missing_site_message(site, &site_names),
-            );
-        }
-    }
+    alerts::check_alerts(c, spec, &site_names);
 
     check_remediation(c, policy);
 

@@ -303,6 +303,49 @@ fn site_ref_must_name_an_existing_site() {
 }
 
 #[test]
+fn target_selected_marks_the_selection_and_names_no_other_target() {
+    let valid = policy(&format!(
+        "{SELECT}  alerts:\n    - matchLabels: {{alertname: HighLatency}}\n      targetSelected: true\n"
+    ));
+    let report = load_str("p.yaml", &valid);
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let rule = &report.set.policies[0].resource.spec.alerts[0];
+    assert!(rule.target_selected);
+    assert_eq!(rule.target_label(), "container", "the default, unused here");
+
+    let both = policy(
+        "  selector: {matchLabels: {app: web}}\n  sites:\n    - {name: shop, url: https://shop.example}\n  alerts:\n    - matchLabels: {alertname: Down}\n      targetSelected: true\n      siteRef: shop\n      targetLabel: container\n",
+    );
+    assert_eq!(
+        diagnostics(&both),
+        [
+            "policies/web.yaml:11:23: spec.alerts[0].targetSelected: targetSelected marks every container the policy selects, siteRef one site: set only one of them",
+            "policies/web.yaml:13:20: spec.alerts[0].targetLabel: not used with targetSelected: true, which marks every container the policy selects rather than the one a label names; remove one of them",
+        ]
+    );
+
+    let nothing_selected = policy(
+        "  sites:\n    - {name: shop, url: https://shop.example}\n  alerts:\n    - matchLabels: {alertname: Down}\n      targetSelected: true\n",
+    );
+    assert_eq!(
+        diagnostics(&nothing_selected),
+        [
+            "policies/web.yaml:10:23: spec.alerts[0].targetSelected: targetSelected marks the containers this policy selects, and it selects none: add spec.selector"
+        ]
+    );
+
+    let circuit = policy(&format!(
+        "{SELECT}  alerts:\n    - matchLabels: {{alertname: Down}}\n      targetSelected: true\n  remediation:\n    maxUnhealthy: 1\n"
+    ));
+    let report = load_str("policies/web.yaml", &circuit);
+    assert!(!report.has_errors(), "a warning, not an error");
+    assert_eq!(
+        report.diagnostics[0].to_string(),
+        "policies/web.yaml:10:23: warning: spec.alerts[0].targetSelected: this alert marks every selected container failing at once, so with maxUnhealthy 1 the circuit holds back every action while it fires if more containers than that are selected"
+    );
+}
+
+#[test]
 fn a_site_can_only_be_probed_over_the_network() {
     let text = policy(
         "  sites:\n    - {name: shop, url: https://shop.example}\n  probes:\n    - name: p\n      siteRef: shop\n      exec: {command: [true]}\n",

@@ -1,6 +1,9 @@
 //! Alertmanager alerts as failure evidence: filed by policy rule and target, cleared when
 //! resolved, and merged into assessments.
 
+use hale_policy::{AlertRule, HealPolicy};
+
+use crate::selection;
 use crate::state::Alert;
 use crate::state::FiringAlerts;
 use crate::state::ReconcilerState;
@@ -54,32 +57,53 @@ pub(crate) fn take_alerts(state: &mut ReconcilerState, alerts: Vec<Alert>) -> bo
                 if !matches {
                     continue;
                 }
-                let target = match &rule.site_ref {
-                    Some(site) => hale_core::site_target_name(site),
-                    None => {
-                        let Some(named) = alert.labels.get(&rule.target_label) else {
-                            tracing::warn!(alert = %alertname, label = %rule.target_label, policy = %policy.metadata.name, "an alert matched but lacks the label that names its container");
-                            continue;
-                        };
-                        state
-                            .containers
-                            .values()
-                            .find(|c| {
-                                c.name == *named
-                                    || (named.len() >= 12 && c.id.starts_with(named.as_str()))
-                            })
-                            .map_or_else(|| named.clone(), |c| c.name.clone())
-                    }
-                };
-                let key = (policy.metadata.name.clone(), target);
-                state
-                    .alerts
-                    .entry(key)
-                    .or_default()
-                    .insert(alert.fingerprint.clone(), (alertname.clone(), now));
-                changed = true;
+                for target in targets(state, policy, rule, &alert, &alertname) {
+                    state
+                        .alerts
+                        .entry((policy.metadata.name.clone(), target))
+                        .or_default()
+                        .insert(alert.fingerprint.clone(), (alertname.clone(), now));
+                    changed = true;
+                }
             }
         }
     }
     changed
+}
+
+/// The targets a firing `alert` that matched `rule` of `policy` marks failing, by name.
+fn targets(
+    state: &ReconcilerState,
+    policy: &HealPolicy,
+    rule: &AlertRule,
+    alert: &Alert,
+    alertname: &str,
+) -> Vec<String> {
+    if let Some(site) = &rule.site_ref {
+        return vec![hale_core::site_target_name(site)];
+    }
+    if rule.target_selected {
+        // The policy's own targets, as the reconcile pass selects them.
+        let own = state.args.own_container.as_deref();
+        let selected: Vec<String> = selection::selected(&state.containers, &policy.spec, own)
+            .targets
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        if selected.is_empty() {
+            tracing::warn!(alert = %alertname, policy = %policy.metadata.name, "an alert with targetSelected matched, but the policy selects no container now");
+        }
+        return selected;
+    }
+    let label = rule.target_label();
+    let Some(named) = alert.labels.get(label) else {
+        tracing::warn!(alert = %alertname, label = %label, policy = %policy.metadata.name, "an alert matched but lacks the label that names its container");
+        return Vec::new();
+    };
+    let name = state
+        .containers
+        .values()
+        .find(|c| c.name == *named || (named.len() >= 12 && c.id.starts_with(named.as_str())))
+        .map_or_else(|| named.clone(), |c| c.name.clone());
+    vec![name]
 }

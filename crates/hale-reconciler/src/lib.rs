@@ -22,6 +22,7 @@ mod forget;
 mod persist;
 mod reconcile;
 mod retry;
+mod selection;
 mod state;
 mod tallies;
 mod webhook;

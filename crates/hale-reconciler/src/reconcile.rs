@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, HealEvent, HealEventKind, TargetRef, TargetStatus};
+use hale_core::{HealEvent, HealEventKind, TargetRef, TargetStatus};
 use ractor::ActorRef;
 
 use crate::actions::start_action;
@@ -15,6 +15,7 @@ use crate::circuit::{CircuitReading, counts_as_failing};
 use crate::decide::{PolicyContext, Subject, TargetState, decide};
 use crate::episodes::link;
 use crate::episodes::trace_episode;
+use crate::selection::{self, Selection};
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
 
@@ -38,18 +39,12 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     for policy in policies.iter() {
         let name = policy.metadata.name.as_str();
         let spec = &policy.spec;
-        let own = state.args.own_container.as_deref();
-        let mut selected: Vec<&ContainerSnapshot> = match &spec.selector {
-            Some(selector) => state
-                .containers
-                .values()
-                .filter(|c| selector.matches(&c.name, &c.labels))
-                .collect(),
-            None => Vec::new(),
-        };
-        if let Some(me) = selected.iter().position(|c| Some(c.id.as_str()) == own) {
+        let Selection {
+            targets: selected,
+            own,
+        } = selection::selected(&state.containers, spec, state.args.own_container.as_deref());
+        if let Some(me) = own {
             // hale never remediates itself: a restart would lose the decision being made.
-            let me = selected.remove(me);
             if state.own_container_noted.insert(name.to_owned()) {
                 let reference = TargetRef {
                     id: me.id.clone(),
@@ -64,7 +59,6 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 ));
             }
         }
-        selected.sort_by(|a, b| a.name.cmp(&b.name));
         let no_tracks = BTreeMap::new();
         let tracks_of = |target: &str| {
             state

@@ -556,3 +556,83 @@ async fn a_failure_window_counts_across_a_restart_of_hale() {
         .await;
     successor.stop(None);
 }
+
+/// An Alertmanager alert named `alertname` with no label naming a container.
+fn alert(alertname: &str, firing: bool) -> ReconcilerMsg {
+    ReconcilerMsg::Alerts(vec![hale_reconciler::Alert {
+        firing,
+        labels: [("alertname".to_owned(), alertname.to_owned())].into(),
+        fingerprint: format!("fp-{alertname}"),
+    }])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_selected_alert_marks_every_selected_container_failing_until_resolved() {
+    let shell = Shell::start(
+        policy("  alerts:\n  - matchLabels: {alertname: HighLatency}\n    targetSelected: true\n  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 30s}]\n    cooldown: 10s\n"),
+        false,
+    )
+    .await;
+    shell.observe(web("c1", T0, HealthStatus::Healthy, T0));
+    shell.observe(web("c2", T0, HealthStatus::Healthy, T0));
+    let mut other = web("c3", T0, HealthStatus::Healthy, T0);
+    other.labels.insert("app".into(), "db".into());
+    shell.observe(other);
+    shell.pass(Duration::from_secs(1)).await;
+
+    // Another alert matches no rule: nothing.
+    shell.actor.cast(alert("DiskFull", true)).unwrap();
+    shell.pass(Duration::from_secs(2)).await;
+    assert!(
+        shell.docker.calls().is_empty(),
+        "{:?}",
+        shell.docker.calls()
+    );
+
+    // The rule's alert, naming no container: both selected containers are restarted.
+    shell.actor.cast(alert("HighLatency", true)).unwrap();
+    shell
+        .until("both restarts", Duration::from_secs(10), |s| {
+            restarts(s, "c1") == 1 && restarts(s, "c2") == 1
+        })
+        .await;
+    assert_eq!(restarts(&shell, "c3"), 0, "c3 is not selected");
+    let failing: Vec<String> = shell
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e.kind.as_str() == "failing")
+        .map(|e| e.reason.clone())
+        .collect();
+    assert_eq!(failing.len(), 2, "{failing:?}");
+    assert!(
+        failing.iter().all(|r| r.contains("HighLatency")),
+        "{failing:?}"
+    );
+
+    // Restarted and healthy again, while the alert still fires: not recovered.
+    shell.observe(after_restart(&shell, "c1", HealthStatus::Healthy));
+    shell.observe(after_restart(&shell, "c2", HealthStatus::Healthy));
+    shell.pass(Duration::from_secs(15)).await;
+    let recovered = |audit: &[HealEvent]| -> Vec<String> {
+        let mut names: Vec<String> = audit
+            .iter()
+            .filter(|e| e.kind.as_str() == "recovered")
+            .filter_map(|e| e.target.as_ref().map(|t| t.name.clone()))
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(
+        recovered(&shell.audit().await).is_empty(),
+        "{:?}",
+        shell.kinds().await
+    );
+
+    // Resolved: it clears both, and they recover with no further action.
+    shell.actor.cast(alert("HighLatency", false)).unwrap();
+    shell.pass(Duration::from_secs(15)).await;
+    assert_eq!(recovered(&shell.audit().await), ["c1-name", "c2-name"]);
+    shell.pass(Duration::from_secs(60)).await;
+    assert_eq!((restarts(&shell, "c1"), restarts(&shell, "c2")), (1, 1));
+}

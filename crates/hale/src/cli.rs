@@ -40,6 +40,7 @@ impl Command {
             Self::Describe { .. } => "hale describe",
             Self::Notify(NotifyCommand::Test { .. }) => "hale notify test",
             Self::Import(ImportCommand::Willfarrell { .. }) => "hale import willfarrell",
+            Self::Import(ImportCommand::AlertActions { .. }) => "hale import alert-actions",
             Self::Schema => "hale schema",
             Self::Explain { .. } => "hale explain",
         }
@@ -608,5 +609,40 @@ docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' autoheal > autohea
         /// `autoheal.stop.timeout` labels and those without a HEALTHCHECK.
         #[arg(long)]
         no_docker: bool,
+    },
+    /// An alert-driven healer's table (alertname → the command it ran on that alert)
+    /// becomes one HealPolicy per alert, each commented with what its entry became.
+    ///
+    /// The table is a YAML or JSON map; an entry is a command, or an object with
+    /// `command` and `cooldownSec` (→ remediation.cooldown), or the older `action` with
+    /// `container`/`containers`. Commands are read as words, never run:
+    /// `docker restart X Y` → restart the containers named X and Y;
+    /// `docker compose -p P restart A B` → restart those services of Compose project P;
+    /// `docker compose -p P up -d --force-recreate A` → recreate; `docker stop X && docker
+    /// start X` → stopStart. Anything else (a script, a pipeline, a compose command without
+    /// -p, whose project the table does not say) is listed as not imported, with the reason.
+    ///
+    /// The alerts name no container, so each policy's rule has `targetSelected: true`: while
+    /// it fires, every container the policy selects is failing. Prints the file, or writes
+    /// it into --out (never over an existing file unless --force), checked as `hale
+    /// validate` would before anything is written.
+    #[command(after_help = "Example table (alert-actions.yaml):\n  \
+HighLatency: docker restart web api\n  \
+ShopDown: {command: \"docker compose -p shop restart web worker\", cooldownSec: 300}\n  \
+StaleCache: {command: \"docker compose -p shop up -d --force-recreate cache\"}\n  \
+DiskFull: {command: /usr/local/bin/cleanup.sh}     # not imported: hale runs no scripts\n  \
+Legacy: {action: restart, container: legacy-app}\n\n\
+Examples:\n  hale import alert-actions alert-actions.yaml\n  \
+hale import alert-actions alert-actions.yaml --out policies/ && hale validate policies/")]
+    AlertActions {
+        /// The table: a YAML or JSON map of alertname to command or entry object.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Write the file into this directory (created if missing) instead of printing it.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Overwrite a file that exists in --out.
+        #[arg(long)]
+        force: bool,
     },
 }

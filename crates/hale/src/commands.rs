@@ -37,6 +37,9 @@ fn dispatch(cli: Cli) -> CommandResult {
             force,
             no_docker,
         }) => import_willfarrell(env_file.as_deref(), out.as_deref(), force, !no_docker),
+        Command::Import(crate::cli::ImportCommand::AlertActions { file, out, force }) => {
+            import_alert_actions(&file, out.as_deref(), force)
+        }
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
         Command::Notify(crate::cli::NotifyCommand::Test { notifier, policies }) => {
             notify_test(&notifier, &policies)
@@ -403,8 +406,37 @@ fn import_willfarrell(
             ),
         }
     }
+    write_imported(&files, out, force)
+}
+
+/// `hale import alert-actions FILE`.
+fn import_alert_actions(
+    table: &std::path::Path,
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> CommandResult {
+    use crate::import::ImportError;
+    let text =
+        crate::import_alerts::read_table(table).map_err(|e| CliError::Usage(e.to_string()))?;
+    let files =
+        crate::import_alerts::alert_actions(&table.display().to_string(), &text).map_err(|e| {
+            match e {
+                ImportError::Invalid(_) => CliError::Failed(e.to_string()),
+                _ => CliError::Usage(e.to_string()),
+            }
+        })?;
+    write_imported(&files, out, force)
+}
+
+/// Prints what an import made, or writes it into `out` (never over an existing file
+/// unless `force`).
+fn write_imported(
+    files: &[crate::import::ImportedFile],
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> CommandResult {
     let Some(dir) = out else {
-        return print(&import::joined(&files));
+        return print(&crate::import::joined(files));
     };
     let taken: Vec<String> = files
         .iter()
@@ -420,7 +452,7 @@ fn import_willfarrell(
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-    for file in &files {
+    for file in files {
         let path = dir.join(&file.name);
         std::fs::write(&path, &file.text)
             .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;

@@ -64,6 +64,34 @@ pub enum ImportError {
         /// What it must be.
         expected: &'static str,
     },
+    /// The alert-actions table could not be read.
+    #[error(
+        "cannot read {path}: {source} (pass the alert-actions table: a YAML or JSON map of alertname to action)"
+    )]
+    ReadTable {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The alert-actions table is not a map of alertname to action.
+    #[error("{file}:{}:{}: {message}", position.line, position.column)]
+    Table {
+        /// The file.
+        file: String,
+        /// Where in it.
+        position: hale_policy::Position,
+        /// What is wrong there.
+        message: String,
+    },
+    /// No entry of the alert-actions table has a hale equivalent.
+    #[error("nothing in {file} maps to a hale action, so nothing was written:\n{reasons}")]
+    NothingImported {
+        /// The file.
+        file: String,
+        /// Each entry and why it is not imported, one a line.
+        reasons: String,
+    },
     /// What was generated does not load: a bug in the importer, never written.
     #[error(
         "the generated files do not validate (a bug in hale import; nothing was written):\n{0}"
@@ -128,7 +156,7 @@ pub fn from_process_env() -> BTreeMap<String, String> {
 }
 
 /// Quotes `value` as a YAML double-quoted scalar (JSON's string syntax is YAML's).
-fn quoted(value: &str) -> String {
+pub(crate) fn quoted(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
@@ -392,7 +420,7 @@ pub fn joined(files: &[ImportedFile]) -> String {
 }
 
 /// Loads the files together, as `hale validate DIR` would.
-fn check(files: &[ImportedFile]) -> Result<(), ImportError> {
+pub(crate) fn check(files: &[ImportedFile]) -> Result<(), ImportError> {
     let report = hale_policy::load_str("imported.yaml", &joined(files));
     if report.has_errors() {
         let problems: Vec<String> = report

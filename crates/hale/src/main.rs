@@ -8,6 +8,7 @@ mod commands;
 mod error;
 mod events;
 mod import;
+mod import_alerts;
 mod output;
 mod reloads;
 mod render;
