@@ -18,7 +18,7 @@ pub(crate) fn estimate_dry_run(
     planned: PlannedAction,
 ) {
     let docker = Arc::clone(&state.args.docker);
-    let clock = state.args.clock.clone();
+    let clock = state.args.clock;
     let reply_to = myself.clone();
     let mailbox = state.args.mailbox.clone();
     tokio::spawn(async move {
