@@ -1,12 +1,10 @@
 //! The disk probe: free space on a filesystem of the host, judged against `freeBelow`,
 //! with Docker's own accounting (`/system/df`) in the reason when it fails.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hale_core::DockerPort;
 use hale_policy::{DiskProbe, human_bytes};
-
-use crate::run::ProbeResult;
 
 /// Space on one filesystem, as `df` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,15 +85,15 @@ pub fn judge_space(disk: &DiskProbe, space: FsSpace) -> (bool, String) {
     }
 }
 
-/// Runs a disk probe: reads the free space, judges it, and on a failure adds Docker's
-/// own account of its usage, so the audit record says what a prune could reclaim.
+/// Runs a disk probe: reads the free space, judges it (passed, and what was seen), and on
+/// a failure adds Docker's own account of its usage, so the audit record says what a
+/// prune could reclaim.
 pub async fn probe_disk(
     docker: &dyn DockerPort,
     disk: &DiskProbe,
     timeout: Duration,
-) -> ProbeResult {
-    let started = Instant::now();
-    let (success, reason) = match read_space(&disk.path, timeout).await {
+) -> (bool, String) {
+    match read_space(&disk.path, timeout).await {
         Err(error) => (false, error.to_string()),
         Ok(space) => {
             let (passed, seen) = judge_space(disk, space);
@@ -109,12 +107,6 @@ pub async fn probe_disk(
                 (false, format!("{seen}; {docker_usage}"))
             }
         }
-    };
-    ProbeResult {
-        success,
-        degraded: false,
-        reason,
-        elapsed: started.elapsed(),
     }
 }
 

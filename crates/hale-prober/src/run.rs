@@ -105,15 +105,19 @@ pub async fn run_probe(
             judged(probe, conditions, false, observe).await
         }
         Target::Site(site) => probe_site(clients, probe, conditions, site).await,
-        Target::Host(_) => match &probe.disk {
-            Some(disk) => crate::disk::probe_disk(docker, disk, probe.timeout.as_std()).await,
-            None => ProbeResult {
-                success: false,
+        Target::Host(_) => {
+            let started = Instant::now();
+            let (success, reason) = match &probe.disk {
+                Some(disk) => crate::disk::probe_disk(docker, disk, probe.timeout.as_std()).await,
+                None => (false, "only disk probes can check the host".to_owned()),
+            };
+            ProbeResult {
+                success,
                 degraded: false,
-                reason: "only disk probes can check the host".to_owned(),
-                elapsed: Duration::ZERO,
-            },
-        },
+                reason,
+                elapsed: started.elapsed(),
+            }
+        }
     }
 }
 
