@@ -343,39 +343,29 @@ fn current_track<'a>(
     })
 }
 
-/// Assesses a site of a policy (`site` is its name in `spec.sites`) from the tallies of the
-/// probes that name it in `siteRef`. A site whose probes have all passed, and none is
-/// failing, is healthy (one not yet probed is unknown); after an
-/// action of hale's, once its probes have passed `successThreshold` times since (a site
-/// without probes: once it has not failed for the stable period).
-pub fn assess_site(
+/// Assesses a target of the policy that is not a container: a site (`site:<name>`), from
+/// the tallies of the probes that name it in `siteRef`, or the host (`host:<probe>`), from
+/// its disk probe's. One whose probes have all passed, and none is failing, is healthy
+/// (one not yet probed is unknown); after an action of hale's, once its probes have passed
+/// `successThreshold` times since (a site without probes: once it has not failed for the
+/// stable period).
+pub fn assess_policy_target(
     spec: &HealPolicySpec,
-    site: &str,
+    target: &str,
     tracks: &BTreeMap<String, ProbeTrack>,
     verify: Option<&Verification>,
     now: Timestamp,
 ) -> Assessment {
+    let site = hale_core::site_of_target(target);
+    let host = hale_core::host_of_target(target);
     let probes: Vec<&Probe> = spec
         .probes
         .iter()
-        .filter(|p| p.site_ref.as_deref() == Some(site))
-        .collect();
-    assess_by_probes(&probes, tracks, verify, now)
-}
-
-/// Assesses the host target of the disk probe named `probe`, as a site is assessed from
-/// its probes (see [`assess_site`]).
-pub fn assess_host(
-    spec: &HealPolicySpec,
-    probe: &str,
-    tracks: &BTreeMap<String, ProbeTrack>,
-    verify: Option<&Verification>,
-    now: Timestamp,
-) -> Assessment {
-    let probes: Vec<&Probe> = spec
-        .probes
-        .iter()
-        .filter(|p| p.name == probe && p.disk.is_some())
+        .filter(|p| match (site, host) {
+            (Some(site), _) => p.site_ref.as_deref() == Some(site),
+            (None, Some(probe)) => p.name == probe && p.disk.is_some(),
+            (None, None) => false,
+        })
         .collect();
     assess_by_probes(&probes, tracks, verify, now)
 }

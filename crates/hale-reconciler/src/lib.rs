@@ -33,7 +33,9 @@ pub use actor::Reconciler;
 /// Whether this build has the test-only fault injection (`HALE_FAILPOINTS`): only test
 /// builds do, through the `failpoints` feature.
 pub const FAILPOINTS: bool = cfg!(feature = "failpoints");
-pub use assess::{Assessment, FailureSignal, ProbeTrack, assess, assess_site, default_probes};
+pub use assess::{
+    Assessment, FailureSignal, ProbeTrack, assess, assess_policy_target, default_probes,
+};
 pub use circuit::{CircuitReading, counts_as_failing};
 pub use coolify::{CoolifyAction, CoolifyError, CoolifyOutcome, remediate as coolify_remediate};
 pub use decide::{

@@ -10,7 +10,7 @@ use ractor::ActorRef;
 
 use crate::actions::start_action;
 use crate::alerts::with_alerts;
-use crate::assess::{assess, assess_host, assess_site};
+use crate::assess::{assess, assess_policy_target};
 use crate::circuit::{CircuitReading, counts_as_failing};
 use crate::decide::{PolicyContext, Subject, TargetState, decide};
 use crate::episodes::link;
@@ -84,7 +84,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             let verify = verification_of(&target);
             (
                 Subject::Site(site),
-                assess_site(spec, &site.name, tracks_of(&target), verify.as_ref(), now),
+                assess_policy_target(spec, &target, tracks_of(&target), verify.as_ref(), now),
             )
         });
         let hosts = spec
@@ -96,7 +96,7 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 let verify = verification_of(&target);
                 (
                     Subject::Host(probe.name.as_str()),
-                    assess_host(spec, &probe.name, tracks_of(&target), verify.as_ref(), now),
+                    assess_policy_target(spec, &target, tracks_of(&target), verify.as_ref(), now),
                 )
             });
         let alerts = &state.alerts;

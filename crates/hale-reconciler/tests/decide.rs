@@ -9,7 +9,7 @@ use hale_core::{
 use hale_policy::{Action, HealPolicySpec};
 use hale_reconciler::{
     ActionResult, Assessment, Decision, PolicyContext, ProbeTrack, TargetState, assess,
-    assess_site, decide, finish_action,
+    assess_policy_target, decide, finish_action,
 };
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
@@ -903,9 +903,9 @@ fn site_step(
         circuit_open: false,
     };
     let verify = state.verification(spec.remediation.stable_period.as_std());
-    let assessment = assess_site(
+    let assessment = assess_policy_target(
         spec,
-        "shop",
+        "site:shop",
         &site_tracks(spec, failures, T0),
         verify.as_ref(),
         now,
@@ -1032,16 +1032,16 @@ fn a_degraded_site_is_healthy_and_only_its_own_probes_judge_it() {
     track.degraded = true;
     let tracks = BTreeMap::from([("http".to_owned(), track.clone())]);
     assert_eq!(
-        assess_site(&spec, "shop", &tracks, None, at(1)),
+        assess_policy_target(&spec, "site:shop", &tracks, None, at(1)),
         Assessment::Healthy
     );
     // Another site's probes say nothing about this one.
     assert_eq!(
-        assess_site(&spec, "other", &site_tracks(&spec, 5, T0), None, at(9)),
+        assess_policy_target(&spec, "site:other", &site_tracks(&spec, 5, T0), None, at(9)),
         Assessment::Healthy
     );
     assert!(matches!(
-        assess_site(&spec, "shop", &site_tracks(&spec, 2, T0), None, at(9)),
+        assess_policy_target(&spec, "site:shop", &site_tracks(&spec, 2, T0), None, at(9)),
         Assessment::Failing(_)
     ));
 }

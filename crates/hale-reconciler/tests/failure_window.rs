@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hale_core::Timestamp;
 use hale_policy::HealPolicySpec;
-use hale_reconciler::{Assessment, ProbeTrack, assess_site};
+use hale_reconciler::{Assessment, ProbeTrack, assess_policy_target};
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
 
@@ -41,7 +41,7 @@ fn tally(spec: &HealPolicySpec, outcomes: &[(u64, bool)]) -> ProbeTrack {
 fn failing(spec: &HealPolicySpec, track: &ProbeTrack, now: u64) -> bool {
     let tracks = BTreeMap::from([("http".to_owned(), track.clone())]);
     matches!(
-        assess_site(spec, "shop", &tracks, None, at(now)),
+        assess_policy_target(spec, "site:shop", &tracks, None, at(now)),
         Assessment::Failing(_)
     )
 }
