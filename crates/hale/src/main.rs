@@ -8,6 +8,7 @@ mod commands;
 mod error;
 mod events;
 mod import;
+mod import_coolify;
 mod output;
 mod reloads;
 mod render;
