@@ -73,6 +73,8 @@ impl Deployment {
 struct Application {
     id: u64,
     name: String,
+    /// Coolify's `fqdn`: comma-separated URLs, or `None` (JSON `null`) for no domain.
+    fqdn: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -160,8 +162,8 @@ pub const GOOD_TOKEN: &str = "1|fake-root-token";
 pub const APP_UUID: &str = "qgk0w8kk8wg0s4ckgw0wcw8c";
 
 impl FakeCoolify {
-    /// Starts the fake with one application ([`APP_UUID`], named `shop`) and one token
-    /// ([`GOOD_TOKEN`], ability `root`).
+    /// Starts the fake with one application ([`APP_UUID`], named `shop`, at
+    /// `https://shop.example.com`) and one token ([`GOOD_TOKEN`], ability `root`).
     ///
     /// # Panics
     /// When no loopback port can be bound.
@@ -174,6 +176,7 @@ impl FakeCoolify {
                 Application {
                     id: 7,
                     name: "shop".to_owned(),
+                    fqdn: Some("https://shop.example.com".to_owned()),
                 },
             );
             w.tokens.push(Token {
@@ -232,6 +235,28 @@ impl FakeCoolify {
             abilities: abilities.iter().map(|a| (*a).to_owned()).collect(),
             team,
         });
+    }
+
+    /// Adds an application (or replaces one) with this name and `fqdn`: Coolify's
+    /// comma-separated list of URLs, or `None` for an application without a domain.
+    pub fn add_application(&self, uuid: &str, name: &str, fqdn: Option<&str>) {
+        let mut world = self.world();
+        let id = world.applications.len() as u64 + 8;
+        world.applications.insert(
+            uuid.to_owned(),
+            Application {
+                id,
+                name: name.to_owned(),
+                fqdn: fqdn.map(str::to_owned),
+            },
+        );
+    }
+
+    /// Sets the domains of an application the fake knows (see [`Self::add_application`]).
+    pub fn set_fqdn(&self, uuid: &str, fqdn: Option<&str>) {
+        if let Some(app) = self.world().applications.get_mut(uuid) {
+            app.fqdn = fqdn.map(str::to_owned);
+        }
     }
 
     /// Turns the API off, as the instance setting does.
@@ -371,7 +396,7 @@ async fn application(
         Some(app) => axum::Json(json!({
             "uuid": uuid,
             "name": app.name,
-            "fqdn": "https://shop.example.com",
+            "fqdn": app.fqdn,
             "status": if world.already_queued(&uuid) { "starting:unknown" } else { "running:healthy" },
             "build_pack": "nixpacks",
         }))

@@ -83,7 +83,7 @@ pub async fn remediate(
                     .to_owned();
         }
         Err(Failure::Refused(status, message)) => {
-            return Err(explain(status, &message, app, uuid, &base));
+            return Err(explain(status, &message, app, uuid, &base, Ability::Deploy));
         }
         Err(Failure::Unreachable(error)) => return Err(CoolifyError::Unreachable(error)),
     }
@@ -99,7 +99,9 @@ pub async fn remediate(
         .post(&path, query)
         .await
         .map_err(|failure| match failure {
-            Failure::Refused(status, message) => explain(status, &message, app, uuid, &base),
+            Failure::Refused(status, message) => {
+                explain(status, &message, app, uuid, &base, Ability::Deploy)
+            }
             Failure::Unreachable(error) => CoolifyError::Unreachable(error),
         })?;
     let message = queued_message(&body);
@@ -111,6 +113,66 @@ pub async fn remediate(
         )));
     }
     Ok(CoolifyOutcome::Queued(format!("Coolify: {message}{note}")))
+}
+
+/// What hale reads of a Coolify application: its name and its domains.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApplicationInfo {
+    /// The application's name in Coolify.
+    #[serde(default)]
+    pub name: String,
+    /// Its domains as Coolify stores them: a comma-separated list of URLs
+    /// (`https://shop.example.com,http://shop.example.com`), empty when it has none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub fqdn: String,
+}
+
+/// Coolify sends `"fqdn": null` for an application without a domain.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Reads `app` from Coolify (`GET /api/v1/applications/{uuid}`, the `read` ability), with
+/// the same client, retries and error wording as the actions.
+///
+/// # Errors
+/// As [`remediate`]: no URL or token, the token refused or lacking `read`, the API
+/// disabled, no such application, or Coolify unreachable or answering something that is
+/// not an application.
+pub async fn application(app: &CoolifyApplication) -> Result<ApplicationInfo, CoolifyError> {
+    if let Some(problem) = app.uuid_problem() {
+        return Err(CoolifyError::BadUuid {
+            uuid: app.application_uuid.clone(),
+            problem,
+        });
+    }
+    let base = base_url(app)?;
+    let token = app.token.resolve().map_err(|source| CoolifyError::Token {
+        reference: app.token.to_string(),
+        source,
+    })?;
+    let uuid = &app.application_uuid;
+    let api = Api {
+        client: coolify_client(),
+        base: &base,
+        token: &token,
+        uuid,
+    };
+    let path = format!("/api/v1/applications/{uuid}");
+    let body =
+        api.send(reqwest::Method::GET, &path, &[])
+            .await
+            .map_err(|failure| match failure {
+                Failure::Refused(status, message) => {
+                    explain(status, &message, app, uuid, &base, Ability::Read)
+                }
+                Failure::Unreachable(error) => CoolifyError::Unreachable(error),
+            })?;
+    serde_json::from_str(&body).map_err(|error| {
+        CoolifyError::Unreachable(format!(
+            "Coolify answered {base}{path} with something that is not an application ({error})"
+        ))
+    })
 }
 
 /// The client for Coolify: no redirects (see [`remediate`]), connections reused.
@@ -329,6 +391,13 @@ pub enum CoolifyError {
     Unreachable(String),
 }
 
+/// The token ability a request needs: an action's `deploy`, or the `read` of a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ability {
+    Deploy,
+    Read,
+}
+
 /// Turns a refusal into what the operator has to fix.
 fn explain(
     status: u16,
@@ -336,7 +405,12 @@ fn explain(
     app: &CoolifyApplication,
     uuid: &str,
     base: &str,
+    ability: Ability,
 ) -> CoolifyError {
+    let ability_name = match ability {
+        Ability::Deploy => "deploy",
+        Ability::Read => "read",
+    };
     let fix = match status {
         401 => format!(
             "Coolify rejected the API token; check the token in {} (create one under Keys & Tokens)",
@@ -347,10 +421,11 @@ fn explain(
             app.token
         ),
         403 if is_missing_ability(message) => format!(
-            "the token in {} lacks an ability this action needs; give it `deploy` (or `root`)",
+            "the token in {} lacks an ability this request needs; give it `{ability_name}` (or `root`)",
             app.token
         ),
         403 => "Coolify's API is disabled; enable it in Coolify's settings".to_owned(),
+        404 if ability == Ability::Read => format!("Coolify at {base} has no application {uuid}"),
         404 => {
             format!("Coolify at {base} has no application {uuid}; check coolify.applicationUuid")
         }

@@ -37,7 +37,10 @@ pub use assess::{
     Assessment, FailureSignal, ProbeTrack, assess, assess_policy_target, default_probes,
 };
 pub use circuit::{CircuitReading, counts_as_failing};
-pub use coolify::{CoolifyAction, CoolifyError, CoolifyOutcome, remediate as coolify_remediate};
+pub use coolify::{
+    ApplicationInfo as CoolifyApplicationInfo, CoolifyAction, CoolifyError, CoolifyOutcome,
+    application as coolify_application, remediate as coolify_remediate,
+};
 pub use decide::{
     Decision, PolicyContext, QuarantineState, Subject, TargetState, decide, finish_action, release,
 };

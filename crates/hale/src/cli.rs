@@ -41,6 +41,7 @@ impl Command {
             Self::Notify(NotifyCommand::Test { .. }) => "hale notify test",
             Self::Import(ImportCommand::Willfarrell { .. }) => "hale import willfarrell",
             Self::Import(ImportCommand::AlertActions { .. }) => "hale import alert-actions",
+            Self::Import(ImportCommand::CoolifyAutoheal(_)) => "hale import coolify-autoheal",
             Self::Schema => "hale schema",
             Self::Explain { .. } => "hale explain",
         }
@@ -645,4 +646,55 @@ hale import alert-actions alert-actions.yaml --out policies/ && hale validate po
         #[arg(long)]
         force: bool,
     },
+    /// AutoHEAL, the Coolify site healer: its JSON config (enabled, failureThreshold,
+    /// failureWindowSec, skipWhenDeploying, cooldownSec, redeployDelaySec,
+    /// redeployAfterRestart, enabledSites) becomes one HealPolicy with a site, a Coolify
+    /// application and an HTTP HEAD probe per enabled site, commented with what each
+    /// setting became and where hale differs.
+    ///
+    /// Reads --file, or the key in --redis. Each site's URL is its application's domain in
+    /// Coolify (GET /api/v1/applications/{uuid} with COOLIFY_API_TOKEN, the https one
+    /// first), or --site UUID=URL. Prints the file, or writes it into --out (never over an
+    /// existing file unless --force). It is checked as `hale validate --strict` would
+    /// before anything is written.
+    #[command(after_help = "Examples:
+  hale import coolify-autoheal --redis redis://:PASSWORD@127.0.0.1:6379/0 --out policies/
+  hale import coolify-autoheal --file autoheal.json --no-coolify --site k4w8ockgs0co4c88s4wkcgsc=https://shop.example.com
+  redis-cli GET infra:autoheal:config > autoheal.json")]
+    CoolifyAutoheal(CoolifyAutohealArgs),
+}
+
+/// Options of `hale import coolify-autoheal`.
+#[derive(Debug, clap::Args)]
+pub struct CoolifyAutohealArgs {
+    /// AutoHEAL's config as a JSON file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "redis",
+        required_unless_present = "redis"
+    )]
+    pub file: Option<PathBuf>,
+    /// The Redis AutoHEAL kept its config in: redis://[:password@]host:port/db.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// The key of the config in --redis.
+    #[arg(long, value_name = "KEY", default_value = crate::import_coolify::DEFAULT_KEY, requires = "redis")]
+    pub key: String,
+    /// A site's URL, instead of its domain in Coolify (repeatable).
+    #[arg(long = "site", value_name = "UUID=URL", value_parser = crate::import_coolify::site_arg)]
+    pub sites: Vec<(String, String)>,
+    /// Do not ask Coolify for the sites' domains: every site then needs a --site.
+    #[arg(long)]
+    pub no_coolify: bool,
+    /// Coolify's API as AutoHEAL had it, `/api/v1` included; the sites' `coolify.url` is
+    /// it without `/api/v1`. The token is read from COOLIFY_API_TOKEN.
+    #[arg(long, value_name = "URL", env = "COOLIFY_API_URL")]
+    pub coolify_api_url: Option<String>,
+    /// Write the file into this directory (created if missing) instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Overwrite a file that exists in --out.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -40,6 +40,9 @@ fn dispatch(cli: Cli) -> CommandResult {
         Command::Import(crate::cli::ImportCommand::AlertActions { file, out, force }) => {
             import_alert_actions(&file, out.as_deref(), force)
         }
+        Command::Import(crate::cli::ImportCommand::CoolifyAutoheal(args)) => {
+            import_coolify_autoheal(&args)
+        }
         Command::Schema => print(&hale_policy::schema::json_schema_text()),
         Command::Notify(crate::cli::NotifyCommand::Test { notifier, policies }) => {
             notify_test(&notifier, &policies)
@@ -430,6 +433,40 @@ fn import_alert_actions(
 
 /// Prints what an import made, or writes it into `out` (never over an existing file
 /// unless `force`).
+fn import_coolify_autoheal(args: &crate::cli::CoolifyAutohealArgs) -> CommandResult {
+    use crate::import_coolify as coolify;
+    let (text, origin) = match (&args.file, &args.redis) {
+        (Some(path), _) => coolify::read_file(path)?,
+        (None, Some(url)) => coolify::read_redis(url, &args.key)?,
+        (None, None) => {
+            return Err(CliError::Usage(
+                "pass --file or --redis (the config AutoHEAL kept in Redis)".to_owned(),
+            ));
+        }
+    };
+    let config = coolify::parse_config(&text, &origin)?;
+    let lookup = args
+        .coolify_api_url
+        .as_ref()
+        .filter(|_| !args.no_coolify)
+        .map(|api_url| coolify::CoolifyLookup {
+            api_url: api_url.clone(),
+            token: hale_policy::SecretRef {
+                from_env: Some(coolify::TOKEN_VARIABLE.to_owned()),
+                from_file: None,
+            },
+        });
+    let sites = crate::error::runtime()?.block_on(coolify::site_urls(
+        &config,
+        &args.sites,
+        lookup.as_ref(),
+    ))?;
+    let files = coolify::coolify_autoheal(&config, &sites, args.coolify_api_url.as_deref())?;
+    write_imported(&files, args.out.as_deref(), args.force)
+}
+
+/// Prints the imported files, or writes them into `out`: never over an existing file
+/// unless `force`, and nothing at all when one exists.
 fn write_imported(
     files: &[crate::import::ImportedFile],
     out: Option<&std::path::Path>,

@@ -35,6 +35,18 @@ pub enum CliError {
     Output(std::io::Error),
 }
 
+impl From<crate::import::ImportError> for CliError {
+    /// A wrong file, key, value or flag is a usage error; a service that failed (Redis,
+    /// Coolify) or output that does not validate (a bug) is a failure.
+    fn from(error: crate::import::ImportError) -> Self {
+        if error.is_usage() {
+            Self::Usage(error.to_string())
+        } else {
+            Self::Failed(error.to_string())
+        }
+    }
+}
+
 impl CliError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> ExitCode {

@@ -54,6 +54,16 @@ pub enum ImportError {
         /// Why.
         source: std::io::Error,
     },
+    /// AutoHEAL's config file could not be read.
+    #[error(
+        "cannot read {path}: {source} (pass the JSON AutoHEAL kept in Redis, e.g. from redis-cli GET infra:autoheal:config, or --redis)"
+    )]
+    ReadConfig {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A variable has a value autoheal itself would not accept.
     #[error("{name}={value}: {expected}")]
     BadValue {
@@ -97,6 +107,117 @@ pub enum ImportError {
         "the generated files do not validate (a bug in hale import; nothing was written):\n{0}"
     )]
     Invalid(String),
+    /// Redis could not be asked for the config.
+    #[error(
+        "cannot read {key} from Redis at {address}: {source} (check --redis: redis://[:password@]host:port/db)"
+    )]
+    Redis {
+        /// Where Redis was asked, without its password.
+        address: String,
+        /// The key.
+        key: String,
+        /// What the client said.
+        source: redis::RedisError,
+    },
+    /// Redis answered, but has no such key.
+    #[error(
+        "Redis at {address} has no key {key} (pass --key with the key AutoHEAL kept its config in, or --file with the JSON)"
+    )]
+    MissingKey {
+        /// Where Redis was asked, without its password.
+        address: String,
+        /// The key.
+        key: String,
+    },
+    /// The key holds a list, hash or other non-string value.
+    #[error(
+        "{key} in Redis at {address} is a {kind}, not a string: AutoHEAL kept its config as one JSON string (SET {key} '{{...}}'); pass --key with that key"
+    )]
+    NotString {
+        /// Where Redis was asked, without its password.
+        address: String,
+        /// The key.
+        key: String,
+        /// The value's type, as Redis's TYPE names it.
+        kind: String,
+    },
+    /// The config is not JSON, or not a JSON object.
+    #[error(
+        "{origin} is not AutoHEAL's config: {problem} (expected a JSON object such as {{\"enabled\": true, \"enabledSites\": [\"<application uuid>\"]}})"
+    )]
+    BadJson {
+        /// Where the text came from (the file, or the Redis key and address).
+        origin: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A setting of the config has a value AutoHEAL would not accept either.
+    #[error("{origin}: {field} is {value}, expected {expected}")]
+    BadSetting {
+        /// Where the config came from.
+        origin: String,
+        /// The setting, e.g. `failureThreshold`.
+        field: &'static str,
+        /// Its value, as JSON.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// The config watches no site.
+    #[error(
+        "{origin}: enabledSites is empty or missing, so AutoHEAL watched no site and there is nothing to import"
+    )]
+    NoSites {
+        /// Where the config came from.
+        origin: String,
+    },
+    /// A `--site` names an application the config does not watch.
+    #[error("--site {uuid}: not one of enabledSites ({known}); check the UUID")]
+    UnknownSite {
+        /// The UUID given.
+        uuid: String,
+        /// The config's enabledSites.
+        known: String,
+    },
+    /// A site has no URL, and Coolify was not asked for one.
+    #[error(
+        "no URL for site {uuid}: pass --site {uuid}=https://... (or set COOLIFY_API_URL and COOLIFY_API_TOKEN, without --no-coolify, to take it from Coolify)"
+    )]
+    NoSiteUrl {
+        /// The application's UUID.
+        uuid: String,
+    },
+    /// Coolify could not tell the application's domain.
+    #[error(
+        "cannot ask Coolify for the domain of application {uuid}: {source} (or pass --site {uuid}=URL)"
+    )]
+    Coolify {
+        /// The application's UUID.
+        uuid: String,
+        /// What went wrong, worded as what to fix.
+        source: hale_reconciler::CoolifyError,
+    },
+    /// Coolify knows the application, but it has no http(s) domain.
+    #[error(
+        "Coolify has no http(s) domain for application {uuid} (its fqdn is {fqdn:?}); give it one in Coolify, or pass --site {uuid}=URL"
+    )]
+    NoDomain {
+        /// The application's UUID.
+        uuid: String,
+        /// Coolify's `fqdn`, as it answered.
+        fqdn: String,
+    },
+}
+
+impl ImportError {
+    /// True when what was asked is wrong (a file, a key, a value, a flag): exit status 2.
+    /// Otherwise a service failed, or the importer has a bug: exit status 1.
+    pub fn is_usage(&self) -> bool {
+        !matches!(
+            self,
+            Self::Invalid(_) | Self::Redis { .. } | Self::Coolify { .. }
+        )
+    }
 }
 
 /// One file the import writes: its name and YAML text.
@@ -419,19 +540,30 @@ pub fn joined(files: &[ImportedFile]) -> String {
     texts.join("---\n")
 }
 
-/// Loads the files together, as `hale validate DIR` would.
+/// Loads the files together, as `hale validate DIR` would: errors refuse them.
 pub(crate) fn check(files: &[ImportedFile]) -> Result<(), ImportError> {
+    check_as(files, false)
+}
+
+/// Loads the files together, as `hale validate --strict DIR` would: warnings refuse them
+/// too.
+pub(crate) fn check_strict(files: &[ImportedFile]) -> Result<(), ImportError> {
+    check_as(files, true)
+}
+
+fn check_as(files: &[ImportedFile], strict: bool) -> Result<(), ImportError> {
     let report = hale_policy::load_str("imported.yaml", &joined(files));
-    if report.has_errors() {
-        let problems: Vec<String> = report
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(ToString::to_string)
-            .collect();
-        return Err(ImportError::Invalid(problems.join("\n")));
+    let problems: Vec<String> = report
+        .diagnostics
+        .iter()
+        .filter(|d| strict || d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError::Invalid(problems.join("\n")))
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod import;
 mod import_alerts;
+mod import_coolify;
 mod output;
 mod reloads;
 mod render;
