@@ -170,15 +170,25 @@ impl Browser {
         .to_owned()
     }
 
-    /// Clicks the element matching `css` (as a user does: WebDriver's click).
+    /// Clicks the element matching `css` (as a user does: WebDriver's click). The page
+    /// re-renders on live updates: an element replaced between finding and clicking it
+    /// ("stale element") is found again, as a user's second look would.
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|error| panic!("no element {css}: {error}"))
-            .click()
-            .await
-            .unwrap_or_else(|error| panic!("cannot click {css}: {error}"));
+        let mut tries = 0;
+        loop {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|error| panic!("no element {css}: {error}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(error) if tries < 5 && error.to_string().contains("stale element") => {
+                    tries += 1;
+                }
+                Err(error) => panic!("cannot click {css}: {error}"),
+            }
+        }
     }
 
     /// Types `text` into the element matching `css`.

@@ -52,17 +52,7 @@ pub async fn remediate(
     // Redirects are not followed: reqwest would turn a redirected POST into a GET (or drop
     // the token), and Coolify would answer 405 or 401 for the wrong reason.
     let client = coolify_client();
-    if let Some(problem) = app.uuid_problem() {
-        return Err(CoolifyError::BadUuid {
-            uuid: app.application_uuid.clone(),
-            problem,
-        });
-    }
-    let base = base_url(app)?;
-    let token = app.token.resolve().map_err(|source| CoolifyError::Token {
-        reference: app.token.to_string(),
-        source,
-    })?;
+    let (base, token) = credentials(app)?;
     let uuid = &app.application_uuid;
     let api = Api {
         client,
@@ -140,17 +130,7 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<St
 /// disabled, no such application, or Coolify unreachable or answering something that is
 /// not an application.
 pub async fn application(app: &CoolifyApplication) -> Result<ApplicationInfo, CoolifyError> {
-    if let Some(problem) = app.uuid_problem() {
-        return Err(CoolifyError::BadUuid {
-            uuid: app.application_uuid.clone(),
-            problem,
-        });
-    }
-    let base = base_url(app)?;
-    let token = app.token.resolve().map_err(|source| CoolifyError::Token {
-        reference: app.token.to_string(),
-        source,
-    })?;
+    let (base, token) = credentials(app)?;
     let uuid = &app.application_uuid;
     let api = Api {
         client: coolify_client(),
@@ -189,6 +169,23 @@ fn coolify_client() -> &'static reqwest::Client {
 
 /// The instance's base URL, from the site or `COOLIFY_URL`, without a trailing `/` or
 /// `/api/v1` (both spellings are common in Coolify's own docs).
+/// What every call to Coolify needs first: a well-formed application UUID, the instance's
+/// base URL and the resolved token.
+fn credentials(app: &CoolifyApplication) -> Result<(String, String), CoolifyError> {
+    if let Some(problem) = app.uuid_problem() {
+        return Err(CoolifyError::BadUuid {
+            uuid: app.application_uuid.clone(),
+            problem,
+        });
+    }
+    let base = base_url(app)?;
+    let token = app.token.resolve().map_err(|source| CoolifyError::Token {
+        reference: app.token.to_string(),
+        source,
+    })?;
+    Ok((base, token))
+}
+
 fn base_url(app: &CoolifyApplication) -> Result<String, CoolifyError> {
     let url = match &app.url {
         Some(url) => url.clone(),
