@@ -197,6 +197,18 @@ struct Options {
     flags: &'static [(&'static str, &'static str)],
 }
 
+/// `kill`'s options, the same for `docker kill` and `docker compose kill`.
+const KILL_OPTIONS: Options = Options {
+    valued: &[("s", "signal")],
+    flags: &[],
+};
+
+/// `start` takes no option hale reads, in either form.
+const START_OPTIONS: Options = Options {
+    valued: &[],
+    flags: &[],
+};
+
 /// An option as given: its long name and its value (empty for a flag).
 type Given = (&'static str, String);
 
@@ -301,20 +313,8 @@ fn docker(args: &[String]) -> Result<Step, NotImported> {
                 flags: &[],
             },
         ),
-        "kill" => (
-            Verb::Kill,
-            Options {
-                valued: &[("s", "signal")],
-                flags: &[],
-            },
-        ),
-        "start" => (
-            Verb::Start,
-            Options {
-                valued: &[],
-                flags: &[],
-            },
-        ),
+        "kill" => (Verb::Kill, KILL_OPTIONS),
+        "start" => (Verb::Start, START_OPTIONS),
         other => {
             return Err(format!(
                 "`docker {other}` has no hale action: hale restarts, stops and starts, or recreates containers"
@@ -418,20 +418,8 @@ fn compose(args: &[String]) -> Result<Step, NotImported> {
                 ],
             },
         ),
-        "kill" => (
-            Verb::Kill,
-            Options {
-                valued: &[("s", "signal")],
-                flags: &[],
-            },
-        ),
-        "start" => (
-            Verb::Start,
-            Options {
-                valued: &[],
-                flags: &[],
-            },
-        ),
+        "kill" => (Verb::Kill, KILL_OPTIONS),
+        "start" => (Verb::Start, START_OPTIONS),
         other => {
             return Err(format!(
                 "`docker compose {other}` has no hale action: hale restarts, stops and starts, or recreates containers"
