@@ -1,0 +1,16 @@
+//! Fleet mode: several `hale run`s, one per Docker host, coordinating through Redis.
+//!
+//! This crate holds the coordination primitives, each in its own module:
+//! - [`lease`]: the pure bookkeeping of one node's leases — when it may act on a lease and
+//!   with which fencing token — in the manner of Kubernetes leader election (a renew
+//!   deadline shorter than the lease, so a node that cannot renew stops acting before
+//!   another node may take over);
+//! - [`redis_leases`]: the leases in Redis, acquired, renewed, checked and released by Lua
+//!   scripts so that no read-modify-write race between nodes exists.
+
+pub mod lease;
+pub mod redis_leases;
+mod scripts;
+
+pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError};
+pub use redis_leases::{FleetError, LeaseGrant, RedisLeases};

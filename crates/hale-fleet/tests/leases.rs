@@ -1,0 +1,163 @@
+//! Leases against a real `redis-server`: one holder at a time, ever larger fencing tokens,
+//! hand-over after the TTL or a release, and a holder that cannot renew stopping before
+//! another node may take over.
+
+mod support;
+
+use std::time::Duration;
+
+use hale_fleet::{FencingToken, LeaseBook, LeaseGrant, LeaseTimings, RedisLeases};
+use support::redis_server::RedisServer;
+use tokio::time::Instant;
+
+/// Short timings so the test runs in about a second; the same order as the defaults.
+fn timings() -> LeaseTimings {
+    LeaseTimings {
+        ttl: Duration::from_millis(900),
+        renew_deadline: Duration::from_millis(600),
+        retry_period: Duration::from_millis(200),
+    }
+    .validated()
+    .unwrap()
+}
+
+async fn node(redis: &RedisServer, name: &str, prefix: &str) -> (RedisLeases, LeaseBook) {
+    let leases = RedisLeases::connect(&redis.url(), name, prefix, timings())
+        .await
+        .unwrap_or_else(|e| panic!("node {name} connects: {e}"));
+    (leases, LeaseBook::new(timings()))
+}
+
+#[tokio::test]
+async fn one_holder_at_a_time_and_a_larger_token_after_the_ttl() {
+    let redis = RedisServer::start();
+    let prefix = "test1:";
+    let (mut a, mut a_book) = node(&redis, "a", prefix).await;
+    let (mut b, mut b_book) = node(&redis, "b", prefix).await;
+    let subjects = vec!["site/shop".to_owned(), "site/blog".to_owned()];
+
+    let granted = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
+    let first = match granted[0] {
+        LeaseGrant::Ours(token) => token,
+        ref other => panic!("a free lease goes to the first asker: {other:?}"),
+    };
+    assert!(matches!(granted[1], LeaseGrant::Ours(_)));
+    let seen = b.acquire_or_renew(&subjects, &mut b_book).await.unwrap();
+    assert_eq!(
+        seen[0],
+        LeaseGrant::Theirs {
+            node: "a".to_owned(),
+            token: first
+        }
+    );
+    assert_eq!(b_book.may_act("site/shop", Instant::now()), None);
+    assert_eq!(a_book.may_act("site/shop", Instant::now()), Some(first));
+
+    // a renews: same token, still the holder.
+    let renewed = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
+    assert_eq!(renewed[0], LeaseGrant::Ours(first));
+    assert!(a.still_holds("site/shop", first).await.unwrap());
+
+    // a goes silent (a kill, a SIGSTOP): its own right ends at the renew deadline, before
+    // the TTL lets b take over.
+    tokio::time::sleep(timings().renew_deadline).await;
+    assert_eq!(a_book.may_act("site/shop", Instant::now()), None);
+    tokio::time::sleep(timings().ttl - timings().renew_deadline + Duration::from_millis(50)).await;
+    let taken = b.acquire_or_renew(&subjects, &mut b_book).await.unwrap();
+    let second = match taken[0] {
+        LeaseGrant::Ours(token) => token,
+        ref other => panic!("an expired lease goes to the next asker: {other:?}"),
+    };
+    assert!(second > first, "tokens only grow: {second} after {first}");
+    assert_eq!(b_book.may_act("site/shop", Instant::now()), Some(second));
+
+    // a comes back: the fencing check refuses its old grant, and its next renewal learns
+    // that b holds the lease.
+    assert!(!a.still_holds("site/shop", first).await.unwrap());
+    let back = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
+    assert_eq!(
+        back[0],
+        LeaseGrant::Theirs {
+            node: "b".to_owned(),
+            token: second
+        }
+    );
+    assert_eq!(a_book.may_act("site/shop", Instant::now()), None);
+}
+
+#[tokio::test]
+async fn a_release_hands_the_lease_over_at_once_and_only_the_holder_can_release() {
+    let redis = RedisServer::start();
+    let (mut a, mut a_book) = node(&redis, "a", "test2:").await;
+    let (mut b, mut b_book) = node(&redis, "b", "test2:").await;
+    let subjects = vec!["policy/web".to_owned()];
+    let LeaseGrant::Ours(token) = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap()[0]
+    else {
+        panic!("a gets the free lease");
+    };
+    assert!(
+        !b.release("policy/web", token).await.unwrap(),
+        "b holds nothing"
+    );
+    assert!(
+        !a.release("policy/web", FencingToken(token.0 + 1))
+            .await
+            .unwrap()
+    );
+    assert!(a.release("policy/web", token).await.unwrap());
+    let granted = b.acquire_or_renew(&subjects, &mut b_book).await.unwrap();
+    assert!(
+        matches!(granted[0], LeaseGrant::Ours(t) if t > token),
+        "{granted:?}"
+    );
+}
+
+#[tokio::test]
+async fn redis_down_is_a_bounded_error_and_the_connection_comes_back_by_itself() {
+    let mut redis = RedisServer::start();
+    let (mut a, mut a_book) = node(&redis, "a", "test3:").await;
+    let subjects = vec!["site/shop".to_owned()];
+    a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
+
+    redis.stop();
+    let started = Instant::now();
+    let error = a
+        .acquire_or_renew(&subjects, &mut a_book)
+        .await
+        .expect_err("Redis is down");
+    let message = error.to_string();
+    assert!(
+        message.contains("127.0.0.1:"),
+        "names the server: {message}"
+    );
+    assert!(
+        !message.contains(support::redis_server::PASSWORD),
+        "{message}"
+    );
+    // Bounded by the retry period (plus slack for a loaded machine), never a hang.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The deadline runs out by itself: no action on a lease that could not be renewed.
+    tokio::time::sleep(timings().renew_deadline).await;
+    assert_eq!(a_book.may_act("site/shop", Instant::now()), None);
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match a.acquire_or_renew(&subjects, &mut a_book).await {
+            Ok(granted) => {
+                assert!(matches!(granted[0], LeaseGrant::Ours(_)), "{granted:?}");
+                break;
+            }
+            Err(error) => assert!(
+                Instant::now() < deadline,
+                "the connection did not come back: {error}"
+            ),
+        }
+        tokio::time::sleep(timings().retry_period).await;
+    }
+    assert!(a_book.may_act("site/shop", Instant::now()).is_some());
+}

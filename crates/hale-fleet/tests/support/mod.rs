@@ -1,0 +1,2 @@
+//! Real services the fleet tests run against.
+pub mod redis_server;
