@@ -6,11 +6,22 @@
 //!   deadline shorter than the lease, so a node that cannot renew stops acting before
 //!   another node may take over);
 //! - [`redis_leases`]: the leases in Redis, acquired, renewed, checked and released by Lua
-//!   scripts so that no read-modify-write race between nodes exists.
+//!   scripts so that no read-modify-write race between nodes exists;
+//! - [`budget`]: `maxConcurrent`, the fleet-wide number of replicas of a service being
+//!   remediated at once;
+//! - [`fleet_audit`]: every node's audit records in one capped Redis stream, delivered
+//!   exactly once;
+//! - [`connection`]: the one bounded, reconnecting connection they all share.
 
+pub mod budget;
+pub mod connection;
+pub mod fleet_audit;
 pub mod lease;
 pub mod redis_leases;
 mod scripts;
 
+pub use budget::RemediationBudget;
+pub use connection::{FleetConnection, FleetError};
+pub use fleet_audit::{FleetAudit, FleetRecord};
 pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError};
-pub use redis_leases::{FleetError, LeaseGrant, RedisLeases};
+pub use redis_leases::{LeaseGrant, RedisLeases};

@@ -1,49 +1,13 @@
 //! Leases in Redis: one key per subject holding `"<token> <node>"` with a TTL, and a fence
 //! counter per subject that hands out ever larger tokens.
 //!
-//! Every call is bounded by the retry period: a partition that makes Redis silent must not
-//! hold the caller past the moment it has to decide whether it may still act.
+//! Calls go through the node's [`FleetConnection`], bounded by the retry period.
 
-use std::time::Duration;
-
-use redis::Client;
-use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
+use crate::connection::{FleetConnection, FleetError};
 use crate::lease::{FencingToken, LeaseBook, LeaseTimings};
 use crate::scripts::{ACQUIRE_OR_RENEW, RELEASE, STILL_HOLDS};
-
-/// What went wrong talking to Redis. Messages name the server by host and port, never by
-/// its URL (which may carry a password).
-#[derive(Debug, thiserror::Error)]
-pub enum FleetError {
-    /// The URL is not a Redis URL.
-    #[error(
-        "--fleet: not a Redis URL (redis://[user:password@]host:port/db or rediss://…): {source}"
-    )]
-    Url {
-        /// What the Redis client said.
-        #[source]
-        source: redis::RedisError,
-    },
-    /// Redis did not answer within the bound.
-    #[error("Redis at {server} did not answer within {after:?}")]
-    Timeout {
-        /// host:port of the server.
-        server: String,
-        /// The bound.
-        after: Duration,
-    },
-    /// Redis answered with an error, or the connection failed.
-    #[error("Redis at {server}: {source}")]
-    Redis {
-        /// host:port of the server.
-        server: String,
-        /// What the Redis client said.
-        #[source]
-        source: redis::RedisError,
-    },
-}
 
 /// Who holds a subject's lease after an acquire-or-renew.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,50 +26,27 @@ pub enum LeaseGrant {
 /// One node's handle on the fleet's leases.
 #[derive(Clone)]
 pub struct RedisLeases {
-    connection: ConnectionManager,
-    server: String,
+    connection: FleetConnection,
     node: String,
     prefix: String,
     timings: LeaseTimings,
 }
 
 impl RedisLeases {
-    /// Connects to the Redis at `url` as `node`, keeping keys under `prefix` (e.g.
-    /// `hale:`). The connection reconnects by itself after Redis comes back.
-    ///
-    /// # Errors
-    /// [`FleetError::Url`] for a malformed URL, [`FleetError::Redis`] or
-    /// [`FleetError::Timeout`] when Redis does not answer.
-    pub async fn connect(
-        url: &str,
+    /// The leases of `node`, with keys under `prefix` (e.g. `hale:`), through `connection`
+    /// (whose bound should be the retry period).
+    pub fn new(
+        connection: FleetConnection,
         node: &str,
         prefix: &str,
         timings: LeaseTimings,
-    ) -> Result<Self, FleetError> {
-        let client = Client::open(url).map_err(|source| FleetError::Url { source })?;
-        let server = client.get_connection_info().addr().to_string();
-        let bound = timings.retry_period;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(bound))
-            .set_response_timeout(Some(bound));
-        let connection =
-            tokio::time::timeout(bound, ConnectionManager::new_with_config(client, config))
-                .await
-                .map_err(|_| FleetError::Timeout {
-                    server: server.clone(),
-                    after: bound,
-                })?
-                .map_err(|source| FleetError::Redis {
-                    server: server.clone(),
-                    source,
-                })?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             connection,
-            server,
             node: node.to_owned(),
             prefix: prefix.to_owned(),
             timings,
-        })
+        }
     }
 
     /// This node's name.
@@ -121,23 +62,6 @@ impl RedisLeases {
         format!("{}fence:{subject}", self.prefix)
     }
 
-    async fn bounded<T>(
-        &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, FleetError> {
-        let after = self.timings.retry_period;
-        tokio::time::timeout(after, call)
-            .await
-            .map_err(|_| FleetError::Timeout {
-                server: self.server.clone(),
-                after,
-            })?
-            .map_err(|source| FleetError::Redis {
-                server: self.server.clone(),
-                source,
-            })
-    }
-
     /// Acquires the free leases among `subjects` and renews those this node holds, in one
     /// round trip, and records the outcome in `book` (with the moment the request was sent,
     /// from which the right to act is counted). On an error the book is left as it was: the
@@ -146,7 +70,7 @@ impl RedisLeases {
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time or refuses.
     pub async fn acquire_or_renew(
-        &mut self,
+        &self,
         subjects: &[String],
         book: &mut LeaseBook,
     ) -> Result<Vec<LeaseGrant>, FleetError> {
@@ -162,10 +86,7 @@ impl RedisLeases {
         let ttl_ms = u64::try_from(self.timings.ttl.as_millis()).unwrap_or(u64::MAX);
         invocation.arg(&self.node).arg(ttl_ms);
         let sent_at = Instant::now();
-        let mut connection = self.connection.clone();
-        let answers: Vec<(u8, u64, String)> = self
-            .bounded(invocation.invoke_async(&mut connection))
-            .await?;
+        let answers: Vec<(u8, u64, String)> = self.connection.invoke(&invocation).await?;
         Ok(subjects
             .iter()
             .zip(answers)
@@ -189,16 +110,13 @@ impl RedisLeases {
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time (the caller must then not act).
     pub async fn still_holds(
-        &mut self,
+        &self,
         subject: &str,
         token: FencingToken,
     ) -> Result<bool, FleetError> {
         let mut invocation = STILL_HOLDS.key(self.lease_key(subject));
         invocation.arg(&self.node).arg(token.0);
-        let mut connection = self.connection.clone();
-        let held: u8 = self
-            .bounded(invocation.invoke_async(&mut connection))
-            .await?;
+        let held: u8 = self.connection.invoke(&invocation).await?;
         Ok(held == 1)
     }
 
@@ -206,17 +124,10 @@ impl RedisLeases {
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time (the lease then runs out).
-    pub async fn release(
-        &mut self,
-        subject: &str,
-        token: FencingToken,
-    ) -> Result<bool, FleetError> {
+    pub async fn release(&self, subject: &str, token: FencingToken) -> Result<bool, FleetError> {
         let mut invocation = RELEASE.key(self.lease_key(subject));
         invocation.arg(&self.node).arg(token.0);
-        let mut connection = self.connection.clone();
-        let released: u8 = self
-            .bounded(invocation.invoke_async(&mut connection))
-            .await?;
+        let released: u8 = self.connection.invoke(&invocation).await?;
         Ok(released == 1)
     }
 }

@@ -64,3 +64,60 @@ return 0
 ",
     )
 });
+
+/// Appends one node's audit records to the fleet's stream, each exactly once.
+///
+/// KEYS[1]: the stream, KEYS[2]: the hash of each node's last delivered sequence number.
+/// ARGV[1]: the node, ARGV[2]: the stream's approximate cap, then pairs of (sequence
+/// number, record JSON) in ascending order. A record at or below the node's high-water mark
+/// was delivered before (a retry after a lost answer, a replay after Redis came back) and is
+/// skipped; so delivery is idempotent without a set of ids that grows forever. Answers how
+/// many records were appended.
+pub(crate) static SHIP_AUDIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local node, cap = ARGV[1], ARGV[2]
+local mark = tonumber(redis.call('HGET', KEYS[2], node) or '0')
+local appended = 0
+for i = 3, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq > mark then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*',
+      'node', node, 'seq', ARGV[i], 'record', ARGV[i + 1])
+    mark = seq
+    appended = appended + 1
+  end
+end
+redis.call('HSET', KEYS[2], node, mark)
+return appended
+",
+    )
+});
+
+/// Takes a place in a fleet-wide remediation budget (`maxConcurrent`).
+///
+/// KEYS[1]: a sorted set of holders scored by when their place expires (Redis' own clock,
+/// so the nodes' clocks need not agree). ARGV[1]: the holder (node and target), ARGV[2]:
+/// the budget, ARGV[3]: how long the place lasts in milliseconds (longer than the action's
+/// timeout, so a node that dies mid-action frees its place by itself). Expired places are
+/// dropped first; a holder that has a place keeps it (renewed); otherwise a place is taken
+/// if one is free. Answers 1 when the holder has a place now, else 0.
+pub(crate) static TAKE_PLACE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local expires = now + tonumber(ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], expires, ARGV[1])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], expires, ARGV[1])
+  return 1
+end
+return 0
+",
+    )
+});

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use hale_fleet::{FencingToken, LeaseBook, LeaseGrant, LeaseTimings, RedisLeases};
+use hale_fleet::{FencingToken, FleetConnection, LeaseBook, LeaseGrant, LeaseTimings, RedisLeases};
 use support::redis_server::RedisServer;
 use tokio::time::Instant;
 
@@ -22,9 +22,10 @@ fn timings() -> LeaseTimings {
 }
 
 async fn node(redis: &RedisServer, name: &str, prefix: &str) -> (RedisLeases, LeaseBook) {
-    let leases = RedisLeases::connect(&redis.url(), name, prefix, timings())
+    let connection = FleetConnection::connect(&redis.url(), timings().retry_period)
         .await
         .unwrap_or_else(|e| panic!("node {name} connects: {e}"));
+    let leases = RedisLeases::new(connection, name, prefix, timings());
     (leases, LeaseBook::new(timings()))
 }
 
@@ -32,8 +33,8 @@ async fn node(redis: &RedisServer, name: &str, prefix: &str) -> (RedisLeases, Le
 async fn one_holder_at_a_time_and_a_larger_token_after_the_ttl() {
     let redis = RedisServer::start();
     let prefix = "test1:";
-    let (mut a, mut a_book) = node(&redis, "a", prefix).await;
-    let (mut b, mut b_book) = node(&redis, "b", prefix).await;
+    let (a, mut a_book) = node(&redis, "a", prefix).await;
+    let (b, mut b_book) = node(&redis, "b", prefix).await;
     let subjects = vec!["site/shop".to_owned(), "site/blog".to_owned()];
 
     let granted = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
@@ -88,8 +89,8 @@ async fn one_holder_at_a_time_and_a_larger_token_after_the_ttl() {
 #[tokio::test]
 async fn a_release_hands_the_lease_over_at_once_and_only_the_holder_can_release() {
     let redis = RedisServer::start();
-    let (mut a, mut a_book) = node(&redis, "a", "test2:").await;
-    let (mut b, mut b_book) = node(&redis, "b", "test2:").await;
+    let (a, mut a_book) = node(&redis, "a", "test2:").await;
+    let (b, mut b_book) = node(&redis, "b", "test2:").await;
     let subjects = vec!["policy/web".to_owned()];
     let LeaseGrant::Ours(token) = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap()[0]
     else {
@@ -115,7 +116,7 @@ async fn a_release_hands_the_lease_over_at_once_and_only_the_holder_can_release(
 #[tokio::test]
 async fn redis_down_is_a_bounded_error_and_the_connection_comes_back_by_itself() {
     let mut redis = RedisServer::start();
-    let (mut a, mut a_book) = node(&redis, "a", "test3:").await;
+    let (a, mut a_book) = node(&redis, "a", "test3:").await;
     let subjects = vec!["site/shop".to_owned()];
     a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
 
