@@ -7,63 +7,19 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{Service, Workspace, free_port, hale_ok};
+use common::redis_server::{PASSWORD, RedisServer};
+use common::{Workspace, hale_ok};
 use hale_fakes::{APP_UUID, FakeCoolify, GOOD_TOKEN};
 
 /// Generous bounds for what takes a second or two; never a measured time.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The password of the test's Redis.
-const PASSWORD: &str = "autoheal-test-pass";
-
 /// The second site, whose URL the import is given with `--site` (Coolify knows no such
 /// application, so a lookup of it would fail the import).
 const OTHER_UUID: &str = "m0c8sgkw4o8g4c0skowkgwo0";
-
-/// Starts `redis-server` on a free loopback port with [`PASSWORD`], persisting nothing;
-/// returns it (killed when dropped) and its port, once it answers.
-fn redis_server(dir: &Path) -> (Service, u16) {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args([
-            "--requirepass",
-            PASSWORD,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("this test needs redis-server: `apt-get install redis-server` (.ci/run does)");
-    let service = Service(child);
-    let client = redis::Client::open(redis_url(port)).unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let ping = client
-            .get_connection_with_timeout(Duration::from_secs(1))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-        if ping.is_ok() {
-            return (service, port);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on port {port} did not answer: {ping:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn redis_url(port: u16) -> String {
-    format!("redis://:{PASSWORD}@127.0.0.1:{port}/0")
-}
 
 /// Runs `hale import coolify-autoheal ARGS` with `env` added.
 fn import(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -115,14 +71,14 @@ fn autoheals_config_in_redis_imports_validates_and_heals_through_coolify() {
     coolify.set_fqdn(APP_UUID, Some(&format!("{site_url}/broken")));
     let ws = Workspace::new("");
     std::fs::remove_file(ws.policies().join("test.yaml")).unwrap();
-    let (_redis, port) = redis_server(ws.root());
+    let redis = RedisServer::start();
 
     let config = format!(
         r#"{{"enabled": true, "failureThreshold": 2, "failureWindowSec": 120, "skipWhenDeploying": true,
  "cooldownSec": 600, "redeployDelaySec": 90, "redeployAfterRestart": true,
  "enabledSites": ["{APP_UUID}", "{OTHER_UUID}"], "updatedAt": "2026-10-01T12:00:00Z"}}"#
     );
-    let mut connection = redis::Client::open(redis_url(port))
+    let mut connection = redis::Client::open(redis.url())
         .unwrap()
         .get_connection()
         .unwrap();
@@ -143,7 +99,7 @@ fn autoheals_config_in_redis_imports_validates_and_heals_through_coolify() {
         ("COOLIFY_API_URL", api_url.as_str()),
         ("COOLIFY_API_TOKEN", GOOD_TOKEN),
     ];
-    let url = redis_url(port);
+    let url = redis.url();
     let other = format!("{OTHER_UUID}={site_url}/gone");
     let out = ws.policies();
     let out_arg = out.to_str().unwrap();
@@ -166,7 +122,8 @@ fn autoheals_config_in_redis_imports_validates_and_heals_through_coolify() {
     assert!(written.contains("method: HEAD"), "{written}");
     assert!(
         written.contains(&format!(
-            "from infra:autoheal:config in Redis at redis://127.0.0.1:{port}/0"
+            "from infra:autoheal:config in Redis at redis://127.0.0.1:{}/0",
+            redis.port
         )),
         "{written}"
     );
@@ -203,7 +160,7 @@ fn autoheals_config_in_redis_imports_validates_and_heals_through_coolify() {
     let hash = import(&["--redis", &url, "--key", "infra:autoheal:counters"], &env);
     let stderr = String::from_utf8_lossy(&hash.stderr);
     assert!(stderr.contains("is a hash, not a string"), "{stderr}");
-    let wrong = format!("redis://:wrong@127.0.0.1:{port}/0");
+    let wrong = format!("redis://:wrong@127.0.0.1:{}/0", redis.port);
     let refused = import(&["--redis", &wrong], &env);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);

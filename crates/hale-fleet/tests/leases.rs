@@ -2,12 +2,13 @@
 //! hand-over after the TTL or a release, and a holder that cannot renew stopping before
 //! another node may take over.
 
-mod support;
+#[path = "../../../tests/common/redis_server.rs"]
+mod redis_server;
 
 use std::time::Duration;
 
 use hale_fleet::{FencingToken, FleetConnection, LeaseBook, LeaseGrant, LeaseTimings, RedisLeases};
-use support::redis_server::RedisServer;
+use redis_server::RedisServer;
 use tokio::time::Instant;
 
 /// Short timings so the test runs in about a second; the same order as the defaults.
@@ -131,10 +132,7 @@ async fn redis_down_is_a_bounded_error_and_the_connection_comes_back_by_itself()
         message.contains("127.0.0.1:"),
         "names the server: {message}"
     );
-    assert!(
-        !message.contains(support::redis_server::PASSWORD),
-        "{message}"
-    );
+    assert!(!message.contains(redis_server::PASSWORD), "{message}");
     // Bounded by the retry period (plus slack for a loaded machine), never a hang.
     assert!(
         started.elapsed() < Duration::from_secs(5),

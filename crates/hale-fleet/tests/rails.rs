@@ -1,12 +1,13 @@
 //! The fleet's shared rails and audit trail against a real `redis-server`: the
 //! `maxConcurrent` budget, and audit records delivered exactly once from several nodes.
 
-mod support;
+#[path = "../../../tests/common/redis_server.rs"]
+mod redis_server;
 
 use std::time::Duration;
 
 use hale_fleet::{FleetAudit, FleetConnection, RemediationBudget};
-use support::redis_server::RedisServer;
+use redis_server::RedisServer;
 
 async fn connect(redis: &RedisServer) -> FleetConnection {
     FleetConnection::connect(&redis.url(), Duration::from_secs(2))

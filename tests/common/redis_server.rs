@@ -1,12 +1,16 @@
 //! A real `redis-server` on a free loopback port with a password, persisting nothing, for
-//! tests; killed when dropped. Fails with how to install it when it is missing.
+//! tests; killed when dropped. Fails with how to install it when it is missing. Shared by
+//! the top-level tests (through `common`) and hale-fleet's own (through `#[path]`), so
+//! there is one way to start one.
+
+#![allow(dead_code)] // each test binary uses its own part of it
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The password every test server requires.
-pub const PASSWORD: &str = "fleet-test-pass";
+pub const PASSWORD: &str = "redis-test-pass";
 
 /// A running `redis-server`.
 pub struct RedisServer {

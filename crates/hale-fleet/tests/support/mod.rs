@@ -1,2 +1,0 @@
-//! Real services the fleet tests run against.
-pub mod redis_server;
