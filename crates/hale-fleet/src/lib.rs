@@ -7,6 +7,8 @@
 //!   another node may take over);
 //! - [`redis_leases`]: the leases in Redis, acquired, renewed, checked and released by Lua
 //!   scripts so that no read-modify-write race between nodes exists;
+//! - [`keeper`]: the task that keeps a node's leases renewed and publishes what it may act
+//!   on, without the reconciler ever waiting on Redis;
 //! - [`budget`]: `maxConcurrent`, the fleet-wide number of replicas of a service being
 //!   remediated at once;
 //! - [`fleet_audit`]: every node's audit records in one capped Redis stream, delivered
@@ -16,6 +18,7 @@
 pub mod budget;
 pub mod connection;
 pub mod fleet_audit;
+pub mod keeper;
 pub mod lease;
 pub mod redis_leases;
 mod scripts;
@@ -23,5 +26,6 @@ mod scripts;
 pub use budget::RemediationBudget;
 pub use connection::{FleetConnection, FleetError};
 pub use fleet_audit::{FleetAudit, FleetRecord};
+pub use keeper::{KeeperEvent, KeeperHandle, spawn_keeper};
 pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError};
 pub use redis_leases::{LeaseGrant, RedisLeases};

@@ -49,6 +49,11 @@ impl RedisLeases {
         }
     }
 
+    /// The timings the leases are kept with.
+    pub fn timings(&self) -> LeaseTimings {
+        self.timings
+    }
+
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.node

@@ -1,0 +1,125 @@
+//! The lease keeper against a real `redis-server`: one of two nodes covers a subject, the
+//! other takes over within the TTL and a retry period when the first dies, and a node that
+//! loses Redis stops acting and says so, then wins its leases back.
+
+#[path = "../../../tests/common/redis_server.rs"]
+mod redis_server;
+
+use std::time::Duration;
+
+use hale_fleet::{
+    FleetConnection, KeeperEvent, KeeperHandle, LeaseTimings, RedisLeases, spawn_keeper,
+};
+use redis_server::RedisServer;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+fn timings() -> LeaseTimings {
+    LeaseTimings {
+        ttl: Duration::from_millis(900),
+        renew_deadline: Duration::from_millis(600),
+        retry_period: Duration::from_millis(150),
+    }
+    .validated()
+    .unwrap()
+}
+
+async fn keeper(
+    redis: &RedisServer,
+    node: &str,
+    subjects: &[&str],
+) -> (KeeperHandle, watch::Sender<Vec<String>>) {
+    let connection = FleetConnection::connect(&redis.url(), timings().retry_period)
+        .await
+        .expect("connects");
+    let leases = RedisLeases::new(connection, node, "keeper:", timings());
+    let (tx, rx) = watch::channel(subjects.iter().map(|s| (*s).to_owned()).collect());
+    (spawn_keeper(leases, rx), tx)
+}
+
+/// Waits for the next event that `matches`, failing after a bound.
+async fn next_event(
+    handle: &mut KeeperHandle,
+    matches: impl Fn(&KeeperEvent) -> bool,
+) -> KeeperEvent {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let event = tokio::time::timeout_at(deadline, handle.events.recv())
+            .await
+            .expect("the event came within 20 s")
+            .expect("the keeper is running");
+        if matches(&event) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_node_covers_a_subject_and_another_takes_over_when_it_dies() {
+    let redis = RedisServer::start();
+    let (mut a, _a_subjects) = keeper(&redis, "a", &["site/shop"]).await;
+    next_event(&mut a, |e| matches!(e, KeeperEvent::Won { .. })).await;
+    let (mut b, _b_subjects) = keeper(&redis, "b", &["site/shop"]).await;
+    // b runs a few rounds as a standby.
+    tokio::time::sleep(timings().retry_period * 3).await;
+    assert!(
+        b.book
+            .borrow()
+            .may_act("site/shop", Instant::now())
+            .is_none()
+    );
+    assert!(
+        a.book
+            .borrow()
+            .may_act("site/shop", Instant::now())
+            .is_some()
+    );
+
+    a.task.abort();
+    let died = Instant::now();
+    let won = next_event(&mut b, |e| matches!(e, KeeperEvent::Won { .. })).await;
+    assert_eq!(
+        won,
+        KeeperEvent::Won {
+            subject: "site/shop".to_owned()
+        }
+    );
+    println!("failover after {:?}", died.elapsed());
+    assert!(
+        b.book
+            .borrow()
+            .may_act("site/shop", Instant::now())
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_loses_redis_stops_acting_and_wins_back_when_it_returns() {
+    let mut redis = RedisServer::start();
+    let (mut a, _subjects) = keeper(&redis, "a", &["site/shop", "policy/web"]).await;
+    next_event(&mut a, |e| matches!(e, KeeperEvent::Won { .. })).await;
+
+    redis.stop();
+    let unreachable = next_event(&mut a, |e| {
+        matches!(e, KeeperEvent::StoreUnreachable { .. })
+    })
+    .await;
+    let KeeperEvent::StoreUnreachable { error } = unreachable else {
+        unreachable!()
+    };
+    assert!(!error.contains(redis_server::PASSWORD), "{error}");
+    let lost = next_event(&mut a, |e| matches!(e, KeeperEvent::Lost { .. })).await;
+    assert!(
+        matches!(lost, KeeperEvent::Lost { holder: None, .. }),
+        "{lost:?}"
+    );
+    assert_eq!(
+        a.book.borrow().acting(Instant::now()).count(),
+        0,
+        "nothing acted on without Redis"
+    );
+
+    redis.restart();
+    next_event(&mut a, |e| *e == KeeperEvent::StoreBack).await;
+    next_event(&mut a, |e| matches!(e, KeeperEvent::Won { .. })).await;
+}
