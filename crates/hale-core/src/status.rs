@@ -88,6 +88,10 @@ pub struct TargetStatus {
     /// remediated.
     #[serde(default)]
     pub disabled: bool,
+    /// Fleet mode: why another node, not this one, heals this target (it holds the
+    /// target's lease). Assessed and reported here, never remediated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
     /// The periodic probes' latest tallies, by probe name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeSummary>,

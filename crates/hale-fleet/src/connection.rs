@@ -58,16 +58,37 @@ impl FleetConnection {
     pub async fn connect(url: &str, bound: Duration) -> Result<Self, FleetError> {
         let client = Client::open(url).map_err(|source| FleetError::Url { source })?;
         let server = client.get_connection_info().addr().to_string();
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(bound))
-            .set_response_timeout(Some(bound));
-        let connecting = ConnectionManager::new_with_config(client, config);
+        let connecting = ConnectionManager::new_with_config(client, Self::config(bound));
         let manager = Self::bound_call(&server, bound, connecting).await?;
         Ok(Self {
             manager,
             server,
             bound,
         })
+    }
+
+    /// A connection to the Redis at `url` made on first use and remade after every loss,
+    /// so a node starts (and heals its own host) while Redis is down; every call gives up
+    /// after `bound`.
+    ///
+    /// # Errors
+    /// [`FleetError::Url`] for a malformed URL.
+    pub fn lazy(url: &str, bound: Duration) -> Result<Self, FleetError> {
+        let client = Client::open(url).map_err(|source| FleetError::Url { source })?;
+        let server = client.get_connection_info().addr().to_string();
+        let manager = ConnectionManager::new_lazy_with_config(client, Self::config(bound))
+            .map_err(|source| FleetError::Url { source })?;
+        Ok(Self {
+            manager,
+            server,
+            bound,
+        })
+    }
+
+    fn config(bound: Duration) -> redis::aio::ConnectionManagerConfig {
+        redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(bound))
+            .set_response_timeout(Some(bound))
     }
 
     /// host:port of the server, for messages.

@@ -160,3 +160,22 @@ async fn redis_down_is_a_bounded_error_and_the_connection_comes_back_by_itself()
     }
     assert!(a_book.may_act("site/shop", Instant::now()).is_some());
 }
+
+#[tokio::test]
+async fn a_lazy_connection_starts_without_redis_and_works_once_it_is_up() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let connection = FleetConnection::lazy(&redis.url(), timings().retry_period)
+        .expect("a valid URL is enough to start");
+    let leases = RedisLeases::new(connection, "a", "test4:", timings());
+    let mut book = LeaseBook::new(timings());
+    let subjects = vec!["site/shop".to_owned()];
+    assert!(leases.acquire_or_renew(&subjects, &mut book).await.is_err());
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leases.acquire_or_renew(&subjects, &mut book).await.is_err() {
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(timings().retry_period).await;
+    }
+    assert!(book.may_act("site/shop", Instant::now()).is_some());
+}

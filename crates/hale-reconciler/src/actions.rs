@@ -38,6 +38,10 @@ pub(crate) fn start_action(
     );
     let docker = Arc::clone(&state.args.docker);
     let http = state.args.http.clone();
+    // Fleet mode: the fencing check this action must pass first (sites only).
+    let fence = state.args.fleet.as_ref().and_then(|gate| {
+        crate::fleet::lease_subject(&key.0, &target.name).map(|subject| gate.fence(subject))
+    });
     // What this step decided (the in-flight mark above all) goes to the writer before
     // the task waits for it to be durable.
     state.effects.apply(&state.args.writer, &state.args.status);
@@ -55,7 +59,15 @@ pub(crate) fn start_action(
             // Docker is touched: a crash right after the restart must not cause another one.
             let span = tracing::Span::current();
             let outcome = match writer.sync().await {
-                Ok(()) => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
+                // The fencing check comes last, as close to the action as it can be.
+                Ok(()) => match refused_by(fence.as_ref()).await {
+                    Some(result) => ActionOutcome {
+                        result,
+                        duration: Duration::ZERO,
+                        bytes_freed: None,
+                    },
+                    None => execute(docker.as_ref(), &http, &task_key.0, &target, &planned).await,
+                },
                 Err(error) => ActionOutcome {
                     result: ActionResult::Failed(format!(
                         "not run: the state store failed ({error})"
@@ -86,6 +98,14 @@ pub(crate) fn start_action(
         action_span,
     ));
     state.running.insert(key, handle);
+}
+
+/// What to record instead of acting when fleet mode's fencing check refuses the action.
+async fn refused_by(fence: Option<&crate::fleet::Fence>) -> Option<ActionResult> {
+    match fence {
+        Some(fence) => fence.check().await,
+        None => None,
+    }
 }
 
 /// Applies an action's outcome to the target's state and records it.

@@ -18,6 +18,7 @@ mod effects;
 mod episodes;
 mod estimate;
 mod executor;
+mod fleet;
 mod forget;
 mod persist;
 mod reconcile;
@@ -45,6 +46,7 @@ pub use decide::{
     Decision, PolicyContext, QuarantineState, Subject, TargetState, decide, finish_action, release,
 };
 pub use executor::execute;
+pub use fleet::{FleetGate, lease_subject};
 pub use retry::NetworkError;
 pub use state::{Alert, ControlFailure, RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
 pub use webhook::{

@@ -35,6 +35,8 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     let mut to_start = Vec::new();
     let mut to_estimate = Vec::new();
     let mut published: Vec<(String, Option<String>, Vec<TargetStatus>)> = Vec::new();
+    // Fleet mode: the lease subjects seen in this pass, for the keeper.
+    let mut subjects = Vec::new();
     let policies = Arc::clone(&state.args.policies);
     for policy in policies.iter() {
         let name = policy.metadata.name.as_str();
@@ -184,13 +186,21 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             });
             let disabled = state.disabled.contains(&target.name);
             let probes = probe_summaries(state.probe_tracks.get(&key));
+            let standby = state.args.fleet.as_ref().and_then(|gate| {
+                let subject = crate::fleet::lease_subject(name, &target.name)?;
+                let standby = gate.standby(&subject);
+                subjects.push(subject);
+                standby
+            });
             let target_state = state.targets.entry(key.clone()).or_default();
-            if paused || disabled {
-                // Paused, or healing turned off for this target: assessed and reported,
-                // never decided (the ladder does not move).
+            if paused || disabled || standby.is_some() {
+                // Paused, healing turned off for this target, or (fleet mode) another node
+                // holds its lease: assessed and reported, never decided (the ladder does
+                // not move).
                 let mut status =
                     target_status(&target, &assessment, degraded, target_state.ladder());
                 status.disabled = disabled;
+                status.standby = standby;
                 status.probes = probes;
                 status.selected_by = selected_by(spec, &subject);
                 statuses.push(status);
@@ -227,6 +237,9 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             }
         }
         published.push((name.to_owned(), circuit, statuses));
+    }
+    if let Some(gate) = &state.args.fleet {
+        gate.cover(subjects);
     }
     let generations = Arc::clone(&state.args.generations);
     let unselected = unselected(state);
@@ -282,6 +295,7 @@ fn target_status(
         attempts: state.attempts_in_step,
         last_action_failed: state.last_action_failed,
         disabled: false,
+        standby: None,
         probes: Vec::new(),
         selected_by: None,
     }

@@ -165,6 +165,9 @@ pub struct ReconcilerArgs {
     /// The container hale itself runs in (see [`hale_core::own_container_id`]): never
     /// remediated, whatever selects it.
     pub own_container: Option<String>,
+    /// Fleet mode (`hale run --fleet`): sites are remediated only by the node holding
+    /// their lease. `None`: this node heals everything it selects.
+    pub fleet: Option<crate::fleet::FleetGate>,
 }
 
 /// The reconciler's working state.

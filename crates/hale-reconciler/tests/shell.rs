@@ -67,6 +67,7 @@ impl Shell {
             live_actions: Arc::default(),
             mailbox: hale_core::Mailbox::new(),
             own_container: None,
+            fleet: None,
         };
         let (actor, _) = Actor::spawn(None, Reconciler, args.clone()).await.unwrap();
         if adopted {

@@ -67,6 +67,7 @@ fn board(now: Timestamp) -> StatusBoard {
                 attempts: u32::from(i % 10 == 0),
                 last_action_failed: false,
                 disabled: false,
+                standby: None,
                 probes: Vec::new(),
                 selected_by: Some("labels autoheal=true".to_owned()),
             })

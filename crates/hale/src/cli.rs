@@ -369,6 +369,9 @@ pub struct RunArgs {
     /// The Notifier that hears about policies that name none in `notify`.
     #[arg(long, value_name = "NOTIFIER", env = "HALE_NOTIFY_DEFAULT")]
     pub notify_default: Option<String>,
+    /// Fleet mode: several hosts, one set of policies.
+    #[command(flatten)]
+    pub fleet: crate::fleet::FleetArgs,
 }
 
 /// The `--server` option of the commands that ask a running `hale run`.

@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod error;
 mod events;
+mod fleet;
 mod import;
 mod import_alerts;
 mod import_coolify;

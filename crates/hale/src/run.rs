@@ -240,6 +240,13 @@ async fn controller(
     routes
         .outcomes
         .listen(move |outcome| probe_metrics.observe_probe(outcome));
+    let fleet = match crate::fleet::start(&args.fleet) {
+        Ok(fleet) => fleet,
+        Err(error) => {
+            tracing::error!(%error, "cannot start fleet mode");
+            return (ExitCode::FAILURE, Some(writer_thread));
+        }
+    };
     let own_container = hale_core::own_container_id();
     if let Some(id) = &own_container {
         tracing::info!(
@@ -266,6 +273,7 @@ async fn controller(
             live_actions: Arc::default(),
             mailbox: routes.mailboxes.reconciler.clone(),
             own_container: own_container.clone(),
+            fleet: fleet.as_ref().map(|fleet| fleet.gate.clone()),
         },
         prober: ProberArgs {
             policies,
@@ -363,6 +371,9 @@ async fn controller(
         Ok(Ok(Err(error))) => tracing::warn!(%error, "the API stopped with an error"),
         Ok(_) => {}
         Err(_) => api.abort(),
+    }
+    if let Some(fleet) = &fleet {
+        fleet.keeper.abort();
     }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");

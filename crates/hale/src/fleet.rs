@@ -1,0 +1,185 @@
+//! `hale run --fleet`: coordinating with the other hosts' hale through Redis, so each
+//! site is healed by one node (the holder of its lease). Without `--fleet` none of this
+//! starts. The design is in docs/fleet.md.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hale_fleet::{FleetConnection, KeeperEvent, LeaseTimings, RedisLeases, spawn_keeper};
+use hale_reconciler::FleetGate;
+use tokio::sync::watch;
+
+/// The keys of one fleet all start with this, so a Redis can hold other data beside it.
+const KEY_PREFIX: &str = "hale:";
+
+/// The fleet options of `hale run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetArgs {
+    /// Coordinate with the hale of other hosts through this Redis:
+    /// redis://[user[:password]@]host:port/db, or rediss:// for TLS. Each site is then
+    /// healed by one node, the holder of its lease; the others keep probing (standby).
+    /// Redis being down never stops the healing of this host's own containers.
+    #[arg(long, value_name = "URL", env = "HALE_FLEET")]
+    pub fleet: Option<String>,
+    /// A file holding the Redis password, so that it is not in the URL (nor in `ps`).
+    /// HALE_FLEET_PASSWORD does the same from the environment.
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub fleet_password_file: Option<PathBuf>,
+    /// This node's name in the fleet (leases, audit records). Default: the hostname.
+    #[arg(long, value_name = "NAME", env = "HALE_NODE", requires = "fleet")]
+    pub node: Option<String>,
+    /// How long a site's lease outlives its holder's last renewal: the longest a site goes
+    /// unhealed after its holder dies. The holder renews every 2/15 of it and stops acting
+    /// 2/3 of it after its last renewal, as Kubernetes' 15 s / 2 s / 10 s.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15s",
+        requires = "fleet"
+    )]
+    pub fleet_lease_ttl: hale_policy::Duration,
+}
+
+/// The lease timings for a TTL, in Kubernetes' proportions (15 s lease, 10 s renew
+/// deadline, 2 s retry period).
+fn timings(ttl: std::time::Duration) -> Result<LeaseTimings, FleetStartError> {
+    if ttl < std::time::Duration::from_secs(1) {
+        return Err(FleetStartError::LeaseTooShort(ttl));
+    }
+    LeaseTimings {
+        ttl,
+        renew_deadline: ttl * 2 / 3,
+        retry_period: ttl * 2 / 15,
+    }
+    .validated()
+    .map_err(|_| FleetStartError::LeaseTooShort(ttl))
+}
+
+/// Why fleet mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetStartError {
+    /// The password file could not be read.
+    #[error("--fleet-password-file {path}: {source}")]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The URL is not one Redis takes.
+    #[error("--fleet: {0}")]
+    Url(String),
+    /// The lease TTL leaves no time to renew.
+    #[error(
+        "--fleet-lease-ttl {0:?} is too short: give at least 1s (the holder renews every 2/15 of it)"
+    )]
+    LeaseTooShort(std::time::Duration),
+    /// The Redis client refused the URL.
+    #[error(transparent)]
+    Fleet(#[from] hale_fleet::FleetError),
+}
+
+/// A started fleet mode: the gate the reconciler consults, and the keeper's task.
+pub struct Fleet {
+    /// What the reconciler needs.
+    pub gate: FleetGate,
+    /// The lease keeper (aborted at shutdown).
+    pub keeper: tokio::task::JoinHandle<()>,
+}
+
+/// This host's name, the default node name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "hale".to_owned())
+}
+
+/// `url` with the password from the file or HALE_FLEET_PASSWORD put in, when one is given.
+fn with_password(url: &str, args: &FleetArgs) -> Result<String, FleetStartError> {
+    let password = match &args.fleet_password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| FleetStartError::PasswordFile {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+        ),
+        None => std::env::var("HALE_FLEET_PASSWORD").ok(),
+    };
+    let Some(password) = password else {
+        return Ok(url.to_owned());
+    };
+    let mut parsed = url::Url::parse(url).map_err(|error| {
+        FleetStartError::Url(format!(
+            "not a URL ({error}); expected redis://host:port/db"
+        ))
+    })?;
+    parsed
+        .set_password(Some(&password))
+        .map_err(|()| FleetStartError::Url("a password cannot be set on this URL".to_owned()))?;
+    Ok(parsed.into())
+}
+
+/// Starts fleet mode when `--fleet` is given: a lazy connection (this host heals its own
+/// containers whether Redis is up or not) and the lease keeper, whose transitions are
+/// logged.
+///
+/// # Errors
+/// [`FleetStartError`] for an unreadable password file or a malformed URL.
+pub fn start(args: &FleetArgs) -> Result<Option<Fleet>, FleetStartError> {
+    let Some(url) = &args.fleet else {
+        return Ok(None);
+    };
+    let node = args.node.clone().unwrap_or_else(hostname);
+    let timings = timings(args.fleet_lease_ttl.as_std())?;
+    let connection = FleetConnection::lazy(&with_password(url, args)?, timings.retry_period)?;
+    let server = connection.server().to_owned();
+    let leases = RedisLeases::new(connection, &node, KEY_PREFIX, timings);
+    let (subjects_tx, subjects_rx) = watch::channel(Vec::new());
+    let mut handle = spawn_keeper(leases.clone(), subjects_rx);
+    let logged_node = node.clone();
+    tokio::spawn(async move {
+        while let Some(event) = handle.events.recv().await {
+            log(&logged_node, &event);
+        }
+    });
+    tracing::info!(node = %node, redis = %server, "fleet mode: sites are healed by the holder of their lease");
+    Ok(Some(Fleet {
+        gate: FleetGate {
+            node,
+            book: handle.book,
+            subjects: Arc::new(subjects_tx),
+            leases,
+        },
+        keeper: handle.task,
+    }))
+}
+
+fn log(node: &str, event: &KeeperEvent) {
+    match event {
+        KeeperEvent::Won { subject } => {
+            tracing::info!(
+                node,
+                subject,
+                "fleet: this node holds the lease and heals it"
+            );
+        }
+        KeeperEvent::Lost { subject, holder } => tracing::info!(
+            node,
+            subject,
+            holder = holder.as_deref().unwrap_or("none (not renewed in time)"),
+            "fleet: this node no longer holds the lease; standby"
+        ),
+        KeeperEvent::StoreUnreachable { error } => tracing::warn!(
+            node,
+            %error,
+            "fleet: Redis unreachable; site remediations are held, this host's containers are still healed"
+        ),
+        KeeperEvent::StoreBack => tracing::info!(node, "fleet: Redis answers again"),
+    }
+}

@@ -1,0 +1,197 @@
+//! Fleet mode end to end: three `hale run` nodes share one real `redis-server` (with a
+//! password) and one policy directory, and watch one failing site healed through the fake
+//! Coolify. Each node sends Coolify a token of its own, so the fake's request log says
+//! which node acted: exactly one restart across the three; after `kill -9` of the holder
+//! another node heals; a holder stopped (`SIGSTOP`) past its lease and continued does not
+//! act again.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::{Hale, Workspace};
+use hale_fakes::{APP_UUID, FakeCoolify};
+
+/// Generous bound for what takes a few seconds; never a measured time.
+const WAIT: Duration = Duration::from_secs(45);
+
+/// The lease the test gives the nodes (renewal every 400 ms, the holder stops acting 2 s
+/// after its last renewal): short, so the takeovers take seconds.
+const LEASE: &str = "3s";
+
+/// A site that answers every request 503, counting them.
+fn failing_site(runtime: &tokio::runtime::Runtime) -> (String, Arc<AtomicU32>) {
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&hits);
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }
+    });
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+/// The Coolify token of node `name`.
+fn token_of(name: &str) -> String {
+    format!("1|token-of-node-{name}")
+}
+
+/// The POST /restart requests the fake received, as the nodes that sent them.
+fn restarts(coolify: &FakeCoolify) -> Vec<String> {
+    coolify
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/restart"))
+        .map(|r| {
+            let auth = r.authorization.unwrap_or_default();
+            auth.rsplit('-').next().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+/// Waits until the fake has received more than `count` restarts; returns them all.
+fn wait_restarts(coolify: &FakeCoolify, count: usize, what: &str) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = restarts(coolify);
+        if seen.len() > count {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no restart after {count}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn each_site_is_healed_by_one_node_and_another_takes_over_when_the_holder_dies_or_freezes() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let redis = RedisServer::start();
+    let coolify = runtime.block_on(FakeCoolify::start());
+    for node in ["a", "b", "c"] {
+        coolify.add_token(&token_of(node), &["root"], true);
+    }
+    let (site, hits) = failing_site(&runtime);
+    let policy = format!(
+        r"apiVersion: hale.dev/v1alpha1
+kind: HealPolicy
+metadata: {{name: shop}}
+spec:
+  sites:
+  - name: shop
+    url: {site}
+    coolify:
+      applicationUuid: {APP_UUID}
+      url: {url}
+      token: {{fromEnv: COOLIFY_TOKEN}}
+  probes:
+  - name: http
+    siteRef: shop
+    httpGet: {{}}
+    period: 500ms
+    timeout: 400ms
+    failureThreshold: 1
+  remediation:
+    steps:
+    - {{action: coolifyRestart, attempts: 1000, timeout: 500ms}}
+    cooldown: 500ms
+    backoff: {{initial: 500ms, max: 500ms}}
+    quarantine: {{after: 1000, within: 1h}}
+",
+        url = coolify.url(),
+    );
+    let workspace = Workspace::new(&policy);
+    let url = redis.url();
+    let start = |name: &str| {
+        let state = workspace.root().join(format!("state-{name}"));
+        let token = token_of(name);
+        Hale::start(
+            &workspace.policies(),
+            &state,
+            &["--fleet", &url, "--node", name, "--fleet-lease-ttl", LEASE],
+            &[("COOLIFY_TOKEN", token.as_str())],
+        )
+    };
+    let mut nodes: Vec<(String, Option<Hale>)> = ["a", "b", "c"]
+        .iter()
+        .map(|name| ((*name).to_owned(), Some(start(name))))
+        .collect();
+
+    // One restart across the three nodes, while Coolify still has it queued: the holder
+    // waits for it, and the two standbys never call at all.
+    let first = wait_restarts(&coolify, 0, "the first restart");
+    std::thread::sleep(Duration::from_secs(4));
+    let seen = restarts(&coolify);
+    assert_eq!(
+        seen.len(),
+        1,
+        "exactly one Coolify restart across the fleet: {seen:?}"
+    );
+    let holder = first[0].clone();
+    assert!(hits.load(Ordering::Relaxed) > 3, "every node keeps probing");
+    let standby = nodes
+        .iter()
+        .find(|(name, _)| *name != holder)
+        .and_then(|(_, hale)| hale.as_ref())
+        .unwrap();
+    let (code, body) = common::http(
+        "GET",
+        &format!("{}/api/v1/targets/site:shop", standby.api()),
+        None,
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("fleet standby") && body.contains("does not hold the lease"),
+        "a standby says why it does not heal: {body}"
+    );
+
+    // kill -9 of the holder: another node takes the lease and heals.
+    let killed_at = Instant::now();
+    let slot = nodes.iter_mut().find(|(name, _)| *name == holder).unwrap();
+    slot.1.take().unwrap().kill9();
+    coolify.finish_deployments();
+    let after_kill = wait_restarts(&coolify, 1, "a takeover after kill -9");
+    let second = after_kill[1].clone();
+    assert_ne!(second, holder, "the killed node cannot act: {after_kill:?}");
+    println!("takeover after kill -9: {:?}", killed_at.elapsed());
+
+    // SIGSTOP of the new holder past its lease: the last node takes over; then SIGCONT,
+    // and the frozen node, whose lease is gone, never calls Coolify again.
+    let frozen = nodes
+        .iter()
+        .find(|(name, _)| *name == second)
+        .and_then(|(_, hale)| hale.as_ref())
+        .unwrap();
+    let before_freeze = restarts(&coolify).len();
+    frozen.signal("-STOP");
+    coolify.finish_deployments();
+    let after_stop = wait_restarts(&coolify, before_freeze, "a takeover after SIGSTOP");
+    let third = after_stop.last().unwrap().clone();
+    assert!(
+        third != second && third != holder,
+        "the third node takes over: {after_stop:?}"
+    );
+    let resumed_from = restarts(&coolify).len();
+    frozen.signal("-CONT");
+    // The queue emptied again: the frozen node, were it to believe its old lease, would
+    // call at once. It must not, for several leases' time.
+    coolify.finish_deployments();
+    std::thread::sleep(Duration::from_secs(8));
+    let later: Vec<String> = restarts(&coolify).split_off(resumed_from);
+    assert!(
+        !later.contains(&second),
+        "the node that was frozen acted on a lease it lost: {later:?}"
+    );
+    assert!(!later.is_empty(), "the holder goes on healing: {later:?}");
+    drop(nodes);
+}
