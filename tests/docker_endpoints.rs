@@ -31,14 +31,21 @@ fn run_on(daemon: &Dockerd, docker: &TestDocker, suffix: &str) -> String {
     args.push(common::IMAGE);
     args.extend_from_slice(HEALTHY);
     daemon.docker_ok(&args);
-    wait_healthy(|| daemon.docker(&["inspect", "--format", "{{.State.Health.Status}}", &name]).stdout);
+    wait_healthy(|| {
+        daemon
+            .docker(&["inspect", "--format", "{{.State.Health.Status}}", &name])
+            .stdout
+    });
     name
 }
 
 fn wait_healthy(read: impl Fn() -> Vec<u8>) {
     let deadline = Instant::now() + WAIT;
     while String::from_utf8_lossy(&read()).trim() != "healthy" {
-        assert!(Instant::now() < deadline, "the container did not become healthy");
+        assert!(
+            Instant::now() < deadline,
+            "the container did not become healthy"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -85,7 +92,10 @@ fn hale_heals_a_container_on_a_tls_daemon_found_through_docker_host() {
     hale.wait_audit("action_succeeded", &name, WAIT);
     hale.wait_audit("recovered", &name, WAIT);
     let restarted_at = daemon.docker_ok(&["inspect", "--format", "{{.State.StartedAt}}", &name]);
-    assert_ne!(started_at, restarted_at, "the TLS daemon's container was not restarted");
+    assert_ne!(
+        started_at, restarted_at,
+        "the TLS daemon's container was not restarted"
+    );
     assert!(hale.stop().success());
 }
 
@@ -144,7 +154,10 @@ fn a_tls_daemon_is_refused_with_a_clear_error_when_the_trust_is_wrong() {
     let env = tls_env(&wrong_ca);
     let (code, log) = run_until_exit(&daemon, &as_refs(&env));
     assert_eq!(code, 1, "{log}");
-    assert!(log.contains("tcp://127.0.0.1:2376"), "no endpoint in:\n{log}");
+    assert!(
+        log.contains("tcp://127.0.0.1:2376"),
+        "no endpoint in:\n{log}"
+    );
     assert!(log.contains("does not vouch for"), "no reason in:\n{log}");
     assert!(
         log.contains(wrong_ca.join("ca.pem").to_str().unwrap()),
@@ -231,13 +244,69 @@ fn a_private_daemon_leaves_no_process_or_mount_behind() {
         .trim_start_matches("unix://")
         .trim_end_matches("/docker.sock")
         .to_owned();
-    daemon.docker_ok(&["run", "-d", "--name", "leftover", common::IMAGE, "sleep", "100000"]);
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "leftover",
+        common::IMAGE,
+        "sleep",
+        "100000",
+    ]);
     drop(daemon);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&root), "mounts left under {root}:\n{mounts}");
-    let ps = Command::new("ps").args(["-eo", "pid,args"]).output().unwrap();
+    assert!(
+        !mounts.contains(&root),
+        "mounts left under {root}:\n{mounts}"
+    );
+    let ps = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
     let left: Vec<&str> = ps.lines().filter(|line| line.contains(&root)).collect();
     assert!(left.is_empty(), "processes left: {left:?}");
     assert!(!Path::new(&root).exists(), "{root} was not removed");
+}
+
+#[test]
+fn disk_usage_of_a_tls_daemon_is_read_over_tls() {
+    let docker = TestDocker::new("tls-disk");
+    let certs = tempfile::tempdir().unwrap();
+    let tls = TlsMaterial::generate(certs.path());
+    let daemon = Dockerd::start(Some(&tls));
+    let label = format!("hale.test={}", docker.id);
+    daemon.docker_ok(&["create", "--label", &label, common::IMAGE, "true"]);
+    // Always "full" (less than 99.99% free), in dry-run: the estimate needs /system/df,
+    // which hale sends itself rather than through bollard.
+    let policy = format!(
+        r#"apiVersion: hale.dev/v1alpha1
+kind: HealPolicy
+metadata: {{name: disk}}
+spec:
+  probes:
+    - {{name: data, disk: {{path: "{}", freeBelow: "99.99%"}}, period: 2s, timeout: 1s, failureThreshold: 1}}
+  remediation:
+    steps: [{{action: prune, timeout: 5s, prune: {{containers: true, images: none, buildCache: false, networks: false, labels: ["{label}"]}}}}]
+    cooldown: 1s
+    backoff: {{initial: 1s, max: 1s}}
+  mode: DryRun
+"#,
+        certs.path().display()
+    );
+    let workspace = Workspace::new(&policy);
+    let env = tls_env(&tls.client_dir());
+    let hale = Hale::start_in_netns(
+        &daemon,
+        &workspace.policies(),
+        &workspace.state(),
+        &[],
+        &as_refs(&env),
+    );
+    let estimate = hale.wait_for("the dry-run estimate", WAIT, |l| {
+        l["target"] == "hale::audit" && l["kind"] == "dry_run" && l["bytes_freed"].is_u64()
+    });
+    let reason = estimate["reason"].as_str().unwrap();
+    assert!(reason.contains("1 containers"), "{estimate}");
+    assert!(hale.stop().success());
 }

@@ -236,7 +236,11 @@ impl Dockerd {
     fn wait_ready(&self) {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if self.docker(&["version", "--format", "{{.Server.Version}}"]).status.success() {
+            if self
+                .docker(&["version", "--format", "{{.Server.Version}}"])
+                .status
+                .success()
+            {
                 return;
             }
             assert!(

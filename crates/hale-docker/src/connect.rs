@@ -74,11 +74,53 @@ impl BollardDocker {
             .await
             .map_err(|_| unreachable("timed out negotiating the API version".into()))?
             .map_err(|error| classify(endpoint, error))?;
+        let tls = match &endpoint.tls {
+            Some(files) => Some(std::sync::Arc::new(client_config(host, files)?)),
+            None => None,
+        };
         Ok(Self {
             client,
             endpoint: host.to_owned(),
+            tls,
         })
     }
+}
+
+/// The rustls configuration of hale's own requests to a TLS endpoint: the daemon must
+/// chain to `ca.pem` alone, and hale presents `cert.pem` with `key.pem`.
+fn client_config(endpoint: &str, tls: &TlsFiles) -> Result<rustls::ClientConfig, ConnectError> {
+    let invalid = |what: &'static str, path: std::path::PathBuf, reason: String| {
+        ConnectError::TlsFileInvalid {
+            endpoint: endpoint.to_owned(),
+            what,
+            path,
+            reason,
+        }
+    };
+    let certificates = |what: &'static str, path: std::path::PathBuf| {
+        CertificateDer::pem_file_iter(&path)
+            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| invalid(what, path.clone(), e.to_string()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in certificates("CA certificate", tls.ca())? {
+        roots
+            .add(ca)
+            .map_err(|e| invalid("CA certificate", tls.ca(), e.to_string()))?;
+    }
+    let chain = certificates("client certificate", tls.cert())?;
+    let key = PrivateKeyDer::from_pem_file(tls.key())
+        .map_err(|e| invalid("client key", tls.key(), e.to_string()))?;
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|builder| {
+        builder
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+    })
+    .map_err(|e| invalid("client key", tls.key(), e.to_string()))
 }
 
 /// Fails early, naming the file, when TLS material is missing or is not PEM: bollard would

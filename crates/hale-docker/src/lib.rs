@@ -54,6 +54,9 @@ pub(crate) const QUICK_CALL: Duration = Duration::from_secs(30);
 pub struct BollardDocker {
     client: Docker,
     endpoint: String,
+    /// The TLS client configuration of a TLS endpoint, for the one request hale sends
+    /// itself (`/system/df`, see `disk.rs`).
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl BollardDocker {

@@ -55,14 +55,16 @@ fn worker_threads() -> usize {
 
 /// Starts logging, the runtime and the supervision tree; returns when a signal stops it.
 pub fn run(args: RunArgs) -> CommandResult {
-    let endpoints =
-        hale_docker::resolve_all(&args.docker, &hale_docker::DockerEnvironment::from_process())
-            .map_err(|error| match error {
-                ConnectError::UnnamedEndpoint { .. } | ConnectError::DuplicateEndpointName { .. } => {
-                    CliError::Usage(error.to_string())
-                }
-                other => CliError::Failed(other.to_string()),
-            })?;
+    let endpoints = hale_docker::resolve_all(
+        &args.docker,
+        &hale_docker::DockerEnvironment::from_process(),
+    )
+    .map_err(|error| match error {
+        ConnectError::UnnamedEndpoint { .. } | ConnectError::DuplicateEndpointName { .. } => {
+            CliError::Usage(error.to_string())
+        }
+        other => CliError::Failed(other.to_string()),
+    })?;
     let hosts = endpoints
         .iter()
         .map(|named| named.endpoint.host.as_str())
