@@ -164,6 +164,22 @@ fn a_tls_daemon_is_refused_with_a_clear_error_when_the_trust_is_wrong() {
         "no CA path in:\n{log}"
     );
 
+    // hale's certificate from a CA the daemon does not trust (the daemon's CA is right).
+    let stranger = certs.path().join("stranger");
+    std::fs::create_dir(&stranger).unwrap();
+    std::fs::copy(tls.client_dir().join("ca.pem"), stranger.join("ca.pem")).unwrap();
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(other.client_dir().join(file), stranger.join(file)).unwrap();
+    }
+    let env = tls_env(&stranger);
+    let (code, log) = run_until_exit(&daemon, &as_refs(&env));
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("TLS handshake"), "{log}");
+    assert!(
+        log.contains(stranger.join("cert.pem").to_str().unwrap()),
+        "no client certificate path in:\n{log}"
+    );
+
     // Plaintext to the TLS port: told to turn TLS on.
     let (code, log) = run_until_exit(&daemon, &[("DOCKER_HOST", "tcp://127.0.0.1:2376")]);
     assert_eq!(code, 1, "{log}");
