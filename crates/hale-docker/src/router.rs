@@ -232,3 +232,7 @@ impl DockerPort for DockerRouter {
         .boxed()
     }
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;
