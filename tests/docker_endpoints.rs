@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::dockerd::{Dockerd, TlsMaterial};
+use common::dockerd::{Dockerd, TlsMaterial, host_daemon};
 use common::{HEALTH, HEALTHY, Hale, TestDocker, Workspace, docker_ok};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -212,16 +212,12 @@ fn one_hale_watches_two_endpoints_and_acts_on_the_daemon_of_each_target() {
 
     let workspace = Workspace::new(&restart_policy(&docker));
     let cert_path = tls.client_dir();
+    let host = format!("host={}", host_daemon());
     let hale = Hale::start_in_netns(
         &daemon,
         &workspace.policies(),
         &workspace.state(),
-        &[
-            "--docker",
-            "host=unix:///var/run/docker.sock",
-            "--docker",
-            "edge=tcp://127.0.0.1:2376",
-        ],
+        &["--docker", &host, "--docker", "edge=tcp://127.0.0.1:2376"],
         &[
             ("DOCKER_TLS_VERIFY", "1"),
             ("DOCKER_CERT_PATH", cert_path.to_str().unwrap()),
@@ -324,5 +320,56 @@ spec:
     });
     let reason = estimate["reason"].as_str().unwrap();
     assert!(reason.contains("1 containers"), "{estimate}");
+    assert!(hale.stop().success());
+}
+
+#[test]
+fn a_context_made_by_docker_context_create_is_followed_with_its_tls_material() {
+    let _docker = TestDocker::new("tls-context");
+    let certs = tempfile::tempdir().unwrap();
+    let tls = TlsMaterial::generate(certs.path());
+    let daemon = Dockerd::start(Some(&tls));
+    // The docker CLI itself writes the context (meta.json under the SHA-256 of the name,
+    // the TLS files beside it), in a configuration directory of the test's own.
+    let config = certs.path().join("docker-config");
+    let client = tls.client_dir();
+    let file = |name: &str| client.join(name).to_str().unwrap().to_owned();
+    let endpoint = format!(
+        "host=tcp://127.0.0.1:2376,ca={},cert={},key={}",
+        file("ca.pem"),
+        file("cert.pem"),
+        file("key.pem")
+    );
+    docker_ok(&[
+        "--config",
+        config.to_str().unwrap(),
+        "context",
+        "create",
+        "edge",
+        "--docker",
+        &endpoint,
+    ]);
+    docker_ok(&[
+        "--config",
+        config.to_str().unwrap(),
+        "context",
+        "use",
+        "edge",
+    ]);
+
+    let workspace = Workspace::new("");
+    let hale = Hale::start_in_netns(
+        &daemon,
+        &workspace.policies(),
+        &workspace.state(),
+        &[],
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    );
+    let connected = hale.wait_for("the context's connection", WAIT, |l| {
+        l["message"] == "connected to Docker"
+    });
+    assert_eq!(connected["endpoint"], "tcp://127.0.0.1:2376", "{connected}");
+    assert_eq!(connected["tls"], true, "{connected}");
+    assert_eq!(connected["from"], "Docker context \"edge\"", "{connected}");
     assert!(hale.stop().success());
 }

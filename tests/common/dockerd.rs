@@ -25,6 +25,12 @@ pub const TLS_PORT: u16 = 2376;
 /// How long a new daemon may take to answer.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
+/// The host daemon's address (the one every other test uses), for a hale that watches it
+/// beside a private daemon.
+pub fn host_daemon() -> String {
+    format!("unix://{}", super::daemon_socket().display())
+}
+
 /// Certificates for a TLS daemon and its client, as the docker CLI lays them out: the
 /// client's `ca.pem`, `cert.pem`, `key.pem` in [`TlsMaterial::client_dir`], the daemon's
 /// in [`TlsMaterial::server_dir`].
@@ -223,13 +229,23 @@ impl Dockerd {
         std::fs::read_to_string(self.root().join("dockerd.log")).unwrap_or_default()
     }
 
-    /// A command that runs `program` in the daemon's network namespace.
+    /// A command that runs `program` in the daemon's network namespace, without the
+    /// Docker client variables of the test's own environment (the test sets what counts).
     pub fn in_netns(&self, program: &str) -> Command {
         let mut command = Command::new("nsenter");
         command
             .arg(format!("--net=/proc/{}/ns/net", self.pid()))
             .arg("--")
             .arg(program);
+        for variable in [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_CONFIG",
+        ] {
+            command.env_remove(variable);
+        }
         command
     }
 
