@@ -390,6 +390,43 @@ fn from_context(name: &str, env: &DockerEnvironment) -> Result<DockerEndpoint, C
     })
 }
 
+/// The host of a remote daemon's address (`tcp://HOST:PORT`, `ssh://[USER@]HOST[:PORT]`);
+/// none for a unix socket, or a loopback host, whose ports are hale's own.
+pub(crate) fn remote_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("tcp://")
+        .or_else(|| url.strip_prefix("ssh://"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!host.is_empty() && !loopback).then_some(host)
+}
+
+/// Rewrites published ports that Docker bound on all addresses (which the snapshot records
+/// as loopback) to `host`, the remote daemon's address.
+pub(crate) fn publish_on(
+    host: &str,
+    published: &mut std::collections::BTreeMap<String, (String, u16)>,
+) {
+    for (address, _) in published.values_mut() {
+        let all_addresses = address
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if all_addresses {
+            host.clone_into(address);
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "endpoint_tests.rs"]
 mod tests;

@@ -276,3 +276,24 @@ fn several_endpoints_need_distinct_names() {
     assert_eq!(one[0].name, None);
     assert_eq!(one[0].endpoint.host, LOCAL_SOCKET);
 }
+
+#[test]
+fn a_remote_daemons_published_ports_are_probed_on_its_host() {
+    assert_eq!(remote_host("tcp://10.0.0.5:2376"), Some("10.0.0.5"));
+    assert_eq!(remote_host("ssh://ops@build-1"), Some("build-1"));
+    assert_eq!(remote_host("ssh://ops@build-1:2222"), Some("build-1"));
+    assert_eq!(remote_host("tcp://[2001:db8::1]:2376"), Some("2001:db8::1"));
+    assert_eq!(remote_host("tcp://127.0.0.1:2376"), None);
+    assert_eq!(remote_host("ssh://localhost"), None);
+    assert_eq!(remote_host(LOCAL_SOCKET), None);
+
+    let mut published = std::collections::BTreeMap::from([
+        ("80/tcp".to_owned(), ("127.0.0.1".to_owned(), 8080)),
+        ("443/tcp".to_owned(), ("::1".to_owned(), 8443)),
+        ("53/udp".to_owned(), ("10.1.1.1".to_owned(), 53)),
+    ]);
+    publish_on("10.0.0.5", &mut published);
+    assert_eq!(published["80/tcp"], ("10.0.0.5".to_owned(), 8080));
+    assert_eq!(published["443/tcp"], ("10.0.0.5".to_owned(), 8443));
+    assert_eq!(published["53/udp"], ("10.1.1.1".to_owned(), 53));
+}

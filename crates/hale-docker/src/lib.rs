@@ -60,6 +60,16 @@ pub struct BollardDocker {
 }
 
 impl BollardDocker {
+    /// `snapshot` with its published ports reachable from where hale runs: a port Docker
+    /// publishes on all addresses of a remote daemon's host is probed on that host, not
+    /// on hale's own loopback.
+    fn localized(&self, mut snapshot: ContainerSnapshot) -> ContainerSnapshot {
+        if let Some(host) = endpoint::remote_host(&self.endpoint) {
+            endpoint::publish_on(host, &mut snapshot.published);
+        }
+        snapshot
+    }
+
     fn map_error(&self, operation: &'static str, id: &str, error: BollardError) -> DockerError {
         match error {
             BollardError::DockerResponseServerError {
@@ -492,7 +502,7 @@ impl DockerPort for BollardDocker {
                 .map(|summary| async move {
                     let id = summary.id.clone().unwrap_or_default();
                     match self.inspect_raw(&id).await {
-                        Ok(inspect) => Ok(Some(snapshot_from(inspect))),
+                        Ok(inspect) => Ok(Some(self.localized(snapshot_from(inspect)))),
                         // Removed between list and inspect: simply gone.
                         Err(DockerError::NotFound(_)) => Ok(None),
                         Err(error @ DockerError::Unreachable { .. }) => Err(error),
@@ -526,7 +536,11 @@ impl DockerPort for BollardDocker {
 
     fn inspect(&self, id: &str) -> BoxFuture<'_, Result<ContainerSnapshot, DockerError>> {
         let id = id.to_owned();
-        async move { self.inspect_raw(&id).await.map(snapshot_from) }.boxed()
+        async move {
+            let inspect = self.inspect_raw(&id).await?;
+            Ok(self.localized(snapshot_from(inspect)))
+        }
+        .boxed()
     }
 
     fn events(&self, since_nanos: Option<i64>) -> EventStream {
