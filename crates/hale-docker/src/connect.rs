@@ -69,7 +69,10 @@ impl BollardDocker {
                 endpoint: host.to_owned(),
             });
         }
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| ConnectError::Client {
+            endpoint: host.to_owned(),
+            message: e.to_string(),
+        })?;
         let client = tokio::time::timeout(QUICK_CALL, client.negotiate_version())
             .await
             .map_err(|_| unreachable("timed out negotiating the API version".into()))?

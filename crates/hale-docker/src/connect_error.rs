@@ -137,6 +137,15 @@ pub enum ConnectError {
         /// The endpoint.
         endpoint: String,
     },
+    /// bollard refused to build a client for the address (a malformed address, or the
+    /// system's trusted certificates could not be read).
+    #[error("cannot set up a Docker client for {endpoint}: {message}")]
+    Client {
+        /// The endpoint.
+        endpoint: String,
+        /// What bollard said.
+        message: String,
+    },
     /// The daemon did not answer (yet): worth retrying.
     #[error(transparent)]
     Unreachable(#[from] hale_core::DockerError),
