@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod dockerd;
+
 /// A health check that passes while /tmp/healthy exists, checked every second.
 pub const HEALTH: &[&str] = &[
     "--init",
@@ -363,7 +365,24 @@ impl Hale {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hale"));
+        Self::from_command(
+            Command::new(env!("CARGO_BIN_EXE_hale")),
+            policies,
+            state_dir,
+            extra,
+            env,
+        )
+    }
+
+    /// Starts `command` (the hale binary, or a wrapper that runs it, such as `nsenter`)
+    /// with the arguments of [`Hale::start_with_defaults`].
+    fn from_command(
+        mut command: Command,
+        policies: &Path,
+        state_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         command
             .args(["run", "--log-format", "json", "--policies"])
             .arg(policies)

@@ -164,6 +164,25 @@ async fn get(
     Ok((status, answer[split + 4..].to_vec()))
 }
 
+/// `stream` to `address` (`host:port`) wrapped in TLS as `config` says, verified for the
+/// host part of the address, as bollard's own transport verifies it.
+async fn tls_stream(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    address: &str,
+    stream: tokio::net::TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config))
+        .connect(name, stream)
+        .await
+}
+
 impl BollardDocker {
     /// `/system/df` in its per-object form. Docker runs one disk usage walk at a time and
     /// refuses a second meanwhile (HTTP 409 "a disk usage operation is already running"):
@@ -201,13 +220,23 @@ impl BollardDocker {
                 .strip_prefix("tcp://")
                 .or_else(|| self.endpoint.strip_prefix("http://"))
             {
-                let mut stream = tokio::net::TcpStream::connect(address).await?;
-                get(&mut stream, &path).await
+                let address = address.trim_end_matches('/');
+                let stream = tokio::net::TcpStream::connect(address).await?;
+                match &self.tls {
+                    Some(config) => {
+                        let mut stream = tls_stream(config, address, stream).await?;
+                        get(&mut stream, &path).await
+                    }
+                    None => {
+                        let mut stream = stream;
+                        get(&mut stream, &path).await
+                    }
+                }
             } else {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::Unsupported,
                     format!(
-                        "hale reads disk usage over unix:// and tcp:// endpoints only, not {}",
+                        "hale reads disk usage over unix:// and tcp:// (plain or TLS) endpoints only, not {}",
                         self.endpoint
                     ),
                 ))

@@ -2,7 +2,18 @@
 //! API, so the crates that only speak hale's vocabulary (`hale-core`) do not compile
 //! bollard.
 
+mod connect;
+mod connect_error;
 mod disk;
+mod endpoint;
+mod router;
+
+pub use connect_error::ConnectError;
+pub use endpoint::{
+    DockerEndpoint, DockerEnvironment, EndpointSource, EndpointSpec, LOCAL_SOCKET, NamedEndpoint,
+    TlsFiles, context_digest, resolve, resolve_all,
+};
+pub use router::DockerRouter;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -34,7 +45,7 @@ const INSPECT_CONCURRENCY: usize = 8;
 
 /// Bound on calls that should answer at once (list, inspect, create); actions that wait
 /// for a container to stop get their stop timeout on top.
-const QUICK_CALL: Duration = Duration::from_secs(30);
+pub(crate) const QUICK_CALL: Duration = Duration::from_secs(30);
 
 /// A Docker daemon reached through bollard, with the API version negotiated (the daemon
 /// on Debian's docker.io 20.10 speaks at most API 1.41; without negotiation every call
@@ -43,33 +54,20 @@ const QUICK_CALL: Duration = Duration::from_secs(30);
 pub struct BollardDocker {
     client: Docker,
     endpoint: String,
+    /// The TLS client configuration of a TLS endpoint, for the one request hale sends
+    /// itself (`/system/df`, see `disk.rs`).
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl BollardDocker {
-    /// Connects to `host` (e.g. `unix:///var/run/docker.sock`, `tcp://10.0.0.1:2375`), or
-    /// to `DOCKER_HOST` / the local socket when `None`, and negotiates the API version.
-    ///
-    /// # Errors
-    /// [`DockerError::Unreachable`] when the daemon does not answer.
-    pub async fn connect(host: Option<&str>) -> Result<Self, DockerError> {
-        let endpoint = host
-            .map(str::to_owned)
-            .or_else(|| std::env::var("DOCKER_HOST").ok())
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
-        let unreachable = |message: String| DockerError::Unreachable {
-            endpoint: endpoint.clone(),
-            message,
-        };
-        let client = Docker::connect_with_host(&endpoint)
-            .map_err(|e| unreachable(e.to_string()))?
-            // Restarts wait for the stop timeout and the event stream is long-lived; short
-            // calls get their own bound (QUICK_CALL) instead.
-            .with_timeout(Duration::from_secs(24 * 3600));
-        let client = tokio::time::timeout(QUICK_CALL, client.negotiate_version())
-            .await
-            .map_err(|_| unreachable("timed out negotiating the API version".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        Ok(Self { client, endpoint })
+    /// `snapshot` with its published ports reachable from where hale runs: a port Docker
+    /// publishes on all addresses of a remote daemon's host is probed on that host, not
+    /// on hale's own loopback.
+    fn localized(&self, mut snapshot: ContainerSnapshot) -> ContainerSnapshot {
+        if let Some(host) = endpoint::remote_host(&self.endpoint) {
+            endpoint::publish_on(host, &mut snapshot.published);
+        }
+        snapshot
     }
 
     fn map_error(&self, operation: &'static str, id: &str, error: BollardError) -> DockerError {
@@ -504,7 +502,7 @@ impl DockerPort for BollardDocker {
                 .map(|summary| async move {
                     let id = summary.id.clone().unwrap_or_default();
                     match self.inspect_raw(&id).await {
-                        Ok(inspect) => Ok(Some(snapshot_from(inspect))),
+                        Ok(inspect) => Ok(Some(self.localized(snapshot_from(inspect)))),
                         // Removed between list and inspect: simply gone.
                         Err(DockerError::NotFound(_)) => Ok(None),
                         Err(error @ DockerError::Unreachable { .. }) => Err(error),
@@ -538,7 +536,11 @@ impl DockerPort for BollardDocker {
 
     fn inspect(&self, id: &str) -> BoxFuture<'_, Result<ContainerSnapshot, DockerError>> {
         let id = id.to_owned();
-        async move { self.inspect_raw(&id).await.map(snapshot_from) }.boxed()
+        async move {
+            let inspect = self.inspect_raw(&id).await?;
+            Ok(self.localized(snapshot_from(inspect)))
+        }
+        .boxed()
     }
 
     fn events(&self, since_nanos: Option<i64>) -> EventStream {

@@ -25,7 +25,9 @@ pub struct LabelSelector {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
     /// Container names, as globs (`*` any run of characters, `?` one): the container's
-    /// name must match one of them, e.g. `[web-*, api]`. Default: none.
+    /// name must match one of them, e.g. `[web-*, api]`. When hale watches several Docker
+    /// endpoints (`hale run --docker NAME=URL` more than once), a name is
+    /// `ENDPOINT/container`: `*/web` is `web` on every endpoint. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
     /// A Compose project (and service): containers that Compose started for it, by the
@@ -59,7 +61,8 @@ pub struct ComposeSelector {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SelectorExclude {
-    /// Container names, as globs. Default: none.
+    /// Container names, as globs (`ENDPOINT/container` with several Docker endpoints).
+    /// Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
     /// Containers carrying any one of these labels with this value. Default: none.

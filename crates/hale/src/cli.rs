@@ -323,10 +323,14 @@ pub struct RunArgs {
     /// Decide and record, but touch nothing (every policy behaves as `mode: DryRun`).
     #[arg(long)]
     pub dry_run: bool,
-    /// The Docker daemon, e.g. unix:///var/run/docker.sock or tcp://host:2375.
-    /// Default: $DOCKER_HOST, else the local socket.
-    #[arg(long, value_name = "URL")]
-    pub docker_host: Option<String>,
+    /// A Docker daemon to watch: unix:///path.sock, tcp://host:port or ssh://user@host.
+    /// Repeat it to watch several; then name each (NAME=URL) and targets are named
+    /// NAME/container. Default, as the docker CLI: $DOCKER_HOST (tcp is TLS when
+    /// $DOCKER_TLS_VERIFY is set, with ca.pem, cert.pem and key.pem from $DOCKER_CERT_PATH or
+    /// ~/.docker), else the context in $DOCKER_CONTEXT or config.json's currentContext, else
+    /// the local socket. A --docker tcp:// URL takes TLS from the same variables.
+    #[arg(long = "docker", alias = "docker-host", value_name = "[NAME=]URL")]
+    pub docker: Vec<hale_docker::EndpointSpec>,
     /// Relist every container this often, even when events flow.
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub resync: hale_policy::Duration,
@@ -608,7 +612,8 @@ docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' autoheal > autohea
         /// Overwrite files that exist in --out.
         #[arg(long)]
         force: bool,
-        /// Do not ask Docker (DOCKER_HOST or the local socket) which running containers
+        /// Do not ask Docker (found as `hale run` finds it: DOCKER_HOST, the Docker context,
+        /// or the local socket) which running containers
         /// the policy selects; by default the policy file lists them, with their
         /// `autoheal.stop.timeout` labels and those without a HEALTHCHECK.
         #[arg(long)]

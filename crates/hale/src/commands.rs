@@ -400,7 +400,7 @@ fn import_willfarrell(
         let listed = crate::error::runtime()?.block_on(async {
             use hale_core::DockerPort as _;
             let docker = hale_docker::BollardDocker::connect(None).await?;
-            docker.list().await
+            docker.list().await.map_err(hale_docker::ConnectError::from)
         });
         match listed {
             Ok(containers) => import::describe_containers(&mut files, &containers),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use hale_core::{AuditBus, DockerPort, LatestPort, OutputPort, StatusBoard, Timestamp};
-use hale_docker::BollardDocker;
+use hale_docker::{BollardDocker, ConnectError, DockerRouter, NamedEndpoint};
 use hale_prober::ProberArgs;
 use hale_reconciler::ReconcilerArgs;
 use hale_store::{Store, StoreWriter};
@@ -55,12 +55,23 @@ fn worker_threads() -> usize {
 
 /// Starts logging, the runtime and the supervision tree; returns when a signal stops it.
 pub fn run(args: RunArgs) -> CommandResult {
+    let endpoints = hale_docker::resolve_all(
+        &args.docker,
+        &hale_docker::DockerEnvironment::from_process(),
+    )
+    .map_err(|error| match error {
+        ConnectError::UnnamedEndpoint { .. } | ConnectError::DuplicateEndpointName { .. } => {
+            CliError::Usage(error.to_string())
+        }
+        other => CliError::Failed(other.to_string()),
+    })?;
+    let hosts = endpoints
+        .iter()
+        .map(|named| named.endpoint.host.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let metrics = Arc::new(hale_server::Metrics::new());
-    let telemetry = crate::telemetry::init(
-        args.log_format,
-        args.docker_host.as_deref(),
-        metrics.spans_dropped(),
-    );
+    let telemetry = crate::telemetry::init(args.log_format, Some(&hosts), metrics.spans_dropped());
     if !args.policies.exists() {
         return Err(CliError::Usage(format!(
             "policy directory {} does not exist (pass --policies DIR)",
@@ -73,7 +84,7 @@ pub fn run(args: RunArgs) -> CommandResult {
         .worker_threads(worker_threads())
         .build()
         .map_err(CliError::Runtime)?;
-    let (code, writer_thread) = runtime.block_on(controller(args, metrics));
+    let (code, writer_thread) = runtime.block_on(controller(args, endpoints, metrics));
     // Pending spans go out before the process does.
     telemetry.shutdown();
     // Everything was flushed; do not let a stray task (an aborted Docker call) hold the exit.
@@ -89,6 +100,7 @@ pub fn run(args: RunArgs) -> CommandResult {
 
 async fn controller(
     args: RunArgs,
+    endpoints: Vec<NamedEndpoint>,
     metrics: Arc<hale_server::Metrics>,
 ) -> (ExitCode, Option<std::thread::JoinHandle<()>>) {
     let store = match Store::open(&args.state.path, args.audit_retention) {
@@ -208,7 +220,7 @@ async fn controller(
     ));
     tracing::info!(%address, "API listening (hale get, hale describe)");
 
-    let docker: Arc<dyn DockerPort> = match connect(args.docker_host.as_deref()).await {
+    let docker: Arc<dyn DockerPort> = match connect(&endpoints).await {
         Some(docker) => docker,
         None => return (ExitCode::FAILURE, Some(writer_thread)),
     };
@@ -383,22 +395,45 @@ async fn controller(
     (ExitCode::SUCCESS, Some(writer_thread))
 }
 
-/// Connects to Docker, retrying with capped backoff until it answers or a signal arrives.
-async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
+/// Connects to every endpoint, retrying with capped backoff while a daemon does not answer
+/// (yet) or until a signal arrives; gives up at once on a configuration error (a wrong CA,
+/// a missing certificate, plaintext to a TLS daemon), which waiting cannot fix. Several
+/// endpoints are served through one [`DockerRouter`].
+async fn connect(endpoints: &[NamedEndpoint]) -> Option<Arc<dyn DockerPort>> {
+    let mut connected: Vec<Option<BollardDocker>> = vec![None; endpoints.len()];
     let mut delays = hale_core::RetryPolicy::DOCKER.delays();
-    let mut logged = false;
+    let mut logged = vec![false; endpoints.len()];
     loop {
-        match BollardDocker::connect(host).await {
-            Ok(docker) => {
-                tracing::info!(endpoint = %docker.endpoint(), "connected to Docker");
-                return Some(Arc::new(docker));
+        for (index, named) in endpoints.iter().enumerate() {
+            if connected[index].is_some() {
+                continue;
             }
-            Err(error) => {
-                if !logged {
-                    tracing::warn!(%error, "waiting for the Docker daemon (retrying with backoff)");
-                    logged = true;
+            let name = named.name.as_deref().unwrap_or("");
+            match BollardDocker::connect_to(&named.endpoint).await {
+                Ok(docker) => {
+                    tracing::info!(
+                        endpoint = %docker.endpoint(),
+                        name,
+                        tls = named.endpoint.tls.is_some(),
+                        from = %named.endpoint.source,
+                        "connected to Docker"
+                    );
+                    connected[index] = Some(docker);
+                }
+                Err(error) if error.is_transient() => {
+                    if !logged[index] {
+                        tracing::warn!(%error, name, "waiting for the Docker daemon (retrying with backoff)");
+                        logged[index] = true;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, name, "cannot use the Docker endpoint");
+                    return None;
                 }
             }
+        }
+        if connected.iter().all(Option::is_some) {
+            break;
         }
         let delay = delays.next().unwrap_or(hale_core::RetryPolicy::DOCKER.max);
         tokio::select! {
@@ -409,6 +444,20 @@ async fn connect(host: Option<&str>) -> Option<Arc<dyn DockerPort>> {
             }
         }
     }
+    let mut ports: Vec<(Option<String>, Arc<dyn DockerPort>)> = endpoints
+        .iter()
+        .zip(connected.into_iter().flatten())
+        .map(|(named, docker)| (named.name.clone(), Arc::new(docker) as Arc<dyn DockerPort>))
+        .collect();
+    if ports.len() == 1 {
+        return ports.pop().map(|(_, port)| port);
+    }
+    Some(Arc::new(DockerRouter::new(
+        ports
+            .into_iter()
+            .map(|(name, port)| (name.unwrap_or_default(), port))
+            .collect(),
+    )))
 }
 
 /// The links notifications carry: the target's audit records and, with Alertmanager

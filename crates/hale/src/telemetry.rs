@@ -88,8 +88,8 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
     }
 }
 
-/// Sets up logging and, when configured, trace export. `docker_host` becomes a resource
-/// attribute; spans the collector did not take are counted in `dropped`.
+/// Sets up logging and, when configured, trace export. `docker_host` (the Docker
+/// endpoints' addresses, comma-separated) becomes a resource attribute; spans the collector did not take are counted in `dropped`.
 pub fn init(
     format: LogFormat,
     docker_host: Option<&str>,
