@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::redis_server::RedisServer;
+use common::redis_server::{self as redis_server, RedisServer};
 use common::{Hale, Workspace};
 use hale_fakes::{APP_UUID, FakeCoolify};
 
@@ -193,5 +193,41 @@ spec:
         "the node that was frozen acted on a lease it lost: {later:?}"
     );
     assert!(!later.is_empty(), "the holder goes on healing: {later:?}");
+
+    // One fleet view: every node's audit records in Redis, each with its node, none twice.
+    let deadline = Instant::now() + WAIT;
+    let trail = loop {
+        let output = common::hale_ok(["events", "--fleet", &url, "-o", "json", "-n", "100000"]);
+        let trail: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
+        let acted = |node: &str| {
+            trail.iter().any(|r| {
+                r["node"] == node
+                    && r["kind"] == "action_succeeded"
+                    && r["action"] == "coolifyRestart"
+            })
+        };
+        if acted(&holder) && acted(&second) && acted(&third) {
+            break trail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet trail lacks a node's restart: {output}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for record in &trail {
+        let id = (record["node"].to_string(), record["seq"].as_u64().unwrap());
+        assert!(
+            seen.insert(id.clone()),
+            "record {id:?} is in the fleet trail twice"
+        );
+    }
+    let human = common::hale_ok(["events", "--fleet", &url, "--kind", "action_succeeded"]);
+    assert!(
+        human.lines().any(|l| l.starts_with(&format!("{holder}  "))),
+        "human lines start with the node: {human}"
+    );
+    assert!(!human.contains(redis_server::PASSWORD));
     drop(nodes);
 }

@@ -552,6 +552,10 @@ pub struct EventsArgs {
     /// With --follow: the controller to follow.
     #[command(flatten)]
     pub server: ServerArg,
+    /// Read the whole fleet's audit trail (every node's records, each with its node) from
+    /// the fleet's Redis instead of this host's state directory.
+    #[command(flatten)]
+    pub fleet: crate::fleet::FleetStoreArgs,
 }
 
 /// The `--state-dir` option, shared by every command that reads or writes hale's state.

@@ -58,7 +58,9 @@ fn dispatch(cli: Cli) -> CommandResult {
             server,
         } => crate::client::describe(resource, &name, &server.server),
         Command::Run(args) => crate::run::run(args),
-        Command::Events(args) if args.follow => crate::client::follow(&args),
+        Command::Events(args) if args.follow && args.fleet.fleet.is_none() => {
+            crate::client::follow(&args)
+        }
         Command::Events(args) => crate::events::events(&args),
         Command::Pause {
             policy,

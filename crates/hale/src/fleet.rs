@@ -5,26 +5,36 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hale_fleet::{FleetConnection, KeeperEvent, LeaseTimings, RedisLeases, spawn_keeper};
+use hale_fleet::{
+    FleetAudit, FleetConnection, KeeperEvent, LeaseTimings, RedisLeases, spawn_keeper,
+};
 use hale_reconciler::FleetGate;
 use tokio::sync::watch;
 
-/// The keys of one fleet all start with this, so a Redis can hold other data beside it.
-const KEY_PREFIX: &str = "hale:";
+/// The keys of one fleet all start with this (`hale events --fleet` reads under it too), so a Redis can hold other data beside it.
+pub const KEY_PREFIX: &str = "hale:";
 
-/// The fleet options of `hale run`.
+/// Where the fleet's Redis is: shared by `hale run` and `hale events`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct FleetArgs {
-    /// Coordinate with the hale of other hosts through this Redis:
-    /// redis://[user[:password]@]host:port/db, or rediss:// for TLS. Each site is then
-    /// healed by one node, the holder of its lease; the others keep probing (standby).
-    /// Redis being down never stops the healing of this host's own containers.
+pub struct FleetStoreArgs {
+    /// The fleet's Redis: redis://[user[:password]@]host:port/db, or rediss:// for TLS.
+    /// For `hale run`: coordinate with the hale of other hosts through it; each site is
+    /// then healed by one node, the holder of its lease, and the others keep probing
+    /// (standby); Redis being down never stops the healing of this host's own containers.
     #[arg(long, value_name = "URL", env = "HALE_FLEET")]
     pub fleet: Option<String>,
     /// A file holding the Redis password, so that it is not in the URL (nor in `ps`).
     /// HALE_FLEET_PASSWORD does the same from the environment.
     #[arg(long, value_name = "FILE", requires = "fleet")]
     pub fleet_password_file: Option<PathBuf>,
+}
+
+/// The fleet options of `hale run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetArgs {
+    /// The Redis and its password.
+    #[command(flatten)]
+    pub store: FleetStoreArgs,
     /// This node's name in the fleet (leases, audit records). Default: the hostname.
     #[arg(long, value_name = "NAME", env = "HALE_NODE", requires = "fleet")]
     pub node: Option<String>,
@@ -80,12 +90,13 @@ pub enum FleetStartError {
     Fleet(#[from] hale_fleet::FleetError),
 }
 
-/// A started fleet mode: the gate the reconciler consults, and the keeper's task.
+/// A started fleet mode: the gate the reconciler consults, and the tasks to stop at
+/// shutdown.
 pub struct Fleet {
     /// What the reconciler needs.
     pub gate: FleetGate,
-    /// The lease keeper (aborted at shutdown).
-    pub keeper: tokio::task::JoinHandle<()>,
+    /// The lease keeper and the audit shipper.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// This host's name, the default node name.
@@ -98,7 +109,7 @@ fn hostname() -> String {
 }
 
 /// `url` with the password from the file or HALE_FLEET_PASSWORD put in, when one is given.
-fn with_password(url: &str, args: &FleetArgs) -> Result<String, FleetStartError> {
+pub fn with_password(url: &str, args: &FleetStoreArgs) -> Result<String, FleetStartError> {
     let password = match &args.fleet_password_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -131,14 +142,24 @@ fn with_password(url: &str, args: &FleetArgs) -> Result<String, FleetStartError>
 ///
 /// # Errors
 /// [`FleetStartError`] for an unreadable password file or a malformed URL.
-pub fn start(args: &FleetArgs) -> Result<Option<Fleet>, FleetStartError> {
-    let Some(url) = &args.fleet else {
+pub fn start(
+    args: &FleetArgs,
+    store: &std::sync::Arc<hale_store::Store>,
+    bus: &hale_core::AuditBus,
+) -> Result<Option<Fleet>, FleetStartError> {
+    let Some(url) = &args.store.fleet else {
         return Ok(None);
     };
     let node = args.node.clone().unwrap_or_else(hostname);
     let timings = timings(args.fleet_lease_ttl.as_std())?;
-    let connection = FleetConnection::lazy(&with_password(url, args)?, timings.retry_period)?;
+    let connection =
+        FleetConnection::lazy(&with_password(url, &args.store)?, timings.retry_period)?;
     let server = connection.server().to_owned();
+    let shipper = crate::fleet_shipper::spawn_audit_shipper(
+        FleetAudit::new(connection.clone(), &node, KEY_PREFIX),
+        std::sync::Arc::clone(store),
+        bus,
+    );
     let leases = RedisLeases::new(connection, &node, KEY_PREFIX, timings);
     let (subjects_tx, subjects_rx) = watch::channel(Vec::new());
     let mut handle = spawn_keeper(leases.clone(), subjects_rx);
@@ -156,7 +177,7 @@ pub fn start(args: &FleetArgs) -> Result<Option<Fleet>, FleetStartError> {
             subjects: Arc::new(subjects_tx),
             leases,
         },
-        keeper: handle.task,
+        tasks: vec![handle.task, shipper],
     }))
 }
 

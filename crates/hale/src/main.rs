@@ -8,6 +8,8 @@ mod commands;
 mod error;
 mod events;
 mod fleet;
+mod fleet_events;
+mod fleet_shipper;
 mod import;
 mod import_alerts;
 mod import_coolify;

@@ -252,7 +252,7 @@ async fn controller(
     routes
         .outcomes
         .listen(move |outcome| probe_metrics.observe_probe(outcome));
-    let fleet = match crate::fleet::start(&args.fleet) {
+    let fleet = match crate::fleet::start(&args.fleet, &store, &audit) {
         Ok(fleet) => fleet,
         Err(error) => {
             tracing::error!(%error, "cannot start fleet mode");
@@ -385,7 +385,7 @@ async fn controller(
         Err(_) => api.abort(),
     }
     if let Some(fleet) = &fleet {
-        fleet.keeper.abort();
+        fleet.tasks.iter().for_each(tokio::task::JoinHandle::abort);
     }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");
