@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::{ApiState, error};
 
 /// Concurrent event streams allowed when `--api-max-streams` is not given.
-pub const DEFAULT_MAX_STREAMS: usize = 64;
+pub const DEFAULT_MAX_STREAMS: u32 = 64;
 
 /// How long a client refused a stream is told to wait before trying again.
 const STREAM_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -32,7 +32,7 @@ const REMEMBERED_CLIENTS: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiLimits {
     /// Event streams open at once; more are answered 503.
-    pub max_streams: usize,
+    pub max_streams: u32,
     /// Control requests per second per client address, once the burst is spent.
     pub control_per_second: NonZeroU32,
     /// Control requests one client address may send at once.
@@ -54,7 +54,7 @@ impl Default for ApiLimits {
 #[derive(Debug, Clone)]
 pub struct StreamSlots {
     slots: Arc<Semaphore>,
-    max: usize,
+    max: u32,
 }
 
 /// The stream limit is reached.
@@ -64,14 +64,14 @@ pub struct StreamSlots {
 )]
 pub struct StreamsExhausted {
     /// The limit.
-    pub max: usize,
+    pub max: u32,
 }
 
 impl StreamSlots {
     /// Room for `max` streams at once.
-    pub fn new(max: usize) -> Self {
+    pub fn new(max: u32) -> Self {
         Self {
-            slots: Arc::new(Semaphore::new(max)),
+            slots: Arc::new(Semaphore::new(usize::try_from(max).unwrap_or(usize::MAX))),
             max,
         }
     }
