@@ -236,11 +236,18 @@ pub enum SmtpTls {
     StartTls,
     /// TLS from the first byte (port 465).
     Tls,
-    /// No encryption, for a relay on localhost only.
+    /// No encryption, for a relay on this machine only: with a `username`, the host must be
+    /// `localhost` or a loopback address (the login would cross the network in the clear).
     None,
 }
 
 impl EmailSink {
+    /// True when the SMTP login (user name and password) would cross the network
+    /// unencrypted: `tls: None` with a username, to a host that is not this machine.
+    pub fn sends_credentials_in_clear(&self) -> bool {
+        self.tls == SmtpTls::None && self.username.is_some() && !is_loopback_host(&self.host)
+    }
+
     /// The port to connect to: the configured one or the usual port for the TLS mode.
     pub fn effective_port(&self) -> u16 {
         self.port.unwrap_or(match self.tls {
@@ -249,4 +256,19 @@ impl EmailSink {
             SmtpTls::None => 25,
         })
     }
+}
+
+/// `localhost`, or a loopback address (`127.0.0.0/8`, `::1`, with or without brackets):
+/// a host whose traffic never leaves this machine. Other names are not resolved: a name is
+/// only as local as the resolver says, and the resolver can be told otherwise.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
