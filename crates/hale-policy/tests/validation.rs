@@ -529,11 +529,25 @@ fn an_smtp_login_is_refused_in_the_clear_except_to_this_machine() {
     );
     // An address on another machine is no better than a name.
     assert_eq!(diagnostics(&email("192.0.2.10", "None")).len(), 1);
-    for local in ["localhost", "127.0.0.1", "\"::1\"", "\"[::1]\"", "LOCALHOST"] {
-        assert_eq!(diagnostics(&email(local, "None")), Vec::<String>::new(), "{local}");
+    for local in [
+        "localhost",
+        "127.0.0.1",
+        "\"::1\"",
+        "\"[::1]\"",
+        "LOCALHOST",
+    ] {
+        assert_eq!(
+            diagnostics(&email(local, "None")),
+            Vec::<String>::new(),
+            "{local}"
+        );
     }
     for tls in ["StartTls", "Tls"] {
-        assert_eq!(diagnostics(&email("smtp.example.com", tls)), Vec::<String>::new(), "{tls}");
+        assert_eq!(
+            diagnostics(&email("smtp.example.com", tls)),
+            Vec::<String>::new(),
+            "{tls}"
+        );
     }
     // Without a login, nothing secret travels: a plain relay elsewhere stays allowed.
     let anonymous = "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec:\n  email: {host: relay.example.com, tls: None, from: hale@example.com, to: [oncall@example.com]}\n";

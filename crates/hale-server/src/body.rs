@@ -20,14 +20,18 @@ pub(crate) struct TextBody(pub String);
 /// A JSON body deserialized into `T`.
 pub(crate) struct JsonBody<T>(pub T);
 
+fn too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is over the limit of {BODY_LIMIT} bytes"),
+    )
+}
+
 /// The refusal of a body that could not be read: 413 over the limit, 400 otherwise.
 fn unreadable(rejection: BytesRejection) -> Response {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return error(
-            status,
-            format!("the request body is over the limit of {BODY_LIMIT} bytes"),
-        );
+        return too_large();
     }
     error(
         status,
@@ -39,6 +43,16 @@ impl<S: Send + Sync> FromRequest<S> for LimitedBody {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A declared length over the limit is refused before a byte is read: the limit
+        // alone would wait for the first chunk of a body that may never come.
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+            return Err(too_large());
+        }
         Bytes::from_request(request, state)
             .await
             .map(Self)

@@ -75,7 +75,12 @@ pub fn describe(resource: DescribeResource, name: &str, server: &ServerArg) -> C
 }
 
 /// `hale pause` and `hale resume`.
-pub fn set_paused(server: &ServerArg, token: &TokenArg, policy: &str, paused: bool) -> CommandResult {
+pub fn set_paused(
+    server: &ServerArg,
+    token: &TokenArg,
+    policy: &str,
+    paused: bool,
+) -> CommandResult {
     let verb = if paused { "pause" } else { "resume" };
     control(
         server,

@@ -164,18 +164,14 @@ async fn controller(
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Bound before anything else starts, so a taken port fails the start at once.
-    let listener = match hale_server::bind(
-        args.listen,
-        token.is_some() || read_token.is_some(),
-    )
-    .await
-    {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the API");
-            return (ExitCode::FAILURE, Some(writer_thread));
-        }
-    };
+    let listener =
+        match hale_server::bind(args.listen, token.is_some() || read_token.is_some()).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the API");
+                return (ExitCode::FAILURE, Some(writer_thread));
+            }
+        };
     let address = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
