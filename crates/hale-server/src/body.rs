@@ -6,10 +6,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::{BODY_LIMIT, error};
+use crate::{ApiError, BODY_LIMIT, error};
 
 /// A body of at most [`BODY_LIMIT`] bytes.
 pub(crate) struct LimitedBody(pub Bytes);
@@ -82,11 +82,11 @@ impl<S: Send + Sync> FromRequest<S> for TextBody {
 /// Parses `bytes` as a `T`; the error names the field path and what was wrong.
 ///
 /// # Errors
-/// A 400 answer saying where the JSON stopped fitting.
-pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Response> {
+/// A 400 saying where the JSON stopped fitting.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let refuse = |at: String, problem: serde_json::Error| {
-        error(
+        ApiError(
             StatusCode::BAD_REQUEST,
             format!("the body is not {what}{at}: {problem}"),
         )
@@ -111,7 +111,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let LimitedBody(bytes) = LimitedBody::from_request(request, state).await?;
-        parse_json(&bytes, "the JSON this route takes").map(Self)
+        parse_json(&bytes, "the JSON this route takes")
+            .map(Self)
+            .map_err(IntoResponse::into_response)
     }
 }
 
@@ -126,7 +128,8 @@ mod tests {
         duration: String,
     }
 
-    async fn message(response: axum::response::Response) -> (u16, String) {
+    async fn message(refusal: crate::ApiError) -> (u16, String) {
+        let response = axum::response::IntoResponse::into_response(refusal);
         let status = response.status().as_u16();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await

@@ -197,7 +197,7 @@ pub async fn alertmanager(
 ) -> Response {
     let webhook: Webhook = match crate::body::parse_json(&body, "an Alertmanager webhook payload") {
         Ok(webhook) => webhook,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     if webhook.version != "4" {
         return error(
