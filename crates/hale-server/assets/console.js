@@ -76,7 +76,11 @@ export function render(main, { query }) {
     list,
   );
   restart();
+  // A new token (a refused read asked for one): start again with it.
+  const onToken = () => restart();
+  document.addEventListener('hale-token', onToken);
   return () => {
+    document.removeEventListener('hale-token', onToken);
     if (source) source.close();
     source = null;
     cancelAnimationFrame(frame);
