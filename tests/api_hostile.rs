@@ -488,6 +488,7 @@ fn the_cli_talks_to_a_tls_api_with_its_ca_and_refuses_an_unknown_one() {
             control_path.to_str().unwrap(),
             "--api-read-token-file",
             read_path.to_str().unwrap(),
+            "--metrics-require-token",
         ],
         &[],
     );
@@ -535,6 +536,32 @@ fn the_cli_talks_to_a_tls_api_with_its_ca_and_refuses_an_unknown_one() {
     assert_eq!(code, 0, "hale pause over TLS: {stderr}");
     assert!(stdout.contains("tls paused"), "{stdout}");
 
+    // /metrics with --metrics-require-token, as Prometheus would scrape it over TLS.
+    let pem = std::fs::read(ca).unwrap();
+    let read_token = std::fs::read_to_string(read).unwrap();
+    let metrics = format!("{server}/metrics");
+    let (anonymous, scraped) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let client = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                .build()
+                .unwrap();
+            let anonymous = client.get(&metrics).send().await.unwrap().status();
+            let scraped = client
+                .get(&metrics)
+                .bearer_auth(read_token.trim())
+                .send()
+                .await
+                .unwrap();
+            (anonymous, (scraped.status(), scraped.text().await.unwrap()))
+        });
+    assert_eq!(anonymous.as_u16(), 401);
+    assert_eq!(scraped.0.as_u16(), 200);
+    assert!(scraped.1.contains("hale_"), "{}", scraped.1);
+
     // Without the read token, the read is refused, and says how to pass one.
     let (code, _, stderr) = hale_cli(&["get", "policies", "--server", &server, "--ca-file", ca]);
     assert_ne!(code, 0);
@@ -564,4 +591,27 @@ fn the_cli_talks_to_a_tls_api_with_its_ca_and_refuses_an_unknown_one() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--ca-file"), "{stderr}");
     assert!(hale.stop().success());
+}
+
+#[test]
+fn a_metrics_token_without_any_token_to_require_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(["run", "--metrics-require-token", "--policies"])
+        .arg(dir.path().join("policies"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("HALE_LISTEN", "127.0.0.1:0")
+        .env_remove("HALE_API_TOKEN_FILE")
+        .env_remove("HALE_API_READ_TOKEN_FILE")
+        .output()
+        .expect("hale runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--metrics-require-token needs a token")
+            && stderr.contains("--api-read-token-file"),
+        "{stderr}"
+    );
 }

@@ -176,3 +176,42 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
         Self(*stream.remote_addr())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{TlsConfig, TlsSetupError};
+
+    #[test]
+    fn each_unusable_file_is_named_with_what_it_should_hold() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, certified.cert.pem()).expect("written");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("written");
+        assert!(TlsConfig::from_pem_files(&cert, &key).is_ok());
+
+        let missing = dir.path().join("missing.pem");
+        let refused = TlsConfig::from_pem_files(&missing, &key).expect_err("no file");
+        assert!(
+            matches!(refused, TlsSetupError::Certificate { .. }),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("missing.pem"), "{refused}");
+
+        // The certificate given as the key, and the key as the certificate.
+        let refused = TlsConfig::from_pem_files(&cert, &cert).expect_err("not a key");
+        assert!(refused.to_string().starts_with("--tls-key"), "{refused}");
+        let refused = TlsConfig::from_pem_files(&key, &key).expect_err("not a certificate");
+        assert!(refused.to_string().starts_with("--tls-cert"), "{refused}");
+
+        // A key of another certificate.
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let other_key = dir.path().join("other-key.pem");
+        std::fs::write(&other_key, other.signing_key.serialize_pem()).expect("written");
+        let refused = TlsConfig::from_pem_files(&cert, &other_key).expect_err("mismatched");
+        assert!(matches!(refused, TlsSetupError::Rejected(_)), "{refused}");
+    }
+}
