@@ -213,7 +213,8 @@ pub struct EmailSink {
     /// SMTP server port. Default: 587 for `StartTls`, 465 for `Tls`, 25 for `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Transport security. Default: `StartTls`.
+    /// Transport security; `None` encrypts nothing, so with a `username` the host must be
+    /// `localhost` or a loopback address. Default: `StartTls`.
     #[serde(default)]
     pub tls: SmtpTls,
     /// SMTP user name. Default: no authentication.
