@@ -351,7 +351,7 @@ pub struct RunArgs {
     pub listen: std::net::SocketAddr,
     /// A file holding the bearer token that the API's mutating routes (pause, resume,
     /// unquarantine, heal, ack, the Alertmanager webhook) require. Without it they are
-    /// disabled. Required to listen on a non-loopback address.
+    /// disabled. Listening on a non-loopback address needs it or --api-read-token-file.
     #[arg(long, value_name = "FILE", env = "HALE_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
     /// A file holding a bearer token that the read routes (the overview, targets,
