@@ -3,7 +3,8 @@
 //! reload, the controls (heal restarts a real container; healing disabled stays disabled
 //! across a restart of hale; no control without the token), the banner while hale is
 //! unreachable, the live console (resuming without gaps or duplicates, filters as a URL),
-//! policy import with an error at its position and nothing written, and the API reference.
+//! policy import with an error at its position and nothing written, the API reference, and
+//! a hale with a read token (the page asks for it, then reads and streams with it).
 //!
 //! The policy is the shipped `policies/autoheal.yaml` as written, with only its selector
 //! pointed at this test's own label so parallel tests do not see each other's containers.
@@ -665,4 +666,66 @@ async fn policies_import_validates_in_place_writes_only_when_allowed_and_the_api
     browser.screenshot("api-reference").await;
     browser.close().await;
     hale.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_read_token_the_page_asks_for_it_then_reads_and_streams_with_it() {
+    let docker = TestDocker::new("ui-read-token");
+    let ws = Workspace::new(&shipped_policy(&docker));
+    let (token, _) = token_file(ws.root());
+    let read = format!("{token}-read");
+    let read_path = ws.root().join("read-token");
+    std::fs::write(&read_path, &read).unwrap();
+    let port = free_port();
+    let hale = start_hale(
+        &ws,
+        port,
+        &["--api-read-token-file", read_path.to_str().unwrap()],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    docker.run("web", HEALTH, HEALTHY);
+    let name = docker.name("web");
+    docker.wait_field("web", "{{.State.Health.Status}}", "healthy", SEE);
+    let (status, _) = http("GET", &format!("{base}/api/v1/targets"), None, None);
+    assert_eq!(status, 401, "reads need the token");
+
+    // The page loads without a token, is refused its first read, and asks for one.
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .goto(&format!("{base}/ui/#/events?target={name}"))
+        .await;
+    browser.give_token(&read).await;
+    // With it, the console streams (over fetch: EventSource cannot send the header).
+    browser
+        .wait_js(
+            "the stream to be live",
+            SEE,
+            "return document.getElementById('console-status')?.dataset.state === 'live'",
+        )
+        .await;
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/api/v1/targets/{name}/heal"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    browser
+        .wait_js(
+            "the heal's record in the console",
+            SEE,
+            "return document.querySelector('#console-list li.kind-action_started')",
+        )
+        .await;
+    // And the overview reads with it: the target is counted.
+    browser.goto(&format!("{base}/ui/#/")).await;
+    browser
+        .wait_js(
+            "the overview to show data",
+            SEE,
+            "return !document.getElementById('banner').hidden ? false : document.querySelectorAll('#main *').length > 5",
+        )
+        .await;
+    browser.close().await;
+    assert!(hale.stop().success());
 }

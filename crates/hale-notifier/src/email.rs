@@ -1,4 +1,5 @@
-//! The email sink: SMTP with STARTTLS, implicit TLS, or (for a relay on localhost) none.
+//! The email sink: SMTP with STARTTLS, implicit TLS, or (for a relay on localhost) none;
+//! a login never goes out unencrypted to another host.
 
 use std::time::Duration;
 
@@ -59,6 +60,13 @@ pub async fn send(email: &EmailSink, message: &Message) -> Result<String, Delive
         ))
         .map_err(|e| fatal(format!("cannot build the email: {e}")))?;
 
+    if email.sends_credentials_in_clear() {
+        // Validation refuses such a Notifier; this holds for any other way one is built.
+        return Err(fatal(format!(
+            "refusing to send the SMTP login unencrypted to {}: set tls: StartTls or tls: Tls (tls: None is for a relay on localhost)",
+            email.host
+        )));
+    }
     let port = email.effective_port();
     let transport = match email.tls {
         SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.host),
@@ -96,6 +104,49 @@ pub async fn send(email: &EmailSink, message: &Message) -> Result<String, Delive
 mod tests {
     use super::html_body;
     use crate::message::Message;
+
+    fn message() -> Message {
+        let event = hale_core::HealEvent::new(
+            hale_core::Timestamp::now(),
+            hale_core::HealEventKind::ActionFailed,
+            "web",
+            None,
+            "restart failed",
+        );
+        Message {
+            title: "[hale] web".into(),
+            body: "Why: restart failed".into(),
+            kind: hale_policy::EventKind::Failed,
+            event,
+            count: 1,
+            links: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_is_not_sent_in_the_clear_to_another_host() {
+        // Port 9 (discard) on a documentation address: were the refusal missing, the send
+        // would fail with a connection error instead of this one.
+        let email = hale_policy::EmailSink {
+            host: "192.0.2.10".into(),
+            port: Some(9),
+            tls: hale_policy::SmtpTls::None,
+            username: Some("hale".into()),
+            password: Some(hale_policy::SecretRef {
+                from_env: Some("HALE_TEST_UNSET_SMTP_PASSWORD".into()),
+                from_file: None,
+            }),
+            from: "hale@example.com".into(),
+            to: vec!["oncall@example.com".into()],
+        };
+        let refused = super::send(&email, &message()).await.expect_err("refused");
+        assert!(!refused.retryable);
+        assert!(
+            refused.message.contains("unencrypted") && refused.message.contains("tls: StartTls"),
+            "{}",
+            refused.message
+        );
+    }
 
     #[test]
     fn the_html_part_shows_outside_markup_as_text() {

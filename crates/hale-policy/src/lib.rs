@@ -42,7 +42,7 @@ pub use max_unhealthy::{MIN_FAILURES_TO_OPEN, MaxUnhealthy};
 pub use meta::{API_VERSION, ObjectMeta};
 pub use notifier::{
     DiscordSink, EmailSink, Notifier, NotifierSpec, NtfySink, SlackSink, SmtpTls, TelegramSink,
-    WebhookSink,
+    WebhookSink, is_loopback_host,
 };
 pub use policy::{
     Action, AlertRule, Backoff, CoolifyApplication, DEFAULT_TARGET_LABEL, DockerHealthProbe,

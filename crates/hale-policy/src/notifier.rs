@@ -213,7 +213,8 @@ pub struct EmailSink {
     /// SMTP server port. Default: 587 for `StartTls`, 465 for `Tls`, 25 for `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Transport security. Default: `StartTls`.
+    /// Transport security; `None` encrypts nothing, so with a `username` the host must be
+    /// `localhost` or a loopback address. Default: `StartTls`.
     #[serde(default)]
     pub tls: SmtpTls,
     /// SMTP user name. Default: no authentication.
@@ -236,11 +237,18 @@ pub enum SmtpTls {
     StartTls,
     /// TLS from the first byte (port 465).
     Tls,
-    /// No encryption, for a relay on localhost only.
+    /// No encryption, for a relay on this machine only: with a `username`, the host must be
+    /// `localhost` or a loopback address (the login would cross the network in the clear).
     None,
 }
 
 impl EmailSink {
+    /// True when the SMTP login (user name and password) would cross the network
+    /// unencrypted: `tls: None` with a username, to a host that is not this machine.
+    pub fn sends_credentials_in_clear(&self) -> bool {
+        self.tls == SmtpTls::None && self.username.is_some() && !is_loopback_host(&self.host)
+    }
+
     /// The port to connect to: the configured one or the usual port for the TLS mode.
     pub fn effective_port(&self) -> u16 {
         self.port.unwrap_or(match self.tls {
@@ -249,4 +257,19 @@ impl EmailSink {
             SmtpTls::None => 25,
         })
     }
+}
+
+/// `localhost`, or a loopback address (`127.0.0.0/8`, `::1`, with or without brackets):
+/// a host whose traffic never leaves this machine. Other names are not resolved: a name is
+/// only as local as the resolver says, and the resolver can be told otherwise.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -13,6 +13,7 @@ use crate::secret::SecretRef;
 use crate::selector::{LabelSelector, SelectorExclude, SelectorOperator};
 
 mod alerts;
+mod email;
 mod host;
 
 /// A diagnostic and the document it condemns (errors reject their whole document).
@@ -766,31 +767,6 @@ fn check_notifier(c: &mut Checker<'_, Notifier>, notifier: &Notifier) {
         }
     }
     if let Some(email) = &spec.email {
-        if email.host.trim().is_empty() {
-            c.error("spec.email.host", "must not be empty");
-        }
-        if email.to.is_empty() {
-            c.error("spec.email.to", "needs at least one recipient");
-        }
-        for (i, address) in email.to.iter().enumerate() {
-            if !address.contains('@') {
-                c.error(
-                    format!("spec.email.to[{i}]"),
-                    format!("{address:?} is not an email address"),
-                );
-            }
-        }
-        if !email.from.contains('@') {
-            c.error(
-                "spec.email.from",
-                format!("{:?} is not an email address", email.from),
-            );
-        }
-        match (&email.username, &email.password) {
-            (Some(_), None) => c.error("spec.email.password", "a username needs a password"),
-            (None, Some(_)) => c.error("spec.email.username", "a password needs a username"),
-            (Some(_), Some(password)) => c.secret("spec.email.password", password),
-            (None, None) => {}
-        }
+        email::check_email(c, email);
     }
 }

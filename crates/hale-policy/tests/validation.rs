@@ -515,6 +515,46 @@ fn notifier_sinks_check_their_own_fields() {
 }
 
 #[test]
+fn an_smtp_login_is_refused_in_the_clear_except_to_this_machine() {
+    let email = |host: &str, tls: &str| {
+        format!(
+            "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: ops}}\nspec:\n  email:\n    host: {host}\n    tls: {tls}\n    username: hale\n    password: {{fromEnv: SMTP_PASSWORD}}\n    from: hale@example.com\n    to: [oncall@example.com]\n"
+        )
+    };
+    assert_eq!(
+        diagnostics(&email("smtp.example.com", "None")),
+        [
+            "policies/web.yaml:7:10: spec.email.tls: tls: None would send the SMTP user name and password unencrypted to \"smtp.example.com\": use tls: StartTls (port 587) or tls: Tls (port 465); tls: None is for a relay on this machine (localhost, 127.0.0.1, ::1)"
+        ]
+    );
+    // An address on another machine is no better than a name.
+    assert_eq!(diagnostics(&email("192.0.2.10", "None")).len(), 1);
+    for local in [
+        "localhost",
+        "127.0.0.1",
+        "\"::1\"",
+        "\"[::1]\"",
+        "LOCALHOST",
+    ] {
+        assert_eq!(
+            diagnostics(&email(local, "None")),
+            Vec::<String>::new(),
+            "{local}"
+        );
+    }
+    for tls in ["StartTls", "Tls"] {
+        assert_eq!(
+            diagnostics(&email("smtp.example.com", tls)),
+            Vec::<String>::new(),
+            "{tls}"
+        );
+    }
+    // Without a login, nothing secret travels: a plain relay elsewhere stays allowed.
+    let anonymous = "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec:\n  email: {host: relay.example.com, tls: None, from: hale@example.com, to: [oncall@example.com]}\n";
+    assert_eq!(diagnostics(anonymous), Vec::<String>::new());
+}
+
+#[test]
 fn a_rejected_document_does_not_take_valid_neighbours_with_it() {
     let text = format!(
         "{}---\n{}",

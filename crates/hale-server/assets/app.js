@@ -72,8 +72,17 @@ async function poll() {
   } catch (problem) {
     store.lastError = problem.message;
     reachable(false);
+    // This hale needs a token to read (--api-read-token-file): ask for it once.
+    const dialog = document.getElementById('token-dialog');
+    if (problem.status === 401 && !asked && !dialog.open) {
+      asked = true;
+      dialog.showModal();
+    }
   }
 }
+
+/** Whether the token dialog was opened for a refused read already. */
+let asked = false;
 
 /** Shows or hides the banner; while hale is unreachable no data is shown as current. */
 function reachable(ok) {
@@ -113,7 +122,7 @@ function tokenControls() {
   const input = dialog.querySelector('input');
   const label = () => {
     button.textContent = token() ? 'Token ✓' : 'Token';
-    button.title = token() ? 'A token is kept for this tab; click to change or forget it' : 'Enter the API token to use the controls';
+    button.title = token() ? 'A token is kept for this tab; click to change or forget it' : 'Enter the API token to use the controls (or, on a hale that needs one, to read)';
   };
   button.addEventListener('click', () => {
     input.value = '';
@@ -141,6 +150,10 @@ theme();
 tokenControls();
 window.addEventListener('hashchange', navigate);
 document.addEventListener('hale-refresh', () => setTimeout(poll, 200));
+document.addEventListener('hale-token', () => {
+  asked = false;
+  poll();
+});
 navigate();
 poll();
 setInterval(poll, POLL_MS);

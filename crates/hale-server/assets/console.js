@@ -4,7 +4,7 @@
 // or shown twice. Rendering is batched per animation frame into a bounded list, so a
 // burst of 1,000 records a second does not freeze the page.
 
-import { api, h, esc, clock, actionName, store } from './core.js';
+import { api, h, esc, clock, actionName, store, eventStream, STREAM_CLOSED } from './core.js';
 
 /** Rows kept on the page; older ones are removed as new ones arrive. */
 const MAX_ROWS = 1000;
@@ -76,7 +76,11 @@ export function render(main, { query }) {
     list,
   );
   restart();
+  // A new token (a refused read asked for one): start again with it.
+  const onToken = () => restart();
+  document.addEventListener('hale-token', onToken);
   return () => {
+    document.removeEventListener('hale-token', onToken);
     if (source) source.close();
     source = null;
     cancelAnimationFrame(frame);
@@ -119,7 +123,7 @@ async function connect() {
   // has (it says which), so that none is missed.
   const overview = store.overview || (await api('/'));
   document.getElementById('kinds')?.replaceChildren(...overview.kindFilters.map((k) => h('option', { value: k })));
-  const stream = new EventSource(streamUrl());
+  const stream = eventStream(streamUrl());
   source = stream;
   stream.onopen = () => status('live');
   const receive = (message) => {
@@ -145,7 +149,7 @@ async function connect() {
   stream.addEventListener('lagged', () => status('catching up'));
   stream.onerror = () => {
     if (source !== stream) return;
-    if (stream.readyState === EventSource.CLOSED) {
+    if (stream.readyState === STREAM_CLOSED) {
       // The browser gave up (an error answer): open a new stream after the last record.
       status('reconnecting');
       setTimeout(() => { if (source === stream) connect(); }, 1000);

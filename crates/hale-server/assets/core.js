@@ -37,10 +37,14 @@ export function setToken(value) {
   document.dispatchEvent(new CustomEvent('hale-token'));
 }
 
-/** Fetches an API path; JSON answers are parsed, errors thrown as ApiError. */
+/**
+ * Fetches an API path; JSON answers are parsed, errors thrown as ApiError. The token kept
+ * for this tab goes with every request: a hale started with --api-read-token-file needs it
+ * for reads too. `auth` marks a control (it asks for the token first, see guarded()).
+ */
 export async function api(path, { method = 'GET', body, type, auth = false, text = false } = {}) {
   const headers = { Accept: text ? 'text/plain, application/yaml, */*' : 'application/json' };
-  if (auth && token()) headers.Authorization = `Bearer ${token()}`;
+  if (token()) headers.Authorization = `Bearer ${token()}`;
   if (body !== undefined) headers['Content-Type'] = type || 'application/json';
   let response;
   try {
@@ -241,4 +245,91 @@ export function recordLine(event) {
   const target = event.target ? ` ${event.target.name}` : '';
   const action = event.action ? ` ${actionName(event.action)}` : '';
   return `#${event.seq} ${clock(event.time)} ${event.kind}${action}${target} (${event.policy}): ${event.reason}`;
+}
+
+/** readyState of a stream that ended, as EventSource.CLOSED. */
+export const STREAM_CLOSED = 2;
+
+/**
+ * The audit stream at `url`. EventSource cannot send an Authorization header, so with a
+ * token kept the stream is read with fetch instead: the same events, ids and end, and the
+ * caller reconnects after the last id it saw either way. The token never goes in a URL.
+ */
+export function eventStream(url) {
+  return token() ? new FetchEventSource(url, token()) : new EventSource(url);
+}
+
+/** The part of EventSource the console uses, over fetch with a bearer token. */
+class FetchEventSource {
+  constructor(url, bearer) {
+    this.readyState = 0;
+    this.onopen = null;
+    this.onmessage = null;
+    this.onerror = null;
+    this.listeners = new Map();
+    this.controller = new AbortController();
+    this.read(url, bearer);
+  }
+
+  addEventListener(type, listener) {
+    if (!this.listeners.has(type)) this.listeners.set(type, []);
+    this.listeners.get(type).push(listener);
+  }
+
+  close() {
+    this.readyState = STREAM_CLOSED;
+    this.controller.abort();
+  }
+
+  dispatch(type, data, lastEventId) {
+    const message = { type, data, lastEventId };
+    if (type === 'message' && this.onmessage) this.onmessage(message);
+    for (const listener of this.listeners.get(type) || []) listener(message);
+  }
+
+  async read(url, bearer) {
+    try {
+      const response = await fetch(url, {
+        headers: { Accept: 'text/event-stream', Authorization: `Bearer ${bearer}` },
+        cache: 'no-store',
+        credentials: 'same-origin',
+        signal: this.controller.signal,
+      });
+      if (!response.ok) throw new ApiError(response.status, response.statusText);
+      this.readyState = 1;
+      if (this.onopen) this.onopen();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      let type = 'message';
+      let data = [];
+      let id = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, end).replace(/\r$/, '');
+          buffer = buffer.slice(end + 1);
+          if (line === '') {
+            if (data.length) this.dispatch(type, data.join('\n'), id);
+            type = 'message';
+            data = [];
+          } else if (!line.startsWith(':')) {
+            const colon = line.indexOf(':');
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+            if (field === 'data') data.push(text);
+            else if (field === 'event') type = text;
+            else if (field === 'id') id = text;
+          }
+        }
+      }
+    } catch {
+      // Closed by us, refused, or dropped: the same end as below.
+    }
+    if (this.readyState === STREAM_CLOSED) return;
+    this.readyState = STREAM_CLOSED;
+    if (this.onerror) this.onerror();
+  }
 }

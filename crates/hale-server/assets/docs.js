@@ -72,7 +72,8 @@ function operationView({ path, method, operation }) {
     output.textContent = '…';
     try {
       const headers = { Accept: 'application/json, text/plain, */*' };
-      if (guarded && token()) headers.Authorization = `Bearer ${token()}`;
+      // Reads send the token too: a hale with --api-read-token-file needs it.
+      if (token()) headers.Authorization = `Bearer ${token()}`;
       if (bodyInput) headers['Content-Type'] = Object.keys(operation.requestBody.content || {})[0] || 'application/json';
       const response = await fetch(full, { method: method.toUpperCase(), headers, body: bodyInput ? bodyInput.value : undefined });
       const text = await response.text();

@@ -77,6 +77,14 @@ async fn main() {
         metrics: Arc::new(Metrics::new()),
         control: control.clone(),
         token: Some(token.clone()),
+        read_token: None,
+        metrics_need_token: false,
+        // The benchmark measures the receiver, not the rate limit: a bucket it never empties.
+        guards: hale_server::Guards::new(&hale_server::ApiLimits {
+            control_per_second: std::num::NonZeroU32::MAX,
+            control_burst: std::num::NonZeroU32::MAX,
+            ..hale_server::ApiLimits::default()
+        }),
         ack: None,
         policy_writes: hale_server::PolicyWrites {
             path: std::env::temp_dir(),

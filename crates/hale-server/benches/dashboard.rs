@@ -94,6 +94,9 @@ async fn main() {
         metrics: Arc::new(Metrics::new()),
         control: Arc::new(NoControl),
         token: None,
+        read_token: None,
+        metrics_need_token: false,
+        guards: hale_server::Guards::default(),
         ack: None,
         policy_writes: hale_server::PolicyWrites {
             path: dir.path().to_path_buf(),

@@ -177,7 +177,10 @@ async fn silence(
 
 /// `POST /api/v1/ack` (bearer token): silence now.
 #[utoipa::path(post, path = "/api/v1/ack", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "{labels, duration (30m, 2h, 24h), comment, by}"), responses((status = 200, description = "Silenced in Alertmanager; the silence ID"), (status = 401, description = "Missing or wrong token"), (status = 502, description = "Alertmanager refused or is unreachable"), (status = 503, description = "No Alertmanager configured")))]
-pub async fn ack(State(state): State<ApiState>, Json(request): Json<AckRequest>) -> Response {
+pub async fn ack(
+    State(state): State<ApiState>,
+    crate::body::JsonBody(request): crate::body::JsonBody<AckRequest>,
+) -> Response {
     let config = match config(&state) {
         Ok(config) => config,
         Err(response) => return response.into_response(),
@@ -234,7 +237,10 @@ pub fn signed_link(
 
 /// `POST /api/v1/ack/link` (bearer token): mint a signed link.
 #[utoipa::path(post, path = "/api/v1/ack/link", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "{labels, duration, validFor}"), responses((status = 200, description = "A signed acknowledgement link"), (status = 401, description = "Missing or wrong token")))]
-pub async fn mint(State(state): State<ApiState>, Json(request): Json<AckRequest>) -> Response {
+pub async fn mint(
+    State(state): State<ApiState>,
+    crate::body::JsonBody(request): crate::body::JsonBody<AckRequest>,
+) -> Response {
     let config = match config(&state) {
         Ok(config) => config,
         Err(response) => return response.into_response(),

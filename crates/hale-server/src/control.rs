@@ -1,12 +1,11 @@
-//! The mutating side of the API: bearer-token auth, pause/resume, unquarantine, heal, and
-//! the Alertmanager webhook receiver.
+//! The mutating side of the API: pause/resume, unquarantine, heal, and the Alertmanager
+//! webhook receiver (their token check is in `auth`).
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -102,80 +101,6 @@ pub trait Control: Send + Sync + 'static {
     fn alerts(&self, alerts: Vec<AlertNotice>);
 }
 
-/// Requires `Authorization: Bearer <token>` on the routes it wraps: 403 when no token is
-/// configured (the control API is off), 401 when the header is missing or wrong.
-pub async fn require_token(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(expected) = &state.token else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "the control API is disabled: start `hale run` with --api-token-file to enable it"
-                .to_owned(),
-        );
-    };
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .unwrap_or_default();
-    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-        let mut response = error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (Authorization: Bearer <the --api-token-file token>)"
-                .to_owned(),
-        );
-        response.headers_mut().insert(
-            axum::http::header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Bearer"),
-        );
-        return response;
-    }
-    if let Some(refusal) = cross_origin(&headers) {
-        return error(StatusCode::FORBIDDEN, refusal);
-    }
-    next.run(request).await
-}
-
-/// Refuses a request a browser sent from another site. The token already travels only in
-/// the `Authorization` header (never a cookie, never a URL), which a page elsewhere cannot
-/// make a browser add; this is defence in depth against CSRF should a token ever be kept
-/// by a browser. Clients that are not browsers (the CLI, Alertmanager) send neither header.
-fn cross_origin(headers: &HeaderMap) -> Option<String> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if text("sec-fetch-site").is_some_and(|site| site == "cross-site") {
-        return Some("cross-site request refused (Sec-Fetch-Site: cross-site)".to_owned());
-    }
-    let origin = text("origin")?;
-    let host = text("host").unwrap_or_default();
-    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    (origin_host != host).then(|| {
-        format!("cross-origin request refused: Origin {origin} is not this server ({host})")
-    })
-}
-
-/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
-/// (RFC 9110 §11.1), so `bearer` and `BEARER` are accepted, as every HTTP client may send
-/// them.
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(char::is_whitespace)?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
-}
-
-/// Compares without revealing, through timing, how much of a secret matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Optional `?policy=` of the target routes.
 #[derive(Debug, Default, Deserialize)]
 pub struct PolicyFilter {
@@ -265,16 +190,14 @@ pub async fn enable(State(state): State<ApiState>, Path(target): Path<String>) -
 
 /// `POST /api/v1/alertmanager`: Alertmanager's webhook. Alerts only select policies and
 /// targets; nothing in a payload is ever run or used as a command.
-#[utoipa::path(post, path = "/api/v1/alertmanager", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "Alertmanager webhook payload, version 4"), responses((status = 200, description = "Accepted"), (status = 400, description = "Not a version 4 payload"), (status = 401, description = "Missing or wrong token")))]
-pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
-    let webhook: Webhook = match serde_json::from_slice(&body) {
+#[utoipa::path(post, path = "/api/v1/alertmanager", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "Alertmanager webhook payload, version 4"), responses((status = 200, description = "Accepted"), (status = 400, description = "Not a version 4 payload, or not JSON: where and what was wrong"), (status = 401, description = "Missing or wrong token"), (status = 413, description = "Body over 1 MiB"), (status = 429, description = "Over the control rate limit; Retry-After says when to retry")))]
+pub async fn alertmanager(
+    State(state): State<ApiState>,
+    crate::body::LimitedBody(body): crate::body::LimitedBody,
+) -> Response {
+    let webhook: Webhook = match crate::body::parse_json(&body, "an Alertmanager webhook payload") {
         Ok(webhook) => webhook,
-        Err(problem) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("not an Alertmanager webhook payload: {problem}"),
-            );
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     if webhook.version != "4" {
         return error(
@@ -301,58 +224,4 @@ pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes
     let count = webhook.alerts.len();
     state.control.alerts(webhook.alerts);
     Json(json!({ "accepted": count })).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{bearer_token, cross_origin};
-    use axum::http::{HeaderMap, HeaderValue};
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
-
-    #[test]
-    fn a_browser_request_from_another_site_is_refused() {
-        // The CLI and Alertmanager send neither Origin nor Sec-Fetch-Site.
-        assert_eq!(cross_origin(&headers(&[("host", "127.0.0.1:9009")])), None);
-        // The dashboard itself.
-        assert_eq!(
-            cross_origin(&headers(&[
-                ("host", "127.0.0.1:9009"),
-                ("origin", "http://127.0.0.1:9009"),
-                ("sec-fetch-site", "same-origin"),
-            ])),
-            None
-        );
-        assert!(
-            cross_origin(&headers(&[
-                ("host", "127.0.0.1:9009"),
-                ("origin", "https://evil.example"),
-            ]))
-            .is_some_and(|m| m.contains("evil.example"))
-        );
-        assert!(
-            cross_origin(&headers(&[
-                ("host", "127.0.0.1:9009"),
-                ("sec-fetch-site", "cross-site"),
-            ]))
-            .is_some()
-        );
-    }
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("BEARER   abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Bearerabc"), None);
-    }
 }

@@ -154,12 +154,18 @@ fn to_sse(event: &HealEvent) -> Event {
 /// since that one are sent first, so a client that reconnects misses none; otherwise `n`
 /// and `since` ask for that backlog first (the last `n`, or all since `since`), as
 /// `tail -n N -f` does.
-#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record: the ones written since are sent first"), ("n" = Option<usize>, Query, description = "Backlog: the last n first"), ("kind" = Option<String>, Query, description = "As for /api/v1/events"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "Backlog since"), ("contains" = Option<String>, Query, description = "Free text"), ("after" = Option<u64>, Query, description = "Resume after this record, as Last-Event-ID does")), responses((status = 200, description = "Server-Sent Events, one audit record each, id = its sequence number", content_type = "text/event-stream")))]
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record: the ones written since are sent first"), ("n" = Option<usize>, Query, description = "Backlog: the last n first"), ("kind" = Option<String>, Query, description = "As for /api/v1/events"), ("policy" = Option<String>, Query, description = "Only this policy"), ("target" = Option<String>, Query, description = "Only this target"), ("since" = Option<String>, Query, description = "Backlog since"), ("contains" = Option<String>, Query, description = "Free text"), ("after" = Option<u64>, Query, description = "Resume after this record, as Last-Event-ID does")), responses((status = 200, description = "Server-Sent Events, one audit record each, id = its sequence number", content_type = "text/event-stream"), (status = 503, description = "As many streams are open as --api-max-streams allows; Retry-After says when to retry")))]
 pub async fn stream(
     State(state): State<ApiState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    // Taken first and held by the stream until the client goes: a flood of streams is
+    // refused before it costs a store read each.
+    let slot = match state.guards.streams.take() {
+        Ok(slot) => slot,
+        Err(refusal) => return crate::limits::streams_exhausted(refusal),
+    };
     let filter = match EventFilter::parse(raw.as_deref()) {
         Ok(filter) => filter,
         Err(response) => return response.into_response(),
@@ -204,7 +210,11 @@ pub async fn stream(
         (None, Some(after)) => after,
         (None, None) => 0,
     };
-    Sse::new(events(backlog, live, query, last))
+    let records = futures_util::StreamExt::map(events(backlog, live, query, last), move |record| {
+        let _held = &slot;
+        record
+    });
+    Sse::new(records)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
 }

@@ -17,14 +17,23 @@
 //! | `POST /api/v1/ack/confirm?...` | the confirmed link silences (the signature authorizes) |
 //!
 //! Mutating routes need `Authorization: Bearer <token>` (`--api-token-file`); without a
-//! token configured they answer 403. Request bodies are limited to [`BODY_LIMIT`].
+//! token configured they answer 403; they are rate-limited per client address (429). With
+//! a read token (`--api-read-token-file`), the read routes need it or the control token;
+//! `/healthz`, `/readyz`, the OpenAPI document and the dashboard's page stay open, and
+//! `/metrics` too unless `--metrics-require-token`. Event streams are capped (503 beyond).
+//! Request bodies are limited to [`BODY_LIMIT`] (413); JSON that does not fit is a 400.
+//! [`serve`] speaks plain HTTP or, with a [`TlsConfig`], HTTPS.
 
 mod ack;
+mod auth;
+mod body;
 mod control;
 mod events;
+mod limits;
 mod metrics;
 mod openapi;
 mod policy_source;
+mod tls;
 mod ui;
 
 use std::net::SocketAddr;
@@ -40,10 +49,16 @@ use hale_store::{AuditQuery, Store};
 use serde_json::json;
 
 pub use ack::{AckConfig, signed_link};
-pub use control::{AlertNotice, Control, ControlError, ControlRequest, constant_time_eq};
+pub use auth::{bearer_token, tokens_match};
+pub use control::{AlertNotice, Control, ControlError, ControlRequest};
+pub use limits::{
+    ApiLimits, ControlLimiter, DEFAULT_MAX_STREAMS, Peer, RateLimited, StreamSlots,
+    StreamsExhausted, TokioClock,
+};
 pub use metrics::Metrics;
 pub use openapi::{ApiDoc, document as openapi_document};
 pub use policy_source::PolicyWrites;
+pub use tls::{TlsConfig, TlsListener, TlsSetupError};
 pub use ui::{ASSETS, INDEX_HTML};
 
 /// How many audit records a policy's detail carries.
@@ -67,10 +82,42 @@ pub struct ApiState {
     pub control: Arc<dyn Control>,
     /// The bearer token of mutating routes; `None` disables them.
     pub token: Option<String>,
+    /// The bearer token of the read routes (the control token reads too); `None` leaves
+    /// them open to whoever reaches the port.
+    pub read_token: Option<String>,
+    /// `/metrics` needs the read or the control token too.
+    pub metrics_need_token: bool,
+    /// The stream cap and the control rate limit.
+    pub guards: Guards,
     /// Acknowledging through Alertmanager, when configured.
     pub ack: Option<AckConfig>,
     /// Where the dashboard's policy imports go, and whether they may be written.
     pub policy_writes: PolicyWrites,
+}
+
+/// The API's limits, shared by every request.
+#[derive(Debug, Clone)]
+pub struct Guards {
+    /// Slots for event streams.
+    pub streams: StreamSlots,
+    /// The control routes' rate limit.
+    pub controls: ControlLimiter,
+}
+
+impl Guards {
+    /// Guards enforcing `limits`.
+    pub fn new(limits: &ApiLimits) -> Self {
+        Self {
+            streams: StreamSlots::new(limits.max_streams),
+            controls: ControlLimiter::new(limits),
+        }
+    }
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Self::new(&ApiLimits::default())
+    }
 }
 
 /// Why the API cannot start.
@@ -78,7 +125,7 @@ pub struct ApiState {
 pub enum ServeError {
     /// A non-loopback address without a token.
     #[error(
-        "refusing to serve the API on {0} without authentication: pass --api-token-file, or listen on loopback (e.g. 127.0.0.1:9009)"
+        "refusing to serve the API on {0} without authentication: pass --api-token-file (and/or --api-read-token-file), or listen on loopback (e.g. 127.0.0.1:9009)"
     )]
     NotLoopback(SocketAddr),
     /// The address cannot be bound.
@@ -91,7 +138,8 @@ pub enum ServeError {
     },
 }
 
-/// Binds `address`; port 0 picks a free port. A non-loopback address needs a token.
+/// Binds `address`; port 0 picks a free port. A non-loopback address needs a token (the
+/// control or the read token: either way nothing is served to whoever reaches the port).
 ///
 /// # Errors
 /// [`ServeError`] when the address is not loopback and there is no token, or it is taken.
@@ -123,18 +171,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/alertmanager", post(control::alertmanager))
         .route("/api/v1/ack", post(ack::ack))
         .route("/api/v1/ack/link", post(ack::mint))
+        // Layers run outside in: the token first, so a flood without it spends nobody's
+        // rate budget.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            control::require_token,
+            limits::limit_controls,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
         ));
-    Router::new()
+    let reads = Router::new()
         .route("/", get(overview))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .route("/api/v1/events", get(events::query))
         .route("/api/v1/events/stream", get(events::stream))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/policies", get(policies))
         .route("/api/v1/policies/export", get(policy_source::export))
         .route("/api/v1/policies/validate", post(policy_source::validate))
@@ -142,8 +192,34 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/policies/{name}/source", get(policy_source::source))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}", get(target))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_read,
+        ));
+    // Signed acknowledgement links: the signature authorizes; confirming is rate-limited
+    // like a control.
+    let links = Router::new()
         .route("/api/v1/ack/link", get(ack::open))
-        .route("/api/v1/ack/confirm", post(ack::confirm))
+        .route(
+            "/api/v1/ack/confirm",
+            post(ack::confirm).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                limits::limit_controls,
+            )),
+        );
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(ready))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_metrics_token,
+            )),
+        )
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .merge(reads)
+        .merge(links)
         .merge(guarded)
         .merge(ui::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
@@ -151,18 +227,49 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Where the API listens: plain TCP, or TLS over it.
+pub enum ApiListener {
+    /// HTTP.
+    Plain(tokio::net::TcpListener),
+    /// HTTPS.
+    Tls(TlsListener),
+}
+
+impl From<tokio::net::TcpListener> for ApiListener {
+    fn from(listener: tokio::net::TcpListener) -> Self {
+        Self::Plain(listener)
+    }
+}
+
+impl From<TlsListener> for ApiListener {
+    fn from(listener: TlsListener) -> Self {
+        Self::Tls(listener)
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes. Each request knows its
+/// client's address ([`Peer`]), which the control rate limit is kept by.
 ///
 /// # Errors
 /// The I/O error that stopped the server.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<ApiListener>,
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(state).into_make_service_with_connect_info::<Peer>();
+    match listener.into() {
+        ApiListener::Plain(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        ApiListener::Tls(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// An API error: a status and a message, answered as `{"error": message}`.

@@ -152,7 +152,7 @@ pub async fn export(State(state): State<ApiState>) -> Response {
 
 /// Checks YAML as the loader would, without writing anything.
 #[utoipa::path(post, path = "/api/v1/policies/validate", tag = "policies", request_body(content = String, content_type = "application/yaml", description = "One or more policy documents"), responses((status = 200, description = "{valid, policies, diagnostics: [{severity, line, column, path, message}]}", content_type = "application/json")))]
-pub async fn validate(body: String) -> Response {
+pub async fn validate(crate::body::TextBody(body): crate::body::TextBody) -> Response {
     let report = check(&body);
     Json(json!({
         "valid": !report.has_errors(),
@@ -165,7 +165,10 @@ pub async fn validate(body: String) -> Response {
 /// Imports one HealPolicy: validated first (errors at `line:col`, nothing written), then
 /// written into the policy directory when `--ui-writes` allows it.
 #[utoipa::path(post, path = "/api/v1/policies", tag = "policies", security(("bearer" = [])), request_body(content = String, content_type = "application/yaml", description = "One HealPolicy document"), responses((status = 200, description = "{written: file}: the hot reload applies it", content_type = "application/json"), (status = 401, description = "Missing or wrong token"), (status = 403, description = "Started without --ui-writes: nothing is written; commit the YAML instead"), (status = 409, description = "The policy shares its file with other resources, or the file exists"), (status = 422, description = "Invalid: {diagnostics}, nothing written")))]
-pub async fn import(State(state): State<ApiState>, body: String) -> Response {
+pub async fn import(
+    State(state): State<ApiState>,
+    crate::body::TextBody(body): crate::body::TextBody,
+) -> Response {
     let report = check(&body);
     if report.has_errors() {
         return (

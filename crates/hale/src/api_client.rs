@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::cli::TokenArg;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{ServerArg, TokenArg};
 
 /// Why a request to the controller did not work.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,14 @@ pub enum ApiError {
     /// The client's runtime could not be set up.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The `--ca-file` could not be used.
+    #[error("--ca-file {}: {reason} (expected a PEM file of one or more CA certificates)", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The HTTP client could not be set up.
     #[error("cannot start the HTTP client: {0}")]
     Http(reqwest::Error),
@@ -73,29 +83,75 @@ pub fn encode(segment: &str) -> String {
 }
 
 /// The one client of a running controller: its address, one runtime and one connection
-/// pool for every request a command makes.
+/// pool for every request a command makes, and the token reads send.
 pub(crate) struct ApiClient {
     server: String,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
+    read_token: Option<String>,
+}
+
+/// The token reads send: `--read-token-file`, else the control token from the environment
+/// (it reads too), else none (a hale without a read token answers reads without one).
+fn reads_token(server: &ServerArg) -> Result<Option<String>, ApiError> {
+    if let Some(path) = &server.read_token_file {
+        return Ok(Some(crate::api::read_token(path)?));
+    }
+    match read_token(&TokenArg {
+        token_file: std::env::var_os("HALE_API_TOKEN_FILE").map(PathBuf::from),
+    }) {
+        Ok(token) => Ok(Some(token)),
+        Err(ApiError::NoToken) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// The CA certificates of `--ca-file`.
+fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, ApiError> {
+    let refuse = |reason: String| ApiError::CaFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| refuse(e.to_string()))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| refuse(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(refuse("no certificate in it".to_owned()));
+    }
+    Ok(certificates)
 }
 
 impl ApiClient {
-    /// A client of the controller at `server` (`http://host:port`).
-    pub(crate) fn new(server: &str) -> Result<Self, ApiError> {
+    /// A client of the controller at `server.server` (`http://host:port` or `https://…`),
+    /// trusting `--ca-file` besides the built-in roots.
+    pub(crate) fn new(server: &ServerArg) -> Result<Self, ApiError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(ApiError::Runtime)?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ApiError::Http)?;
+        let mut builder =
+            reqwest::Client::builder().user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &server.ca_file {
+            for certificate in ca_certificates(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(ApiError::Http)?;
         Ok(Self {
-            server: server.trim_end_matches('/').to_owned(),
+            server: server.server.trim_end_matches('/').to_owned(),
             runtime,
             http,
+            read_token: reads_token(server)?,
         })
+    }
+
+    /// A GET of `url` with the read token, for a stream that outlives one request.
+    pub(crate) fn read_request(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.get(url);
+        match &self.read_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// The URL of `path` on the controller.
@@ -103,14 +159,15 @@ impl ApiClient {
         format!("{}{path}", self.server)
     }
 
-    /// The runtime and connection pool, for a stream that outlives one request.
-    pub(crate) fn parts(&self) -> (&tokio::runtime::Runtime, &reqwest::Client) {
-        (&self.runtime, &self.http)
+    /// The runtime, for a stream that outlives one request.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
     }
 
-    /// GETs `path`; errors say how to reach the controller.
+    /// GETs `path` (with the read token, when there is one); errors say how to reach the
+    /// controller.
     pub(crate) fn get(&self, path: &str) -> Result<String, ApiError> {
-        self.send(reqwest::Method::GET, path, None, None)
+        self.send(reqwest::Method::GET, path, self.read_token.as_deref(), None)
     }
 
     /// POSTs `body` to a token-guarded `path`.

@@ -355,9 +355,40 @@ pub struct RunArgs {
     pub listen: std::net::SocketAddr,
     /// A file holding the bearer token that the API's mutating routes (pause, resume,
     /// unquarantine, heal, ack, the Alertmanager webhook) require. Without it they are
-    /// disabled. Required to listen on a non-loopback address.
+    /// disabled. Listening on a non-loopback address needs it or --api-read-token-file.
     #[arg(long, value_name = "FILE", env = "HALE_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
+    /// A file holding a bearer token that the read routes (the overview, targets,
+    /// policies, events and their stream, policy validation) then require; the
+    /// --api-token-file token reads too. /healthz, /readyz, the OpenAPI document and the
+    /// dashboard's page stay open; /metrics too, unless --metrics-require-token. Without
+    /// it, whoever reaches the port may read.
+    #[arg(long, value_name = "FILE", env = "HALE_API_READ_TOKEN_FILE")]
+    pub api_read_token_file: Option<PathBuf>,
+    /// /metrics needs the read token (or the control token) too; Prometheus sends it with
+    /// `authorization: {credentials_file: …}` in its scrape config.
+    #[arg(long, env = "HALE_METRICS_REQUIRE_TOKEN")]
+    pub metrics_require_token: bool,
+    /// Event streams (/api/v1/events/stream, the dashboard's console, `hale events -f`)
+    /// open at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = hale_server::DEFAULT_MAX_STREAMS, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_max_streams: u32,
+    /// Control requests (pause, heal, the Alertmanager webhook…) per second per client
+    /// address once its burst is spent; more are answered 429 with Retry-After. Requests
+    /// without the token are refused before they count.
+    #[arg(long, default_value = "5", value_name = "N")]
+    pub api_control_rate: std::num::NonZeroU32,
+    /// Control requests one client address may send at once before --api-control-rate
+    /// applies.
+    #[arg(long, default_value = "20", value_name = "N")]
+    pub api_control_burst: std::num::NonZeroU32,
+    /// Serve the API over TLS with this PEM certificate (then its chain); needs --tls-key.
+    /// Read once at start. Clients with a private CA pass `hale … --ca-file`.
+    #[arg(long, value_name = "FILE", env = "HALE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", env = "HALE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Let the dashboard write imported and edited policies into --policies (the hot
     /// reload then applies them). Off by default: GitOps users keep it off, and the
     /// dashboard gives them the validated YAML to commit instead.
@@ -367,7 +398,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", env = "HALE_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,
     /// The URL people reach this API at, for acknowledgement links in notifications.
-    /// Default: http:// and the --listen address.
+    /// Default: http:// (https:// with --tls-cert) and the --listen address.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// The Notifier that hears about policies that name none in `notify`.
@@ -391,6 +422,16 @@ pub struct ServerArg {
         value_parser = server_url
     )]
     pub server: String,
+    /// A PEM file of the certificate authority that signed the API's certificate (`hale
+    /// run --tls-cert`), trusted besides the built-in web roots: for an https:// --server
+    /// with a private CA or a self-signed certificate.
+    #[arg(long, value_name = "FILE", env = "HALE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the read token (`hale run --api-read-token-file`), sent with every
+    /// read. Without it, reads send the control token when HALE_API_TOKEN_FILE or
+    /// HALE_API_TOKEN is set.
+    #[arg(long, value_name = "FILE", env = "HALE_API_READ_TOKEN_FILE")]
+    pub read_token_file: Option<PathBuf>,
 }
 
 /// A `--label` that is not `NAME=VALUE`.

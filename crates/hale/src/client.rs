@@ -7,7 +7,7 @@ use std::time::Duration;
 use hale_core::{HealEvent, Timestamp};
 
 use crate::api_client::{ApiClient, encode, error_message, read_token};
-use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, TokenArg};
+use crate::cli::{DescribeResource, EventsArgs, GetFormat, GetResource, ServerArg, TokenArg};
 use crate::error::{CliError, CommandResult};
 use crate::output::print;
 use crate::render::{
@@ -28,7 +28,7 @@ fn unreadable(what: &str, error: &serde_json::Error) -> CliError {
 }
 
 /// `hale get RESOURCE`.
-pub fn get(resource: GetResource, output: GetFormat, server: &str) -> CommandResult {
+pub fn get(resource: GetResource, output: GetFormat, server: &ServerArg) -> CommandResult {
     let path = match resource {
         GetResource::Policies => "/api/v1/policies",
         GetResource::Targets => "/api/v1/targets",
@@ -55,7 +55,7 @@ pub fn get(resource: GetResource, output: GetFormat, server: &str) -> CommandRes
 }
 
 /// `hale describe RESOURCE NAME`.
-pub fn describe(resource: DescribeResource, name: &str, server: &str) -> CommandResult {
+pub fn describe(resource: DescribeResource, name: &str, server: &ServerArg) -> CommandResult {
     let now = Timestamp::now();
     let api = ApiClient::new(server)?;
     match resource {
@@ -75,7 +75,12 @@ pub fn describe(resource: DescribeResource, name: &str, server: &str) -> Command
 }
 
 /// `hale pause` and `hale resume`.
-pub fn set_paused(server: &str, token: &TokenArg, policy: &str, paused: bool) -> CommandResult {
+pub fn set_paused(
+    server: &ServerArg,
+    token: &TokenArg,
+    policy: &str,
+    paused: bool,
+) -> CommandResult {
     let verb = if paused { "pause" } else { "resume" };
     control(
         server,
@@ -87,7 +92,7 @@ pub fn set_paused(server: &str, token: &TokenArg, policy: &str, paused: bool) ->
 
 /// Sends a token-guarded POST and prints the controller's answer.
 pub fn control(
-    server: &str,
+    server: &ServerArg,
     token: &TokenArg,
     path: &str,
     body: Option<serde_json::Value>,
@@ -102,7 +107,7 @@ pub fn control(
 }
 
 /// `hale disable` (`on` false) and `hale enable`: healing of one target off or on.
-pub fn set_healing(server: &str, token: &TokenArg, target: &str, on: bool) -> CommandResult {
+pub fn set_healing(server: &ServerArg, token: &TokenArg, target: &str, on: bool) -> CommandResult {
     let verb = if on { "enable" } else { "disable" };
     let path = format!(
         "/api/v1/targets/{}/{verb}",
@@ -113,7 +118,7 @@ pub fn set_healing(server: &str, token: &TokenArg, target: &str, on: bool) -> Co
 
 /// `hale ack`.
 pub fn ack(
-    server: &str,
+    server: &ServerArg,
     token: &TokenArg,
     labels: &[(String, String)],
     duration: hale_policy::Duration,
@@ -178,16 +183,15 @@ pub fn follow(args: &EventsArgs) -> CommandResult {
     if let Some(limit) = args.limit {
         query.push(format!("n={limit}"));
     }
-    let api = ApiClient::new(&args.server.server)?;
+    let api = ApiClient::new(&args.server)?;
     let url = api.url(&format!("/api/v1/events/stream?{}", query.join("&")));
     let json = args.output == crate::cli::OutputFormat::Json;
-    let (runtime, client) = api.parts();
-    runtime.block_on(async {
+    api.runtime().block_on(async {
         let mut last_id: Option<String> = None;
         let mut failures = 0u32;
         let mut connected_once = false;
         loop {
-            let mut request = client.get(&url).header("accept", "text/event-stream");
+            let mut request = api.read_request(&url).header("accept", "text/event-stream");
             if let Some(id) = &last_id {
                 request = request.header("last-event-id", id.as_str());
             }

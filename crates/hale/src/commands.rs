@@ -51,12 +51,12 @@ fn dispatch(cli: Cli) -> CommandResult {
             resource,
             output,
             server,
-        } => crate::client::get(resource, output, &server.server),
+        } => crate::client::get(resource, output, &server),
         Command::Describe {
             resource,
             name,
             server,
-        } => crate::client::describe(resource, &name, &server.server),
+        } => crate::client::describe(resource, &name, &server),
         Command::Run(args) => crate::run::run(args),
         Command::Events(args) if args.follow && args.fleet.fleet.is_none() => {
             crate::client::follow(&args)
@@ -66,12 +66,12 @@ fn dispatch(cli: Cli) -> CommandResult {
             policy,
             server,
             token,
-        } => crate::client::set_paused(&server.server, &token, &policy, true),
+        } => crate::client::set_paused(&server, &token, &policy, true),
         Command::Resume {
             policy,
             server,
             token,
-        } => crate::client::set_paused(&server.server, &token, &policy, false),
+        } => crate::client::set_paused(&server, &token, &policy, false),
         Command::Heal {
             target,
             policy,
@@ -85,7 +85,7 @@ fn dispatch(cli: Cli) -> CommandResult {
             if let Some(policy) = policy {
                 path.push_str(&format!("?policy={}", crate::api_client::encode(&policy)));
             }
-            crate::client::control(&server.server, &token, &path, None)
+            crate::client::control(&server, &token, &path, None)
         }
         Command::Man { dir } => {
             use clap::CommandFactory as _;
@@ -106,19 +106,19 @@ fn dispatch(cli: Cli) -> CommandResult {
             print(&String::from_utf8_lossy(&script))
         }
         Command::Ready { server } => {
-            let answer = crate::api_client::ApiClient::new(&server.server)?.get("/readyz")?;
+            let answer = crate::api_client::ApiClient::new(&server)?.get("/readyz")?;
             print(&answer)
         }
         Command::Disable {
             target,
             server,
             token,
-        } => crate::client::set_healing(&server.server, &token, &target, false),
+        } => crate::client::set_healing(&server, &token, &target, false),
         Command::Enable {
             target,
             server,
             token,
-        } => crate::client::set_healing(&server.server, &token, &target, true),
+        } => crate::client::set_healing(&server, &token, &target, true),
         Command::Ack {
             labels,
             duration,
@@ -126,7 +126,7 @@ fn dispatch(cli: Cli) -> CommandResult {
             link,
             server,
             token,
-        } => crate::client::ack(&server.server, &token, &labels, duration, comment, link),
+        } => crate::client::ack(&server, &token, &labels, duration, comment, link),
         Command::Unquarantine {
             target,
             policy,

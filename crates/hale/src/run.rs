@@ -146,17 +146,57 @@ async fn controller(
             return (ExitCode::FAILURE, Some(writer_thread));
         }
     };
-    // Bound before anything else starts, so a taken port fails the start at once.
-    let listener = match hale_server::bind(args.listen, token.is_some()).await {
-        Ok(listener) => listener,
+    let read_token = match args
+        .api_read_token_file
+        .as_deref()
+        .map(crate::api::read_token)
+        .transpose()
+    {
+        Ok(token) => token,
         Err(error) => {
             tracing::error!(%error, "cannot start the API");
             return (ExitCode::FAILURE, Some(writer_thread));
         }
     };
+    if args.metrics_require_token && token.is_none() && read_token.is_none() {
+        tracing::error!(
+            "cannot start the API: --metrics-require-token needs a token to require: pass --api-read-token-file (or --api-token-file)"
+        );
+        return (ExitCode::FAILURE, Some(writer_thread));
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match hale_server::TlsConfig::from_pem_files(cert, key) {
+            Ok(config) => Some(config),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the API");
+                return (ExitCode::FAILURE, Some(writer_thread));
+            }
+        },
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // Bound before anything else starts, so a taken port fails the start at once.
+    let listener =
+        match hale_server::bind(args.listen, token.is_some() || read_token.is_some()).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the API");
+                return (ExitCode::FAILURE, Some(writer_thread));
+            }
+        };
     let address = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let listener: hale_server::ApiListener = match tls {
+        None => listener.into(),
+        Some(config) => match hale_server::TlsListener::new(listener, config) {
+            Ok(listener) => listener.into(),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the API");
+                return (ExitCode::FAILURE, Some(writer_thread));
+            }
+        },
+    };
     let ack = match &args.alertmanager_url {
         None => None,
         Some(url) => match crate::api::ack_key(&args.state.path) {
@@ -166,7 +206,7 @@ async fn controller(
                 public_url: args
                     .public_url
                     .clone()
-                    .unwrap_or_else(|| format!("http://{address}")),
+                    .unwrap_or_else(|| format!("{scheme}://{address}")),
                 http: reqwest::Client::new(),
             }),
             Err(error) => {
@@ -195,7 +235,11 @@ async fn controller(
         policies: routes.policies.clone(),
         logged: Arc::default(),
     };
-    let links = notification_links(&address, args.public_url.as_deref(), ack.clone());
+    let links = notification_links(
+        &format!("{scheme}://{address}"),
+        args.public_url.as_deref(),
+        ack.clone(),
+    );
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(hale_server::serve(
         listener,
@@ -208,6 +252,13 @@ async fn controller(
                 routes.mailboxes.reconciler.clone(),
             )),
             token,
+            read_token,
+            metrics_need_token: args.metrics_require_token,
+            guards: hale_server::Guards::new(&hale_server::ApiLimits {
+                max_streams: args.api_max_streams,
+                control_per_second: args.api_control_rate,
+                control_burst: args.api_control_burst,
+            }),
             ack,
             policy_writes: hale_server::PolicyWrites {
                 path: args.policies.clone(),
@@ -218,7 +269,7 @@ async fn controller(
             let _ = api_stopped.await;
         },
     ));
-    tracing::info!(%address, "API listening (hale get, hale describe)");
+    tracing::info!(%address, %scheme, "API listening (hale get, hale describe)");
 
     let docker: Arc<dyn DockerPort> = match connect(&endpoints).await {
         Some(docker) => docker,
@@ -464,12 +515,12 @@ async fn connect(endpoints: &[NamedEndpoint]) -> Option<Arc<dyn DockerPort>> {
 /// configured, a signed link that acknowledges alerts about the target for 2 h (valid for a
 /// day).
 fn notification_links(
-    address: &str,
+    listening_at: &str,
     public_url: Option<&str>,
     ack: Option<hale_server::AckConfig>,
 ) -> hale_notifier::LinkMaker {
     let base = public_url.map_or_else(
-        || format!("http://{address}"),
+        || listening_at.to_owned(),
         |u| u.trim_end_matches('/').to_owned(),
     );
     Arc::new(move |event: &hale_core::HealEvent| {
