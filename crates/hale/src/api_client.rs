@@ -21,7 +21,7 @@ pub enum ApiError {
     Runtime(std::io::Error),
     /// The HTTP client could not be set up.
     #[error("cannot start the HTTP client: {0}")]
-    Http(reqwest::Error),
+    Http(hale_core::http_client::ClientError),
     /// Nothing answered at the server's address.
     #[error(
         "cannot reach hale at {server}: {cause}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)"
@@ -87,10 +87,8 @@ impl ApiClient {
             .enable_all()
             .build()
             .map_err(ApiError::Runtime)?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ApiError::Http)?;
+        let http =
+            hale_core::http_client::build_client(&Default::default()).map_err(ApiError::Http)?;
         Ok(Self {
             server: server.trim_end_matches('/').to_owned(),
             runtime,
