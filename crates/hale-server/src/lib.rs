@@ -25,6 +25,7 @@ mod events;
 mod metrics;
 mod openapi;
 mod policy_source;
+mod redaction;
 mod ui;
 
 use std::net::SocketAddr;
@@ -148,6 +149,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ui::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(redaction::redact_answer))
         .with_state(state)
 }
 
