@@ -1,5 +1,6 @@
 //! Every HTTP client hale uses is built here, so TLS trust is decided in one place: the
-//! system's trusted roots (through the platform verifier), plus the policy's `tls.caFile`,
+//! system's trusted roots (through the platform verifier; the bundled Mozilla roots only on
+//! a system that has none, like the FROM-scratch image), plus the policy's `tls.caFile`,
 //! and its client certificate when a service asks for one.
 
 use std::collections::HashMap;
@@ -83,6 +84,21 @@ fn install_crypto_provider() {
     });
 }
 
+/// True when the system has trusted roots (`/etc/ssl/certs` and the like), checked once.
+fn system_has_roots() -> bool {
+    static HAS_ROOTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS_ROOTS.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// The Mozilla roots, for a system without any of its own: the FROM-scratch image has no
+/// certificate store, and HTTPS to public services must still work there.
+fn bundled_roots() -> Vec<reqwest::Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect()
+}
+
 fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
     std::fs::read(path).map_err(|source| ClientError::Read {
         field,
@@ -108,6 +124,9 @@ pub fn build_client(settings: &ClientSettings) -> Result<reqwest::Client, Client
         .tls_danger_accept_invalid_certs(settings.accept_invalid_certs)
         .tls_info(settings.tls_info)
         .pool_idle_timeout(Duration::from_secs(90));
+    if !system_has_roots() {
+        builder = builder.tls_certs_merge(bundled_roots());
+    }
     if let Some(path) = &settings.trust.ca_file {
         let pem = read("caFile", path)?;
         let roots =
