@@ -908,3 +908,40 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         "web has no routes (default), db routes only Quarantined, twice's two routes to one notifier send once"
     );
 }
+
+#[tokio::test]
+async fn a_notifier_reaches_an_https_service_signed_by_a_private_ca_with_tls_ca_file() {
+    let pki = hale_fakes::tls::Pki::new();
+    let (port, requests) = pki.serve(true).await;
+    let clients = hale_core::http_client::ClientCache::new();
+    let trusted = spec(&format!(
+        "webhook: {{url: \"https://localhost:{port}/notify\"}}\ntls: {{caFile: {}, certFile: {}, keyFile: {}}}",
+        pki.file("ca.pem").display(),
+        pki.file("client.pem").display(),
+        pki.file("client-key.pem").display()
+    ));
+    let answer = send(&clients, &trusted, &message()).await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(
+        requests.lock().unwrap().as_slice(),
+        ["POST /notify HTTP/1.1"]
+    );
+
+    // Without the CA the certificate is refused; without the client certificate, the
+    // server refuses.
+    let no_ca = spec(&format!(
+        "webhook: {{url: \"https://localhost:{port}/notify\"}}"
+    ));
+    let error = send(&clients, &no_ca, &message()).await.unwrap_err();
+    assert!(error.message.contains("certificate"), "{}", error.message);
+    let no_client = spec(&format!(
+        "webhook: {{url: \"https://localhost:{port}/notify\"}}\ntls: {{caFile: {}}}",
+        pki.file("ca.pem").display()
+    ));
+    assert!(send(&clients, &no_client, &message()).await.is_err());
+    assert_eq!(
+        requests.lock().unwrap().len(),
+        1,
+        "only the first got through"
+    );
+}

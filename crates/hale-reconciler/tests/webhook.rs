@@ -154,3 +154,30 @@ async fn retries_run_out() {
     assert_eq!(result, Err(format!("HTTP 500 from {url}: answer")));
     assert_eq!(script.lock().unwrap().received.len(), 2);
 }
+
+#[tokio::test]
+async fn an_https_webhook_signed_by_a_private_ca_is_reached_with_tls_ca_file_only() {
+    let pki = hale_fakes::tls::Pki::new();
+    let (port, requests) = pki.serve(false).await;
+    let url = format!("https://localhost:{port}/hook");
+    let clients = hale_core::http_client::ClientCache::new();
+
+    let trusted = webhook(
+        &format!(
+            "retries: 0\ntls: {{caFile: {}}}\n",
+            pki.file("ca.pem").display()
+        ),
+        &url,
+    );
+    let answer = send_webhook(&clients, &trusted, &context()).await;
+    assert_eq!(answer.unwrap(), "HTTP 200");
+    assert_eq!(requests.lock().unwrap().as_slice(), ["POST /hook HTTP/1.1"]);
+
+    let untrusted = webhook("retries: 0\n", &url);
+    let error = send_webhook(&clients, &untrusted, &context())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(requests.lock().unwrap().len(), 1, "no request got through");
+}
