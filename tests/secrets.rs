@@ -115,11 +115,17 @@ fn rotel(receiver_port: u16) -> (Service, String) {
 /// Fails the test, naming the channel, when `text` holds `secret`.
 fn assert_clean(channel: &str, text: &str, secret: &str) {
     if let Some(at) = text.find(secret) {
-        let from = at.saturating_sub(200);
-        let to = (at + secret.len() + 100).min(text.len());
+        let mut from = at.saturating_sub(200);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut to = (at + secret.len() + 100).min(text.len());
+        while !text.is_char_boundary(to) {
+            to += 1;
+        }
         panic!(
             "the planted secret leaked through {channel}: ...{}...",
-            &text[text.floor_char_boundary(from)..text.ceil_char_boundary(to)]
+            &text[from..to]
         );
     }
 }
@@ -156,22 +162,20 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
 
     let docker = TestDocker::new("secrets");
     let closed = free_port();
-    let policy = format!(
-        "{}---\n{}---\n{}",
-        docker.policy(
-            "secrets",
-            &format!(
-                "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 2s, webhook: {{urlFrom: {{fromFile: {hook_file}}}, retries: 1}}}}]\n    cooldown: 1s\n  notify:\n  - {{notifier: team, on: [Remediating, Failed, Quarantined]}}\n"
-            ),
-        ),
-        format!(
-            "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: secret-site}}\nspec:\n  sites:\n  - name: shop\n    url: \"http://127.0.0.1:{closed}/health?token={secret}\"\n    coolify: {{applicationUuid: {APP_UUID}, url: \"{}\", token: {{fromFile: {coolify_file}}}}}\n  probes:\n  - {{name: http, siteRef: shop, httpGet: {{}}, period: 1s, timeout: 900ms, failureThreshold: 2}}\n  remediation:\n    steps: [{{action: coolifyRestart, attempts: 1, timeout: 3s}}]\n    cooldown: 1s\n    backoff: {{initial: 1s, max: 1s}}\n  notify:\n  - {{notifier: team, on: [Remediating, Failed]}}\n",
-            coolify.url()
-        ),
-        format!(
-            "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook:\n    urlFrom: {{fromFile: {notify_file}}}\n    headers: [{{name: X-Token, valueFrom: {{fromFile: {header_file}}}}}]\n"
+    let container_policy = docker.policy(
+        "secrets",
+        &format!(
+            "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 2s, webhook: {{urlFrom: {{fromFile: {hook_file}}}, retries: 1}}}}]\n    cooldown: 1s\n  notify:\n  - {{notifier: team, on: [Remediating, Failed, Quarantined]}}\n"
         ),
     );
+    let site_policy = format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: secret-site}}\nspec:\n  sites:\n  - name: shop\n    url: \"http://127.0.0.1:{closed}/health?token={secret}\"\n    coolify: {{applicationUuid: {APP_UUID}, url: \"{}\", token: {{fromFile: {coolify_file}}}}}\n  probes:\n  - {{name: http, siteRef: shop, httpGet: {{}}, period: 1s, timeout: 900ms, failureThreshold: 2}}\n  remediation:\n    steps: [{{action: coolifyRestart, attempts: 1, timeout: 3s}}]\n    cooldown: 1s\n    backoff: {{initial: 1s, max: 1s}}\n  notify:\n  - {{notifier: team, on: [Remediating, Failed]}}\n",
+        coolify.url()
+    );
+    let notifier = format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook:\n    urlFrom: {{fromFile: {notify_file}}}\n    headers: [{{name: X-Token, valueFrom: {{fromFile: {header_file}}}}}]\n"
+    );
+    let policy = format!("{container_policy}---\n{site_policy}---\n{notifier}");
     let workspace = Workspace::new(&policy);
     let hale = workspace.start(
         &["--api-token-file", &token_file],

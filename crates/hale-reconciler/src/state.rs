@@ -36,8 +36,8 @@ pub enum ReconcilerMsg {
     ActionFinished {
         /// The policy and target name the action was for.
         key: (String, String),
-        /// The action.
-        planned: PlannedAction,
+        /// The action (boxed: a webhook step's settings make it the largest message).
+        planned: Box<PlannedAction>,
         /// How it went.
         outcome: ActionOutcome,
     },
