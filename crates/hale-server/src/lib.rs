@@ -149,7 +149,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ui::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::map_response(redaction::redact_answer))
+        .layer(axum::middleware::from_fn(redaction::redact))
         .with_state(state)
 }
 
