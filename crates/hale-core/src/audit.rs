@@ -206,6 +206,23 @@ pub struct HealEvent {
 }
 
 impl HealEvent {
+    /// Removes every secret `redactor` knows, and URL credentials and queries, from the
+    /// record's texts: its reason, result and signal.
+    pub fn redact(&mut self, redactor: &crate::redact::Redactor) {
+        let clean = |text: &mut String| {
+            if let std::borrow::Cow::Owned(redacted) = redactor.redact(text) {
+                *text = redacted;
+            }
+        };
+        clean(&mut self.reason);
+        if let Some(result) = &mut self.result {
+            clean(result);
+        }
+        if let Some(signal) = &mut self.signal {
+            clean(signal);
+        }
+    }
+
     /// A record of `kind` about `target` under `policy`, with the reason; other fields
     /// empty.
     pub fn new(

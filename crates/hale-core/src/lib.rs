@@ -9,6 +9,7 @@ mod clock;
 mod container;
 mod disk;
 mod docker;
+pub mod http_client;
 mod own_container;
 mod probe;
 mod retry;
@@ -30,6 +31,9 @@ pub use container::{
 };
 pub use disk::{DockerDiskUsage, PruneReport, UsageItem, estimate as estimate_prune, labels_allow};
 pub use docker::{DockerError, DockerPort, EventStream, ExecOutput};
+/// The redaction layer every outgoing text passes through (it lives beside `SecretRef`,
+/// which registers each secret it reads).
+pub use hale_policy::redact;
 pub use own_container::{container_id_in, own_container_id};
 pub use probe::{
     ProbeOutcome, Target, host_of_target, host_target_name, is_policy_target, policy_has_target,
@@ -54,7 +58,8 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         message = format!("{message}: {inner}");
         source = inner.source();
     }
-    message
+    // Errors carry URLs and sometimes values; none leaves the process unredacted.
+    redact::redact(&message).into_owned()
 }
 
 /// Fills `{{name}}` placeholders in a body template with `values`. Inside a JSON template

@@ -11,6 +11,7 @@
 //! shell under virtual time), so they run without the real one.
 
 mod docker;
+pub mod tls;
 
 pub use docker::{DockerCall, FakeDocker};
 

@@ -55,8 +55,8 @@ pub struct NotifierArgs {
     pub links: LinkMaker,
     /// Where `notification_failed` and `notification_dropped` records go.
     pub record: Arc<dyn Fn(HealEvent) + Send + Sync>,
-    /// The HTTP client sinks share.
-    pub http: reqwest::Client,
+    /// The HTTP clients sinks share, one per notifier trust (`spec.tls`).
+    pub http: hale_core::http_client::ClientCache,
     /// Deliveries, failures, drops and queue depths, for the metrics.
     pub metrics: MetricSink,
     /// Where "now" comes from (grouping windows, reminders, failure records).
@@ -80,7 +80,7 @@ pub enum NotifierMsg {
 
 /// A real sink.
 struct Sink {
-    http: reqwest::Client,
+    http: hale_core::http_client::ClientCache,
     spec: NotifierSpec,
 }
 

@@ -6,6 +6,7 @@
 //! Secrets (webhook URLs, bot tokens, passwords) never appear in a returned error: reqwest
 //! errors are stripped of their URL, and sinks are described by where their secret lives.
 
+use hale_core::http_client::{ClientCache, ClientSettings};
 use std::time::Duration;
 
 use hale_policy::{NotifierSpec, SecretRef};
@@ -52,7 +53,11 @@ pub fn describe(spec: &NotifierSpec) -> String {
         return format!("telegram chat {}", telegram.chat_id);
     }
     if let Some(ntfy) = &spec.ntfy {
-        return format!("ntfy {}", host_of(&ntfy.url));
+        return match (&ntfy.url, &ntfy.url_from) {
+            (Some(url), _) => format!("ntfy {}", host_of(url)),
+            (None, Some(secret)) => format!("ntfy (URL from {secret})"),
+            _ => "ntfy".to_owned(),
+        };
     }
     if let Some(email) = &spec.email {
         return format!("email via {}:{}", email.host, email.effective_port());
@@ -134,10 +139,17 @@ async fn post_json(
 /// # Errors
 /// A [`DeliveryError`] saying why, whether to retry, and after how long.
 pub async fn send(
-    client: &reqwest::Client,
+    clients: &ClientCache,
     spec: &NotifierSpec,
     message: &Message,
 ) -> Result<String, DeliveryError> {
+    if let Some(email) = &spec.email {
+        return crate::email::send(email, message).await;
+    }
+    // Every other sink is HTTP, with the notifier's trust.
+    let client = &clients
+        .get(&ClientSettings::trusting(&spec.tls))
+        .map_err(|error| DeliveryError::fatal(format!("spec.{error}")))?;
     if let Some(webhook) = &spec.webhook {
         let url = match (&webhook.url, &webhook.url_from) {
             (Some(url), _) => url.clone(),
@@ -250,8 +262,13 @@ pub async fn send(
         });
     }
     if let Some(ntfy) = &spec.ntfy {
+        let url = match (&ntfy.url, &ntfy.url_from) {
+            (Some(url), _) => url.clone(),
+            (None, Some(reference)) => secret(reference, "ntfy topic URL")?,
+            _ => return Err(DeliveryError::fatal("the ntfy sink has no URL")),
+        };
         let mut request = client
-            .post(&ntfy.url)
+            .post(&url)
             .timeout(ATTEMPT_TIMEOUT)
             .header("Title", ascii(&message.title))
             .header("Priority", ntfy.priority.to_string())
@@ -277,9 +294,6 @@ pub async fn send(
             |_| None,
         )
         .await;
-    }
-    if let Some(email) = &spec.email {
-        return crate::email::send(email, message).await;
     }
     Err(DeliveryError::fatal("the notifier has no sink"))
 }

@@ -110,7 +110,7 @@ async fn each_sink_sends_its_services_format() {
         ok(path, "")
     })
     .await;
-    let client = reqwest::Client::new();
+    let client = hale_core::http_client::ClientCache::new();
     let slack = secret_file(&format!("{url}/slack/T000/B000/XXXX"));
     let discord = secret_file(&format!("{url}/discord/123/abc"));
     let telegram = secret_file("123456:ABC-DEF");
@@ -210,7 +210,7 @@ async fn each_services_refusals_are_read_and_judged_retryable_or_not() {
         _ => (StatusCode::BAD_GATEWAY, "upstream down").into_response(),
     })
     .await;
-    let client = reqwest::Client::new();
+    let client = hale_core::http_client::ClientCache::new();
     let slack = secret_file(&format!("{url}/slack/T/B/SECRETPART"));
     let error = send(
         &client,
@@ -477,7 +477,7 @@ async fn outside_text_cannot_ping_a_channel_or_disguise_a_link_in_any_sink() {
         ok(path, "")
     })
     .await;
-    let client = reqwest::Client::new();
+    let client = hale_core::http_client::ClientCache::new();
     let slack = secret_file(&format!("{url}/slack/T000/B000/XXXX"));
     let discord = secret_file(&format!("{url}/discord/123/abc"));
     let telegram = secret_file("123456:ABC-DEF");
@@ -564,7 +564,7 @@ async fn repeats_are_folded_lasting_states_are_reminded_and_recoveries_follow_tr
         default_route: None,
         links: Arc::new(|_| Vec::new()),
         record: Arc::new(move |e| record.lock().unwrap().push(e)),
-        http: reqwest::Client::new(),
+        http: hale_core::http_client::ClientCache::new(),
         metrics: Arc::new(|_, _| {}),
         clock: virtual_clock(),
     };
@@ -641,7 +641,7 @@ async fn nothing_folded_is_sent_after_the_quarantine_that_closed_the_episode() {
         default_route: None,
         links: Arc::new(|_| Vec::new()),
         record: Arc::new(|_| {}),
-        http: reqwest::Client::new(),
+        http: hale_core::http_client::ClientCache::new(),
         metrics: Arc::new(move |notifier, metric| {
             seen.lock().unwrap().push((notifier.to_owned(), metric));
         }),
@@ -718,7 +718,7 @@ async fn a_flapping_target_is_told_once_then_in_one_digest_that_ends_on_its_late
         default_route: None,
         links: Arc::new(|_| Vec::new()),
         record: Arc::new(|_| {}),
-        http: reqwest::Client::new(),
+        http: hale_core::http_client::ClientCache::new(),
         metrics: Arc::new(|_, _| {}),
         clock: virtual_clock(),
     };
@@ -815,7 +815,12 @@ async fn email_reaches_a_real_smtp_server_with_headers_and_body() {
     let spec = spec(&format!(
         "email: {{host: 127.0.0.1, port: {port}, tls: None, from: \"hale <hale@example.com>\", to: [oncall@example.com]}}"
     ));
-    let answer = send(&reqwest::Client::new(), &spec, &message()).await;
+    let answer = send(
+        &hale_core::http_client::ClientCache::new(),
+        &spec,
+        &message(),
+    )
+    .await;
     assert!(answer.is_ok(), "{answer:?}");
     let new = maildir.path().join("new");
     let mail = std::fs::read_dir(&new)
@@ -867,7 +872,7 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         default_route: Some("oncall".into()),
         links: Arc::new(|_| Vec::new()),
         record: Arc::new(|_| {}),
-        http: reqwest::Client::new(),
+        http: hale_core::http_client::ClientCache::new(),
         metrics: Arc::new(|_, _| {}),
         clock: virtual_clock(),
     };
@@ -901,5 +906,42 @@ async fn policies_without_routes_use_the_default_notifier_and_others_do_not() {
         policies,
         ["web", "twice"],
         "web has no routes (default), db routes only Quarantined, twice's two routes to one notifier send once"
+    );
+}
+
+#[tokio::test]
+async fn a_notifier_reaches_an_https_service_signed_by_a_private_ca_with_tls_ca_file() {
+    let pki = hale_fakes::tls::Pki::new();
+    let (port, requests) = pki.serve(true).await;
+    let clients = hale_core::http_client::ClientCache::new();
+    let trusted = spec(&format!(
+        "webhook: {{url: \"https://localhost:{port}/notify\"}}\ntls: {{caFile: {}, certFile: {}, keyFile: {}}}",
+        pki.file("ca.pem").display(),
+        pki.file("client.pem").display(),
+        pki.file("client-key.pem").display()
+    ));
+    let answer = send(&clients, &trusted, &message()).await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(
+        requests.lock().unwrap().as_slice(),
+        ["POST /notify HTTP/1.1"]
+    );
+
+    // Without the CA the certificate is refused; without the client certificate, the
+    // server refuses.
+    let no_ca = spec(&format!(
+        "webhook: {{url: \"https://localhost:{port}/notify\"}}"
+    ));
+    let error = send(&clients, &no_ca, &message()).await.unwrap_err();
+    assert!(error.message.contains("certificate"), "{}", error.message);
+    let no_client = spec(&format!(
+        "webhook: {{url: \"https://localhost:{port}/notify\"}}\ntls: {{caFile: {}}}",
+        pki.file("ca.pem").display()
+    ));
+    assert!(send(&clients, &no_client, &message()).await.is_err());
+    assert_eq!(
+        requests.lock().unwrap().len(),
+        1,
+        "only the first got through"
     );
 }

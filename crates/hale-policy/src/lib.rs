@@ -24,10 +24,12 @@ mod max_unhealthy;
 mod meta;
 mod notifier;
 mod policy;
+pub mod redact;
 mod reload;
 pub mod schema;
 mod secret;
 mod selector;
+mod tls;
 mod validate;
 pub mod yaml;
 mod yaml_index;
@@ -51,9 +53,10 @@ pub use policy::{
     Remediation, Scheme, Site, Step, TcpSocketProbe, WebhookAction, WebhookMethod,
 };
 pub use reload::{LastKnownGood, ReloadSummary};
-pub use secret::{SecretError, SecretRef};
+pub use secret::{SecretError, SecretRef, url_or_secret};
 pub use selector::{
     ComposeSelector, LabelSelector, LabelSelectorRequirement, SelectorExclude, SelectorOperator,
     glob_matches,
 };
+pub use tls::TlsTrust;
 pub use yaml_index::DocumentIndex;

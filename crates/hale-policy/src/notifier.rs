@@ -7,6 +7,7 @@ use crate::duration::Duration;
 use crate::meta::ObjectMeta;
 use crate::policy::HttpHeader;
 use crate::secret::SecretRef;
+use crate::tls::TlsTrust;
 
 /// A `Notifier`: one destination for hale's events (a Slack channel, a Telegram chat, an
 /// ntfy topic, a mailbox, any webhook). Policies name it in their `notify` routes.
@@ -48,6 +49,10 @@ pub struct NotifierSpec {
     /// Email over SMTP. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailSink>,
+    /// CA certificates trusted beyond the system roots, and a client certificate, for the
+    /// HTTP sinks (webhook, Slack, Discord, Telegram, ntfy). Default: the system roots only.
+    #[serde(default, skip_serializing_if = "TlsTrust::is_default")]
+    pub tls: TlsTrust,
     /// Events of one kind about one target within this window are folded: the first is
     /// sent at once, the others are counted and sent as one message when the window closes.
     /// Default: `5m`.
@@ -97,6 +102,7 @@ impl Default for NotifierSpec {
             telegram: None,
             ntfy: None,
             email: None,
+            tls: TlsTrust::default(),
             group_window: default_group_window(),
             min_reminder_interval: default_reminder(),
             send_on_resolved: true,
@@ -187,8 +193,14 @@ fn default_telegram_api() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NtfySink {
-    /// The topic URL, e.g. `https://ntfy.sh/my-hale-alerts`.
-    pub url: String,
+    /// The topic URL, e.g. `https://ntfy.sh/my-hale-alerts`, when it holds no secret.
+    /// Exactly one of `url` and `urlFrom`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The topic URL, read from a secret (on a public server the topic name is the only
+    /// protection). Exactly one of `url` and `urlFrom`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<SecretRef>,
     /// An access token for protected topics. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,

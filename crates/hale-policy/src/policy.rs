@@ -10,6 +10,7 @@ use crate::max_unhealthy::MaxUnhealthy;
 use crate::meta::ObjectMeta;
 use crate::secret::SecretRef;
 use crate::selector::LabelSelector;
+use crate::tls::TlsTrust;
 
 /// A `HealPolicy`: which containers and sites hale watches, how it decides they are failing,
 /// and the ladder of remediations it climbs to heal them.
@@ -309,9 +310,14 @@ pub struct HttpGetProbe {
     /// Extra request headers; values may come from secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
-    /// Accept any TLS certificate (self-signed, expired). Default: `false`.
+    /// Accept any TLS certificate (self-signed, expired). `hale validate` warns about it:
+    /// a private CA is better trusted with `tls.caFile`. Default: `false`.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// CA certificates trusted beyond the system roots, and a client certificate, for
+    /// `HTTPS`. Default: the system roots only.
+    #[serde(default, skip_serializing_if = "TlsTrust::is_default")]
+    pub tls: TlsTrust,
     /// Follow redirects instead of judging the 3xx response itself. Default: `false`.
     #[serde(default)]
     pub follow_redirects: bool,
@@ -598,8 +604,18 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WebhookAction {
-    /// The URL, `http://` or `https://`.
-    pub url: String,
+    /// The URL, `http://` or `https://`, when it holds no secret. Exactly one of `url` and
+    /// `urlFrom`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL, read from a secret (for URLs that carry a token). Exactly one of `url` and
+    /// `urlFrom`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<SecretRef>,
+    /// CA certificates trusted beyond the system roots, and a client certificate.
+    /// Default: the system roots only.
+    #[serde(default, skip_serializing_if = "TlsTrust::is_default")]
+    pub tls: TlsTrust,
     /// The HTTP method. Default: `POST`.
     #[serde(default)]
     pub method: WebhookMethod,

@@ -55,7 +55,16 @@ impl SecretRef {
     /// # Errors
     /// [`SecretError`] when the variable is unset, the file unreadable, or the reference is
     /// not exactly one of the two kinds.
+    ///
+    /// Every value read is registered with the process's [redactor](crate::redact::global),
+    /// so it is removed from whatever hale writes out.
     pub fn resolve(&self) -> Result<String, SecretError> {
+        let value = self.read()?;
+        crate::redact::register(&value);
+        Ok(value)
+    }
+
+    fn read(&self) -> Result<String, SecretError> {
         match (&self.from_env, &self.from_file) {
             (Some(name), None) => {
                 std::env::var(name).map_err(|_| SecretError::MissingEnv { name: name.clone() })
@@ -68,6 +77,22 @@ impl SecretRef {
                 }),
             _ => Err(SecretError::Ambiguous),
         }
+    }
+}
+
+/// The value of a field pair `url`/`urlFrom`: the plain URL, or the secret's value.
+///
+/// # Errors
+/// [`SecretError`] when the secret cannot be read, or [`SecretError::Ambiguous`] when not
+/// exactly one of the two is set (validation refuses such a policy).
+pub fn url_or_secret(
+    url: Option<&str>,
+    url_from: Option<&SecretRef>,
+) -> Result<String, SecretError> {
+    match (url, url_from) {
+        (Some(url), None) => Ok(url.to_owned()),
+        (None, Some(secret)) => secret.resolve(),
+        _ => Err(SecretError::Ambiguous),
     }
 }
 

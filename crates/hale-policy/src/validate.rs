@@ -11,10 +11,12 @@ use crate::notifier::Notifier;
 use crate::policy::{Action, HealPolicy, HttpHeader, Probe};
 use crate::secret::SecretRef;
 use crate::selector::{LabelSelector, SelectorExclude, SelectorOperator};
+use crate::tls::TlsTrust;
 
 mod alerts;
 mod email;
 mod host;
+mod notifier;
 
 /// A diagnostic and the document it condemns (errors reject their whole document).
 pub(crate) struct Finding {
@@ -111,6 +113,40 @@ impl<T> Checker<'_, T> {
         }
     }
 
+    /// Exactly one of `{base}.url` and `{base}.urlFrom`, and whichever is set is valid.
+    fn url_or_from(&mut self, base: &str, url: Option<&str>, url_from: Option<&SecretRef>) {
+        match (url, url_from) {
+            (Some(_), Some(_)) => self.error(base, "set only one of url and urlFrom"),
+            (None, None) => self.error(base, "needs url or urlFrom"),
+            (Some(url), None) => self.url(&format!("{base}.url"), url),
+            (None, Some(secret)) => self.secret(&format!("{base}.urlFrom"), secret),
+        }
+    }
+
+    /// `certFile` and `keyFile` come together, and no path is empty.
+    fn tls(&mut self, path: &str, tls: &TlsTrust) {
+        for (field, file) in [
+            ("caFile", &tls.ca_file),
+            ("certFile", &tls.cert_file),
+            ("keyFile", &tls.key_file),
+        ] {
+            if file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+                self.error(format!("{path}.{field}"), "path must not be empty");
+            }
+        }
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(_), None) => self.error(
+                format!("{path}.keyFile"),
+                "a client certificate (certFile) needs its private key (keyFile)",
+            ),
+            (None, Some(_)) => self.error(
+                format!("{path}.certFile"),
+                "a private key (keyFile) needs its client certificate (certFile)",
+            ),
+            _ => {}
+        }
+    }
+
     fn url(&mut self, path: &str, url: &str) {
         if let Some(problem) = url_problem(url) {
             self.error(path, format!("invalid URL {url:?}: {problem}"));
@@ -162,7 +198,7 @@ pub(crate) fn validate(set: &PolicySet) -> Vec<Finding> {
             located: notifier,
             findings: &mut findings,
         };
-        check_notifier(&mut checker, &notifier.resource);
+        notifier::check_notifier(&mut checker, &notifier.resource);
     }
     findings
 }
@@ -512,6 +548,14 @@ fn check_probe(
     }
     if let Some(http) = &probe.http_get {
         c.headers(&format!("{path}.httpGet.headers"), &http.headers);
+        c.tls(&format!("{path}.httpGet.tls"), &http.tls);
+        if http.insecure_skip_verify {
+            c.warning(
+                format!("{path}.httpGet.insecureSkipVerify"),
+                "accepts any certificate, so anyone on the path can answer for the target; \
+                 trust its CA instead with `tls: {caFile: /path/to/ca.pem}` and drop insecureSkipVerify",
+            );
+        }
         if let Some(p) = &http.path
             && !p.starts_with('/')
         {
@@ -627,8 +671,13 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
                 "action webhook needs a `webhook:` block with at least a url",
             ),
             (Action::Webhook, Some(webhook)) => {
-                c.url(&format!("{path}.webhook.url"), &webhook.url);
+                c.url_or_from(
+                    &format!("{path}.webhook"),
+                    webhook.url.as_deref(),
+                    webhook.url_from.as_ref(),
+                );
                 c.headers(&format!("{path}.webhook.headers"), &webhook.headers);
+                c.tls(&format!("{path}.webhook.tls"), &webhook.tls);
                 if webhook.timeout.is_zero() {
                     c.error(format!("{path}.webhook.timeout"), "must be longer than 0s");
                 }
@@ -698,75 +747,5 @@ fn check_remediation(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy) {
             "spec.remediation.quarantine.within",
             "must be longer than 0s",
         );
-    }
-}
-
-fn check_notifier(c: &mut Checker<'_, Notifier>, notifier: &Notifier) {
-    c.metadata(&notifier.metadata);
-    let spec = &notifier.spec;
-    if spec.rate_limit == 0 {
-        c.error("spec.rateLimit", "must be at least 1 message per minute");
-    }
-    if spec.queue_size == 0 {
-        c.error("spec.queueSize", "must be at least 1");
-    }
-    if spec.min_reminder_interval.is_zero() {
-        c.error(
-            "spec.minReminderInterval",
-            "must be longer than 0s (reminders would never stop)",
-        );
-    }
-    let sinks = spec.sink_names();
-    match sinks.as_slice() {
-        [] => c.error(
-            "spec",
-            "a Notifier needs exactly one sink: webhook, slack, discord, telegram, ntfy or email",
-        ),
-        [_] => {}
-        several => c.error(
-            "spec",
-            format!(
-                "a Notifier has exactly one sink, but this one has {}: {}",
-                several.len(),
-                several.join(", ")
-            ),
-        ),
-    }
-    if let Some(webhook) = &spec.webhook {
-        match (&webhook.url, &webhook.url_from) {
-            (Some(_), Some(_)) => c.error("spec.webhook", "set only one of url and urlFrom"),
-            (None, None) => c.error("spec.webhook", "a webhook needs url or urlFrom"),
-            (Some(url), None) => c.url("spec.webhook.url", url),
-            (None, Some(secret)) => c.secret("spec.webhook.urlFrom", secret),
-        }
-        c.headers("spec.webhook.headers", &webhook.headers);
-    }
-    if let Some(slack) = &spec.slack {
-        c.secret("spec.slack.webhookUrl", &slack.webhook_url);
-    }
-    if let Some(discord) = &spec.discord {
-        c.secret("spec.discord.webhookUrl", &discord.webhook_url);
-    }
-    if let Some(telegram) = &spec.telegram {
-        c.secret("spec.telegram.botToken", &telegram.bot_token);
-        if telegram.chat_id.trim().is_empty() {
-            c.error("spec.telegram.chatId", "must not be empty");
-        }
-        c.url("spec.telegram.apiUrl", &telegram.api_url);
-    }
-    if let Some(ntfy) = &spec.ntfy {
-        c.url("spec.ntfy.url", &ntfy.url);
-        if !(1..=5).contains(&ntfy.priority) {
-            c.error(
-                "spec.ntfy.priority",
-                format!("priority {} is not between 1 and 5", ntfy.priority),
-            );
-        }
-        if let Some(token) = &ntfy.token {
-            c.secret("spec.ntfy.token", token);
-        }
-    }
-    if let Some(email) = &spec.email {
-        email::check_email(c, email);
     }
 }

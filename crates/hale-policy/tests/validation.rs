@@ -642,3 +642,64 @@ fn a_failure_threshold_on_an_exit_probe_is_ignored_with_a_warning() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_webhook_action_takes_exactly_one_of_url_and_url_from() {
+    let both = policy(&format!(
+        "{SELECT}  remediation:\n    steps:\n      - action: webhook\n        webhook: {{url: https://x.example, urlFrom: {{fromEnv: HOOK}}}}\n"
+    ));
+    assert_eq!(
+        diagnostics(&both),
+        [
+            "policies/web.yaml:11:9: spec.remediation.steps[0].webhook: set only one of url and urlFrom"
+        ]
+    );
+    let neither = policy(&format!(
+        "{SELECT}  remediation:\n    steps:\n      - action: webhook\n        webhook: {{method: POST}}\n"
+    ));
+    assert_eq!(
+        diagnostics(&neither),
+        ["policies/web.yaml:11:9: spec.remediation.steps[0].webhook: needs url or urlFrom"]
+    );
+    let secret = policy(&format!(
+        "{SELECT}  remediation:\n    steps:\n      - action: webhook\n        webhook: {{urlFrom: {{fromFile: /run/secrets/hook}}}}\n"
+    ));
+    assert!(
+        diagnostics(&secret).is_empty(),
+        "{:?}",
+        diagnostics(&secret)
+    );
+}
+
+#[test]
+fn insecure_skip_verify_is_a_warning_that_points_to_ca_file() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - name: https\n      httpGet: {{port: 443, scheme: HTTPS, insecureSkipVerify: true}}\n"
+    ));
+    let report = load_str("policies/web.yaml", &text);
+    assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+    assert_eq!(
+        report.diagnostics[0].severity,
+        hale_policy::Severity::Warning
+    );
+    let message = report.diagnostics[0].to_string();
+    assert!(
+        message.contains("spec.probes[0].httpGet.insecureSkipVerify") && message.contains("caFile"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_client_certificate_needs_its_key_and_an_ntfy_url_may_come_from_a_secret() {
+    let text = policy(&format!(
+        "{SELECT}  probes:\n    - name: https\n      httpGet: {{port: 443, scheme: HTTPS, tls: {{caFile: /ca.pem, certFile: /c.pem}}}}\n"
+    ));
+    assert_eq!(
+        diagnostics(&text),
+        [
+            "policies/web.yaml:10:43: spec.probes[0].httpGet.tls.keyFile: a client certificate (certFile) needs its private key (keyFile)"
+        ]
+    );
+    let ntfy = "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec:\n  ntfy: {urlFrom: {fromEnv: NTFY_TOPIC}}\n  tls: {caFile: /etc/hale/ca.pem}\n";
+    assert!(diagnostics(ntfy).is_empty(), "{:?}", diagnostics(ntfy));
+}

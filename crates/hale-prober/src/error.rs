@@ -38,6 +38,9 @@ pub enum ObserveError {
     /// A header's value could not be resolved (an unset environment variable, say).
     #[error(transparent)]
     Header(#[from] hale_policy::HeaderError),
+    /// The probe's `tls` files could not be read or are not valid PEM.
+    #[error(transparent)]
+    Client(#[from] hale_core::http_client::ClientError),
     /// The HTTP request failed: timed out, refused, or another transport error.
     #[error("{0}")]
     Request(String),

@@ -24,52 +24,29 @@ fn tail(text: &str, max: usize) -> &str {
 }
 
 /// The HTTP clients every probe shares, so connections are pooled and reused: one per
-/// combination of "follow redirects" and "verify TLS".
-#[derive(Clone)]
+/// distinct combination of trust (`tls`), "follow redirects" and "verify TLS", built through
+/// the one builder in [`hale_core::http_client`]. Cheap to clone.
+#[derive(Clone, Default)]
 pub struct HttpClients {
-    clients: [reqwest::Client; 4],
+    cache: hale_core::http_client::ClientCache,
 }
 
 impl HttpClients {
-    /// Builds the shared clients.
-    ///
-    /// # Panics
-    /// When the TLS backend cannot initialise (a broken build, not a runtime condition).
+    /// An empty set; each client is built when a probe first needs it.
     pub fn new() -> Self {
-        let build = |follow: bool, verify: bool| {
-            reqwest::Client::builder()
-                .redirect(if follow {
-                    reqwest::redirect::Policy::limited(10)
-                } else {
-                    reqwest::redirect::Policy::none()
-                })
-                .danger_accept_invalid_certs(!verify)
-                .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
-                // Keeps the server's certificate with each response, for
-                // [CERTIFICATE_EXPIRATION].
-                .tls_info(true)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build()
-                .expect("the HTTP client builds")
+        Self::default()
+    }
+
+    fn get(&self, http: &HttpGetProbe) -> Result<reqwest::Client, ObserveError> {
+        let settings = hale_core::http_client::ClientSettings {
+            trust: http.tls.clone(),
+            accept_invalid_certs: http.insecure_skip_verify,
+            follow_redirects: http.follow_redirects,
+            // Keeps the server's certificate with each response, for
+            // [CERTIFICATE_EXPIRATION].
+            tls_info: true,
         };
-        Self {
-            clients: [
-                build(false, true),
-                build(false, false),
-                build(true, true),
-                build(true, false),
-            ],
-        }
-    }
-
-    fn get(&self, follow: bool, verify: bool) -> &reqwest::Client {
-        &self.clients[usize::from(follow) * 2 + usize::from(!verify)]
-    }
-}
-
-impl Default for HttpClients {
-    fn default() -> Self {
-        Self::new()
+        Ok(self.cache.get(&settings)?)
     }
 }
 
@@ -321,7 +298,7 @@ async fn http_probe(
     timeout: Duration,
     needs_body: bool,
 ) -> Result<Observed, ObserveError> {
-    let client = clients.get(http.follow_redirects, !http.insecure_skip_verify);
+    let client = clients.get(http)?;
     let mut request = match http.method {
         ProbeMethod::Get => client.get(url),
         ProbeMethod::Head => client.head(url),
@@ -379,7 +356,17 @@ fn describe(error: &reqwest::Error) -> ObserveError {
     ObserveError::Request(if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {
-        "connection refused".to_owned()
+        let chain = hale_core::error_chain(error);
+        if chain.contains("certificate") {
+            // The last link is rustls's own words (e.g. "invalid peer certificate:
+            // UnknownIssuer"); the URL before it is the probe's own.
+            let cause = chain.rsplit(": ").next().unwrap_or(&chain);
+            format!(
+                "TLS certificate not trusted ({cause}); trust its CA with tls.caFile, or fix the server's chain"
+            )
+        } else {
+            "connection refused".to_owned()
+        }
     } else {
         hale_core::error_chain(error)
     })

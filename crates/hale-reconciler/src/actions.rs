@@ -90,7 +90,7 @@ pub(crate) fn start_action(
             let current = mailbox.get().unwrap_or(reply_to);
             let _ = current.cast(ReconcilerMsg::ActionFinished {
                 key: task_key,
-                planned,
+                planned: Box::new(planned),
                 outcome: outcome.clone(),
             });
             outcome

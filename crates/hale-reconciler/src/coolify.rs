@@ -159,11 +159,9 @@ pub async fn application(app: &CoolifyApplication) -> Result<ApplicationInfo, Co
 fn coolify_client() -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default()
+        // Redirects are not followed (the settings' default).
+        hale_core::http_client::build_client(&hale_core::http_client::ClientSettings::default())
+            .expect("an HTTP client without extra trust builds")
     })
 }
 

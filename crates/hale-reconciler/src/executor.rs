@@ -17,7 +17,7 @@ use crate::coolify::{CoolifyAction, CoolifyOutcome};
 /// build cannot run) becomes an `Err` in the outcome, to be recorded in the audit log.
 pub async fn execute(
     docker: &dyn DockerPort,
-    http: &reqwest::Client,
+    http: &hale_core::http_client::ClientCache,
     policy: &str,
     target: &TargetRef,
     planned: &PlannedAction,

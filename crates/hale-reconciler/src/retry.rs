@@ -61,7 +61,11 @@ pub async fn send(
                 url.set_query(None);
                 let _ = url.set_password(None);
                 let _ = url.set_username("");
-                (r.method().to_string(), url.to_string())
+                // A urlFrom's path is itself the secret: the redactor knows it.
+                (
+                    r.method().to_string(),
+                    hale_core::redact::redact(url.as_str()).into_owned(),
+                )
             })
             .unwrap_or_default();
         let span = tracing::info_span!(
@@ -112,7 +116,10 @@ pub async fn send(
                 }
                 (retry_after, Ok(answer))
             }
-            Err(error) => (None, Err(NetworkError(hale_core::error_chain(&error)))),
+            Err(error) => (
+                None,
+                Err(NetworkError(hale_core::error_chain(&error.without_url()))),
+            ),
         };
         if attempts > retries {
             return outcome;

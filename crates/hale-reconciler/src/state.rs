@@ -36,8 +36,8 @@ pub enum ReconcilerMsg {
     ActionFinished {
         /// The policy and target name the action was for.
         key: (String, String),
-        /// The action.
-        planned: PlannedAction,
+        /// The action (boxed: a webhook step's settings make it the largest message).
+        planned: Box<PlannedAction>,
         /// How it went.
         outcome: ActionOutcome,
     },
@@ -151,7 +151,7 @@ pub struct ReconcilerArgs {
     /// Operator requests (`hale unquarantine`).
     pub requests: RequestQueue,
     /// The HTTP client for webhook actions (shared, so connections are reused).
-    pub http: reqwest::Client,
+    pub http: hale_core::http_client::ClientCache,
     /// Actions started and not yet taken back, by (policy, target): `None` while running,
     /// then the result until a reconciler has applied it. Shared across incarnations, so a
     /// restarted reconciler knows an in-flight action is still running rather than

@@ -1,6 +1,7 @@
 //! The `webhook` remediation: an HTTP request, retried on network errors, 5xx and 429.
 
-use hale_policy::{HeaderError, WebhookAction, WebhookMethod};
+use hale_core::http_client::{ClientCache, ClientError, ClientSettings};
+use hale_policy::{HeaderError, SecretError, WebhookAction, WebhookMethod};
 
 use crate::retry::NetworkError;
 
@@ -10,10 +11,16 @@ pub enum WebhookError {
     /// A header's secret could not be read; nothing was sent.
     #[error(transparent)]
     Header(#[from] HeaderError),
+    /// The `urlFrom` secret could not be read; nothing was sent.
+    #[error("webhook.urlFrom: {0}")]
+    Url(#[from] SecretError),
+    /// The `tls` files could not be read or are not valid PEM; nothing was sent.
+    #[error("webhook.{0}")]
+    Client(#[from] ClientError),
     /// No answer came, after the retries.
     #[error("{url} failed: {source}")]
     Unreachable {
-        /// The webhook's URL.
+        /// The webhook's URL, redacted (`scheme://host/[redacted]` for a `urlFrom`).
         url: String,
         /// The last network error.
         source: NetworkError,
@@ -23,7 +30,7 @@ pub enum WebhookError {
     Refused {
         /// The status it answered.
         status: u16,
-        /// The webhook's URL.
+        /// The webhook's URL, redacted (`scheme://host/[redacted]` for a `urlFrom`).
         url: String,
         /// The start of its answer.
         body: String,
@@ -50,10 +57,14 @@ pub struct WebhookContext {
 /// [`WebhookError`], the last failure, e.g. `HTTP 404 from https://ci.example/hook: not
 /// found`.
 pub async fn send(
-    client: &reqwest::Client,
+    clients: &ClientCache,
     webhook: &WebhookAction,
     context: &WebhookContext,
 ) -> Result<String, WebhookError> {
+    let url = hale_policy::url_or_secret(webhook.url.as_deref(), webhook.url_from.as_ref())?;
+    // What errors show: a urlFrom's value was registered as a secret URL when it was read.
+    let shown = hale_core::redact::redact(&url).into_owned();
+    let client = clients.get(&ClientSettings::trusting(&webhook.tls))?;
     let body = render(webhook.body.as_deref(), context);
     let headers = hale_policy::HttpHeader::resolve_all(&webhook.headers)?;
     let method = match webhook.method {
@@ -64,7 +75,7 @@ pub async fn send(
     };
     let build = || {
         let mut request = client
-            .request(method.clone(), &webhook.url)
+            .request(method.clone(), &url)
             .timeout(webhook.timeout.as_std())
             .header("content-type", content_type(&body))
             .body(body.clone());
@@ -76,7 +87,7 @@ pub async fn send(
     let answer = crate::retry::send(build, webhook.retries)
         .await
         .map_err(|source| WebhookError::Unreachable {
-            url: webhook.url.clone(),
+            url: shown.clone(),
             source,
         })?;
     if answer.status.is_success() {
@@ -85,8 +96,8 @@ pub async fn send(
     let snippet: String = answer.body.chars().take(200).collect();
     Err(WebhookError::Refused {
         status: answer.status.as_u16(),
-        url: webhook.url.clone(),
-        body: snippet.trim().to_owned(),
+        url: shown,
+        body: hale_core::redact::redact(snippet.trim()).into_owned(),
     })
 }
 

@@ -63,7 +63,7 @@ impl Shell {
             global_dry_run: false,
             failpoints: Vec::new(),
             requests: RequestQueue::new(dir.path()),
-            http: reqwest::Client::new(),
+            http: hale_core::http_client::ClientCache::new(),
             live_actions: Arc::default(),
             mailbox: hale_core::Mailbox::new(),
             own_container: None,

@@ -76,9 +76,13 @@ async fn a_successful_post_carries_the_templated_body_and_secret_header() {
         ),
         &url,
     );
-    let result = send_webhook(&reqwest::Client::new(), &action, &context())
-        .await
-        .map_err(|error| error.to_string());
+    let result = send_webhook(
+        &hale_core::http_client::ClientCache::new(),
+        &action,
+        &context(),
+    )
+    .await
+    .map_err(|error| error.to_string());
     assert_eq!(result, Ok("HTTP 200".to_owned()));
     let script = script.lock().unwrap();
     let (_, headers, body) = &script.received[0];
@@ -93,9 +97,13 @@ async fn a_successful_post_carries_the_templated_body_and_secret_header() {
 async fn server_errors_are_retried_until_success() {
     let (url, script) = server(vec![(503, None), (502, None)]).await;
     let action = webhook("retries: 3\n", &url);
-    let result = send_webhook(&reqwest::Client::new(), &action, &context())
-        .await
-        .map_err(|error| error.to_string());
+    let result = send_webhook(
+        &hale_core::http_client::ClientCache::new(),
+        &action,
+        &context(),
+    )
+    .await
+    .map_err(|error| error.to_string());
     assert_eq!(result, Ok("HTTP 200".to_owned()));
     assert_eq!(script.lock().unwrap().received.len(), 3);
 }
@@ -104,9 +112,13 @@ async fn server_errors_are_retried_until_success() {
 async fn a_429_waits_as_long_as_retry_after_says() {
     let (url, script) = server(vec![(429, Some("2"))]).await;
     let action = webhook("retries: 1\n", &url);
-    let result = send_webhook(&reqwest::Client::new(), &action, &context())
-        .await
-        .map_err(|error| error.to_string());
+    let result = send_webhook(
+        &hale_core::http_client::ClientCache::new(),
+        &action,
+        &context(),
+    )
+    .await
+    .map_err(|error| error.to_string());
     assert_eq!(result, Ok("HTTP 200".to_owned()));
     let script = script.lock().unwrap();
     let gap = script.received[1].0 - script.received[0].0;
@@ -117,9 +129,13 @@ async fn a_429_waits_as_long_as_retry_after_says() {
 async fn a_client_error_is_final_and_reported() {
     let (url, script) = server(vec![(404, None)]).await;
     let action = webhook("retries: 3\n", &url);
-    let result = send_webhook(&reqwest::Client::new(), &action, &context())
-        .await
-        .map_err(|error| error.to_string());
+    let result = send_webhook(
+        &hale_core::http_client::ClientCache::new(),
+        &action,
+        &context(),
+    )
+    .await
+    .map_err(|error| error.to_string());
     assert_eq!(result, Err(format!("HTTP 404 from {url}: answer")));
     assert_eq!(script.lock().unwrap().received.len(), 1);
 }
@@ -128,9 +144,40 @@ async fn a_client_error_is_final_and_reported() {
 async fn retries_run_out() {
     let (url, script) = server(vec![(500, None), (500, None), (500, None)]).await;
     let action = webhook("retries: 1\n", &url);
-    let result = send_webhook(&reqwest::Client::new(), &action, &context())
-        .await
-        .map_err(|error| error.to_string());
+    let result = send_webhook(
+        &hale_core::http_client::ClientCache::new(),
+        &action,
+        &context(),
+    )
+    .await
+    .map_err(|error| error.to_string());
     assert_eq!(result, Err(format!("HTTP 500 from {url}: answer")));
     assert_eq!(script.lock().unwrap().received.len(), 2);
+}
+
+#[tokio::test]
+async fn an_https_webhook_signed_by_a_private_ca_is_reached_with_tls_ca_file_only() {
+    let pki = hale_fakes::tls::Pki::new();
+    let (port, requests) = pki.serve(false).await;
+    let url = format!("https://localhost:{port}/hook");
+    let clients = hale_core::http_client::ClientCache::new();
+
+    let trusted = webhook(
+        &format!(
+            "retries: 0\ntls: {{caFile: {}}}\n",
+            pki.file("ca.pem").display()
+        ),
+        &url,
+    );
+    let answer = send_webhook(&clients, &trusted, &context()).await;
+    assert_eq!(answer.unwrap(), "HTTP 200");
+    assert_eq!(requests.lock().unwrap().as_slice(), ["POST /hook HTTP/1.1"]);
+
+    let untrusted = webhook("retries: 0\n", &url);
+    let error = send_webhook(&clients, &untrusted, &context())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(requests.lock().unwrap().len(), 1, "no request got through");
 }

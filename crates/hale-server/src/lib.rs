@@ -34,6 +34,7 @@ mod metrics;
 mod openapi;
 mod policy_source;
 mod tls;
+mod redaction;
 mod ui;
 
 use std::net::SocketAddr;
@@ -224,6 +225,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ui::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(redaction::redact))
         .with_state(state)
 }
 

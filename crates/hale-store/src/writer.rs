@@ -94,13 +94,17 @@ impl StoreWriter {
     }
 
     /// Appends an audit record (its sequence number is assigned on write).
-    pub fn append(&self, event: HealEvent) {
+    pub fn append(&self, mut event: HealEvent) {
+        // The one door into the audit log (and the notifier, the metrics and the event
+        // stream behind it): nothing secret passes.
+        event.redact(hale_core::redact::global());
         self.send(Message::Write(Write::Append(Box::new(event))));
     }
 
     /// Stores an audit record and logs it (target `hale::audit`), so the log and the audit
     /// trail say the same.
-    pub fn record(&self, event: HealEvent) {
+    pub fn record(&self, mut event: HealEvent) {
+        event.redact(hale_core::redact::global());
         let target = event
             .target
             .as_ref()

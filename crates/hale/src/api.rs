@@ -132,6 +132,7 @@ pub fn read_token(path: &Path) -> Result<String, SecretFileError> {
             path: path.to_path_buf(),
         });
     }
+    hale_core::redact::register(&token);
     Ok(token)
 }
 

@@ -31,7 +31,7 @@ pub enum ApiError {
     },
     /// The HTTP client could not be set up.
     #[error("cannot start the HTTP client: {0}")]
-    Http(reqwest::Error),
+    Http(hale_core::http_client::ClientError),
     /// Nothing answered at the server's address.
     #[error(
         "cannot reach hale at {server}: {cause}; is `hale run` running there? (pass --server or set HALE_SERVER to its --listen address)"
@@ -106,8 +106,9 @@ fn reads_token(server: &ServerArg) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The CA certificates of `--ca-file`.
-fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, ApiError> {
+/// Checks that `--ca-file` holds CA certificates, so a wrong file is named as such before
+/// any request (the client builder reads it again).
+fn check_ca_file(path: &Path) -> Result<(), ApiError> {
     let refuse = |reason: String| ApiError::CaFile {
         path: path.to_owned(),
         reason,
@@ -118,7 +119,7 @@ fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, ApiError> {
     if certificates.is_empty() {
         return Err(refuse("no certificate in it".to_owned()));
     }
-    Ok(certificates)
+    Ok(())
 }
 
 impl ApiClient {
@@ -129,14 +130,14 @@ impl ApiClient {
             .enable_all()
             .build()
             .map_err(ApiError::Runtime)?;
-        let mut builder =
-            reqwest::Client::builder().user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &server.ca_file {
-            for certificate in ca_certificates(path)? {
-                builder = builder.add_root_certificate(certificate);
-            }
+            check_ca_file(path)?;
         }
-        let http = builder.build().map_err(ApiError::Http)?;
+        let settings = hale_core::http_client::ClientSettings::trusting(&hale_policy::TlsTrust {
+            ca_file: server.ca_file.clone(),
+            ..hale_policy::TlsTrust::default()
+        });
+        let http = hale_core::http_client::build_client(&settings).map_err(ApiError::Http)?;
         Ok(Self {
             server: server.server.trim_end_matches('/').to_owned(),
             runtime,

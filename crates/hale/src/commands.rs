@@ -372,9 +372,9 @@ fn notify_test(name: &str, policies: &std::path::Path) -> CommandResult {
     let message = hale_notifier::test_message(name);
     let sink = hale_notifier::sinks::describe(&notifier.resource.spec);
     let runtime = crate::error::runtime()?;
-    let client = reqwest::Client::new();
+    let clients = hale_core::http_client::ClientCache::new();
     match runtime.block_on(hale_notifier::sinks::send(
-        &client,
+        &clients,
         &notifier.resource.spec,
         &message,
     )) {

@@ -207,7 +207,7 @@ async fn controller(
                     .public_url
                     .clone()
                     .unwrap_or_else(|| format!("{scheme}://{address}")),
-                http: reqwest::Client::new(),
+                http: hale_core::http_client::ClientCache::new().system(),
             }),
             Err(error) => {
                 tracing::error!(%error, "cannot set up acknowledgements");
@@ -329,10 +329,7 @@ async fn controller(
             global_dry_run: args.dry_run,
             failpoints,
             requests: hale_store::RequestQueue::new(&args.state.path),
-            http: reqwest::Client::builder()
-                .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("the HTTP client builds"),
+            http: hale_core::http_client::ClientCache::new(),
             live_actions: Arc::default(),
             mailbox: routes.mailboxes.reconciler.clone(),
             own_container: own_container.clone(),
@@ -382,10 +379,7 @@ async fn controller(
                 let writer = writer.clone();
                 Arc::new(move |event| writer.record(event))
             },
-            http: reqwest::Client::builder()
-                .user_agent(concat!("hale/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("the HTTP client builds"),
+            http: hale_core::http_client::ClientCache::new(),
             metrics: {
                 let metrics = Arc::clone(&metrics);
                 Arc::new(move |notifier, metric| {

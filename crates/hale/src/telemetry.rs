@@ -49,8 +49,9 @@ fn exporter_configured() -> bool {
     .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
 }
 
-/// Counts the spans of every batch the collector did not take, then passes the result on:
-/// what `hale_trace_spans_dropped_total` reports.
+/// Redacts every span of a batch (see [`redact_span`]), counts the spans of every batch the
+/// collector did not take, then passes the result on: what `hale_trace_spans_dropped_total`
+/// reports.
 #[derive(Debug)]
 struct Counting<E> {
     inner: E,
@@ -65,6 +66,8 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
         batch: Vec<opentelemetry_sdk::trace::SpanData>,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
         let spans = batch.len() as u64;
+        let mut batch = batch;
+        batch.iter_mut().for_each(redact_span);
         let result = self.inner.export(batch).await;
         if result.is_err() {
             self.dropped.inc_by(spans);
@@ -88,6 +91,66 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
     }
 }
 
+/// Removes secrets from a span before it leaves the process: its name, its attributes, its
+/// events' names and attributes, and its status text.
+fn redact_span(span: &mut opentelemetry_sdk::trace::SpanData) {
+    let redactor = hale_core::redact::global();
+    let text = |text: &str| match redactor.redact(text) {
+        std::borrow::Cow::Owned(clean) => Some(clean),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    let attributes = |attributes: &mut Vec<KeyValue>| {
+        for attribute in attributes.iter_mut() {
+            if let opentelemetry::Value::String(value) = &attribute.value
+                && let Some(clean) = text(value.as_str())
+            {
+                attribute.value = opentelemetry::Value::String(clean.into());
+            }
+        }
+    };
+    if let Some(clean) = text(&span.name) {
+        span.name = clean.into();
+    }
+    attributes(&mut span.attributes);
+    for event in span.events.events.iter_mut() {
+        if let Some(clean) = text(&event.name) {
+            event.name = clean.into();
+        }
+        attributes(&mut event.attributes);
+    }
+    if let opentelemetry::trace::Status::Error { description } = &span.status
+        && let Some(clean) = text(description)
+    {
+        span.status = opentelemetry::trace::Status::error(clean);
+    }
+}
+
+/// Passes everything written to it through the redactor: the log's writer, so no log line
+/// (human or JSON) carries a secret. tracing-subscriber writes one whole line per call.
+struct RedactingWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) => {
+                self.0
+                    .write_all(hale_core::redact::redact(text).as_bytes())?;
+                Ok(buf.len())
+            }
+            Err(_) => self.0.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Stderr, redacted.
+fn redacted_stderr() -> RedactingWriter<std::io::Stderr> {
+    RedactingWriter(std::io::stderr())
+}
+
 /// Sets up logging and, when configured, trace export. `docker_host` (the Docker
 /// endpoints' addresses, comma-separated) becomes a resource attribute; spans the collector did not take are counted in `dropped`.
 pub fn init(
@@ -98,13 +161,13 @@ pub fn init(
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = match format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(redacted_stderr)
             .with_filter(filter())
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
-            .with_writer(std::io::stderr)
+            .with_writer(redacted_stderr)
             .with_filter(filter())
             .boxed(),
     };
