@@ -122,9 +122,12 @@ pub fn with_password(url: &str, args: &FleetStoreArgs) -> Result<String, FleetSt
         ),
         None => std::env::var("HALE_FLEET_PASSWORD").ok(),
     };
+    // Whatever path the URL takes (an error, a log line), its password never shows.
+    hale_core::redact::register_url(url);
     let Some(password) = password else {
         return Ok(url.to_owned());
     };
+    hale_core::redact::register(&password);
     let mut parsed = url::Url::parse(url).map_err(|error| {
         FleetStartError::Url(format!(
             "not a URL ({error}); expected redis://host:port/db"
