@@ -537,7 +537,6 @@ fn the_cli_talks_to_a_tls_api_with_its_ca_and_refuses_an_unknown_one() {
     assert!(stdout.contains("tls paused"), "{stdout}");
 
     // /metrics with --metrics-require-token, as Prometheus would scrape it over TLS.
-    let pem = std::fs::read(ca).unwrap();
     let read_token = std::fs::read_to_string(read).unwrap();
     let metrics = format!("{server}/metrics");
     let (anonymous, scraped) = tokio::runtime::Builder::new_current_thread()
@@ -545,10 +544,12 @@ fn the_cli_talks_to_a_tls_api_with_its_ca_and_refuses_an_unknown_one() {
         .build()
         .unwrap()
         .block_on(async {
-            let client = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-                .build()
-                .unwrap();
+            let trust = hale_policy::TlsTrust {
+                ca_file: Some(std::path::PathBuf::from(ca)),
+                ..hale_policy::TlsTrust::default()
+            };
+            let settings = hale_core::http_client::ClientSettings::trusting(&trust);
+            let client = hale_core::http_client::build_client(&settings).unwrap();
             let anonymous = client.get(&metrics).send().await.unwrap().status();
             let scraped = client
                 .get(&metrics)

@@ -75,8 +75,10 @@ pub enum ClientError {
 }
 
 /// Makes ring the process's rustls provider (the one the whole tree uses) before the first
-/// client is built; reqwest, built without its own provider, takes the installed one.
-fn install_crypto_provider() {
+/// client is built; reqwest, built without its own provider, takes the installed one (and
+/// panics building a client when none is). [`build_client`] calls it; code that builds a
+/// reqwest client of its own (a benchmark's load generator) calls it first.
+pub fn install_crypto_provider() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         // Err means another part of the process installed one first: that one is used.

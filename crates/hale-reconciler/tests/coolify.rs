@@ -238,6 +238,7 @@ async fn weak_teamless_and_disabled_access_get_their_own_messages() {
 #[tokio::test]
 async fn the_fake_answers_get_on_action_endpoints_like_coolify_4_2() {
     let fake = FakeCoolify::start().await;
+    hale_core::http_client::install_crypto_provider();
     let response = reqwest::Client::new()
         .get(format!(
             "{}/api/v1/applications/{APP_UUID}/restart",

@@ -95,6 +95,7 @@ async fn main() {
     let address = listener.local_addr().unwrap();
     tokio::spawn(hale_server::serve(listener, state, std::future::pending()));
     let base = format!("http://{address}");
+    hale_core::http_client::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
