@@ -14,6 +14,7 @@ mod probe;
 mod retry;
 mod retry_after;
 mod status;
+mod template;
 mod time;
 mod trace;
 mod wiring;
@@ -41,6 +42,7 @@ pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, ProbeSummary, RejectedFile,
     StatusBoard, TARGET_STATES, TargetStatus, UnselectedContainer,
 };
+pub use template::{fill_template, fill_template_with};
 pub use time::{SinceError, Timestamp, unix_nanos};
 pub use trace::continue_trace;
 pub use wiring::{LatestPort, Mailbox, OutputPort};
@@ -55,27 +57,4 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     message
-}
-
-/// Fills `{{name}}` placeholders in a body template with `values`. Inside a JSON template
-/// (one starting with `{` or `[`) the values are JSON-escaped, so a quote in a reason
-/// cannot break the document. Longer names are filled first (`{{target_id}}` before
-/// `{{target}}`).
-pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
-    let json = template.trim_start().starts_with(['{', '[']);
-    let escape = |value: &str| {
-        if json {
-            let quoted = serde_json::to_string(value).unwrap_or_default();
-            quoted[1..quoted.len() - 1].to_owned()
-        } else {
-            value.to_owned()
-        }
-    };
-    let mut ordered: Vec<&(&str, &str)> = values.iter().collect();
-    ordered.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
-    ordered
-        .into_iter()
-        .fold(template.to_owned(), |text, (name, value)| {
-            text.replace(&format!("{{{{{name}}}}}"), &escape(value))
-        })
 }
