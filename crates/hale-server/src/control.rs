@@ -267,40 +267,48 @@ pub async fn enable(State(state): State<ApiState>, Path(target): Path<String>) -
 /// targets; nothing in a payload is ever run or used as a command.
 #[utoipa::path(post, path = "/api/v1/alertmanager", tag = "alerts", security(("bearer" = [])), request_body(content_type = "application/json", description = "Alertmanager webhook payload, version 4"), responses((status = 200, description = "Accepted"), (status = 400, description = "Not a version 4 payload"), (status = 401, description = "Missing or wrong token")))]
 pub async fn alertmanager(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
-    let webhook: Webhook = match serde_json::from_slice(&body) {
-        Ok(webhook) => webhook,
-        Err(problem) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("not an Alertmanager webhook payload: {problem}"),
-            );
+    match parse_webhook(&body) {
+        Ok(alerts) => {
+            let count = alerts.len();
+            state.control.alerts(alerts);
+            Json(json!({ "accepted": count })).into_response()
         }
-    };
+        Err(problem) => error(StatusCode::BAD_REQUEST, problem.to_string()),
+    }
+}
+
+/// Why a webhook body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Not JSON of the webhook's shape.
+    #[error("not an Alertmanager webhook payload: {0}")]
+    Unreadable(#[from] serde_json::Error),
+    /// A payload version other than 4.
+    #[error("unsupported webhook payload version {0:?}: hale reads version \"4\"")]
+    Version(String),
+    /// An alert neither firing nor resolved.
+    #[error("alert status {0:?} is neither \"firing\" nor \"resolved\"")]
+    Status(String),
+}
+
+/// Reads an Alertmanager webhook body (payload version 4) into its alerts: pure, so the
+/// receiver's parsing is tested (and fuzzed) without a server.
+///
+/// # Errors
+/// [`WebhookError`]: not the webhook's JSON, another version, or an unknown alert status.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<AlertNotice>, WebhookError> {
+    let webhook: Webhook = serde_json::from_slice(body)?;
     if webhook.version != "4" {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "unsupported webhook payload version {:?}: hale reads version \"4\"",
-                webhook.version
-            ),
-        );
+        return Err(WebhookError::Version(webhook.version));
     }
     if let Some(bad) = webhook
         .alerts
         .iter()
         .find(|a| a.status != "firing" && a.status != "resolved")
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "alert status {:?} is neither \"firing\" nor \"resolved\"",
-                bad.status
-            ),
-        );
+        return Err(WebhookError::Status(bad.status.clone()));
     }
-    let count = webhook.alerts.len();
-    state.control.alerts(webhook.alerts);
-    Json(json!({ "accepted": count })).into_response()
+    Ok(webhook.alerts)
 }
 
 #[cfg(test)]

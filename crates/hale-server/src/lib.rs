@@ -40,7 +40,10 @@ use hale_store::{AuditQuery, Store};
 use serde_json::json;
 
 pub use ack::{AckConfig, signed_link};
-pub use control::{AlertNotice, Control, ControlError, ControlRequest, constant_time_eq};
+pub use control::{
+    AlertNotice, Control, ControlError, ControlRequest, WebhookError, constant_time_eq,
+    parse_webhook,
+};
 pub use metrics::Metrics;
 pub use openapi::{ApiDoc, document as openapi_document};
 pub use policy_source::PolicyWrites;
