@@ -297,6 +297,51 @@ fn verify(config: &AckConfig, link: &LinkQuery) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What a signed link asks for, read back from its URL and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedLink {
+    /// The alert labels the silence matches.
+    pub labels: BTreeMap<String, String>,
+    /// How long the silence lasts, as written when the link was made.
+    pub duration: String,
+    /// Until when the link can be used (whole seconds).
+    pub expires: Timestamp,
+}
+
+/// Why a link's URL does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Not a URL, or its query lacks `l`, `d`, `e` or `s`.
+    #[error("not an acknowledgement link: {0}")]
+    Unreadable(String),
+    /// Forged, tampered with or expired.
+    #[error("{0}")]
+    Refused(String),
+    /// Genuine, but the labels inside do not decode.
+    #[error("the link's labels are unreadable")]
+    Labels,
+}
+
+/// Reads a link made by [`signed_link`] as the server does (the same query parser, the
+/// same signature and expiry check): the other half of the round trip, for tests.
+///
+/// # Errors
+/// [`LinkError`]: unreadable, refused, or labels that do not decode.
+pub fn open_link(config: &AckConfig, url: &str) -> Result<OpenedLink, LinkError> {
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e: axum::http::uri::InvalidUri| LinkError::Unreadable(e.to_string()))?;
+    let Query(link) =
+        Query::<LinkQuery>::try_from_uri(&uri).map_err(|e| LinkError::Unreadable(e.body_text()))?;
+    verify(config, &link).map_err(|ApiError(_, why)| LinkError::Refused(why))?;
+    let labels = decode_labels(&link.l).ok_or(LinkError::Labels)?;
+    Ok(OpenedLink {
+        labels,
+        duration: link.d,
+        expires: Timestamp(link.e.saturating_mul(1000)),
+    })
+}
+
 /// The link's query, every value URL-encoded: the duration is free text from the request
 /// (`1h 30m` has a space, and `&` or `#` would cut the link short).
 fn query_string(link: &LinkQuery) -> String {

@@ -39,7 +39,7 @@ use hale_core::{StatusBoard, Timestamp};
 use hale_store::{AuditQuery, Store};
 use serde_json::json;
 
-pub use ack::{AckConfig, signed_link};
+pub use ack::{AckConfig, LinkError, OpenedLink, open_link, signed_link};
 pub use control::{
     AlertNotice, Control, ControlError, ControlRequest, WebhookError, constant_time_eq,
     parse_webhook,
