@@ -2,7 +2,8 @@
 //! loopback, which forwards to a receiver in this test; a failing container's remediation
 //! episode arrives as one trace (episode, decisions, the action), the webhook the action
 //! calls carries the same trace in `traceparent`, and the audit records name the trace. A
-//! collector that is down changes nothing in healing.
+//! collector that is down changes nothing in healing. gRPC export to an `https://` endpoint
+//! goes over TLS, trusting the CA in `OTEL_EXPORTER_OTLP_CERTIFICATE`.
 
 mod common;
 
@@ -131,17 +132,84 @@ fn rotel_agent() -> String {
 
 #[test]
 fn a_remediation_episode_is_one_trace_and_the_webhook_joins_it() {
-    remediation_trace(false);
+    remediation_trace(Transport::Http);
 }
 
 #[test]
 fn traces_also_go_out_over_grpc() {
-    remediation_trace(true);
+    remediation_trace(Transport::Grpc);
 }
 
-/// Runs a failing container under `hale run` exporting over OTLP/HTTP (or gRPC) to rotel,
-/// and checks the trace that arrives.
-fn remediation_trace(grpc: bool) {
+#[test]
+fn grpc_export_to_an_https_endpoint_speaks_tls_and_trusts_the_given_ca() {
+    remediation_trace(Transport::GrpcTls);
+}
+
+/// How `hale run` reaches the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// OTLP/HTTP, plain.
+    Http,
+    /// OTLP/gRPC, plain.
+    Grpc,
+    /// OTLP/gRPC to `https://localhost`, through a TLS terminator whose self-signed
+    /// certificate hale trusts only through `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    GrpcTls,
+}
+
+/// A TLS terminator on loopback for `localhost` (ALPN h2, as gRPC needs) in front of
+/// `backend`; returns its port, the certificate's PEM, and a count of completed handshakes.
+fn tls_terminator(
+    runtime: &tokio::runtime::Runtime,
+    backend: u16,
+) -> (u16, String, Arc<std::sync::atomic::AtomicUsize>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certificate.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&handshakes);
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (port, certificate.pem(), handshakes)
+}
+
+/// Runs a failing container under `hale run` exporting over OTLP/HTTP (or gRPC, or gRPC
+/// over TLS) to rotel, and checks the trace that arrives.
+fn remediation_trace(transport: Transport) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (receiver_port, spans) = receiver(&runtime);
     let (base, received) = common::recorder(&runtime, 200);
@@ -182,23 +250,32 @@ fn remediation_trace(grpc: bool) {
             "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 1s, webhook: {{url: \"{hook}\", retries: 0}}}}]\n    cooldown: 1s\n  notify: [{{notifier: team, on: [Remediating]}}]\n---\napiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook: {{url: \"{notify}\"}}\n"
         ),
     ));
-    let (endpoint, protocol) = if grpc {
-        (format!("http://127.0.0.1:{grpc_port}"), "grpc")
-    } else {
-        (
+    let mut handshakes = None;
+    let ca_file = workspace.root().join("collector-ca.pem");
+    let (endpoint, protocol) = match transport {
+        Transport::Http => (
             format!("http://127.0.0.1:{collector_port}"),
             "http/protobuf",
-        )
+        ),
+        Transport::Grpc => (format!("http://127.0.0.1:{grpc_port}"), "grpc"),
+        Transport::GrpcTls => {
+            let (port, pem, count) = tls_terminator(&runtime, grpc_port);
+            std::fs::write(&ca_file, pem).unwrap();
+            handshakes = Some(count);
+            (format!("https://localhost:{port}"), "grpc")
+        }
     };
-    let hale = workspace.start(
-        &[],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
-            ("OTEL_SERVICE_NAME", "hale-under-test"),
-        ],
-    );
+    let ca = ca_file.display().to_string();
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ("OTEL_SERVICE_NAME", "hale-under-test"),
+    ];
+    if transport == Transport::GrpcTls {
+        env.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()));
+    }
+    let hale = workspace.start(&[], &env);
     docker.run("web", HEALTH, NEVER_HEALTHY);
     let name = docker.name("web");
     // One webhook, then the ladder is exhausted: quarantined, which closes the episode.
@@ -236,6 +313,10 @@ fn remediation_trace(grpc: bool) {
         "the episode is the root: {episode:?}"
     );
     assert_eq!(episode.attributes["hale.policy"], "otel");
+    if let Some(handshakes) = &handshakes {
+        // The terminator speaks only TLS: spans through it went over a verified session.
+        assert!(handshakes.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    }
     assert_eq!(
         action.parent, episode.id,
         "the action is a child of the episode"

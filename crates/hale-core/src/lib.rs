@@ -15,6 +15,7 @@ mod probe;
 mod retry;
 mod retry_after;
 mod status;
+mod template;
 mod time;
 mod trace;
 mod wiring;
@@ -45,6 +46,7 @@ pub use status::{
     Condition, ConditionStatus, ControllerStatus, PolicyStatus, ProbeSummary, RejectedFile,
     StatusBoard, TARGET_STATES, TargetStatus, UnselectedContainer,
 };
+pub use template::{fill_template, fill_template_with};
 pub use time::{SinceError, Timestamp, unix_nanos};
 pub use trace::continue_trace;
 pub use wiring::{LatestPort, Mailbox, OutputPort};
@@ -60,27 +62,4 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     // Errors carry URLs and sometimes values; none leaves the process unredacted.
     redact::redact(&message).into_owned()
-}
-
-/// Fills `{{name}}` placeholders in a body template with `values`. Inside a JSON template
-/// (one starting with `{` or `[`) the values are JSON-escaped, so a quote in a reason
-/// cannot break the document. Longer names are filled first (`{{target_id}}` before
-/// `{{target}}`).
-pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
-    let json = template.trim_start().starts_with(['{', '[']);
-    let escape = |value: &str| {
-        if json {
-            let quoted = serde_json::to_string(value).unwrap_or_default();
-            quoted[1..quoted.len() - 1].to_owned()
-        } else {
-            value.to_owned()
-        }
-    };
-    let mut ordered: Vec<&(&str, &str)> = values.iter().collect();
-    ordered.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
-    ordered
-        .into_iter()
-        .fold(template.to_owned(), |text, (name, value)| {
-            text.replace(&format!("{{{{{name}}}}}"), &escape(value))
-        })
 }

@@ -54,20 +54,30 @@ impl Timestamp {
         if let Ok(ago) = text.parse::<hale_policy::Duration>() {
             return Ok(Self::now().minus(ago.as_std()));
         }
-        humantime::parse_rfc3339_weak(text)
-            .map(Self::from)
-            .map_err(|_| SinceError(text.to_owned()))
+        Self::parse_instant(text).ok_or_else(|| SinceError(text.to_owned()))
     }
 
-    /// Parses Docker's RFC 3339 timestamps (`2026-11-23T01:02:03.456789Z`); Docker's "zero"
+    /// An RFC 3339 instant with its offset (`Z`, `+02:00`, `-05:30`), or, failing that, one
+    /// without an offset (`2026-11-23 10:00:00`, read as UTC). Instants before the epoch
+    /// are the epoch, as with [`From<SystemTime>`].
+    fn parse_instant(text: &str) -> Option<Self> {
+        if let Ok(instant) =
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        {
+            let millis = instant.unix_timestamp_nanos() / 1_000_000;
+            return Some(Self(u64::try_from(millis).unwrap_or(0)));
+        }
+        humantime::parse_rfc3339_weak(text).ok().map(Self::from)
+    }
+
+    /// Parses Docker's RFC 3339 timestamps (`2026-11-23T01:02:03.456789Z`, or with an
+    /// offset: `2026-11-23T03:02:03.456789+02:00` is the same instant); Docker's "zero"
     /// time (`0001-01-01T00:00:00Z`) and unparsable input give `None`.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         if text.starts_with("0001-") {
             return None;
         }
-        humantime::parse_rfc3339_weak(text.trim_end_matches('Z').split('+').next()?)
-            .ok()
-            .map(Self::from)
+        Self::parse_instant(text)
     }
 }
 
@@ -114,6 +124,29 @@ mod tests {
         let parsed = Timestamp::parse_rfc3339("2026-11-23T01:02:03.456789012Z").unwrap();
         assert_eq!(parsed.to_string(), "2026-11-23T01:02:03.456Z");
         assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn offsets_name_the_same_instant_as_utc() {
+        let utc = Timestamp::parse_rfc3339("2026-11-23T01:02:03.456Z").unwrap();
+        for text in [
+            "2026-11-23T03:02:03.456+02:00",
+            "2026-11-22T19:32:03.456-05:30",
+            "2026-11-23T01:02:03.456+00:00",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(text), Some(utc), "{text}");
+            assert_eq!(Timestamp::parse_since(text), Ok(utc), "{text}");
+        }
+    }
+
+    #[test]
+    fn since_takes_offset_free_times_as_utc_and_refuses_junk() {
+        assert_eq!(
+            Timestamp::parse_since("2026-11-23 01:02:03"),
+            Ok(Timestamp::parse_rfc3339("2026-11-23T01:02:03Z").unwrap())
+        );
+        assert!(Timestamp::parse_since("yesterday").is_err());
+        assert_eq!(Timestamp::parse_rfc3339("2026-11-23T01:02:03+25:00"), None);
     }
 
     #[test]

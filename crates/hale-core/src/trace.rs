@@ -18,5 +18,11 @@ pub fn continue_trace(span: &tracing::Span, trace: &str, parent: &str) {
         true,
         TraceState::default(),
     );
-    span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    // Without trace export there is no OpenTelemetry layer, or the span is filtered out:
+    // nothing to join, and nothing wrong. A span already started keeps its own trace.
+    if let Err(problem) =
+        span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote))
+    {
+        tracing::trace!(%problem, "the span keeps its own trace");
+    }
 }

@@ -333,8 +333,9 @@ pub fn webhook_body(template: Option<&str>, message: &Message) -> String {
         })
         .to_string();
     };
-    // The record itself goes in as JSON, unescaped: `{{event}}` stands for a value.
-    let filled = hale_core::fill_template(
+    // The record itself goes in as JSON, unescaped: `{{event}}` stands for a value. One
+    // pass, so a reason quoting `{{event}}` (a probe body) stays text.
+    hale_core::fill_template_with(
         template,
         &[
             ("target", &target),
@@ -342,6 +343,25 @@ pub fn webhook_body(template: Option<&str>, message: &Message) -> String {
             ("reason", &message.event.reason),
             ("message", &message.text()),
         ],
-    );
-    filled.replace("{{event}}", &event)
+        &[("event", &event)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_quoting_the_event_placeholder_stays_text_in_a_json_body() {
+        let mut message = crate::test_message("hook");
+        message.event.reason = "probe body: {{event}}".to_owned();
+        let body = webhook_body(
+            Some(r#"{"why": "{{reason}}", "record": {{event}}}"#),
+            &message,
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(parsed["why"], "probe body: {{event}}");
+        assert_eq!(parsed["record"]["reason"], "probe body: {{event}}");
+    }
 }

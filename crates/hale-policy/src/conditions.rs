@@ -217,8 +217,10 @@ fn find_operator(text: &str) -> Option<(usize, Operator, usize)> {
             b'[' | b'(' => depth += 1,
             b']' | b')' => depth -= 1,
             _ if depth == 0 => {
+                // Compared as bytes: `i` may sit inside a multi-byte character (slicing
+                // the text there panicked), and an ASCII operator never matches there.
                 for (symbol, operator) in OPERATORS {
-                    if text[i..].starts_with(symbol) {
+                    if bytes[i..].starts_with(symbol.as_bytes()) {
                         return Some((i, operator, symbol.len()));
                     }
                 }
@@ -608,6 +610,15 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_before_the_operator_is_an_error_not_a_panic() {
+        // Found by the fuzz targets: the operator search sliced inside `¥`.
+        let problem = Condition::parse("¥.*{:L½8 >=any(h98w)").unwrap_err();
+        assert!(problem.message.contains("placeholder"), "{problem}");
+        let parsed = Condition::parse("[BODY].näme == ½").unwrap();
+        assert_eq!(parsed.operator, Operator::Eq);
+    }
 
     fn holds(condition: &str, observed: &Observed) -> Result<(), String> {
         observed

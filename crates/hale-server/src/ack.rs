@@ -229,9 +229,16 @@ pub fn signed_link(
         .encode(serde_json::to_vec(labels).unwrap_or_default());
     let expires = expires.0 / 1000;
     let signature = sign(&config.key, &payload(&encoded, duration, expires));
+    let link = LinkQuery {
+        l: encoded,
+        d: duration.to_owned(),
+        e: expires,
+        s: signature,
+    };
     format!(
-        "{}/api/v1/ack/link?l={encoded}&d={duration}&e={expires}&s={signature}",
-        config.public_url.trim_end_matches('/')
+        "{}/api/v1/ack/link?{}",
+        config.public_url.trim_end_matches('/'),
+        query_string(&link)
     )
 }
 
@@ -296,8 +303,60 @@ fn verify(config: &AckConfig, link: &LinkQuery) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What a signed link asks for, read back from its URL and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedLink {
+    /// The alert labels the silence matches.
+    pub labels: BTreeMap<String, String>,
+    /// How long the silence lasts, as written when the link was made.
+    pub duration: String,
+    /// Until when the link can be used (whole seconds).
+    pub expires: Timestamp,
+}
+
+/// Why a link's URL does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Not a URL, or its query lacks `l`, `d`, `e` or `s`.
+    #[error("not an acknowledgement link: {0}")]
+    Unreadable(String),
+    /// Forged, tampered with or expired.
+    #[error("{0}")]
+    Refused(String),
+    /// Genuine, but the labels inside do not decode.
+    #[error("the link's labels are unreadable")]
+    Labels,
+}
+
+/// Reads a link made by [`signed_link`] as the server does (the same query parser, the
+/// same signature and expiry check): the other half of the round trip, for tests.
+///
+/// # Errors
+/// [`LinkError`]: unreadable, refused, or labels that do not decode.
+pub fn open_link(config: &AckConfig, url: &str) -> Result<OpenedLink, LinkError> {
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e: axum::http::uri::InvalidUri| LinkError::Unreadable(e.to_string()))?;
+    let Query(link) =
+        Query::<LinkQuery>::try_from_uri(&uri).map_err(|e| LinkError::Unreadable(e.body_text()))?;
+    verify(config, &link).map_err(|ApiError(_, why)| LinkError::Refused(why))?;
+    let labels = decode_labels(&link.l).ok_or(LinkError::Labels)?;
+    Ok(OpenedLink {
+        labels,
+        duration: link.d,
+        expires: Timestamp(link.e.saturating_mul(1000)),
+    })
+}
+
+/// The link's query, every value URL-encoded: the duration is free text from the request
+/// (`1h 30m` has a space, and `&` or `#` would cut the link short).
 fn query_string(link: &LinkQuery) -> String {
-    format!("l={}&d={}&e={}&s={}", link.l, link.d, link.e, link.s)
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("l", &link.l)
+        .append_pair("d", &link.d)
+        .append_pair("e", &link.e.to_string())
+        .append_pair("s", &link.s)
+        .finish()
 }
 
 /// `GET /api/v1/ack/link?...`: a signed link, opened. It only asks for confirmation: link
@@ -317,7 +376,7 @@ pub async fn open(State(state): State<ApiState>, Query(link): Query<LinkQuery>) 
         "<!doctype html><meta charset=utf-8><title>hale: acknowledge</title>\n<p>Silence alerts matching <b>{}</b> for <b>{}</b>?</p>\n<form method=post action=\"/api/v1/ack/confirm?{}\"><button type=submit>Acknowledge</button></form>\n",
         html_escape(&matched.join(", ")),
         html_escape(&link.d),
-        query_string(&link)
+        html_escape(&query_string(&link))
     );
     (
         [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -379,5 +438,57 @@ pub async fn confirm(State(state): State<ApiState>, Query(link): Query<LinkQuery
         )
             .into_response(),
         Err(response) => response.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack_config() -> AckConfig {
+        AckConfig {
+            alertmanager: "http://127.0.0.1:9".to_owned(),
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test key"),
+            public_url: "https://hale.example/".to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// What the server reads back from a link: the query as axum's `Query` parses it.
+    fn opened(link: &str) -> LinkQuery {
+        let uri: axum::http::Uri = link.parse().expect("a link is a URI");
+        Query::<LinkQuery>::try_from_uri(&uri)
+            .expect("the server reads the link's query")
+            .0
+    }
+
+    #[test]
+    fn a_duration_with_url_syntax_round_trips_and_verifies() {
+        let config = ack_config();
+        let labels = BTreeMap::from([("alertname".to_owned(), "Down & out".to_owned())]);
+        let expires = Timestamp::now().plus(Duration::from_secs(60));
+        let link = signed_link(&config, &labels, "1h 30m&e=1#x+y", expires);
+        assert!(!link.contains(' '), "{link}");
+        let query = opened(&link);
+        assert_eq!(query.d, "1h 30m&e=1#x+y");
+        assert_eq!(query.e, expires.0 / 1000);
+        assert!(verify(&config, &query).is_ok());
+        assert_eq!(decode_labels(&query.l), Some(labels));
+    }
+
+    #[test]
+    fn the_confirm_form_carries_the_same_encoded_query() {
+        let config = ack_config();
+        let labels = BTreeMap::from([("alertname".to_owned(), "Down".to_owned())]);
+        let link = signed_link(
+            &config,
+            &labels,
+            "1h 30m",
+            Timestamp::now().plus(DEFAULT_ACK),
+        );
+        let query = opened(&link);
+        let again = opened(&format!("/api/v1/ack/confirm?{}", query_string(&query)));
+        assert_eq!(again.d, "1h 30m");
+        assert!(verify(&config, &again).is_ok());
     }
 }

@@ -195,33 +195,56 @@ pub async fn alertmanager(
     State(state): State<ApiState>,
     crate::body::LimitedBody(body): crate::body::LimitedBody,
 ) -> Response {
+    // Read here for the answer that says where the JSON is wrong; checked by the same
+    // pure rules the fuzzed parse_webhook applies.
     let webhook: Webhook = match crate::body::parse_json(&body, "an Alertmanager webhook payload") {
         Ok(webhook) => webhook,
         Err(refusal) => return refusal.into_response(),
     };
+    match check_webhook(webhook) {
+        Ok(alerts) => {
+            let count = alerts.len();
+            state.control.alerts(alerts);
+            Json(json!({ "accepted": count })).into_response()
+        }
+        Err(problem) => error(StatusCode::BAD_REQUEST, problem.to_string()),
+    }
+}
+
+/// Why a webhook body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Not JSON of the webhook's shape.
+    #[error("not an Alertmanager webhook payload: {0}")]
+    Unreadable(#[from] serde_json::Error),
+    /// A payload version other than 4.
+    #[error("unsupported webhook payload version {0:?}: hale reads version \"4\"")]
+    Version(String),
+    /// An alert neither firing nor resolved.
+    #[error("alert status {0:?} is neither \"firing\" nor \"resolved\"")]
+    Status(String),
+}
+
+/// Reads an Alertmanager webhook body (payload version 4) into its alerts: pure, so the
+/// receiver's parsing is tested (and fuzzed) without a server.
+///
+/// # Errors
+/// [`WebhookError`]: not the webhook's JSON, another version, or an unknown alert status.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<AlertNotice>, WebhookError> {
+    check_webhook(serde_json::from_slice(body)?)
+}
+
+/// The rules a parsed webhook must meet: version 4, every alert firing or resolved.
+fn check_webhook(webhook: Webhook) -> Result<Vec<AlertNotice>, WebhookError> {
     if webhook.version != "4" {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "unsupported webhook payload version {:?}: hale reads version \"4\"",
-                webhook.version
-            ),
-        );
+        return Err(WebhookError::Version(webhook.version));
     }
     if let Some(bad) = webhook
         .alerts
         .iter()
         .find(|a| a.status != "firing" && a.status != "resolved")
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "alert status {:?} is neither \"firing\" nor \"resolved\"",
-                bad.status
-            ),
-        );
+        return Err(WebhookError::Status(bad.status.clone()));
     }
-    let count = webhook.alerts.len();
-    state.control.alerts(webhook.alerts);
-    Json(json!({ "accepted": count })).into_response()
+    Ok(webhook.alerts)
 }

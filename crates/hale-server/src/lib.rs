@@ -49,9 +49,11 @@ use hale_core::{StatusBoard, Timestamp};
 use hale_store::{AuditQuery, Store};
 use serde_json::json;
 
-pub use ack::{AckConfig, signed_link};
+pub use ack::{AckConfig, LinkError, OpenedLink, open_link, signed_link};
 pub use auth::{bearer_token, tokens_match};
-pub use control::{AlertNotice, Control, ControlError, ControlRequest};
+pub use control::{
+    AlertNotice, Control, ControlError, ControlRequest, WebhookError, parse_webhook,
+};
 pub use limits::{
     ApiLimits, ControlLimiter, DEFAULT_MAX_STREAMS, Peer, RateLimited, StreamSlots,
     StreamsExhausted, TokioClock,

@@ -64,7 +64,11 @@ pub enum Command {
     /// an extra restart of a container. SIGINT/SIGTERM stop it cleanly: running actions
     /// finish (or are recorded as interrupted after --shutdown-grace). The API (--listen)
     /// serves status to `hale get` and `hale describe`. Traces go to an OTLP collector when
-    /// OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP/HTTP; the other OTEL_* variables apply).
+    /// OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP/HTTP, or gRPC with
+    /// OTEL_EXPORTER_OTLP_PROTOCOL=grpc, over TLS to an https:// endpoint trusting
+    /// OTEL_EXPORTER_OTLP_CERTIFICATE; OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none
+    /// turn export off, OTEL_PROPAGATORS picks what webhooks receive; the other OTEL_*
+    /// variables apply).
     #[command(
         after_help = "Examples:\n  hale run\n  hale run --policies /etc/hale/policies --state-dir /var/lib/hale\n  \
 hale run --dry-run --log-format json\n  RUST_LOG=hale=debug hale run"
@@ -576,8 +580,9 @@ pub struct EventsArgs {
     /// that is neither is an error, not an empty answer.
     #[arg(long)]
     pub kind: Vec<String>,
-    /// Only records newer than this: a duration ("1h") or an RFC 3339 time. With
-    /// --follow, those are printed first.
+    /// Only records newer than this: a duration ("1h") or an RFC 3339 time, with its
+    /// offset ("2026-11-23T10:00:00Z", "2026-11-23T12:00:00+02:00"). With --follow, those
+    /// are printed first.
     #[arg(long, value_name = "WHEN", value_parser = since)]
     pub since: Option<String>,
     /// At most this many (the newest); default 50. With --follow, the last N are printed
