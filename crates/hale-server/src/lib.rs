@@ -33,8 +33,8 @@ mod limits;
 mod metrics;
 mod openapi;
 mod policy_source;
-mod tls;
 mod redaction;
+mod tls;
 mod ui;
 
 use std::net::SocketAddr;

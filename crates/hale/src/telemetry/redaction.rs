@@ -62,4 +62,3 @@ impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
 pub(super) fn redacted_stderr() -> RedactingWriter<std::io::Stderr> {
     RedactingWriter(std::io::stderr())
 }
-
