@@ -450,7 +450,7 @@ mod tests {
             alertmanager: "http://127.0.0.1:9".to_owned(),
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test key"),
             public_url: "https://hale.example/".to_owned(),
-            http: reqwest::Client::new(),
+            http: hale_core::http_client::ClientCache::new().system(),
         }
     }
 

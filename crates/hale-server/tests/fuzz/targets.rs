@@ -105,7 +105,7 @@ fn ack_config() -> &'static AckConfig {
         alertmanager: "http://127.0.0.1:9".to_owned(),
         key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"fuzz key"),
         public_url: "https://hale.example:8443/".to_owned(),
-        http: reqwest::Client::new(),
+        http: hale_core::http_client::ClientCache::new().system(),
     })
 }
 
