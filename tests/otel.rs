@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{HEALTH, NEVER_HEALTHY, Service, TestDocker, Workspace, free_port, hale_events};
+use common::otlp::{gunzip, start_rotel};
+use common::{HEALTH, NEVER_HEALTHY, TestDocker, Workspace, hale_events};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 
@@ -29,19 +30,6 @@ struct Span {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Decompresses with the system's gzip (no compression crate is in the tree).
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("gzip")
-        .arg("-dc")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip runs");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    child.wait_with_output().unwrap().stdout
 }
 
 /// An OTLP/HTTP receiver: decodes every export into spans.
@@ -111,23 +99,6 @@ fn receiver(runtime: &tokio::runtime::Runtime) -> (u16, Arc<Mutex<Vec<Span>>>) {
     let port = listener.local_addr().unwrap().port();
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
     (port, spans)
-}
-
-/// rotel's collector binary, installed by `pip install rotel`.
-fn rotel_agent() -> String {
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
-        ])
-        .output()
-        .expect("python3 runs");
-    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    assert!(
-        output.status.success() && std::path::Path::new(&path).exists(),
-        "the trace test needs the rotel collector: `pip install rotel` (.ci/run does)"
-    );
-    path
 }
 
 #[test]
@@ -214,33 +185,8 @@ fn remediation_trace(transport: Transport) {
     let (receiver_port, spans) = receiver(&runtime);
     let (base, received) = common::recorder(&runtime, 200);
     let hook = format!("{base}/redeploy");
-    let collector_port = free_port();
-    let grpc_port = free_port();
-    let _rotel = Service(
-        std::process::Command::new(rotel_agent())
-            .args([
-                "start",
-                "--otlp-http-endpoint",
-                &format!("127.0.0.1:{collector_port}"),
-                "--otlp-grpc-endpoint",
-                &format!("127.0.0.1:{grpc_port}"),
-                "--exporter",
-                "otlp",
-                "--otlp-exporter-endpoint",
-                &format!("http://127.0.0.1:{receiver_port}"),
-                "--otlp-exporter-protocol",
-                "http",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("rotel starts"),
-    );
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", collector_port)).is_err() {
-        assert!(Instant::now() < deadline, "rotel did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let rotel = start_rotel(receiver_port);
+    let (collector_port, grpc_port) = (rotel.http_port, rotel.grpc_port);
 
     let docker = TestDocker::new("otel");
     let notify = format!("{base}/notify");

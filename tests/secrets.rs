@@ -11,23 +11,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{HEALTH, NEVER_HEALTHY, Service, TestDocker, Workspace, free_port, hale_events, http};
+use common::otlp::{gunzip, start_rotel};
+use common::{HEALTH, NEVER_HEALTHY, TestDocker, Workspace, free_port, hale_events, http};
 use hale_fakes::{APP_UUID, FakeCoolify};
 
 const WAIT: Duration = Duration::from_secs(40);
-
-/// Decompresses with the system's gzip (no compression crate is in the tree).
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("gzip")
-        .arg("-dc")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip runs");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    child.wait_with_output().unwrap().stdout
-}
 
 /// An OTLP/HTTP receiver keeping every export's raw protobuf (strings are UTF-8 in it, so
 /// a byte search finds any attribute value).
@@ -62,56 +50,6 @@ fn receiver(runtime: &tokio::runtime::Runtime) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>
     (port, exports)
 }
 
-/// rotel's collector binary, installed by `pip install rotel`.
-fn rotel_agent() -> String {
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
-        ])
-        .output()
-        .expect("python3 runs");
-    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    assert!(
-        output.status.success() && std::path::Path::new(&path).exists(),
-        "the secrets test needs the rotel collector: `pip install rotel` (.ci/run does)"
-    );
-    path
-}
-
-/// Starts rotel on loopback forwarding to `receiver_port`; returns it and its OTLP/HTTP
-/// endpoint.
-fn rotel(receiver_port: u16) -> (Service, String) {
-    let collector_port = free_port();
-    let grpc_port = free_port();
-    let service = Service(
-        std::process::Command::new(rotel_agent())
-            .args([
-                "start",
-                "--otlp-http-endpoint",
-                &format!("127.0.0.1:{collector_port}"),
-                "--otlp-grpc-endpoint",
-                &format!("127.0.0.1:{grpc_port}"),
-                "--exporter",
-                "otlp",
-                "--otlp-exporter-endpoint",
-                &format!("http://127.0.0.1:{receiver_port}"),
-                "--otlp-exporter-protocol",
-                "http",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("rotel starts"),
-    );
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", collector_port)).is_err() {
-        assert!(Instant::now() < deadline, "rotel did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (service, format!("http://127.0.0.1:{collector_port}"))
-}
-
 /// Fails the test, naming the channel, when `text` holds `secret`.
 fn assert_clean(channel: &str, text: &str, secret: &str) {
     if let Some(at) = text.find(secret) {
@@ -144,7 +82,8 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
     let (failing_base, hook_calls) = common::recorder(&runtime, 500);
     let (notify_base, notifications) = common::recorder(&runtime, 200);
     let (receiver_port, exports) = receiver(&runtime);
-    let (_rotel, otlp) = rotel(receiver_port);
+    let rotel = start_rotel(receiver_port);
+    let otlp = format!("http://127.0.0.1:{}", rotel.http_port);
     let coolify = runtime.block_on(FakeCoolify::start());
     coolify.add_token(&secret, &["root"], true);
 

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod otlp;
 pub mod redis_server;
 
 use std::io::{BufRead, BufReader};
