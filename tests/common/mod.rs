@@ -7,8 +7,16 @@
 
 #![allow(dead_code)]
 
+mod alertmanager;
 pub mod otlp;
+mod recorder;
 pub mod redis_server;
+
+// Each test binary uses its own part of the harness.
+#[allow(unused_imports)]
+pub use alertmanager::alertmanager;
+#[allow(unused_imports)]
+pub use recorder::{Recorded, recorder};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -776,76 +784,4 @@ pub fn wait_http_ok(url: &str, timeout: Duration) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// One request a [`recorder`] received.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    /// The request path, e.g. `/hook`.
-    pub path: String,
-    /// Its headers.
-    pub headers: axum::http::HeaderMap,
-    /// Its body.
-    pub body: String,
-}
-
-/// A loopback HTTP server that records every POST (any path) and answers `status`; returns
-/// its base URL and what it received. Serves on `runtime` until the runtime is dropped.
-pub fn recorder(
-    runtime: &tokio::runtime::Runtime,
-    status: u16,
-) -> (String, Arc<Mutex<Vec<Recorded>>>) {
-    let received: Arc<Mutex<Vec<Recorded>>> = Arc::default();
-    let store = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/{*path}",
-        axum::routing::post(
-            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
-                let store = Arc::clone(&store);
-                async move {
-                    store.lock().unwrap().push(Recorded {
-                        path: uri.path().to_owned(),
-                        headers,
-                        body,
-                    });
-                    axum::http::StatusCode::from_u16(status).unwrap()
-                }
-            },
-        ),
-    );
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
-/// Starts Alertmanager on loopback `port`, sending every alert to hale's webhook (with
-/// the token) after 1 s; returns it and its URL.
-pub fn alertmanager(dir: &Path, port: u16, hale_api: &str, token_path: &Path) -> (Service, String) {
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "route:\n  receiver: hale\n  group_by: ['...']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hale\n  webhook_configs:\n  - url: {hale_api}/api/v1/alertmanager\n    send_resolved: true\n    http_config:\n      authorization:\n        type: Bearer\n        credentials_file: {}\n",
-            token_path.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("am-data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect(
-            "the tests need Alertmanager: `apt-get install prometheus-alertmanager` (.ci/run does)",
-        );
-    let url = format!("http://127.0.0.1:{port}");
-    let service = Service(child);
-    wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(40));
-    (service, url)
 }
