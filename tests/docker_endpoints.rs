@@ -99,6 +99,21 @@ fn hale_heals_a_container_on_a_tls_daemon_found_through_docker_host() {
     assert!(hale.stop().success());
 }
 
+/// A `DOCKER_CERT_PATH` directory at `dir` that trusts `ca_from`'s CA and shows
+/// `cert_from`'s client certificate and key: trust and identity from different sources.
+fn mixed_cert_dir(
+    dir: &Path,
+    ca_from: &TlsMaterial,
+    cert_from: &TlsMaterial,
+) -> std::path::PathBuf {
+    std::fs::create_dir(dir).unwrap();
+    std::fs::copy(ca_from.client_dir().join("ca.pem"), dir.join("ca.pem")).unwrap();
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(cert_from.client_dir().join(file), dir.join(file)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
 /// Runs `hale run` in `daemon`'s namespace with `env` until it exits; returns (exit code,
 /// stderr). Fails the test if it is still running after a minute.
 fn run_until_exit(daemon: &Dockerd, env: &[(&str, &str)]) -> (i32, String) {
@@ -145,12 +160,7 @@ fn a_tls_daemon_is_refused_with_a_clear_error_when_the_trust_is_wrong() {
 
     // A CA that did not sign the daemon's certificate (hale's own certificate is good).
     let other = TlsMaterial::generate(&certs.path().join("other"));
-    let wrong_ca = certs.path().join("wrong-ca");
-    std::fs::create_dir(&wrong_ca).unwrap();
-    std::fs::copy(other.client_dir().join("ca.pem"), wrong_ca.join("ca.pem")).unwrap();
-    for file in ["cert.pem", "key.pem"] {
-        std::fs::copy(tls.client_dir().join(file), wrong_ca.join(file)).unwrap();
-    }
+    let wrong_ca = mixed_cert_dir(&certs.path().join("wrong-ca"), &other, &tls);
     let env = tls_env(&wrong_ca);
     let (code, log) = run_until_exit(&daemon, &as_refs(&env));
     assert_eq!(code, 1, "{log}");
@@ -165,12 +175,7 @@ fn a_tls_daemon_is_refused_with_a_clear_error_when_the_trust_is_wrong() {
     );
 
     // hale's certificate from a CA the daemon does not trust (the daemon's CA is right).
-    let stranger = certs.path().join("stranger");
-    std::fs::create_dir(&stranger).unwrap();
-    std::fs::copy(tls.client_dir().join("ca.pem"), stranger.join("ca.pem")).unwrap();
-    for file in ["cert.pem", "key.pem"] {
-        std::fs::copy(other.client_dir().join(file), stranger.join(file)).unwrap();
-    }
+    let stranger = mixed_cert_dir(&certs.path().join("stranger"), &tls, &other);
     let env = tls_env(&stranger);
     let (code, log) = run_until_exit(&daemon, &as_refs(&env));
     assert_eq!(code, 1, "{log}");
