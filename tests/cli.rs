@@ -190,7 +190,7 @@ fn explain_of_an_unknown_field_lists_the_real_ones_and_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "hale explain: field \"probs\" does not exist in spec (fields: selector, sites, probes, alerts, remediation, mode, notify)\n"
+        "hale explain: field \"probs\" does not exist in spec (fields: selector, sites, probes, alerts, remediation, mode, notify, scope, identityLabel)\n"
     );
 }
 

@@ -9,23 +9,23 @@
 //!   scripts so that no read-modify-write race between nodes exists;
 //! - [`keeper`]: the task that keeps a node's leases renewed and publishes what it may act
 //!   on, without the reconciler ever waiting on Redis;
-//! - [`budget`]: `maxConcurrent`, the fleet-wide number of replicas of a service being
-//!   remediated at once;
+//! - [`rails`]: the cooldown, quarantine and `maxConcurrent` that the replicas of a
+//!   `scope: Fleet` service share across nodes;
 //! - [`fleet_audit`]: every node's audit records in one capped Redis stream, delivered
 //!   exactly once;
 //! - [`connection`]: the one bounded, reconnecting connection they all share.
 
-pub mod budget;
 pub mod connection;
 pub mod fleet_audit;
 pub mod keeper;
 pub mod lease;
+pub mod rails;
 pub mod redis_leases;
 mod scripts;
 
-pub use budget::RemediationBudget;
 pub use connection::{FleetConnection, FleetError};
 pub use fleet_audit::{FleetAudit, FleetRecord};
 pub use keeper::{KeeperEvent, KeeperHandle, spawn_keeper};
 pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError};
+pub use rails::{FleetRails, RailsAnswer, RemediationClaim};
 pub use redis_leases::{LeaseGrant, RedisLeases};

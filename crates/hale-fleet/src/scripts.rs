@@ -94,30 +94,43 @@ return appended
     )
 });
 
-/// Takes a place in a fleet-wide remediation budget (`maxConcurrent`).
+/// Lets one fleet-scoped remediation begin, or says what holds it.
 ///
-/// KEYS[1]: a sorted set of holders scored by when their place expires (Redis' own clock,
-/// so the nodes' clocks need not agree). ARGV[1]: the holder (node and target), ARGV[2]:
-/// the budget, ARGV[3]: how long the place lasts in milliseconds (longer than the action's
-/// timeout, so a node that dies mid-action frees its place by itself). Expired places are
-/// dropped first; a holder that has a place keeps it (renewed); otherwise a place is taken
-/// if one is free. Answers 1 when the holder has a place now, else 0.
-pub(crate) static TAKE_PLACE: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS[1]: the service's places, a sorted set of holders scored by when their place
+/// expires (Redis' own clock, so the nodes' clocks need not agree); KEYS[2]: its shared
+/// cooldown (value: the holder that started it); KEYS[3]: its quarantine (value: the
+/// replica that kept failing). ARGV[1]: the holder (node and target), ARGV[2]:
+/// `maxConcurrent` (0: no budget), ARGV[3]: how long a place lasts in milliseconds,
+/// ARGV[4]: the cooldown in milliseconds. Answers `{verdict, who, milliseconds}`:
+/// `quarantined` (who, time left or -1), `cooling` (who started it, time left), `busy`
+/// (the holders, space-separated, and the time until the first place expires), or `go`
+/// after taking the place and starting the cooldown.
+pub(crate) static BEGIN_REMEDIATION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local expires = now + tonumber(ARGV[3])
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], expires, ARGV[1])
-  return 1
+local holder, max, hold, cooldown = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local quarantined = redis.call('GET', KEYS[3])
+if quarantined then
+  return {'quarantined', quarantined, redis.call('PTTL', KEYS[3])}
 end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], expires, ARGV[1])
-  return 1
+local cooling = redis.call('GET', KEYS[2])
+if cooling and cooling ~= holder then
+  return {'cooling', cooling, redis.call('PTTL', KEYS[2])}
 end
-return 0
+if max > 0 then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if not redis.call('ZSCORE', KEYS[1], holder) and redis.call('ZCARD', KEYS[1]) >= max then
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {'busy', table.concat(redis.call('ZRANGE', KEYS[1], 0, -1), ' '), tonumber(first[2]) - now}
+  end
+  redis.call('ZADD', KEYS[1], now + hold, holder)
+end
+if cooldown > 0 then
+  redis.call('SET', KEYS[2], holder, 'PX', cooldown)
+end
+return {'go', '', 0}
 ",
     )
 });

@@ -1,12 +1,12 @@
 //! The fleet's shared rails and audit trail against a real `redis-server`: the
-//! `maxConcurrent` budget, and audit records delivered exactly once from several nodes.
+//! `maxConcurrent` budget, the shared cooldown and quarantine, and audit records delivered exactly once from several nodes.
 
 #[path = "../../../tests/common/redis_server.rs"]
 mod redis_server;
 
 use std::time::Duration;
 
-use hale_fleet::{FleetAudit, FleetConnection, RemediationBudget};
+use hale_fleet::{FleetAudit, FleetConnection, FleetRails, RailsAnswer, RemediationClaim};
 use redis_server::RedisServer;
 
 async fn connect(redis: &RedisServer) -> FleetConnection {
@@ -15,32 +15,152 @@ async fn connect(redis: &RedisServer) -> FleetConnection {
         .expect("connects to the test's redis-server")
 }
 
+fn claim<'a>(identity: &'a str, holder: &'a str, max: u32, hold: Duration) -> RemediationClaim<'a> {
+    RemediationClaim {
+        identity,
+        holder,
+        max_concurrent: Some(max),
+        hold,
+        cooldown: Duration::ZERO,
+    }
+}
+
+async fn go(rails: &FleetRails, claim: &RemediationClaim<'_>) -> bool {
+    rails.begin(claim).await.unwrap() == RailsAnswer::Go
+}
+
 #[tokio::test]
 async fn max_concurrent_one_lets_one_replica_at_a_time_and_a_dead_holder_frees_its_place() {
     let redis = RedisServer::start();
-    let budget = RemediationBudget::new(connect(&redis).await, "rails1:");
+    let rails = FleetRails::new(connect(&redis).await, "rails1:");
     let hold = Duration::from_secs(30);
-    assert!(budget.take("shop/web", "a/web-1", 1, hold).await.unwrap());
-    assert!(!budget.take("shop/web", "b/web-2", 1, hold).await.unwrap());
+    assert!(go(&rails, &claim("shop/web", "a/web-1", 1, hold)).await);
+    match rails
+        .begin(&claim("shop/web", "b/web-2", 1, hold))
+        .await
+        .unwrap()
+    {
+        RailsAnswer::Busy { holders, remaining } => {
+            assert_eq!(holders, vec!["a/web-1"]);
+            assert!(
+                remaining <= hold && remaining > Duration::from_secs(20),
+                "{remaining:?}"
+            );
+        }
+        other => panic!("a second replica got past maxConcurrent 1: {other:?}"),
+    }
     // The holder asking again keeps its place; another service has its own budget.
-    assert!(budget.take("shop/web", "a/web-1", 1, hold).await.unwrap());
-    assert!(budget.take("shop/db", "b/db-1", 1, hold).await.unwrap());
-    assert_eq!(budget.holders("shop/web").await.unwrap(), vec!["a/web-1"]);
+    assert!(go(&rails, &claim("shop/web", "a/web-1", 1, hold)).await);
+    assert!(go(&rails, &claim("shop/db", "b/db-1", 1, hold)).await);
+    assert_eq!(rails.holders("shop/web").await.unwrap(), vec!["a/web-1"]);
 
-    budget.give_back("shop/web", "a/web-1").await.unwrap();
-    assert!(budget.take("shop/web", "b/web-2", 1, hold).await.unwrap());
+    rails.give_back("shop/web", "a/web-1").await.unwrap();
+    assert!(go(&rails, &claim("shop/web", "b/web-2", 1, hold)).await);
 
     // b dies mid-action: its place expires on Redis' clock and c gets it.
     let short = Duration::from_millis(300);
-    assert!(budget.take("shop/api", "b/api-2", 1, short).await.unwrap());
-    assert!(!budget.take("shop/api", "c/api-3", 1, short).await.unwrap());
+    assert!(go(&rails, &claim("shop/api", "b/api-2", 1, short)).await);
+    assert!(!go(&rails, &claim("shop/api", "c/api-3", 1, short)).await);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(budget.take("shop/api", "c/api-3", 1, short).await.unwrap());
+    assert!(go(&rails, &claim("shop/api", "c/api-3", 1, short)).await);
 
     // A budget of two admits two.
-    assert!(budget.take("shop/cache", "a/c-1", 2, hold).await.unwrap());
-    assert!(budget.take("shop/cache", "b/c-2", 2, hold).await.unwrap());
-    assert!(!budget.take("shop/cache", "c/c-3", 2, hold).await.unwrap());
+    assert!(go(&rails, &claim("shop/cache", "a/c-1", 2, hold)).await);
+    assert!(go(&rails, &claim("shop/cache", "b/c-2", 2, hold)).await);
+    assert!(!go(&rails, &claim("shop/cache", "c/c-3", 2, hold)).await);
+}
+
+#[tokio::test]
+async fn a_shared_cooldown_and_quarantine_hold_the_other_replicas() {
+    let redis = RedisServer::start();
+    let rails = FleetRails::new(connect(&redis).await, "rails3:");
+    let cooling = RemediationClaim {
+        identity: "shop/web",
+        holder: "a/web-1",
+        max_concurrent: None,
+        hold: Duration::from_secs(30),
+        cooldown: Duration::from_millis(400),
+    };
+    assert!(go(&rails, &cooling).await);
+    // The replica that started the cooldown is not held by it (its own cooldown rules).
+    assert!(go(&rails, &cooling).await);
+    let other = RemediationClaim {
+        holder: "b/web-2",
+        ..cooling.clone()
+    };
+    match rails.begin(&other).await.unwrap() {
+        RailsAnswer::CoolingDown { by, remaining } => {
+            assert_eq!(by, "a/web-1");
+            assert!(remaining <= Duration::from_millis(400), "{remaining:?}");
+        }
+        answer => panic!("the shared cooldown did not hold another replica: {answer:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        go(&rails, &other).await,
+        "the cooldown ran out, the next replica may go"
+    );
+
+    rails.quarantine("shop/web", "b/web-2", None).await.unwrap();
+    for holder in ["a/web-1", "b/web-2", "c/web-3"] {
+        let answer = rails
+            .begin(&RemediationClaim {
+                holder,
+                cooldown: Duration::ZERO,
+                ..cooling.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            RailsAnswer::Quarantined {
+                by: "b/web-2".to_owned(),
+                remaining: None
+            }
+        );
+    }
+    rails.release("shop/web").await.unwrap();
+    // b's cooldown (started when it went above) has run out too by now.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(
+        go(
+            &rails,
+            &RemediationClaim {
+                holder: "c/web-3",
+                ..cooling.clone()
+            }
+        )
+        .await
+    );
+    // A quarantine with releaseAfter ends by itself.
+    rails
+        .quarantine("shop/db", "a/db-1", Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        rails
+            .begin(&RemediationClaim {
+                identity: "shop/db",
+                ..cooling.clone()
+            })
+            .await
+            .unwrap(),
+        RailsAnswer::Quarantined {
+            remaining: Some(_),
+            ..
+        }
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        go(
+            &rails,
+            &RemediationClaim {
+                identity: "shop/db",
+                ..cooling.clone()
+            }
+        )
+        .await
+    );
 }
 
 #[tokio::test]

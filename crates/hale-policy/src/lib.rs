@@ -27,6 +27,7 @@ mod policy;
 pub mod redact;
 mod reload;
 pub mod schema;
+mod scope;
 mod secret;
 mod selector;
 mod tls;
@@ -53,6 +54,7 @@ pub use policy::{
     Remediation, Scheme, Site, Step, TcpSocketProbe, WebhookAction, WebhookMethod,
 };
 pub use reload::{LastKnownGood, ReloadSummary};
+pub use scope::{COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, Scope, replica_identity};
 pub use secret::{SecretError, SecretRef, url_or_secret};
 pub use selector::{
     ComposeSelector, LabelSelector, LabelSelectorRequirement, SelectorExclude, SelectorOperator,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::duration::Duration;
 use crate::max_unhealthy::MaxUnhealthy;
 use crate::meta::ObjectMeta;
+use crate::scope::Scope;
 use crate::secret::SecretRef;
 use crate::selector::LabelSelector;
 use crate::tls::TlsTrust;
@@ -59,6 +60,14 @@ pub struct HealPolicySpec {
     /// Who hears about what, by `Notifier` name. Default: nobody.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<NotifyRoute>,
+    /// `Host` keeps the rails per host; `Fleet` shares them among a service's replicas on
+    /// every node of `hale run --fleet`. Default: `Host`.
+    #[serde(default, skip_serializing_if = "Scope::is_host")]
+    pub scope: Scope,
+    /// With `scope: Fleet`, the label whose value names the service a container is a
+    /// replica of. Default: its Compose project and service, else its container name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_label: Option<String>,
 }
 
 /// An HTTP target that is not a local container.
@@ -481,6 +490,11 @@ pub struct Remediation {
     /// Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unhealthy: Option<MaxUnhealthy>,
+    /// With `scope: Fleet`, at most this many replicas of a service are being remediated
+    /// at once across the fleet, from the action until the replica is seen healthy again:
+    /// heals roll, they never take every replica down together. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
     /// Stop acting on a target that keeps failing. Default: after 5 remediations within 1h.
     #[serde(default)]
     pub quarantine: Quarantine,
@@ -505,6 +519,7 @@ impl Default for Remediation {
             cooldown: default_cooldown(),
             backoff: Backoff::default(),
             max_unhealthy: None,
+            max_concurrent: None,
             quarantine: Quarantine::default(),
             stable_period: default_stable_period(),
         }

@@ -94,8 +94,9 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// The Compose labels Docker Compose sets on the containers it starts.
-const COMPOSE_PROJECT: &str = "com.docker.compose.project";
-const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+use crate::scope::{
+    COMPOSE_PROJECT_LABEL as COMPOSE_PROJECT, COMPOSE_SERVICE_LABEL as COMPOSE_SERVICE,
+};
 
 /// One set-based requirement, e.g. `{key: env, operator: In, values: [prod]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

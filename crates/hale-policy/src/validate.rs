@@ -17,6 +17,7 @@ mod alerts;
 mod email;
 mod host;
 mod notifier;
+mod scope;
 
 /// A diagnostic and the document it condemns (errors reject their whole document).
 pub(crate) struct Finding {
@@ -313,6 +314,7 @@ fn check_policy(c: &mut Checker<'_, HealPolicy>, policy: &HealPolicy, notifiers:
     alerts::check_alerts(c, spec, &site_names);
 
     check_remediation(c, policy);
+    scope::check_scope(c, policy);
 
     for (i, route) in spec.notify.iter().enumerate() {
         if !notifiers.contains(route.notifier.as_str()) {

@@ -99,6 +99,6 @@ fn explain_finds_nested_fields_through_lists_and_reports_unknown_ones() {
     let error = hale_policy::schema::explain("healpolicy.spec.remedation").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "field \"remedation\" does not exist in spec (fields: selector, sites, probes, alerts, remediation, mode, notify)"
+        "field \"remedation\" does not exist in spec (fields: selector, sites, probes, alerts, remediation, mode, notify, scope, identityLabel)"
     );
 }

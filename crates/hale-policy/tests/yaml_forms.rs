@@ -94,7 +94,7 @@ fn what_was_refused_before_is_still_refused_with_a_position() {
     assert_eq!(
         refused(&format!("{HEADER}{spec}  moed: DryRun\n")),
         [
-            "policies/web.yaml:6:3: spec.moed: unknown field `moed`, expected one of `selector`, `sites`, `probes`, `alerts`, `remediation`, `mode`, `notify` (fields are case-sensitive; see `hale explain`)"
+            "policies/web.yaml:6:3: spec.moed: unknown field `moed`, expected one of `selector`, `sites`, `probes`, `alerts`, `remediation`, `mode`, `notify`, `scope`, `identityLabel` (fields are case-sensitive; see `hale explain`)"
         ]
     );
     let tab = refused(&format!("{HEADER}spec:\n\tselector: {{}}\n"));

@@ -24,6 +24,8 @@ pub struct PlannedAction {
     pub prune: Option<hale_policy::PruneAction>,
     /// Why the action is taken, for webhook bodies.
     pub reason: String,
+    /// The ladder before this decision, put back if the action is held before it runs.
+    pub before: crate::held::LadderBefore,
 }
 
 /// How an action ended, with the detail for the audit record.
@@ -36,6 +38,16 @@ pub enum ActionResult {
     Skipped(String),
     /// It failed; hale tries again or escalates when the step's wait is over.
     Failed(String),
+    /// It was not run: the fleet holds it (another replica of the service is being
+    /// remediated, the shared cooldown or quarantine holds, the fleet store does not
+    /// answer, or this node's lease ended). The decision is taken back, as if never made,
+    /// and the target is looked at again after `retry_in`.
+    Held {
+        /// What holds it, in words.
+        reason: String,
+        /// When to ask again.
+        retry_in: Duration,
+    },
     /// An operator stopped the container while hale's action ran: hale left it stopped.
     /// The operator's hand wins; the episode ends.
     OperatorStopped(String),

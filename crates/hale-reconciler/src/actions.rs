@@ -11,6 +11,7 @@ use crate::action::{ActionOutcome, ActionResult, PlannedAction};
 use crate::assess::ProbeTrack;
 use crate::episodes::link;
 use crate::executor::execute;
+use crate::fleet_rails::RailsCheck;
 use crate::persist::target_ref;
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
@@ -42,6 +43,8 @@ pub(crate) fn start_action(
     let fence = state.args.fleet.as_ref().and_then(|gate| {
         crate::fleet::lease_subject(&key.0, &target.name).map(|subject| gate.fence(subject))
     });
+    // `scope: Fleet`: the rails the service's replicas share, asked right after the fence.
+    let rails = rails_of(state, &key, &planned);
     // What this step decided (the in-flight mark above all) goes to the writer before
     // the task waits for it to be durable.
     state.effects.apply(&state.args.writer, &state.args.status);
@@ -60,7 +63,7 @@ pub(crate) fn start_action(
             let span = tracing::Span::current();
             let outcome = match writer.sync().await {
                 // The fencing check comes last, as close to the action as it can be.
-                Ok(()) => match refused_by(fence.as_ref()).await {
+                Ok(()) => match held_by(fence.as_ref(), rails.as_ref()).await {
                     Some(result) => ActionOutcome {
                         result,
                         duration: Duration::ZERO,
@@ -100,10 +103,37 @@ pub(crate) fn start_action(
     state.running.insert(key, handle);
 }
 
-/// What to record instead of acting when fleet mode's fencing check refuses the action.
-async fn refused_by(fence: Option<&crate::fleet::Fence>) -> Option<ActionResult> {
-    match fence {
-        Some(fence) => fence.check().await,
+/// The fleet rails `planned` must pass, when its target is a replica of a `scope: Fleet`
+/// service and this node runs in fleet mode.
+fn rails_of(
+    state: &ReconcilerState,
+    key: &(String, String),
+    planned: &PlannedAction,
+) -> Option<RailsCheck> {
+    let gate = state.args.fleet.as_ref()?;
+    let policy = state
+        .args
+        .policies
+        .iter()
+        .find(|p| p.metadata.name == key.0)?;
+    let container = state.containers.values().find(|c| c.name == key.1)?;
+    let replica = crate::fleet_rails::replica_of(Some(gate), policy, container)?;
+    Some(RailsCheck::new(gate, replica, policy, planned))
+}
+
+/// What to record instead of acting when fleet mode's fencing check or the fleet's rails
+/// hold the action.
+async fn held_by(
+    fence: Option<&crate::fleet::Fence>,
+    rails: Option<&RailsCheck>,
+) -> Option<ActionResult> {
+    if let Some(fence) = fence
+        && let Some(held) = fence.check().await
+    {
+        return Some(held);
+    }
+    match rails {
+        Some(rails) => rails.check().await,
         None => None,
     }
 }
@@ -125,7 +155,19 @@ pub(crate) fn finish(
     // What the action answered, carried on its result (metrics count actions by alert).
     let signal = target_state.signal.clone();
     crate::decide::finish_action(target_state, planned.action, &outcome.result, now);
-    if matches!(
+    // A held action did nothing: its decision is taken back, and the hold is said once.
+    let mut repeated_hold = false;
+    let held = if let ActionResult::Held { reason, retry_in } = &outcome.result {
+        planned.before.restore(target_state, *retry_in, now);
+        repeated_hold = target_state.reported_skip.as_deref() == Some(reason.as_str());
+        target_state.reported_skip = Some(reason.clone());
+        true
+    } else {
+        false
+    };
+    if held {
+        // Nothing touched the target: its probes' tallies stand.
+    } else if matches!(
         planned.action,
         hale_policy::Action::Restart
             | hale_policy::Action::StopStart
@@ -164,7 +206,15 @@ pub(crate) fn finish(
             "operator".to_owned(),
             format!("{detail}: the operator's stop wins, and the episode ends"),
         ),
+        ActionResult::Held { reason, .. } => (
+            HealEventKind::Skipped,
+            "held".to_owned(),
+            format!("{reason}; not an attempt, hale asks again when the hold may be over"),
+        ),
     };
+    if repeated_hold {
+        return;
+    }
     let mut event = HealEvent::new(now, kind, &key.0, Some(&target), reason);
     event.action = Some(planned.action);
     event.step = Some((planned.step, planned.attempt));
@@ -210,6 +260,7 @@ pub(crate) async fn drain(state: &mut ReconcilerState, grace: Duration) -> usize
                     coolify: None,
                     prune: None,
                     reason: String::new(),
+                    before: crate::held::LadderBefore::default(),
                 };
                 finish(state, &key, &planned, &outcome);
             }

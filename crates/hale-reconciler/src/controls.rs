@@ -38,13 +38,30 @@ pub(crate) fn release_matching(
         crate::decide::release(target_state, now);
         state.effects.persist(&key, target_state);
         let reference = target_ref(&state.containers, &key.1);
-        state.effects.record(HealEvent::new(
+        let event = HealEvent::new(
             now,
             HealEventKind::Released,
             &key.0,
             Some(&reference),
             "released by an operator; the next failure starts the ladder again",
-        ));
+        );
+        // A fleet-scoped service's quarantine is released on every node.
+        if let Some(policy) = state
+            .args
+            .policies
+            .iter()
+            .find(|p| p.metadata.name == key.0)
+            && let Some(container) = state.containers.values().find(|c| c.name == key.1)
+        {
+            crate::fleet_rails::share_outcome(
+                state.args.fleet.as_ref(),
+                policy,
+                container,
+                std::slice::from_ref(&event),
+                None,
+            );
+        }
+        state.effects.record(event);
         released.push(key.0);
     }
     Ok(released)

@@ -532,6 +532,7 @@ fn decide_on_ladder(
     }
 
     let step = &steps[state.step];
+    let before = crate::held::LadderBefore::of(state);
     state.attempts_in_step += 1;
     state.action_times.push(now);
     state.last_action = Some(step.action);
@@ -568,6 +569,7 @@ fn decide_on_ladder(
         prune: (step.action == hale_policy::Action::Prune)
             .then(|| step.prune.clone().unwrap_or_default()),
         reason: format!("probe {} failed: {}", failure.probe, failure.signal),
+        before,
     };
     let verb = hale_core::action_name(step.action);
     let mut record = event(
@@ -723,6 +725,8 @@ pub fn finish_action(
     state.in_flight = false;
     state.last_action_failed = matches!(result, ActionResult::Failed(_));
     match result {
+        // Taken back whole by the caller (`LadderBefore::restore`).
+        ActionResult::Held { .. } => {}
         ActionResult::Skipped(_) => {
             state.attempts_in_step = state.attempts_in_step.saturating_sub(1);
             state.action_times.pop();

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use hale_fleet::{FencingToken, LeaseBook, RedisLeases};
+use hale_fleet::{FencingToken, FleetRails, LeaseBook, RedisLeases};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -25,6 +25,8 @@ pub struct FleetGate {
     pub subjects: Arc<watch::Sender<Vec<String>>>,
     /// For the fencing check right before an action.
     pub leases: RedisLeases,
+    /// The cooldown, quarantine and `maxConcurrent` of `scope: Fleet` services.
+    pub rails: FleetRails,
 }
 
 /// The lease subject of a policy's target, when the target needs one: its sites (reached
@@ -86,7 +88,9 @@ impl Fence {
     pub(crate) async fn check(&self) -> Option<ActionResult> {
         let node = &self.gate.node;
         let subject = &self.subject;
-        let refused = |why: String| Some(ActionResult::Skipped(why));
+        // Asked again at the keeper's pace: the lease may be back by then, or Redis.
+        let retry_in = self.gate.leases.timings().retry_period;
+        let refused = |reason: String| Some(ActionResult::Held { reason, retry_in });
         let Some(token) = self.token else {
             return refused(format!(
                 "not run: node {node} no longer holds the lease of {subject} (renew deadline passed)"

@@ -222,6 +222,15 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             if *target_state != before {
                 state.effects.persist(&key, target_state);
             }
+            if let Subject::Container(container) = subject {
+                crate::fleet_rails::share_outcome(
+                    state.args.fleet.as_ref(),
+                    policy,
+                    container,
+                    &decision.events,
+                    target_state.quarantine.as_ref(),
+                );
+            }
             for mut event in decision.events {
                 link(&mut event, episode.as_ref());
                 state.effects.record(event);

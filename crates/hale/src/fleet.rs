@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hale_fleet::{
-    FleetAudit, FleetConnection, KeeperEvent, LeaseTimings, RedisLeases, spawn_keeper,
+    FleetAudit, FleetConnection, FleetRails, KeeperEvent, LeaseTimings, RedisLeases, spawn_keeper,
 };
 use hale_reconciler::FleetGate;
 use tokio::sync::watch;
@@ -163,6 +163,7 @@ pub fn start(
         std::sync::Arc::clone(store),
         bus,
     );
+    let rails = FleetRails::new(connection.clone(), KEY_PREFIX);
     let leases = RedisLeases::new(connection, &node, KEY_PREFIX, timings);
     let (subjects_tx, subjects_rx) = watch::channel(Vec::new());
     let mut handle = spawn_keeper(leases.clone(), subjects_rx);
@@ -179,6 +180,7 @@ pub fn start(
             book: handle.book,
             subjects: Arc::new(subjects_tx),
             leases,
+            rails,
         },
         tasks: vec![handle.task, shipper],
     }))
