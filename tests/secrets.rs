@@ -1,10 +1,14 @@
 //! A planted secret goes nowhere: one recognisable value is the API token, the path of a
 //! webhook action's `urlFrom` (a webhook answering 500, so errors carry its URL), the path
-//! of a notifier's `urlFrom` and one of its header secrets, a Coolify token (the fake), and
-//! the query string of a site's URL. hale fails and acts on all of them; then stderr (JSON
-//! logs), the audit log (`hale events`), `/metrics`, every API read route, the traces at a
-//! real OTLP collector (`rotel`) and the notification bodies are searched for it, and it is
-//! found nowhere, while the services prove it was used.
+//! of a notifier's `urlFrom` and one of its header secrets, an email notifier's SMTP
+//! password (a real aiosmtpd that requires that login, over STARTTLS with a private CA), a
+//! Coolify token (the fake), the query string of a site's URL, the password in
+//! `--alertmanager-url` (a server that records the request and hangs up, so the error
+//! carries the URL) and the key acknowledgement links are signed with (`state/ack.key`).
+//! hale fails and acts on all of them; then stderr (JSON logs), the audit log (`hale
+//! events`), `/metrics`, every API read route and the ack answers, the traces at a real
+//! OTLP collector (`rotel`), the notification bodies and the emails are searched for it,
+//! and it is found nowhere, while the services prove it was used.
 
 mod common;
 
@@ -13,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::otlp::{gunzip, start_rotel};
 use common::{HEALTH, NEVER_HEALTHY, TestDocker, Workspace, free_port, hale_events, http};
+use hale_fakes::smtp::{SinkConfig, SinkTls, SmtpSink};
+use hale_fakes::tls::Pki;
 use hale_fakes::{APP_UUID, FakeCoolify};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -98,13 +104,28 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
     let notify_file = file("notify-url", &format!("{notify_base}/notify/{secret}"));
     let header_file = file("notify-header", &secret);
     let coolify_file = file("coolify-token", &secret);
+    let smtp_file = file("smtp-password", &secret);
+
+    // A submission server that takes mail only after AUTH as hale-mail with the planted
+    // password, and AUTH only after STARTTLS, with a certificate of a private CA.
+    let pki = Pki::new();
+    let smtp = SmtpSink::start(&SinkConfig {
+        tls: SinkTls::StartTls,
+        certificate: Some((pki.file("server.pem"), pki.file("server-key.pem"))),
+        client_ca: None,
+        login: Some(("hale-mail".into(), smtp_file.clone().into())),
+    });
+    // Alertmanager behind basic auth, the password in the URL; it hangs up, so hale's
+    // answer about the failed silence is about that URL.
+    let (alertmanager_port, alertmanager_requests) = common::hang_up();
+    let alertmanager_url = format!("http://hale-am:{secret}@127.0.0.1:{alertmanager_port}");
 
     let docker = TestDocker::new("secrets");
     let closed = free_port();
     let container_policy = docker.policy(
         "secrets",
         &format!(
-            "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 2s, webhook: {{urlFrom: {{fromFile: {hook_file}}}, retries: 1}}}}]\n    cooldown: 1s\n  notify:\n  - {{notifier: team, on: [Remediating, Failed, Quarantined]}}\n"
+            "  remediation:\n    steps: [{{action: webhook, attempts: 1, timeout: 2s, webhook: {{urlFrom: {{fromFile: {hook_file}}}, retries: 1}}}}]\n    cooldown: 1s\n  notify:\n  - {{notifier: team, on: [Remediating, Failed, Quarantined]}}\n  - {{notifier: mail, on: [Remediating, Failed, Quarantined]}}\n"
         ),
     );
     let site_policy = format!(
@@ -114,10 +135,23 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
     let notifier = format!(
         "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: team}}\nspec:\n  webhook:\n    urlFrom: {{fromFile: {notify_file}}}\n    headers: [{{name: X-Token, valueFrom: {{fromFile: {header_file}}}}}]\n"
     );
-    let policy = format!("{container_policy}---\n{site_policy}---\n{notifier}");
+    let mail_notifier = format!(
+        "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: mail}}\nspec:\n  email: {{host: localhost, port: {}, tls: StartTls, trust: {{caFile: {}}}, username: hale-mail, password: {{fromFile: {smtp_file}}}, from: \"hale <hale@example.com>\", to: [oncall@example.com]}}\n",
+        smtp.port(),
+        pki.file("ca.pem").display()
+    );
+    let policy = format!("{container_policy}---\n{site_policy}---\n{notifier}---\n{mail_notifier}");
     let workspace = Workspace::new(&policy);
+    // The link-signing key hale would otherwise generate at its first start.
+    std::fs::create_dir_all(workspace.state()).unwrap();
+    std::fs::write(workspace.state().join("ack.key"), &secret).unwrap();
     let hale = workspace.start(
-        &["--api-token-file", &token_file],
+        &[
+            "--api-token-file",
+            &token_file,
+            "--alertmanager-url",
+            &alertmanager_url,
+        ],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
@@ -151,7 +185,21 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    let deadline = Instant::now() + WAIT;
+    while smtp.mails().is_empty() {
+        assert!(Instant::now() < deadline, "no email arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // The secret was used, everywhere it was planted.
+    let logins = smtp.logins();
+    assert!(
+        !logins.is_empty()
+            && logins
+                .iter()
+                .all(|l| l["user"] == "hale-mail" && l["accepted"] == true && l["tls"] == true),
+        "the SMTP server did not see the planted password, over TLS: {logins:?}"
+    );
     assert!(
         hook_calls
             .lock()
@@ -195,8 +243,50 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
         None,
     );
     assert_eq!(status, 401, "a wrong token must be refused");
+    let ack = serde_json::json!({"labels": {"alertname": "SecretTest"}, "duration": "1h"});
+    let (status, ack_answer) = http(
+        "POST",
+        &format!("{api}/api/v1/ack"),
+        Some(&secret),
+        Some(&ack),
+    );
+    assert_eq!(status, 502, "Alertmanager hung up: {ack_answer}");
+    let basic = format!(
+        "authorization: basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("hale-am:{secret}")
+        )
+    )
+    .to_lowercase();
+    assert!(
+        alertmanager_requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|head| head.to_lowercase().lines().any(|line| line == basic)),
+        "Alertmanager never saw the planted password"
+    );
+    let (status, link_answer) = http(
+        "POST",
+        &format!("{api}/api/v1/ack/link"),
+        Some(&secret),
+        Some(&ack),
+    );
+    assert_eq!(status, 200, "{link_answer}");
+    let link: serde_json::Value = serde_json::from_str(&link_answer).unwrap();
+    let planted_key = hale_server::AckConfig {
+        alertmanager: String::new(),
+        key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
+        public_url: String::new(),
+        http: hale_core::http_client::ClientCache::new().system(),
+    };
+    hale_server::open_link(&planted_key, link["url"].as_str().unwrap())
+        .expect("the link is signed with the planted ack.key");
 
     // ... and it is found nowhere.
+    assert_clean("POST /api/v1/ack", &ack_answer, &secret);
+    assert_clean("POST /api/v1/ack/link", &link_answer, &secret);
     for route in [
         "/",
         "/healthz",
@@ -220,6 +310,9 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
     }
     for notification in &received {
         assert_clean("a notification body", &notification.body, &secret);
+    }
+    for mail in smtp.mails() {
+        assert_clean("an email", &mail, &secret);
     }
     let events = hale_events(&workspace.state(), &[]);
     assert!(

@@ -16,7 +16,7 @@ pub mod redis_server;
 #[allow(unused_imports)]
 pub use alertmanager::alertmanager;
 #[allow(unused_imports)]
-pub use recorder::{Recorded, recorder};
+pub use recorder::{Recorded, hang_up, recorder};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -87,7 +87,9 @@ pub fn install_crypto_provider() {
 }
 
 /// True when the system has trusted roots (`/etc/ssl/certs` and the like), checked once.
-fn system_has_roots() -> bool {
+/// Clients that are not reqwest's (the email sink's lettre) use it to fall back to the
+/// Mozilla roots the same way [`build_client`] does.
+pub fn system_has_roots() -> bool {
     static HAS_ROOTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *HAS_ROOTS.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
 }

@@ -9,8 +9,12 @@
 //!
 //! [`FakeDocker`] is an in-memory Docker daemon for tests of the actors (the reconciler's
 //! shell under virtual time), so they run without the real one.
+//!
+//! Not fakes, but real services set up for tests: [`tls::Pki`] (a private CA and its
+//! certificates) and [`smtp::SmtpSink`] (aiosmtpd with TLS and AUTH).
 
 mod docker;
+pub mod smtp;
 pub mod tls;
 
 pub use docker::{DockerCall, FakeDocker};

@@ -23,8 +23,8 @@ impl Default for Pki {
 }
 
 impl Pki {
-    /// Makes the CA and both certificates; `ca.pem`, `client.pem` and `client-key.pem`
-    /// are in [`Pki::file`]'s directory.
+    /// Makes the CA and both certificates; `ca.pem`, `server.pem`, `server-key.pem`,
+    /// `client.pem` and `client-key.pem` are in [`Pki::file`]'s directory.
     ///
     /// # Panics
     /// When key generation or signing fails (not a condition a test can recover from).
@@ -44,6 +44,14 @@ impl Pki {
             .unwrap()
             .signed_by(&server_key, &ca)
             .unwrap();
+
+        // Also as files, for servers that are not this crate's (aiosmtpd).
+        std::fs::write(dir.path().join("server.pem"), server.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("server-key.pem"),
+            server_key.serialize_pem(),
+        )
+        .unwrap();
 
         let client_key = rcgen::KeyPair::generate().unwrap();
         let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -1,11 +1,13 @@
 //! The email sink: SMTP with STARTTLS, implicit TLS, or (for a relay on localhost) none;
-//! a login never goes out unencrypted to another host.
+//! a login never goes out unencrypted to another host. The TLS trusts the system roots and
+//! the Notifier's `email.trust` ([`crate::email_tls`]).
 
 use std::time::Duration;
 
 use hale_policy::{EmailSink, SmtpTls};
 use lettre::message::MultiPart;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::error::DeliveryError;
@@ -30,6 +32,28 @@ fn html_body(message: &Message) -> String {
         ));
     }
     out
+}
+
+/// The TLS parameters with the sink's `trust`; a file that cannot be used fails the
+/// delivery for good (retrying reads the same file).
+fn parameters(email: &EmailSink) -> Result<TlsParameters, DeliveryError> {
+    crate::email_tls::tls_parameters(&email.host, &email.trust)
+        .map_err(|error| DeliveryError::fatal(hale_core::error_chain(&error)))
+}
+
+/// What a failed SMTP conversation says; a certificate the client does not trust also
+/// says how to trust it.
+fn failure(email: &EmailSink, port: u16, chain: &str) -> String {
+    // lettre repeats its cause at each level of the chain; rustls's own words end it
+    // ("invalid peer certificate: UnknownIssuer").
+    match chain.rfind("invalid peer certificate") {
+        Some(at) => format!(
+            "SMTP {}:{port}: TLS certificate not trusted ({}); trust its CA with email.trust.caFile, or fix the server's chain",
+            email.host,
+            &chain[at..]
+        ),
+        None => format!("SMTP {}:{port}: {chain}", email.host),
+    }
 }
 
 /// Sends `message` by email: a plain-text part and an HTML part.
@@ -68,14 +92,15 @@ pub async fn send(email: &EmailSink, message: &Message) -> Result<String, Delive
         )));
     }
     let port = email.effective_port();
+    // `builder_dangerous` is lettre's builder without TLS; the TLS, with the Notifier's
+    // trust, is set here (`starttls_relay`/`relay` would set one that trusts only the
+    // default roots).
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.host);
     let transport = match email.tls {
-        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.host),
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&email.host),
-        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &email.host,
-        )),
-    }
-    .map_err(|e| fatal(format!("SMTP server {}: {e}", email.host)))?;
+        SmtpTls::StartTls => builder.tls(Tls::Required(parameters(email)?)),
+        SmtpTls::Tls => builder.tls(Tls::Wrapper(parameters(email)?)),
+        SmtpTls::None => builder,
+    };
     let mut transport = transport.port(port).timeout(Some(SMTP_TIMEOUT));
     if let Some(user) = &email.username {
         let password = match &email.password {
@@ -89,11 +114,7 @@ pub async fn send(email: &EmailSink, message: &Message) -> Result<String, Delive
     match transport.build().send(mail).await {
         Ok(response) => Ok(format!("SMTP {}", response.code())),
         Err(error) => Err(DeliveryError {
-            message: format!(
-                "SMTP {}:{port}: {}",
-                email.host,
-                hale_core::error_chain(&error)
-            ),
+            message: failure(email, port, &hale_core::error_chain(&error)),
             retryable: !error.is_permanent(),
             retry_after: None,
         }),
@@ -131,6 +152,7 @@ mod tests {
             host: "192.0.2.10".into(),
             port: Some(9),
             tls: hale_policy::SmtpTls::None,
+            trust: hale_policy::TlsTrust::default(),
             username: Some("hale".into()),
             password: Some(hale_policy::SecretRef {
                 from_env: Some("HALE_TEST_UNSET_SMTP_PASSWORD".into()),

@@ -11,13 +11,14 @@
 //!   network errors, 5xx and 429 with backoff (or as the service says), then record a
 //!   `notification_failed` audit event.
 //! - [`sinks`] speaks each service's format: generic webhook, Slack, Discord, Telegram,
-//!   ntfy, and email over SMTP (lettre), escaping outside text for each one's markup
+//!   ntfy, and email over SMTP (lettre, with the Notifier's `email.trust`), escaping outside text for each one's markup
 //!   ([`markup`]) so a container name or an error body cannot ping a channel or disguise a
 //!   link.
 
 mod actor;
 pub mod delivery;
 mod email;
+mod email_tls;
 mod error;
 pub mod markup;
 mod message;

@@ -1,8 +1,8 @@
 //! Each sink against a local server that records requests and answers the way the real
 //! service does, errors included (Slack's `invalid_payload`, Telegram's `{"ok": false}`,
 //! Discord's 429 with `retry_after`); the retry policy and the per-sink worker under
-//! virtual time; grouping, reminders and recoveries through the actor; email through a
-//! real SMTP server (aiosmtpd).
+//! virtual time; grouping, reminders and recoveries through the actor. Email, through a
+//! real SMTP server, is in `email.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -759,90 +759,6 @@ async fn a_flapping_target_is_told_once_then_in_one_digest_that_ends_on_its_late
         digest.contains("2 more Remediating, 2 more Recovered")
             && digest.contains("the target is flapping"),
         "{digest}"
-    );
-}
-
-#[tokio::test]
-async fn email_reaches_a_real_smtp_server_with_headers_and_body() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let maildir = tempfile::tempdir().unwrap();
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir(maildir.path().join(sub)).unwrap();
-    }
-    let mut server = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(maildir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect(
-            "the email test needs python3 with aiosmtpd (`pip install aiosmtpd`; .ci/run does)",
-        );
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = server.try_wait() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            panic!(
-                "aiosmtpd exited ({status}): {stderr}\nthe email test needs `pip install aiosmtpd` (.ci/run does)"
-            );
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "aiosmtpd did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _server = Kill(server);
-    let spec = spec(&format!(
-        "email: {{host: 127.0.0.1, port: {port}, tls: None, from: \"hale <hale@example.com>\", to: [oncall@example.com]}}"
-    ));
-    let answer = send(
-        &hale_core::http_client::ClientCache::new(),
-        &spec,
-        &message(),
-    )
-    .await;
-    assert!(answer.is_ok(), "{answer:?}");
-    let new = maildir.path().join("new");
-    let mail = std::fs::read_dir(&new)
-        .unwrap()
-        .next()
-        .expect("one mail delivered")
-        .unwrap()
-        .path();
-    let text = std::fs::read_to_string(mail).unwrap();
-    assert!(text.contains("From: hale <hale@example.com>"), "{text}");
-    assert!(text.contains("To: oncall@example.com"), "{text}");
-    assert!(text.contains("Subject: [hale] Remediating web-1"), "{text}");
-    assert!(text.contains("Why: probe http failed: HTTP 503"), "{text}");
-    // A plain part and an HTML part, the HTML with hale's link as a link.
-    assert!(text.contains("multipart/alternative"), "{text}");
-    assert!(text.contains("Content-Type: text/plain"), "{text}");
-    assert!(text.contains("Content-Type: text/html"), "{text}");
-    assert!(text.contains("<h3>[hale] Remediating web-1"), "{text}");
-    assert!(
-        text.contains("href=3D\"http://hale.example/ack\"")
-            || text.contains("href=\"http://hale.example/ack\""),
-        "{text}"
     );
 }
 

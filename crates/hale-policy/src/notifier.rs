@@ -229,6 +229,13 @@ pub struct EmailSink {
     /// `localhost` or a loopback address. Default: `StartTls`.
     #[serde(default)]
     pub tls: SmtpTls,
+    /// CA certificates trusted beyond the system roots, and a client certificate, for the
+    /// SMTP server's TLS (`StartTls` or `Tls`; `tls: None` has no TLS to trust). A relay
+    /// with a private CA needs only `caFile`. The files are read at each delivery; of
+    /// `certFile`, only the first certificate is sent (no intermediates). Default: the
+    /// system roots only.
+    #[serde(default, skip_serializing_if = "TlsTrust::is_default")]
+    pub trust: TlsTrust,
     /// SMTP user name. Default: no authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,

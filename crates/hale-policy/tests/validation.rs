@@ -703,3 +703,37 @@ fn a_client_certificate_needs_its_key_and_an_ntfy_url_may_come_from_a_secret() {
     let ntfy = "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {name: ops}\nspec:\n  ntfy: {urlFrom: {fromEnv: NTFY_TOPIC}}\n  tls: {caFile: /etc/hale/ca.pem}\n";
     assert!(diagnostics(ntfy).is_empty(), "{:?}", diagnostics(ntfy));
 }
+
+#[test]
+fn the_email_trust_block_follows_the_tls_rules_and_needs_tls_to_apply_to() {
+    let email = |tls: &str, trust: &str| {
+        format!(
+            "apiVersion: hale.dev/v1alpha1\nkind: Notifier\nmetadata: {{name: ops}}\nspec:\n  email:\n    host: smtp.example.com\n    tls: {tls}\n    trust: {trust}\n    from: hale@example.com\n    to: [oncall@example.com]\n"
+        )
+    };
+    let whole = email(
+        "StartTls",
+        "{caFile: /etc/hale/ca.pem, certFile: /c.pem, keyFile: /k.pem}",
+    );
+    assert!(diagnostics(&whole).is_empty(), "{:?}", diagnostics(&whole));
+    assert_eq!(
+        diagnostics(&email("Tls", "{caFile: /etc/hale/ca.pem, keyFile: /k.pem}")),
+        [
+            "policies/web.yaml:8:5: spec.email.trust.certFile: a private key (keyFile) needs its client certificate (certFile)"
+        ]
+    );
+    let plain = load_str(
+        "policies/web.yaml",
+        &email("None", "{caFile: /etc/hale/ca.pem}"),
+    );
+    assert_eq!(plain.diagnostics.len(), 1, "{:?}", plain.diagnostics);
+    assert_eq!(
+        plain.diagnostics[0].severity,
+        hale_policy::Severity::Warning
+    );
+    let message = plain.diagnostics[0].to_string();
+    assert!(
+        message.contains("spec.email.trust") && message.contains("no effect with tls: None"),
+        "{message}"
+    );
+}
