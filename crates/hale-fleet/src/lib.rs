@@ -25,7 +25,7 @@ mod scripts;
 
 pub use budget::RemediationBudget;
 pub use connection::{FleetConnection, FleetError};
-pub use fleet_audit::{FleetAudit, FleetRecord};
+pub use fleet_audit::{FleetAudit, FleetRecord, Shipment};
 pub use keeper::{KeeperEvent, KeeperHandle, spawn_keeper};
-pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError};
+pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError, StoreState};
 pub use redis_leases::{LeaseGrant, RedisLeases};
