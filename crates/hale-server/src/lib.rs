@@ -29,6 +29,7 @@ mod auth;
 mod body;
 mod control;
 mod events;
+mod fleet_metrics;
 mod limits;
 mod metrics;
 mod openapi;
@@ -54,6 +55,7 @@ pub use auth::{bearer_token, tokens_match};
 pub use control::{
     AlertNotice, Control, ControlError, ControlRequest, WebhookError, parse_webhook,
 };
+pub use fleet_metrics::FLEET_TRANSITIONS;
 pub use limits::{
     ApiLimits, ControlLimiter, DEFAULT_MAX_STREAMS, Peer, RateLimited, StreamSlots,
     StreamsExhausted, TokioClock,

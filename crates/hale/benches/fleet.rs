@@ -117,7 +117,10 @@ fn added_latency(runtime: &tokio::runtime::Runtime) {
 /// `INFO` fields of the bench's Redis, as numbers.
 fn redis_info(client: &redis::Client) -> std::collections::HashMap<String, f64> {
     let mut connection = client.get_connection().unwrap();
-    let info: String = redis::cmd("INFO").arg("all").query(&mut connection).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("all")
+        .query(&mut connection)
+        .unwrap();
     info.lines()
         .filter_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -134,7 +137,12 @@ fn process_usage(pid: u32) -> (f64, u64) {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 (1-based), 11 and 12 after the `)`.
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     let rss_pages = fields
@@ -161,7 +169,9 @@ fn redis_load(runtime: &tokio::runtime::Runtime) {
     }
     policy.push_str("  probes:\n");
     for i in 0..SITES {
-        policy.push_str(&format!("  - {{name: p{i}, siteRef: s{i}, httpGet: {{}}}}\n"));
+        policy.push_str(&format!(
+            "  - {{name: p{i}, siteRef: s{i}, httpGet: {{}}}}\n"
+        ));
     }
     let workspace = Workspace::new(&policy);
     let url = redis.url();
@@ -275,8 +285,10 @@ spec:
             &[("COOLIFY_TOKEN", token.as_str())],
         )
     };
-    let mut nodes: Vec<(&str, Option<Hale>)> =
-        NODES.iter().map(|name| (*name, Some(start(name)))).collect();
+    let mut nodes: Vec<(&str, Option<Hale>)> = NODES
+        .iter()
+        .map(|name| (*name, Some(start(name))))
+        .collect();
     let wait_restart_after = |count: usize, not_by: Option<&str>| -> (usize, String) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {

@@ -10,6 +10,7 @@ mod events;
 mod fleet;
 mod fleet_events;
 mod fleet_shipper;
+mod fleet_transitions;
 mod import;
 mod import_alerts;
 mod import_coolify;
