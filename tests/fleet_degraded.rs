@@ -20,27 +20,15 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::fleet_site::{failing_site, restarts, site_policy, token_of};
 use common::netns::Netns;
 use common::redis_server::{self as redis_server, RedisServer};
 use common::{HEALTH, Hale, NEVER_HEALTHY, TestDocker, Workspace};
-use hale_fakes::{APP_UUID, FakeCoolify};
+use hale_fakes::FakeCoolify;
 use serde_json::Value;
 
 /// Generous bound for what takes a few seconds; never a measured time.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A site that answers every request 503, on `address` (`127.0.0.1`, or the host end of a
-/// namespace's veth so a node inside reaches it too).
-fn failing_site(runtime: &tokio::runtime::Runtime, address: &str) -> String {
-    let app = axum::Router::new()
-        .fallback(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") });
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(format!("{address}:0")))
-        .unwrap();
-    let url = format!("http://{}/health", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
 
 /// A TCP relay on `address` to the fake Coolify (which listens on loopback only), so a
 /// node in a network namespace reaches it; returns the relay's URL.
@@ -66,24 +54,6 @@ fn relay_to(runtime: &tokio::runtime::Runtime, address: &str, target: &str) -> S
     url
 }
 
-/// The Coolify token of node `name`.
-fn token_of(name: &str) -> String {
-    format!("1|token-of-node-{name}")
-}
-
-/// The POST /restart requests the fake received: (node, when).
-fn restarts(coolify: &FakeCoolify) -> Vec<(String, Instant)> {
-    coolify
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/restart"))
-        .map(|r| {
-            let auth = r.authorization.unwrap_or_default();
-            (auth.rsplit('-').next().unwrap_or_default().to_owned(), r.at)
-        })
-        .collect()
-}
-
 /// Waits for a restart received after `after`; returns it.
 fn wait_restart_after(coolify: &FakeCoolify, after: Instant, what: &str) -> (String, Instant) {
     let deadline = Instant::now() + WAIT;
@@ -98,37 +68,6 @@ fn wait_restart_after(coolify: &FakeCoolify, after: Instant, what: &str) -> (Str
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A site policy healed through the fake Coolify at `coolify_url`.
-fn site_policy(site: &str, coolify_url: &str) -> String {
-    format!(
-        r"apiVersion: hale.dev/v1alpha1
-kind: HealPolicy
-metadata: {{name: shop}}
-spec:
-  sites:
-  - name: shop
-    url: {site}
-    coolify:
-      applicationUuid: {APP_UUID}
-      url: {coolify_url}
-      token: {{fromEnv: COOLIFY_TOKEN}}
-  probes:
-  - name: http
-    siteRef: shop
-    httpGet: {{}}
-    period: 500ms
-    timeout: 400ms
-    failureThreshold: 1
-  remediation:
-    steps:
-    - {{action: coolifyRestart, attempts: 1000, timeout: 500ms}}
-    cooldown: 500ms
-    backoff: {{initial: 500ms, max: 500ms}}
-    quarantine: {{after: 1000, within: 1h}}
-"
-    )
 }
 
 /// `hale events -o json` of a state directory, all of them.
@@ -258,7 +197,7 @@ fn redis_down_keeps_local_heals_holds_the_site_and_delivers_every_record_once_wh
     let mut redis = RedisServer::start();
     let coolify = runtime.block_on(FakeCoolify::start());
     coolify.add_token(&token_of("a"), &["root"], true);
-    let site = failing_site(&runtime, "127.0.0.1");
+    let (site, _) = failing_site(&runtime, "127.0.0.1");
     let docker = TestDocker::new("fleet-degraded");
     let local = docker.policy(
         "local",
@@ -459,7 +398,7 @@ fn a_node_cut_off_from_redis_stops_before_its_lease_can_pass_to_another() {
     for node in ["a", "b"] {
         coolify.add_token(&token_of(node), &["root"], true);
     }
-    let site = failing_site(&runtime, &netns.host_ip);
+    let (site, _) = failing_site(&runtime, &netns.host_ip);
     let coolify_url = relay_to(&runtime, &netns.host_ip, coolify.url());
     let workspace = Workspace::new(&site_policy(&site, &coolify_url));
     // Both nodes reach Redis at the host end's address: a over the veth, b locally.

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod dockerd;
+pub mod fleet_site;
 pub mod netns;
 
 /// A health check that passes while /tmp/healthy exists, checked every second.

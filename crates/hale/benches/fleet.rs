@@ -20,9 +20,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fleet_site::{self, token_of};
 use common::redis_server::RedisServer;
 use common::{Hale, Workspace};
-use hale_fakes::{APP_UUID, FakeCoolify};
+use hale_fakes::FakeCoolify;
 use hale_fleet::{FleetConnection, FleetRails, LeaseBook, LeaseTimings, RedisLeases};
 
 const CALLS: usize = 10_000;
@@ -216,18 +217,13 @@ fn redis_load(runtime: &tokio::runtime::Runtime) {
     drop(nodes);
 }
 
-/// The node named by the last POST /restart the fake received, and how many there are.
+/// How many POST /restart the fake received, and the node that sent the last.
 fn last_restart(coolify: &FakeCoolify) -> (usize, Option<String>) {
-    let restarts: Vec<String> = coolify
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/restart"))
-        .map(|r| {
-            let auth = r.authorization.unwrap_or_default();
-            auth.rsplit('-').next().unwrap_or_default().to_owned()
-        })
-        .collect();
-    (restarts.len(), restarts.last().cloned())
+    let restarts = fleet_site::restarts(coolify);
+    (
+        restarts.len(),
+        restarts.last().map(|(node, _)| node.clone()),
+    )
 }
 
 /// Part 3: kill -9 of the holder, 20 times; the time to the next node's first restart.
@@ -235,45 +231,11 @@ fn failover(runtime: &tokio::runtime::Runtime) {
     let ttl = std::env::var("HALE_BENCH_LEASE_TTL").unwrap_or_else(|_| "15s".to_owned());
     let redis = RedisServer::start();
     let coolify = runtime.block_on(FakeCoolify::start());
-    let token_of = |name: &str| format!("1|token-of-node-{name}");
     for node in NODES {
         coolify.add_token(&token_of(node), &["root"], true);
     }
-    let app = axum::Router::new()
-        .fallback(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") });
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let site = format!("http://{}/health", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let policy = format!(
-        r"apiVersion: hale.dev/v1alpha1
-kind: HealPolicy
-metadata: {{name: shop}}
-spec:
-  sites:
-  - name: shop
-    url: {site}
-    coolify:
-      applicationUuid: {APP_UUID}
-      url: {url}
-      token: {{fromEnv: COOLIFY_TOKEN}}
-  probes:
-  - name: http
-    siteRef: shop
-    httpGet: {{}}
-    period: 500ms
-    timeout: 400ms
-    failureThreshold: 1
-  remediation:
-    steps:
-    - {{action: coolifyRestart, attempts: 100000, timeout: 500ms}}
-    cooldown: 500ms
-    backoff: {{initial: 500ms, max: 500ms}}
-    quarantine: {{after: 100000, within: 1h}}
-",
-        url = coolify.url(),
-    );
+    let (site, _) = fleet_site::failing_site(runtime, "127.0.0.1");
+    let policy = fleet_site::site_policy(&site, coolify.url());
     let workspace = Workspace::new(&policy);
     let url = redis.url();
     let start = |name: &str| {
