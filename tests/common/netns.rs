@@ -182,13 +182,11 @@ impl Hale {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let mut args = vec!["--resync", "5s"];
-        args.extend_from_slice(extra);
-        Self::from_command(
+        Self::start_through(
             netns.command(env!("CARGO_BIN_EXE_hale")),
             policies,
             state_dir,
-            &args,
+            extra,
             env,
         )
     }
