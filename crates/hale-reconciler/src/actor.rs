@@ -310,6 +310,7 @@ impl Actor for Reconciler {
                     reconcile(&myself, state);
                 }
             }
+            ReconcilerMsg::LeaseWon => reconcile(&myself, state),
             ReconcilerMsg::Drain(grace, reply) => {
                 state.draining = true;
                 let interrupted = drain(state, grace).await;

@@ -93,6 +93,10 @@ pub enum ReconcilerMsg {
     Recorded(Box<hale_core::HealEvent>),
     /// A timer came due (see [`schedule_tick`]).
     Tick,
+    /// Fleet mode: this node was granted a lease; what it stood by for is decided now,
+    /// not at the next timer (failover is the lease TTL plus a retry period, not plus a
+    /// reconcile interval).
+    LeaseWon,
     /// Shutdown: start no new action, wait up to the given time for running ones, record
     /// the rest as interrupted, flush the store, then reply with how many were interrupted.
     Drain(Duration, RpcReplyPort<usize>),

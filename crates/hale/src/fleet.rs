@@ -229,3 +229,26 @@ pub fn start(args: &FleetArgs, sinks: &FleetSinks<'_>) -> Result<Option<Fleet>, 
         tasks: vec![handle.task, shipper, transitions, gauges],
     }))
 }
+
+/// Tells the reconciler (through `reconciler`, whichever incarnation runs) each time the
+/// keeper's book shows a lease this node did not act on before: the site it stood by for
+/// is its to heal now.
+pub fn wake_on_lease_won(
+    mut book: watch::Receiver<Arc<hale_fleet::LeaseBook>>,
+    reconciler: hale_core::Mailbox<hale_reconciler::ReconcilerMsg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut acting = std::collections::BTreeSet::new();
+        while book.changed().await.is_ok() {
+            let now: std::collections::BTreeSet<String> = book
+                .borrow_and_update()
+                .acting(tokio::time::Instant::now())
+                .map(|(subject, _)| subject.to_owned())
+                .collect();
+            if now.difference(&acting).next().is_some() {
+                reconciler.cast(hale_reconciler::ReconcilerMsg::LeaseWon);
+            }
+            acting = now;
+        }
+    })
+}

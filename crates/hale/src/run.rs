@@ -319,6 +319,14 @@ async fn controller(
             return (ExitCode::FAILURE, Some(writer_thread));
         }
     };
+    let mut fleet = fleet;
+    if let Some(fleet) = &mut fleet {
+        let wake = crate::fleet::wake_on_lease_won(
+            fleet.gate.book.clone(),
+            routes.mailboxes.reconciler.clone(),
+        );
+        fleet.tasks.push(wake);
+    }
     let own_container = hale_core::own_container_id();
     if let Some(id) = &own_container {
         tracing::info!(
