@@ -9,6 +9,7 @@
 //! | `GET /api/v1/events/stream` | the same as Server-Sent Events, live, with `Last-Event-ID` |
 //! | `GET /api/v1/policies[/NAME]` | policies with generations and conditions |
 //! | `GET /api/v1/targets[/NAME]` | targets and their states, per policy |
+//! | `GET /api/v1/fleet/targets` | fleet mode: every node's targets, and which nodes publish |
 //! | `POST /api/v1/policies/NAME/pause`, `.../resume` | token: pause or resume a policy |
 //! | `POST /api/v1/targets/NAME/unquarantine`, `.../heal` | token: release; remediate now |
 //! | `POST /api/v1/alertmanager` | token: Alertmanager's webhook (payload version 4) |
@@ -29,6 +30,7 @@ mod auth;
 mod body;
 mod control;
 mod events;
+mod fleet_view;
 mod limits;
 mod metrics;
 mod openapi;
@@ -54,6 +56,7 @@ pub use auth::{bearer_token, tokens_match};
 pub use control::{
     AlertNotice, Control, ControlError, ControlRequest, WebhookError, parse_webhook,
 };
+pub use fleet_view::{FleetTargets, FleetViewError};
 pub use limits::{
     ApiLimits, ControlLimiter, DEFAULT_MAX_STREAMS, Peer, RateLimited, StreamSlots,
     StreamsExhausted, TokioClock,
@@ -96,6 +99,8 @@ pub struct ApiState {
     pub ack: Option<AckConfig>,
     /// Where the dashboard's policy imports go, and whether they may be written.
     pub policy_writes: PolicyWrites,
+    /// Fleet mode (`--fleet`): where every node's targets are read from; `None` without it.
+    pub fleet: Option<Arc<dyn FleetTargets>>,
 }
 
 /// The API's limits, shared by every request.
@@ -195,6 +200,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/policies/{name}/source", get(policy_source::source))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}", get(target))
+        .route("/api/v1/fleet/targets", get(fleet_view::targets))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_read,

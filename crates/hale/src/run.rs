@@ -264,6 +264,7 @@ async fn controller(
                 path: args.policies.clone(),
                 allowed: args.ui_writes,
             },
+            fleet: crate::fleet_view::api_source(&args.fleet.store),
         },
         async {
             let _ = api_stopped.await;
@@ -304,7 +305,17 @@ async fn controller(
         .outcomes
         .listen(move |outcome| probe_metrics.observe_probe(outcome));
     let fleet = match crate::fleet::start(&args.fleet, &store, &audit) {
-        Ok(fleet) => fleet,
+        Ok(Some(mut fleet)) => {
+            fleet
+                .tasks
+                .push(crate::fleet_publisher::spawn_status_publisher(
+                    fleet.status.clone(),
+                    fleet.gate.node.clone(),
+                    status.clone(),
+                ));
+            Some(fleet)
+        }
+        Ok(None) => None,
         Err(error) => {
             tracing::error!(%error, "cannot start fleet mode");
             return (ExitCode::FAILURE, Some(writer_thread));
@@ -430,7 +441,7 @@ async fn controller(
         Err(_) => api.abort(),
     }
     if let Some(fleet) = &fleet {
-        fleet.tasks.iter().for_each(tokio::task::JoinHandle::abort);
+        crate::fleet_leave::leave(fleet).await;
     }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");
