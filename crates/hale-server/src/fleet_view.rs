@@ -20,6 +20,10 @@ pub struct FleetViewError(pub String);
 /// Where the fleet's status view comes from: implemented by `hale run --fleet` over the
 /// fleet's Redis.
 pub trait FleetTargets: Send + Sync + 'static {
+    /// This node's name in the fleet (the overview says it, so the dashboard knows which
+    /// of the fleet's targets are its own).
+    fn node(&self) -> &str;
+
     /// Every node's targets, as `{"kind": "FleetTargetList", "nodes": [...], "items":
     /// [...]}` (what `hale get targets --fleet -o json` prints).
     fn targets(

@@ -357,6 +357,7 @@ async fn overview(State(state): State<ApiState>, headers: axum::http::HeaderMap)
         "now": Timestamp::now(),
         "uptimeSeconds": Timestamp::now().since(status.started_at).as_secs(),
         "lastReload": status.last_reload,
+        "fleet": state.fleet.as_ref().map(|fleet| json!({ "node": fleet.node() })),
     }))
     .into_response();
     response.headers_mut().insert(

@@ -103,7 +103,7 @@ pub struct Fleet {
 }
 
 /// This host's name, the default node name.
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|name| name.trim().to_owned())

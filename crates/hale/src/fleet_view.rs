@@ -100,10 +100,15 @@ fn refused_password(error: &redis::RedisError) -> bool {
         .any(|word| text.contains(word))
 }
 
-/// The API's source of the fleet view on a node running with `--fleet`.
-struct ApiFleetTargets(FleetStatus);
+/// The API's source of the fleet view on a node running with `--fleet`: the fleet's status
+/// keys and this node's name.
+struct ApiFleetTargets(FleetStatus, String);
 
 impl FleetTargets for ApiFleetTargets {
+    fn node(&self) -> &str {
+        &self.1
+    }
+
     fn targets(&self) -> futures_util::future::BoxFuture<'static, Result<Value, FleetViewError>> {
         let status = self.0.clone();
         Box::pin(async move { read_view(&status).await })
@@ -114,13 +119,15 @@ impl FleetTargets for ApiFleetTargets {
 /// first use, so a request never waits behind the lease keeper's and a Redis that is down
 /// at start does not stop the API. `None` without `--fleet` (or with a URL fleet mode
 /// refuses too: its start then says why and stops).
-pub fn api_source(args: &crate::fleet::FleetStoreArgs) -> Option<Arc<dyn FleetTargets>> {
-    let url = crate::fleet::with_password(args.fleet.as_deref()?, args).ok()?;
+pub fn api_source(args: &crate::fleet::FleetArgs) -> Option<Arc<dyn FleetTargets>> {
+    let store = &args.store;
+    let url = crate::fleet::with_password(store.fleet.as_deref()?, store).ok()?;
     let connection = FleetConnection::lazy(&url, READ_BOUND).ok()?;
-    Some(Arc::new(ApiFleetTargets(FleetStatus::new(
-        connection,
-        crate::fleet::KEY_PREFIX,
-    ))))
+    let node = args.node.clone().unwrap_or_else(crate::fleet::hostname);
+    Some(Arc::new(ApiFleetTargets(
+        FleetStatus::new(connection, crate::fleet::KEY_PREFIX),
+        node,
+    )))
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ async fn controller(
                 path: args.policies.clone(),
                 allowed: args.ui_writes,
             },
-            fleet: crate::fleet_view::api_source(&args.fleet.store),
+            fleet: crate::fleet_view::api_source(&args.fleet),
         },
         async {
             let _ = api_stopped.await;
