@@ -81,7 +81,7 @@ pub fn spawn_status_publisher(
 
 /// The node's view as published: every target of every policy (the list `GET
 /// /api/v1/targets` serves, each item with its `policy`), bounded by [`MAX_TARGETS`] and
-/// [`MAX_TEXT`].
+/// [`MAX_TEXT`], with every registered secret redacted.
 pub fn node_view(status: &ControllerStatus) -> String {
     let mut items: Vec<Value> = Vec::new();
     let mut omitted = 0usize;
@@ -96,13 +96,18 @@ pub fn node_view(status: &ControllerStatus) -> String {
             items.push(item);
         }
     }
-    json!({ "items": items, "omitted": omitted }).to_string()
+    // What leaves the node passes the process's redactor, as every API answer does: a
+    // reader elsewhere in the fleet cannot know this node's secrets to hide them.
+    hale_core::redact::redact(&json!({ "items": items, "omitted": omitted }).to_string())
+        .into_owned()
 }
 
-/// `target` with its long texts cut to [`MAX_TEXT`] characters.
+/// `target` with its long texts redacted and cut to [`MAX_TEXT`] characters.
 fn bounded(target: &TargetStatus) -> TargetStatus {
     let mut target = target.clone();
     let cut = |text: &mut String| {
+        // Redacted before it is cut: a cut secret would no longer be recognized.
+        *text = hale_core::redact::redact(text).into_owned();
         if let Some((index, _)) = text.char_indices().nth(MAX_TEXT) {
             text.truncate(index);
             text.push('…');
@@ -175,6 +180,23 @@ mod tests {
         assert_eq!(parsed["omitted"], 0);
         println!("1,000 targets: {} bytes", view.len());
         assert!(view.len() < 800_000, "{} bytes", view.len());
+    }
+
+    #[test]
+    fn a_secret_in_a_probe_failure_is_redacted_before_it_leaves_the_node() {
+        let secret = "zqxv-planted-secret-3141";
+        hale_core::redact::register(secret);
+        let mut status = status_with(1);
+        let policy = status.policies.get_mut("web").unwrap();
+        policy.targets[0].probes[0].last_failure = format!("GET http://u:{secret}@db/ failed");
+        // Where the cut would fall inside the secret.
+        policy.targets[0].signal = Some(format!("{}{secret}", "x".repeat(MAX_TEXT - 5)));
+        let view = node_view(&status);
+        assert!(!view.contains(secret), "{view}");
+        assert!(
+            !view.contains(&secret[..5]),
+            "no cut piece of it either: {view}"
+        );
     }
 
     #[test]
