@@ -172,6 +172,7 @@ fn every_nodes_targets_in_one_view_with_holder_and_standby_and_a_dead_node_drops
         &password_file,
     ]);
     assert_eq!(code, 0, "{stderr}");
+    println!("{table}");
     let lines: Vec<&str> = table.lines().collect();
     assert!(
         lines[0].starts_with("NODE") && lines[0].contains("LEASE"),
