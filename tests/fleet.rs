@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::fleet_site::{self, failing_site, token_of};
 use common::redis_server::{self as redis_server, RedisServer};
 use common::{Hale, Workspace};
-use hale_fakes::{APP_UUID, FakeCoolify};
+use hale_fakes::FakeCoolify;
 
 /// Generous bound for what takes a few seconds; never a measured time.
 const WAIT: Duration = Duration::from_secs(45);
@@ -22,37 +22,11 @@ const WAIT: Duration = Duration::from_secs(45);
 /// after its last renewal): short, so the takeovers take seconds.
 const LEASE: &str = "3s";
 
-/// A site that answers every request 503, counting them.
-fn failing_site(runtime: &tokio::runtime::Runtime) -> (String, Arc<AtomicU32>) {
-    let hits = Arc::new(AtomicU32::new(0));
-    let counter = Arc::clone(&hits);
-    let app = axum::Router::new().fallback(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }
-    });
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/health", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, hits)
-}
-
-/// The Coolify token of node `name`.
-fn token_of(name: &str) -> String {
-    format!("1|token-of-node-{name}")
-}
-
-/// The POST /restart requests the fake received, as the nodes that sent them.
+/// The nodes that sent the POST /restart requests the fake received, in order.
 fn restarts(coolify: &FakeCoolify) -> Vec<String> {
-    coolify
-        .requests()
+    fleet_site::restarts(coolify)
         .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/restart"))
-        .map(|r| {
-            let auth = r.authorization.unwrap_or_default();
-            auth.rsplit('-').next().unwrap_or_default().to_owned()
-        })
+        .map(|(node, _)| node)
         .collect()
 }
 
@@ -80,35 +54,8 @@ fn each_site_is_healed_by_one_node_and_another_takes_over_when_the_holder_dies_o
     for node in ["a", "b", "c"] {
         coolify.add_token(&token_of(node), &["root"], true);
     }
-    let (site, hits) = failing_site(&runtime);
-    let policy = format!(
-        r"apiVersion: hale.dev/v1alpha1
-kind: HealPolicy
-metadata: {{name: shop}}
-spec:
-  sites:
-  - name: shop
-    url: {site}
-    coolify:
-      applicationUuid: {APP_UUID}
-      url: {url}
-      token: {{fromEnv: COOLIFY_TOKEN}}
-  probes:
-  - name: http
-    siteRef: shop
-    httpGet: {{}}
-    period: 500ms
-    timeout: 400ms
-    failureThreshold: 1
-  remediation:
-    steps:
-    - {{action: coolifyRestart, attempts: 1000, timeout: 500ms}}
-    cooldown: 500ms
-    backoff: {{initial: 500ms, max: 500ms}}
-    quarantine: {{after: 1000, within: 1h}}
-",
-        url = coolify.url(),
-    );
+    let (site, hits) = failing_site(&runtime, "127.0.0.1");
+    let policy = fleet_site::site_policy(&site, coolify.url());
     let workspace = Workspace::new(&policy);
     let url = redis.url();
     let start = |name: &str| {

@@ -366,13 +366,11 @@ impl Hale {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let mut args = vec!["--resync", "5s"];
-        args.extend_from_slice(extra);
-        Self::from_command(
+        Self::start_through(
             daemon.in_netns(env!("CARGO_BIN_EXE_hale")),
             policies,
             state_dir,
-            &args,
+            extra,
             env,
         )
     }

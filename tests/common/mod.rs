@@ -11,12 +11,15 @@ mod alertmanager;
 pub mod otlp;
 mod recorder;
 pub mod redis_server;
+mod socket_proxy;
 
 // Each test binary uses its own part of the harness.
 #[allow(unused_imports)]
 pub use alertmanager::alertmanager;
 #[allow(unused_imports)]
 pub use recorder::{Recorded, hang_up, recorder};
+#[allow(unused_imports)]
+pub use socket_proxy::SocketProxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -28,6 +31,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod dockerd;
+pub mod fleet_site;
+pub mod netns;
 
 /// A health check that passes while /tmp/healthy exists, checked every second.
 pub const HEALTH: &[&str] = &[
@@ -361,9 +366,27 @@ impl Hale {
     /// Starts `hale run --log-format json` on `policies` with `state_dir`, relisting every
     /// 5 s (so that tests of the level-triggered safety net do not wait a minute).
     pub fn start(policies: &Path, state_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_through(
+            Command::new(env!("CARGO_BIN_EXE_hale")),
+            policies,
+            state_dir,
+            extra,
+            env,
+        )
+    }
+
+    /// As [`Hale::start`], through `command`: the hale binary, or a wrapper that runs it
+    /// (`nsenter` into a network namespace).
+    pub fn start_through(
+        command: Command,
+        policies: &Path,
+        state_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut args = vec!["--resync", "5s"];
         args.extend_from_slice(extra);
-        Self::start_with_defaults(policies, state_dir, &args, env)
+        Self::from_command(command, policies, state_dir, &args, env)
     }
 
     /// Starts `hale run --log-format json` on `policies` with `state_dir` and hale's own
@@ -602,81 +625,6 @@ pub fn hale_events(state_dir: &Path, extra: &[&str]) -> Vec<Value> {
     args.push(state_dir.into());
     args.extend(extra.iter().map(Into::into));
     serde_json::from_str(&hale_ok(args)).unwrap()
-}
-
-/// A Unix-socket proxy in front of the Docker daemon that a test can take down and bring
-/// back, to see hale lose and regain the daemon.
-pub struct SocketProxy {
-    path: PathBuf,
-    running: Arc<std::sync::atomic::AtomicBool>,
-    connections: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>>,
-    accept: Option<std::thread::JoinHandle<()>>,
-}
-
-impl SocketProxy {
-    /// Listens on `path` and forwards every connection to the daemon the tests use
-    /// (`DOCKER_HOST` when it is a `unix://` socket, else /var/run/docker.sock).
-    pub fn start(path: &Path) -> Self {
-        use std::os::unix::net::{UnixListener, UnixStream};
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let connections: Arc<Mutex<Vec<UnixStream>>> = Arc::new(Mutex::new(Vec::new()));
-        let (flag, open) = (Arc::clone(&running), Arc::clone(&connections));
-        let accept = std::thread::spawn(move || {
-            while flag.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        let Ok(daemon) = UnixStream::connect(daemon_socket()) else {
-                            continue;
-                        };
-                        let mut list = open.lock().unwrap();
-                        list.push(client.try_clone().unwrap());
-                        list.push(daemon.try_clone().unwrap());
-                        drop(list);
-                        let (mut client_read, mut daemon_write) =
-                            (client.try_clone().unwrap(), daemon.try_clone().unwrap());
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut client_read, &mut daemon_write);
-                            let _ = daemon_write.shutdown(std::net::Shutdown::Write);
-                        });
-                        let (mut daemon_read, mut client_write) = (daemon, client);
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut daemon_read, &mut client_write);
-                            let _ = client_write.shutdown(std::net::Shutdown::Write);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        Self {
-            path: path.to_path_buf(),
-            running,
-            connections,
-            accept: Some(accept),
-        }
-    }
-
-    /// Takes the "daemon" away: stops listening and cuts every open connection.
-    pub fn stop(&mut self) {
-        self.running.store(false, Ordering::SeqCst);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-        for connection in self.connections.lock().unwrap().drain(..) {
-            let _ = connection.shutdown(std::net::Shutdown::Both);
-        }
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-impl Drop for SocketProxy {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A plain HTTP/1.1 request (one connection, `Connection: close`); returns the status and

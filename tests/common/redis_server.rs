@@ -17,23 +17,41 @@ pub struct RedisServer {
     child: Option<Child>,
     /// Its loopback port.
     pub port: u16,
+    /// The addresses it listens on beside loopback.
+    also: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts one on a free port and waits until it answers PING.
     pub fn start() -> Self {
+        Self::start_on(&[])
+    }
+
+    /// Starts one on a free port of loopback and of each of `also` (local addresses, e.g.
+    /// the host end of a veth pair that a node in a network namespace of its own reaches
+    /// it over), and waits until it answers PING.
+    pub fn start_on(also: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let mut server = Self { child: None, port };
+        let mut server = Self {
+            child: None,
+            port,
+            also: also.iter().map(|a| (*a).to_owned()).collect(),
+        };
         server.restart();
         server
     }
 
     /// `redis://:PASSWORD@127.0.0.1:PORT/0`.
     pub fn url(&self) -> String {
-        format!("redis://:{PASSWORD}@127.0.0.1:{}/0", self.port)
+        self.url_on("127.0.0.1")
+    }
+
+    /// `redis://:PASSWORD@HOST:PORT/0`.
+    pub fn url_on(&self, host: &str) -> String {
+        format!("redis://:{PASSWORD}@{host}:{}/0", self.port)
     }
 
     /// Kills the server (its data is lost: it persists nothing).
@@ -49,6 +67,7 @@ impl RedisServer {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&self.also)
             .args([
                 "--requirepass",
                 PASSWORD,

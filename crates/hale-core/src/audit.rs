@@ -81,11 +81,21 @@ pub enum HealEventKind {
     /// A notification could not be delivered (after retries), or was dropped from a full
     /// queue.
     NotificationFailed,
+    /// Fleet mode: this node was granted a lease and heals its subject.
+    FleetLeaseWon,
+    /// Fleet mode: this node no longer holds a lease (another node does, or it could not
+    /// renew in time).
+    FleetLeaseLost,
+    /// Fleet mode: the fleet's Redis stopped answering; site and fleet-scoped actions are
+    /// held, this host's own containers are still healed.
+    FleetStoreUnreachable,
+    /// Fleet mode: the fleet's Redis answers again.
+    FleetStoreBack,
 }
 
 impl HealEventKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 27] = [
         Self::Failing,
         Self::ActionStarted,
         Self::ActionSucceeded,
@@ -109,6 +119,10 @@ impl HealEventKind {
         Self::Disabled,
         Self::Enabled,
         Self::NotificationFailed,
+        Self::FleetLeaseWon,
+        Self::FleetLeaseLost,
+        Self::FleetStoreUnreachable,
+        Self::FleetStoreBack,
     ];
 
     /// The snake_case name used on the wire and in filters.
@@ -137,6 +151,10 @@ impl HealEventKind {
             Self::Disabled => "disabled",
             Self::Enabled => "enabled",
             Self::NotificationFailed => "notification_failed",
+            Self::FleetLeaseWon => "fleet_lease_won",
+            Self::FleetLeaseLost => "fleet_lease_lost",
+            Self::FleetStoreUnreachable => "fleet_store_unreachable",
+            Self::FleetStoreBack => "fleet_store_back",
         }
     }
 }

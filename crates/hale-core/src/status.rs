@@ -88,8 +88,9 @@ pub struct TargetStatus {
     /// remediated.
     #[serde(default)]
     pub disabled: bool,
-    /// Fleet mode: why another node, not this one, heals this target (it holds the
-    /// target's lease). Assessed and reported here, never remediated.
+    /// Fleet mode: why this node does not heal this target now. It starts `held:` while
+    /// the fleet store is unreachable (the action waits for Redis), `fleet standby:` while
+    /// another node holds the target's lease. Assessed and reported here, never remediated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<String>,
     /// The periodic probes' latest tallies, by probe name.

@@ -51,6 +51,10 @@ pub struct Recorded {
     pub query: Option<String>,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// When the fake received it (the test's own clock: the fake runs in the test's
+    /// process), so a test can order requests against what it did (stopped Redis, cut a
+    /// node off).
+    pub at: std::time::Instant,
 }
 
 /// A deployment in the fake's queue (Coolify's `ApplicationDeploymentQueue`).
@@ -319,6 +323,7 @@ async fn log_request(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        at: std::time::Instant::now(),
     };
     world
         .lock()

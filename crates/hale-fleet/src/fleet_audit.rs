@@ -4,7 +4,9 @@
 //! Delivery is exactly once without a set of ids that grows forever: a node's records
 //! carry its local sequence numbers, and Redis keeps each node's high-water mark, checked
 //! and moved in the same script that appends. A retry after a lost answer, or the replay of
-//! what was recorded while Redis was away, appends only what is new.
+//! what was recorded while Redis was away, appends only what is new; a Redis that lost the
+//! stream (restarted without persistence) gets everything again, one that lost only the
+//! mark finds it again in the stream (see [`FleetAudit::ship`]).
 
 use crate::connection::{FleetConnection, FleetError};
 use crate::scripts::SHIP_AUDIT;
@@ -24,6 +26,27 @@ pub struct FleetRecord {
     pub seq: u64,
     /// The record, as JSON.
     pub record: String,
+}
+
+/// What a [`FleetAudit::ship`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shipment {
+    /// The records above the mark were appended: `count` of them; the stream has the node
+    /// through `mark` now.
+    Appended {
+        /// How many records were appended.
+        count: u64,
+        /// The node's high-water mark now.
+        mark: u64,
+    },
+    /// The stream has the node through `mark`, not through what the caller believed:
+    /// nothing was appended; ship the records above `mark`. Lower than the caller's belief
+    /// when Redis lost the stream (everything is shipped again, since the stream lost it
+    /// too); higher when an earlier answer was lost on the way.
+    Resume {
+        /// Where to ship from.
+        mark: u64,
+    },
 }
 
 /// A node's handle on the fleet's audit stream.
@@ -58,22 +81,36 @@ impl FleetAudit {
         Ok(mark.unwrap_or(0))
     }
 
-    /// Appends `records` (sequence number and JSON, in ascending order) that the stream does
-    /// not have yet; answers how many it appended.
+    /// Appends `records` (sequence number and JSON, in ascending order) above `after`, the
+    /// sequence number the caller believes the stream has this node through — if Redis
+    /// agrees. When it does not (Redis lost the stream, or an earlier call's answer was
+    /// lost), nothing is appended and [`Shipment::Resume`] says where to ship from. An
+    /// empty `records` only asks, which is how a shipper with nothing new notices a Redis
+    /// that came back empty.
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time (ship them again later: nothing is
     /// doubled).
-    pub async fn ship(&self, records: &[(u64, String)]) -> Result<u64, FleetError> {
-        if records.is_empty() {
-            return Ok(0);
-        }
+    pub async fn ship(
+        &self,
+        after: u64,
+        records: &[(u64, String)],
+    ) -> Result<Shipment, FleetError> {
         let mut invocation = SHIP_AUDIT.key(&self.stream);
-        invocation.key(&self.marks).arg(&self.node).arg(STREAM_CAP);
+        invocation
+            .key(&self.marks)
+            .arg(&self.node)
+            .arg(STREAM_CAP)
+            .arg(after);
         for (seq, record) in records {
             invocation.arg(seq).arg(record);
         }
-        self.connection.invoke(&invocation).await
+        let (appended, count, mark): (u8, u64, u64) = self.connection.invoke(&invocation).await?;
+        Ok(if appended == 1 {
+            Shipment::Appended { count, mark }
+        } else {
+            Shipment::Resume { mark }
+        })
     }
 
     /// Up to `count` records after the stream id `after` (from the start when `None`), oldest

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::lease::LeaseBook;
+use crate::lease::{LeaseBook, StoreState};
 use crate::redis_leases::{LeaseGrant, RedisLeases};
 
 /// A change the keeper saw.
@@ -77,8 +77,16 @@ pub fn spawn_keeper(
                 .map(|(subject, _)| subject.to_owned())
                 .collect();
             let mut holders = std::collections::HashMap::new();
-            match leases.acquire_or_renew(&wanted, &mut book).await {
+            // With nothing to cover, a PING: the store's state (metrics, the status view)
+            // is known even on a node with no site.
+            let round = if wanted.is_empty() {
+                leases.ping().await.map(|()| Vec::new())
+            } else {
+                leases.acquire_or_renew(&wanted, &mut book).await
+            };
+            match round {
                 Ok(grants) => {
+                    book.set_store(StoreState::Reachable);
                     if !reachable {
                         reachable = true;
                         let _ = events_tx.send(KeeperEvent::StoreBack);
@@ -90,6 +98,7 @@ pub fn spawn_keeper(
                     }
                 }
                 Err(error) => {
+                    book.set_store(StoreState::Unreachable);
                     if reachable {
                         reachable = false;
                         let _ = events_tx.send(KeeperEvent::StoreUnreachable {

@@ -104,11 +104,26 @@ struct Held {
     act_until: Instant,
 }
 
+/// Whether the fleet store answered the keeper's last round: what tells a node that holds
+/// no lease because Redis is away ("held") from one whose lease another node holds
+/// ("standby").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreState {
+    /// No round has finished yet.
+    #[default]
+    Unknown,
+    /// The last round was answered.
+    Reachable,
+    /// The last round was not answered (Redis down, a partition, a timeout).
+    Unreachable,
+}
+
 /// The leases of one node, by subject (a site, a policy).
 #[derive(Debug, Clone)]
 pub struct LeaseBook {
     timings: LeaseTimings,
     held: HashMap<String, Held>,
+    store: StoreState,
 }
 
 impl LeaseBook {
@@ -117,7 +132,19 @@ impl LeaseBook {
         Self {
             timings,
             held: HashMap::new(),
+            store: StoreState::Unknown,
         }
+    }
+
+    /// Whether the fleet store answered the last round.
+    pub fn store(&self) -> StoreState {
+        self.store
+    }
+
+    /// Records whether the fleet store answered this round. Changes no lease: a node that
+    /// cannot renew keeps acting until its renew deadline, as without this.
+    pub fn set_store(&mut self, store: StoreState) {
+        self.store = store;
     }
 
     /// The timings the book applies.

@@ -27,9 +27,9 @@ pub mod redis_leases;
 mod scripts;
 
 pub use connection::{FleetConnection, FleetError};
-pub use fleet_audit::{FleetAudit, FleetRecord};
+pub use fleet_audit::{FleetAudit, FleetRecord, Shipment};
 pub use fleet_status::{FleetStatus, NodeStatus};
 pub use keeper::{KeeperEvent, KeeperHandle, spawn_keeper};
-pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError};
+pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError, StoreState};
 pub use rails::{FleetRails, RailsAnswer, RemediationClaim};
 pub use redis_leases::{LeaseGrant, RedisLeases};

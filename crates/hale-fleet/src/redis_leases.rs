@@ -108,6 +108,15 @@ impl RedisLeases {
             .collect())
     }
 
+    /// Asks Redis whether it answers (a round of the keeper with no subject to cover).
+    ///
+    /// # Errors
+    /// [`FleetError`] when Redis does not answer in time or refuses.
+    pub async fn ping(&self) -> Result<(), FleetError> {
+        let _pong: String = self.connection.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
     /// The fencing check before an action: whether `subject`'s lease is still this node's
     /// grant `token` in Redis. A node that was paused or partitioned and comes back finds
     /// `false` here once another node took the lease, however its own timers look.

@@ -65,21 +65,64 @@ return 0
     )
 });
 
-/// Appends one node's audit records to the fleet's stream, each exactly once.
+/// Appends one node's audit records to the fleet's stream, each exactly once, if Redis has
+/// the node as far delivered as the shipper believes (compare and append).
 ///
 /// KEYS[1]: the stream, KEYS[2]: the hash of each node's last delivered sequence number.
-/// ARGV[1]: the node, ARGV[2]: the stream's approximate cap, then pairs of (sequence
-/// number, record JSON) in ascending order. A record at or below the node's high-water mark
-/// was delivered before (a retry after a lost answer, a replay after Redis came back) and is
-/// skipped; so delivery is idempotent without a set of ids that grows forever. Answers how
-/// many records were appended.
+/// ARGV[1]: the node, ARGV[2]: the stream's approximate cap, ARGV[3]: the sequence number
+/// the shipper believes delivered (it ships from there), then pairs of (sequence number,
+/// record JSON) in ascending order.
+///
+/// What Redis has delivered is found first:
+/// - the stream is gone (a Redis restarted without persistence, a deleted key): what the
+///   node delivered went with it, so its mark is 0 and everything local is shipped again;
+/// - the stream is there but the node's mark is not (the hash was lost or deleted alone):
+///   the node's newest entry in the stream is the mark, so nothing is doubled;
+/// - otherwise the mark.
+///
+/// When that is not what the shipper believes, nothing is appended and the answer tells it
+/// where to ship from: appending above a gap would lose the records in it, appending below
+/// the mark would double them. Otherwise records above the mark are appended (one at or
+/// below it is skipped) and the mark moved in the same script, so a retry after a lost
+/// answer never doubles a record and no set of ids grows forever.
+///
+/// Answers `{1, appended, mark}` when it appended, `{0, 0, mark}` when the shipper must
+/// ship from `mark` instead.
 pub(crate) static SHIP_AUDIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local node, cap = ARGV[1], ARGV[2]
-local mark = tonumber(redis.call('HGET', KEYS[2], node) or '0')
+local node, cap, expected = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local stored = redis.call('HGET', KEYS[2], node)
+local mark = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  mark = 0
+elseif stored then
+  mark = tonumber(stored)
+else
+  local last, found = '+', false
+  while not found do
+    local entries = redis.call('XREVRANGE', KEYS[1], last, '-', 'COUNT', 1000)
+    if #entries == 0 then break end
+    for _, entry in ipairs(entries) do
+      local fields, entry_node, entry_seq = entry[2], nil, nil
+      for j = 1, #fields, 2 do
+        if fields[j] == 'node' then entry_node = fields[j + 1] end
+        if fields[j] == 'seq' then entry_seq = fields[j + 1] end
+      end
+      if entry_node == node and entry_seq then
+        mark, found = tonumber(entry_seq), true
+        break
+      end
+    end
+    last = '(' .. entries[#entries][1]
+  end
+end
+if mark ~= expected then
+  redis.call('HSET', KEYS[2], node, mark)
+  return {0, 0, mark}
+end
 local appended = 0
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   if seq > mark then
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*',
@@ -89,7 +132,7 @@ for i = 3, #ARGV, 2 do
   end
 end
 redis.call('HSET', KEYS[2], node, mark)
-return appended
+return {1, appended, mark}
 ",
     )
 });

@@ -1,6 +1,7 @@
 //! The lease keeper against a real `redis-server`: one of two nodes covers a subject, the
 //! other takes over within the TTL and a retry period when the first dies, and a node that
-//! loses Redis stops acting and says so, then wins its leases back.
+//! loses Redis stops acting and says so (in its events and its published book), then wins
+//! its leases back.
 
 #[path = "../../../tests/common/redis_server.rs"]
 mod redis_server;
@@ -8,7 +9,7 @@ mod redis_server;
 use std::time::Duration;
 
 use hale_fleet::{
-    FleetConnection, KeeperEvent, KeeperHandle, LeaseTimings, RedisLeases, spawn_keeper,
+    FleetConnection, KeeperEvent, KeeperHandle, LeaseTimings, RedisLeases, StoreState, spawn_keeper,
 };
 use redis_server::RedisServer;
 use tokio::sync::watch;
@@ -118,8 +119,30 @@ async fn a_node_that_loses_redis_stops_acting_and_wins_back_when_it_returns() {
         0,
         "nothing acted on without Redis"
     );
+    // The published book says why: the store, not another node.
+    assert_eq!(a.book.borrow().store(), StoreState::Unreachable);
 
     redis.restart();
     next_event(&mut a, |e| *e == KeeperEvent::StoreBack).await;
+    assert_eq!(a.book.borrow().store(), StoreState::Reachable);
     next_event(&mut a, |e| matches!(e, KeeperEvent::Won { .. })).await;
+}
+
+#[tokio::test]
+async fn a_node_with_nothing_to_cover_still_knows_whether_redis_answers() {
+    let mut redis = RedisServer::start();
+    let (mut a, _subjects) = keeper(&redis, "a", &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.book.borrow().store() != StoreState::Reachable {
+        assert!(Instant::now() < deadline, "the keeper never reached Redis");
+        tokio::time::sleep(timings().retry_period).await;
+    }
+    redis.stop();
+    next_event(&mut a, |e| {
+        matches!(e, KeeperEvent::StoreUnreachable { .. })
+    })
+    .await;
+    assert_eq!(a.book.borrow().store(), StoreState::Unreachable);
+    redis.restart();
+    next_event(&mut a, |e| *e == KeeperEvent::StoreBack).await;
 }

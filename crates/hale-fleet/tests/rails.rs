@@ -1,12 +1,16 @@
 //! The fleet's shared rails and audit trail against a real `redis-server`: the
-//! `maxConcurrent` budget, the shared cooldown and quarantine, and audit records delivered exactly once from several nodes.
+//! `maxConcurrent` budget, the shared cooldown and quarantine, and audit records delivered
+//! exactly once from several nodes — after a lost answer, a lost mark and a Redis that
+//! restarted empty.
 
 #[path = "../../../tests/common/redis_server.rs"]
 mod redis_server;
 
 use std::time::Duration;
 
-use hale_fleet::{FleetAudit, FleetConnection, FleetRails, RailsAnswer, RemediationClaim};
+use hale_fleet::{
+    FleetAudit, FleetConnection, FleetRails, FleetRecord, RailsAnswer, RemediationClaim, Shipment,
+};
 use redis_server::RedisServer;
 
 async fn connect(redis: &RedisServer) -> FleetConnection {
@@ -168,31 +172,148 @@ async fn audit_records_reach_the_stream_once_each_with_their_node() {
     let redis = RedisServer::start();
     let a = FleetAudit::new(connect(&redis).await, "a", "rails2:");
     let b = FleetAudit::new(connect(&redis).await, "b", "rails2:");
-    let record = |seq: u64| (seq, format!("{{\"seq\":{seq}}}"));
 
     assert_eq!(a.delivered_through().await.unwrap(), 0);
-    assert_eq!(a.ship(&[record(1), record(2), record(3)]).await.unwrap(), 3);
-    // A retry after a lost answer overlaps what was delivered: only 4 and 5 are new.
     assert_eq!(
-        a.ship(&[record(2), record(3), record(4), record(5)])
-            .await
-            .unwrap(),
-        2
+        a.ship(0, &records(1..=3)).await.unwrap(),
+        Shipment::Appended { count: 3, mark: 3 }
+    );
+    // A retry after a lost answer (the shipper still believes 0) appends nothing and is
+    // told where the stream is.
+    assert_eq!(
+        a.ship(0, &records(1..=5)).await.unwrap(),
+        Shipment::Resume { mark: 3 }
+    );
+    // Overlapping records at or below the mark are skipped: only 4 and 5 are new.
+    assert_eq!(
+        a.ship(3, &records(2..=5)).await.unwrap(),
+        Shipment::Appended { count: 2, mark: 5 }
     );
     assert_eq!(a.delivered_through().await.unwrap(), 5);
-    assert_eq!(b.ship(&[record(1)]).await.unwrap(), 1);
+    assert_eq!(
+        b.ship(0, &records(1..=1)).await.unwrap(),
+        Shipment::Appended { count: 1, mark: 1 }
+    );
 
     let all = a.read(None, 100).await.unwrap();
-    let seen: Vec<(String, u64)> = all.iter().map(|r| (r.node.clone(), r.seq)).collect();
-    let expected: Vec<(String, u64)> = [("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5), ("b", 1)]
-        .iter()
-        .map(|(node, seq)| ((*node).to_owned(), *seq))
-        .collect();
-    assert_eq!(seen, expected);
+    assert_eq!(
+        trail(&all),
+        [("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5), ("b", 1)]
+    );
     assert_eq!(all[0].record, "{\"seq\":1}");
 
     // Reading on after an entry gives only what follows it.
     let rest = b.read(Some(&all[3].stream_id), 100).await.unwrap();
     assert_eq!(rest.len(), 2);
     assert_eq!((rest[1].node.as_str(), rest[1].seq), ("b", 1));
+}
+
+#[tokio::test]
+async fn a_lost_mark_is_found_again_in_the_stream_and_a_lost_stream_gets_everything_again() {
+    let mut redis = RedisServer::start();
+    let a = FleetAudit::new(connect(&redis).await, "a", "rails3:");
+    let b = FleetAudit::new(connect(&redis).await, "b", "rails3:");
+    a.ship(0, &records(1..=4)).await.unwrap();
+    b.ship(0, &records(1..=2)).await.unwrap();
+
+    // The marks alone are lost (the stream is not): a's newest entry says 4, so a shipper
+    // that believes 4 goes on and nothing is doubled; b, believing 0, is told 2.
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg("rails3:audit:delivered")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.ship(4, &records(5..=5)).await.unwrap(),
+        Shipment::Appended { count: 1, mark: 5 }
+    );
+    assert_eq!(
+        b.ship(0, &records(1..=3)).await.unwrap(),
+        Shipment::Resume { mark: 2 }
+    );
+    assert_eq!(
+        b.ship(2, &records(3..=3)).await.unwrap(),
+        Shipment::Appended { count: 1, mark: 3 }
+    );
+    let all = a.read(None, 100).await.unwrap();
+    assert_eq!(
+        trail(&all),
+        [
+            ("a", 1),
+            ("a", 2),
+            ("a", 3),
+            ("a", 4),
+            ("b", 1),
+            ("b", 2),
+            ("a", 5),
+            ("b", 3)
+        ]
+    );
+
+    // Redis restarts empty (it persists nothing): the stream is gone with the marks. A
+    // shipper that believes 5 is told 0, even when it only asks (no new record), and
+    // ships everything again: each record once in the new stream.
+    redis.restart();
+    assert_eq!(answered(&a, 5).await, Shipment::Resume { mark: 0 });
+    assert_eq!(answered(&b, 3).await, Shipment::Resume { mark: 0 });
+    assert_eq!(
+        a.ship(0, &records(1..=5)).await.unwrap(),
+        Shipment::Appended { count: 5, mark: 5 }
+    );
+    // Another node's records are in the new stream now, b's are not: b is still told 0.
+    assert_eq!(
+        b.ship(3, &records(4..=4)).await.unwrap(),
+        Shipment::Resume { mark: 0 }
+    );
+    assert_eq!(
+        b.ship(0, &records(1..=4)).await.unwrap(),
+        Shipment::Appended { count: 4, mark: 4 }
+    );
+    let all = a.read(None, 100).await.unwrap();
+    assert_eq!(
+        trail(&all),
+        [
+            ("a", 1),
+            ("a", 2),
+            ("a", 3),
+            ("a", 4),
+            ("a", 5),
+            ("b", 1),
+            ("b", 2),
+            ("b", 3),
+            ("b", 4)
+        ]
+    );
+}
+
+/// The answer to asking (shipping nothing) from `after`, once the connection is back: the
+/// first calls after a restart may find the old connection broken.
+async fn answered(audit: &FleetAudit, after: u64) -> Shipment {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match audit.ship(after, &[]).await {
+            Ok(shipment) => return shipment,
+            Err(error) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "Redis did not answer again after its restart: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Records `seqs` as (sequence number, JSON).
+fn records(seqs: std::ops::RangeInclusive<u64>) -> Vec<(u64, String)> {
+    seqs.map(|seq| (seq, format!("{{\"seq\":{seq}}}")))
+        .collect()
+}
+
+/// The stream's entries as (node, seq).
+fn trail(records: &[FleetRecord]) -> Vec<(&str, u64)> {
+    records.iter().map(|r| (r.node.as_str(), r.seq)).collect()
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use hale_fleet::{FencingToken, FleetRails, LeaseBook, RedisLeases};
+use hale_fleet::{FencingToken, FleetRails, LeaseBook, RedisLeases, StoreState};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -50,15 +50,24 @@ impl FleetGate {
         });
     }
 
-    /// Why this node must leave `subject` to another (`None`: it holds the lease and may
-    /// act). Standby nodes keep probing and reporting; they do not decide.
+    /// Why this node must leave `subject` alone (`None`: it holds the lease and may act):
+    /// "held" while the fleet store is unreachable (nobody may be sure of the lease, so the
+    /// action waits for Redis), "fleet standby" while another node holds it. Either way the
+    /// node keeps probing and reporting; it does not decide.
     pub(crate) fn standby(&self, subject: &str) -> Option<String> {
         let book = self.book.borrow();
         book.may_act(subject, Instant::now()).is_none().then(|| {
-            format!(
-                "fleet standby: node {} does not hold the lease of {subject}; the node that does heals it",
-                self.node
-            )
+            if book.store() == StoreState::Unreachable {
+                format!(
+                    "held: fleet store unreachable; node {} holds the actions on {subject} until Redis answers (probing goes on)",
+                    self.node
+                )
+            } else {
+                format!(
+                    "fleet standby: node {} does not hold the lease of {subject}; the node that does heals it",
+                    self.node
+                )
+            }
         })
     }
 
@@ -106,9 +115,7 @@ impl Fence {
             Ok(false) => refused(format!(
                 "not run: fencing token {token} of {subject} is stale; another node holds the lease now"
             )),
-            Err(error) => refused(format!(
-                "not run: held until the fleet store answers ({error})"
-            )),
+            Err(error) => refused(format!("not run: held: fleet store unreachable ({error})")),
         }
     }
 }

@@ -30,6 +30,7 @@ mod auth;
 mod body;
 mod control;
 mod events;
+mod fleet_metrics;
 mod fleet_view;
 mod limits;
 mod metrics;
@@ -56,6 +57,7 @@ pub use auth::{bearer_token, tokens_match};
 pub use control::{
     AlertNotice, Control, ControlError, ControlRequest, WebhookError, parse_webhook,
 };
+pub use fleet_metrics::FLEET_TRANSITIONS;
 pub use fleet_view::{FleetTargets, FleetViewError};
 pub use limits::{
     ApiLimits, ControlLimiter, DEFAULT_MAX_STREAMS, Peer, RateLimited, StreamSlots,

@@ -126,6 +126,8 @@ pub struct Metrics {
     prune_freed: Family<TargetLabels, Counter>,
     prune_estimated: Family<TargetLabels, Gauge>,
     heartbeat: FloatGauge,
+    /// `hale_node_info` and fleet mode's metrics.
+    fleet: crate::fleet_metrics::FleetMetrics,
     /// The same depths, readable (a metric family cannot be listed), for the dashboard.
     queue_depths: Mutex<std::collections::BTreeMap<String, usize>>,
     /// One scrape at a time rebuilds the per-target gauges.
@@ -271,8 +273,10 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             })
             .set(1);
+        let fleet = crate::fleet_metrics::FleetMetrics::register(&mut registry);
         let metrics = Self {
             registry,
+            fleet,
             actions,
             targets,
             cooldown,
@@ -388,6 +392,30 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Names this hale on `/metrics`: `hale_node_info{node="…"} 1` (the `--node`, else the
+    /// hostname, fleet mode or not).
+    pub fn set_node(&self, node: &str) {
+        self.fleet.set_node(node);
+    }
+
+    /// Fleet mode started on `node`: its fleet series exist from now on (the store counted
+    /// down until the first answer, every transition counter at 0).
+    pub fn start_fleet(&self, node: &str) {
+        self.fleet.start(node);
+    }
+
+    /// Sets `hale_fleet_store_up` (whether the fleet's Redis answered the last round) and
+    /// `hale_fleet_leases_held` of `node`.
+    pub fn set_fleet_state(&self, node: &str, store_up: bool, leases_held: usize) {
+        self.fleet.set_store(node, store_up);
+        self.fleet.set_leases(node, leases_held);
+    }
+
+    /// Counts a lease keeper transition (`kind`: one of [`crate::FLEET_TRANSITIONS`]).
+    pub fn count_fleet_transition(&self, kind: &str) {
+        self.fleet.count(kind);
     }
 
     /// The counter of dropped trace spans, for the exporter to increment.

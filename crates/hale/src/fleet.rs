@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hale_fleet::{
-    FleetAudit, FleetConnection, FleetRails, FleetStatus, KeeperEvent, LeaseTimings, RedisLeases,
+    FleetAudit, FleetConnection, FleetRails, FleetStatus, LeaseTimings, RedisLeases, StoreState,
     spawn_keeper,
 };
 use hale_reconciler::FleetGate;
@@ -102,8 +102,14 @@ pub struct Fleet {
     pub status: FleetStatus,
 }
 
+/// This node's name: `--node`, else the hostname (also without `--fleet`, for
+/// `hale_node_info` on `/metrics`).
+pub fn node_name(args: &FleetArgs) -> String {
+    args.node.clone().unwrap_or_else(hostname)
+}
+
 /// This host's name, the default node name.
-pub fn hostname() -> String {
+fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|name| name.trim().to_owned())
@@ -142,41 +148,79 @@ pub fn with_password(url: &str, args: &FleetStoreArgs) -> Result<String, FleetSt
     Ok(parsed.into())
 }
 
+/// What fleet mode writes to: the audit log (and the bus behind it) and the metrics.
+pub struct FleetSinks<'a> {
+    /// The local store, which the audit shipper reads.
+    pub store: &'a Arc<hale_store::Store>,
+    /// The one door into the audit log: the keeper's transitions are recorded through it.
+    pub writer: &'a hale_store::StoreWriter,
+    /// Where written records are announced (the shipper wakes on them).
+    pub bus: &'a hale_core::AuditBus,
+    /// `/metrics`.
+    pub metrics: &'a Arc<hale_server::Metrics>,
+}
+
 /// Starts fleet mode when `--fleet` is given: a lazy connection (this host heals its own
-/// containers whether Redis is up or not) and the lease keeper, whose transitions are
-/// logged.
+/// containers whether Redis is up or not), the lease keeper, whose transitions become audit
+/// records and metrics, and the audit shipper.
 ///
 /// # Errors
 /// [`FleetStartError`] for an unreadable password file or a malformed URL.
-pub fn start(
-    args: &FleetArgs,
-    store: &std::sync::Arc<hale_store::Store>,
-    bus: &hale_core::AuditBus,
-) -> Result<Option<Fleet>, FleetStartError> {
+pub fn start(args: &FleetArgs, sinks: &FleetSinks<'_>) -> Result<Option<Fleet>, FleetStartError> {
     let Some(url) = &args.store.fleet else {
         return Ok(None);
     };
-    let node = args.node.clone().unwrap_or_else(hostname);
+    let node = node_name(args);
     let timings = timings(args.fleet_lease_ttl.as_std())?;
     let connection =
         FleetConnection::lazy(&with_password(url, &args.store)?, timings.retry_period)?;
     let server = connection.server().to_owned();
     let shipper = crate::fleet_shipper::spawn_audit_shipper(
         FleetAudit::new(connection.clone(), &node, KEY_PREFIX),
-        std::sync::Arc::clone(store),
-        bus,
+        Arc::clone(sinks.store),
+        sinks.bus,
     );
     let rails = FleetRails::new(connection.clone(), KEY_PREFIX);
     let status = FleetStatus::new(connection.clone(), KEY_PREFIX);
     let leases = RedisLeases::new(connection, &node, KEY_PREFIX, timings);
     let (subjects_tx, subjects_rx) = watch::channel(Vec::new());
     let mut handle = spawn_keeper(leases.clone(), subjects_rx);
-    let logged_node = node.clone();
-    tokio::spawn(async move {
-        while let Some(event) = handle.events.recv().await {
-            log(&logged_node, &event);
-        }
-    });
+    sinks.metrics.start_fleet(&node);
+    let transitions = {
+        let (node, writer, metrics) = (
+            node.clone(),
+            sinks.writer.clone(),
+            Arc::clone(sinks.metrics),
+        );
+        tokio::spawn(async move {
+            while let Some(event) = handle.events.recv().await {
+                let record = crate::fleet_transitions::transition_record(
+                    &node,
+                    &event,
+                    hale_core::Timestamp::now(),
+                );
+                metrics.count_fleet_transition(record.kind.as_str());
+                writer.record(record);
+            }
+        })
+    };
+    let gauges = {
+        let (node, metrics, mut book) =
+            (node.clone(), Arc::clone(sinks.metrics), handle.book.clone());
+        tokio::spawn(async move {
+            // The keeper publishes a book after every round: the gauges follow it.
+            while book.changed().await.is_ok() {
+                let (up, held) = {
+                    let book = book.borrow_and_update();
+                    (
+                        book.store() == StoreState::Reachable,
+                        book.acting(tokio::time::Instant::now()).count(),
+                    )
+                };
+                metrics.set_fleet_state(&node, up, held);
+            }
+        })
+    };
     tracing::info!(node = %node, redis = %server, "fleet mode: sites are healed by the holder of their lease");
     Ok(Some(Fleet {
         gate: FleetGate {
@@ -186,31 +230,7 @@ pub fn start(
             leases,
             rails,
         },
-        tasks: vec![handle.task, shipper],
+        tasks: vec![handle.task, shipper, transitions, gauges],
         status,
     }))
-}
-
-fn log(node: &str, event: &KeeperEvent) {
-    match event {
-        KeeperEvent::Won { subject } => {
-            tracing::info!(
-                node,
-                subject,
-                "fleet: this node holds the lease and heals it"
-            );
-        }
-        KeeperEvent::Lost { subject, holder } => tracing::info!(
-            node,
-            subject,
-            holder = holder.as_deref().unwrap_or("none (not renewed in time)"),
-            "fleet: this node no longer holds the lease; standby"
-        ),
-        KeeperEvent::StoreUnreachable { error } => tracing::warn!(
-            node,
-            %error,
-            "fleet: Redis unreachable; site remediations are held, this host's containers are still healed"
-        ),
-        KeeperEvent::StoreBack => tracing::info!(node, "fleet: Redis answers again"),
-    }
 }

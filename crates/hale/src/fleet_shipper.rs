@@ -1,14 +1,18 @@
 //! Ships this node's audit records to the fleet's Redis stream (`hale events --fleet`
 //! reads it): after every record written, and every few seconds in case Redis was away.
 //! The local store is the source of truth and the queue: what was recorded while Redis
-//! was unreachable is shipped when it is back, exactly once (Redis keeps this node's
-//! high-water mark and skips what it has).
+//! was unreachable is shipped when it is back, exactly once. Redis keeps this node's
+//! high-water mark and appends only when the shipper agrees with it (see
+//! [`FleetAudit::ship`]): a Redis that came back empty says 0 and gets every local record
+//! again (its stream lost them too); one that lost only the mark finds it in the stream,
+//! and nothing is doubled. With nothing new, every round still asks, so an empty Redis is
+//! noticed within a round, not at the next record.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hale_core::AuditBus;
-use hale_fleet::FleetAudit;
+use hale_fleet::{FleetAudit, Shipment};
 use hale_store::{AuditQuery, Store};
 use tokio::sync::Notify;
 
@@ -29,7 +33,8 @@ pub fn spawn_audit_shipper(
     let notify = Arc::clone(&written);
     bus.port().listen(move |_| notify.notify_one());
     tokio::spawn(async move {
-        // What Redis has of this node; unknown until asked (and again after an error).
+        // What Redis has of this node as far as the shipper knows; asked at the start, then
+        // corrected by every answer.
         let mut mark: Option<u64> = None;
         let mut unreachable = false;
         loop {
@@ -45,7 +50,8 @@ pub fn spawn_audit_shipper(
                         tracing::warn!(%error, "fleet: audit records are kept locally until Redis answers");
                         unreachable = true;
                     }
-                    mark = None;
+                    // What Redis has is not known now; its answer to the next shipment
+                    // says, whatever happened to it meanwhile.
                 }
             }
             tokio::select! {
@@ -76,30 +82,55 @@ async fn ship_new(
     store: &Arc<Store>,
     mark: &mut Option<u64>,
 ) -> Result<u64, ShipError> {
-    let after = match *mark {
+    let mut after = match *mark {
         Some(after) => after,
         None => audit.delivered_through().await?,
     };
-    let reader = Arc::clone(store);
-    let mut records = tokio::task::spawn_blocking(move || {
-        reader.events(&AuditQuery {
-            after_seq: Some(after),
-            ..AuditQuery::default()
-        })
-    })
-    .await??;
-    records.sort_by_key(|record| record.seq);
     let mut shipped = 0;
-    for batch in records.chunks(BATCH) {
-        let lines: Vec<(u64, String)> = batch
+    // Each pass ships what the store has above `after`; a pass ends early only when Redis
+    // says it has the node through another mark, and the next starts from there. Redis
+    // answers with its own mark, so this ends: a second disagreement needs another loss.
+    'passes: for _ in 0..3 {
+        let reader = Arc::clone(store);
+        let mut records = tokio::task::spawn_blocking(move || {
+            reader.events(&AuditQuery {
+                after_seq: Some(after),
+                ..AuditQuery::default()
+            })
+        })
+        .await??;
+        records.sort_by_key(|record| record.seq);
+        let lines: Vec<(u64, String)> = records
             .iter()
             .filter_map(|record| Some((record.seq, serde_json::to_string(record).ok()?)))
             .collect();
-        shipped += audit.ship(&lines).await?;
-        *mark = batch.last().map(|record| record.seq);
-    }
-    if mark.is_none() {
-        *mark = Some(after);
+        let mut batches: Vec<&[(u64, String)]> = lines.chunks(BATCH).collect();
+        if batches.is_empty() {
+            // Nothing new: ask all the same.
+            batches.push(&[]);
+        }
+        for batch in batches {
+            match audit.ship(after, batch).await? {
+                Shipment::Appended { count, mark: now } => {
+                    shipped += count;
+                    after = now;
+                    *mark = Some(after);
+                }
+                Shipment::Resume { mark: from } => {
+                    if from < after {
+                        tracing::warn!(
+                            delivered = after,
+                            fleet_store_has = from,
+                            "fleet: the fleet store lost this node's audit records (restarted empty?); shipping them again"
+                        );
+                    }
+                    after = from;
+                    *mark = Some(after);
+                    continue 'passes;
+                }
+            }
+        }
+        break;
     }
     Ok(shipped)
 }

@@ -65,15 +65,17 @@ fn server_of(error: &hale_fleet::FleetError) -> String {
 }
 
 /// Whether `item` (a site, whose lease one node holds) is healed by its node: `holder`,
-/// `standby`, or `-` for a container (only its own node can heal it).
+/// `standby`, `held` (the node cannot reach Redis, so it cannot know), or `-` for a
+/// container (only its own node can heal it).
 fn lease(item: &Value) -> &'static str {
     let site = item["name"]
         .as_str()
         .is_some_and(|name| name.starts_with("site:"));
-    match (site, item["standby"].is_string()) {
+    match (site, item["standby"].as_str()) {
         (false, _) => "-",
-        (true, true) => "standby",
-        (true, false) => "holder",
+        (true, Some(why)) if why.starts_with("held:") => "held",
+        (true, Some(_)) => "standby",
+        (true, None) => "holder",
     }
 }
 

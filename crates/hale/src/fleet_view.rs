@@ -123,7 +123,7 @@ pub fn api_source(args: &crate::fleet::FleetArgs) -> Option<Arc<dyn FleetTargets
     let store = &args.store;
     let url = crate::fleet::with_password(store.fleet.as_deref()?, store).ok()?;
     let connection = FleetConnection::lazy(&url, READ_BOUND).ok()?;
-    let node = args.node.clone().unwrap_or_else(crate::fleet::hostname);
+    let node = crate::fleet::node_name(args);
     Some(Arc::new(ApiFleetTargets(
         FleetStatus::new(connection, crate::fleet::KEY_PREFIX),
         node,

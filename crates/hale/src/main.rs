@@ -13,6 +13,7 @@ mod fleet_leave;
 mod fleet_publisher;
 mod fleet_shipper;
 mod fleet_targets;
+mod fleet_transitions;
 mod fleet_view;
 mod import;
 mod import_alerts;

@@ -65,7 +65,7 @@ pub(crate) fn target_row(item: &serde_json::Value, wide: bool, now: Timestamp) -
     let mut row = vec![
         text(&item["policy"]),
         text(&item["name"]),
-        text(&item["state"]),
+        state_cell(item),
         item["step"]
             .as_u64()
             .map_or_else(|| "-".to_owned(), |s| s.to_string()),
@@ -82,6 +82,18 @@ pub(crate) fn target_row(item: &serde_json::Value, wide: bool, now: Timestamp) -
         ]);
     }
     row
+}
+
+/// The STATE cell of a target: its state, and in fleet mode why this node does not heal
+/// it — `held` while the fleet store is unreachable (the action waits for Redis),
+/// `standby` while another node holds its lease (see `TargetStatus::standby`).
+fn state_cell(item: &serde_json::Value) -> String {
+    let state = item["state"].as_str().unwrap_or("-");
+    match item["standby"].as_str() {
+        Some(why) if why.starts_with("held:") => format!("{state} (held: fleet store unreachable)"),
+        Some(_) => format!("{state} (fleet standby)"),
+        None => state.to_owned(),
+    }
 }
 
 /// The `hale describe target` text.

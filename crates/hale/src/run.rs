@@ -217,6 +217,7 @@ async fn controller(
     };
     // Every audit record, as it is written, feeds the metrics (the notifier subscribes at
     // its start).
+    metrics.set_node(&crate::fleet::node_name(&args.fleet));
     let counted = Arc::clone(&metrics);
     audit
         .port()
@@ -304,7 +305,15 @@ async fn controller(
     routes
         .outcomes
         .listen(move |outcome| probe_metrics.observe_probe(outcome));
-    let fleet = match crate::fleet::start(&args.fleet, &store, &audit) {
+    let fleet = match crate::fleet::start(
+        &args.fleet,
+        &crate::fleet::FleetSinks {
+            store: &store,
+            writer: &writer,
+            bus: &audit,
+            metrics: &metrics,
+        },
+    ) {
         Ok(Some(mut fleet)) => {
             fleet
                 .tasks
