@@ -729,3 +729,65 @@ async fn with_a_read_token_the_page_asks_for_it_then_reads_and_streams_with_it()
     browser.close().await;
     assert!(hale.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_fleet_mode_the_targets_page_shows_every_nodes_targets_with_their_node() {
+    let docker = TestDocker::new("ui-fleet");
+    let ws = Workspace::new(&shipped_policy(&docker));
+    let redis = common::redis_server::RedisServer::start();
+    let url = redis.url();
+    let port = free_port();
+    let node = |name: &str, listen: &str| {
+        Hale::start(
+            &ws.policies(),
+            &ws.root().join(format!("state-{name}")),
+            &["--fleet", &url, "--node", name, "--listen", listen],
+            &[],
+        )
+    };
+    let a = node("a", &format!("127.0.0.1:{port}"));
+    let b = node("b", "127.0.0.1:0");
+    a.api();
+    docker.run("web", HEALTH, HEALTHY);
+    let name = docker.name("web");
+    let base = format!("http://127.0.0.1:{port}");
+
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{base}/ui/#/targets?fleet=1")).await;
+    // Both nodes see the container (one Docker daemon here): a row for each, node first.
+    browser
+        .wait_js(
+            "a row of the container on each node",
+            SEE,
+            &format!("const rows = [...document.querySelectorAll('#targets-table tbody tr[data-node]')].filter(r => r.dataset.target === '{name}'); return rows.map(r => r.dataset.node).join(',') === 'a,b'"),
+        )
+        .await;
+    let head = browser.text("#targets-table thead").await;
+    assert!(head.starts_with("Node"), "{head}");
+    let nodes = browser.text("#fleet-nodes").await;
+    assert!(
+        nodes.contains("a (published") && nodes.contains("b (published"),
+        "{nodes}"
+    );
+    browser.screenshot("targets-fleet").await;
+    // This node's own row links to its target page; the other node's has no page here.
+    let links = browser
+        .js(
+            &format!("return [...document.querySelectorAll('#targets-table tbody tr[data-node]')].filter(r => r.dataset.target === '{name}').map(r => r.dataset.node + ':' + Boolean(r.querySelector('a')))"),
+            vec![],
+        )
+        .await;
+    assert_eq!(links, json!(["a:true", "b:false"]));
+    // The toggle off: this node's own targets, without the node column.
+    browser.click("#fleet-toggle").await;
+    browser
+        .wait_js(
+            "the page to show this node's targets only",
+            SEE,
+            "return document.querySelector('#targets-table thead th')?.textContent === 'Target' && !document.querySelector('#targets-table tbody tr[data-node]')",
+        )
+        .await;
+    browser.close().await;
+    assert!(a.stop().success());
+    assert!(b.stop().success());
+}

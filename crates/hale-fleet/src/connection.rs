@@ -58,6 +58,15 @@ impl FleetConnection {
     pub async fn connect(url: &str, bound: Duration) -> Result<Self, FleetError> {
         let client = Client::open(url).map_err(|source| FleetError::Url { source })?;
         let server = client.get_connection_info().addr().to_string();
+        // One plain connection and a PING first: the manager retries a refused password
+        // until the bound, which would report a wrong password as a timeout.
+        Self::bound_call(&server, bound, async {
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        })
+        .await?;
         let connecting = ConnectionManager::new_with_config(client, Self::config(bound));
         let manager = Self::bound_call(&server, bound, connecting).await?;
         Ok(Self {

@@ -13,10 +13,13 @@
 //!   `scope: Fleet` service share across nodes;
 //! - [`fleet_audit`]: every node's audit records in one capped Redis stream, delivered
 //!   exactly once;
+//! - [`fleet_status`]: every node's targets' status in a key of its own with a TTL, the
+//!   fleet's one status view;
 //! - [`connection`]: the one bounded, reconnecting connection they all share.
 
 pub mod connection;
 pub mod fleet_audit;
+pub mod fleet_status;
 pub mod keeper;
 pub mod lease;
 pub mod rails;
@@ -25,6 +28,7 @@ mod scripts;
 
 pub use connection::{FleetConnection, FleetError};
 pub use fleet_audit::{FleetAudit, FleetRecord, Shipment};
+pub use fleet_status::{FleetStatus, NodeStatus};
 pub use keeper::{KeeperEvent, KeeperHandle, spawn_keeper};
 pub use lease::{FencingToken, LeaseBook, LeaseTimings, LeaseTimingsError, StoreState};
 pub use rails::{FleetRails, RailsAnswer, RemediationClaim};

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::connection::{FleetConnection, FleetError};
 use crate::lease::{FencingToken, LeaseBook, LeaseTimings};
-use crate::scripts::{ACQUIRE_OR_RENEW, RELEASE, STILL_HOLDS};
+use crate::scripts::{ACQUIRE_OR_RENEW, RELEASE, RELEASE_ALL, STILL_HOLDS};
 
 /// Who holds a subject's lease after an acquire-or-renew.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,5 +143,24 @@ impl RedisLeases {
         invocation.arg(&self.node).arg(token.0);
         let released: u8 = self.connection.invoke(&invocation).await?;
         Ok(released == 1)
+    }
+
+    /// Hands every lease in `held` (subject and this node's token) back at once, in one
+    /// round trip: what a node stopping gracefully does, so another node takes each over at
+    /// its next retry instead of after the TTL. A lease that is no longer this grant (it
+    /// passed to another node meanwhile) is left alone. Answers how many were released.
+    ///
+    /// # Errors
+    /// [`FleetError`] when Redis does not answer in time (the leases then run out).
+    pub async fn release_all(&self, held: &[(String, FencingToken)]) -> Result<u64, FleetError> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let mut invocation = RELEASE_ALL.prepare_invoke();
+        invocation.arg(&self.node);
+        for (subject, token) in held {
+            invocation.key(self.lease_key(subject)).arg(token.0);
+        }
+        self.connection.invoke(&invocation).await
     }
 }

@@ -177,3 +177,63 @@ return {'go', '', 0}
 ",
     )
 });
+
+/// Publishes one node's status view, or only refreshes it when it did not change.
+///
+/// KEYS[1]: the node's status hash. ARGV[1]: the publish period in milliseconds, ARGV[2]:
+/// the key's TTL in milliseconds, ARGV[3]: the view (JSON), or `''` when it is unchanged.
+/// The hash holds `view`, `changed` (when the view last changed) and `at` (when the node
+/// last published), both on Redis' own clock so that readers need no agreement with the
+/// nodes' clocks. A refresh of a key that is gone (it expired, Redis restarted) answers 0:
+/// the node then sends its whole view. Answers 1 otherwise.
+pub(crate) static PUBLISH_STATUS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local key, period, ttl, view = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+if view == '' and redis.call('EXISTS', key) == 0 then return 0 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if view ~= '' then redis.call('HSET', key, 'view', view, 'changed', now) end
+redis.call('HSET', key, 'at', now, 'period', period)
+redis.call('PEXPIRE', key, ttl)
+return 1
+",
+    )
+});
+
+/// Reads the status hashes KEYS in one atomic snapshot, with Redis' clock.
+///
+/// Answers a flat list of strings: Redis' time in milliseconds, then for each key its
+/// `at`, `period` and `view` (`''` for a key that expired since it was listed).
+pub(crate) static READ_STATUS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local time = redis.call('TIME')
+local answer = {tostring(tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))}
+for i = 1, #KEYS do
+  local fields = redis.call('HMGET', KEYS[i], 'at', 'period', 'view')
+  answer[#answer + 1] = fields[1] or ''
+  answer[#answer + 1] = fields[2] or ''
+  answer[#answer + 1] = fields[3] or ''
+end
+return answer
+",
+    )
+});
+
+/// [`RELEASE`] for many leases in one round trip (a node shutting down hands all of its
+/// leases over at once). KEYS: the lease keys; ARGV[1]: the node, ARGV[1 + i]: the token
+/// of KEYS[i]. Each key is deleted only if it is still that grant. Answers how many were.
+pub(crate) static RELEASE_ALL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local released = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] .. ' ' .. ARGV[1] then
+    released = released + redis.call('DEL', KEYS[i])
+  end
+end
+return released
+",
+    )
+});

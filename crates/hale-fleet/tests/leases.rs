@@ -179,3 +179,35 @@ async fn a_lazy_connection_starts_without_redis_and_works_once_it_is_up() {
     }
     assert!(book.may_act("site/shop", Instant::now()).is_some());
 }
+
+#[tokio::test]
+async fn release_all_hands_back_every_lease_still_ours_in_one_call() {
+    let redis = RedisServer::start();
+    let (a, mut a_book) = node(&redis, "a", "test5:").await;
+    let (b, mut b_book) = node(&redis, "b", "test5:").await;
+    let subjects = vec!["p/site:one".to_owned(), "p/site:two".to_owned()];
+    let grants = a.acquire_or_renew(&subjects, &mut a_book).await.unwrap();
+    let held: Vec<(String, FencingToken)> = subjects
+        .iter()
+        .zip(&grants)
+        .map(|(subject, grant)| match grant {
+            LeaseGrant::Ours(token) => (subject.clone(), *token),
+            LeaseGrant::Theirs { .. } => panic!("a gets the free leases: {grants:?}"),
+        })
+        .collect();
+    // A stale token (a grant a lost long ago) releases nothing.
+    let stale = vec![(subjects[0].clone(), FencingToken(held[0].1.0 + 7))];
+    assert_eq!(a.release_all(&stale).await.unwrap(), 0);
+    assert_eq!(
+        b.release_all(&held).await.unwrap(),
+        0,
+        "b holds none of them"
+    );
+    assert_eq!(a.release_all(&held).await.unwrap(), 2);
+    assert_eq!(a.release_all(&[]).await.unwrap(), 0);
+    let granted = b.acquire_or_renew(&subjects, &mut b_book).await.unwrap();
+    assert!(
+        granted.iter().all(|g| matches!(g, LeaseGrant::Ours(_))),
+        "b takes both at once, without waiting for the TTL: {granted:?}"
+    );
+}

@@ -90,6 +90,7 @@ async fn main() {
             path: std::env::temp_dir(),
             allowed: false,
         },
+        fleet: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -102,6 +102,7 @@ async fn main() {
             path: dir.path().to_path_buf(),
             allowed: false,
         },
+        fleet: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

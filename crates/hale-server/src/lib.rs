@@ -9,6 +9,7 @@
 //! | `GET /api/v1/events/stream` | the same as Server-Sent Events, live, with `Last-Event-ID` |
 //! | `GET /api/v1/policies[/NAME]` | policies with generations and conditions |
 //! | `GET /api/v1/targets[/NAME]` | targets and their states, per policy |
+//! | `GET /api/v1/fleet/targets` | fleet mode: every node's targets, and which nodes publish |
 //! | `POST /api/v1/policies/NAME/pause`, `.../resume` | token: pause or resume a policy |
 //! | `POST /api/v1/targets/NAME/unquarantine`, `.../heal` | token: release; remediate now |
 //! | `POST /api/v1/alertmanager` | token: Alertmanager's webhook (payload version 4) |
@@ -30,6 +31,7 @@ mod body;
 mod control;
 mod events;
 mod fleet_metrics;
+mod fleet_view;
 mod limits;
 mod metrics;
 mod openapi;
@@ -56,6 +58,7 @@ pub use control::{
     AlertNotice, Control, ControlError, ControlRequest, WebhookError, parse_webhook,
 };
 pub use fleet_metrics::FLEET_TRANSITIONS;
+pub use fleet_view::{FleetTargets, FleetViewError};
 pub use limits::{
     ApiLimits, ControlLimiter, DEFAULT_MAX_STREAMS, Peer, RateLimited, StreamSlots,
     StreamsExhausted, TokioClock,
@@ -98,6 +101,8 @@ pub struct ApiState {
     pub ack: Option<AckConfig>,
     /// Where the dashboard's policy imports go, and whether they may be written.
     pub policy_writes: PolicyWrites,
+    /// Fleet mode (`--fleet`): where every node's targets are read from; `None` without it.
+    pub fleet: Option<Arc<dyn FleetTargets>>,
 }
 
 /// The API's limits, shared by every request.
@@ -197,6 +202,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/policies/{name}/source", get(policy_source::source))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}", get(target))
+        .route("/api/v1/fleet/targets", get(fleet_view::targets))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_read,
@@ -353,6 +359,7 @@ async fn overview(State(state): State<ApiState>, headers: axum::http::HeaderMap)
         "now": Timestamp::now(),
         "uptimeSeconds": Timestamp::now().since(status.started_at).as_secs(),
         "lastReload": status.last_reload,
+        "fleet": state.fleet.as_ref().map(|fleet| json!({ "node": fleet.node() })),
     }))
     .into_response();
     response.headers_mut().insert(

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         crate::metrics,
         crate::targets,
         crate::target,
+        crate::fleet_view::targets,
         crate::policies,
         crate::policy,
         crate::policy_source::source,

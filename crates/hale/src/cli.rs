@@ -249,10 +249,12 @@ hale validate -o json policies/ | jq '.diagnostics[]'"
     ///
     /// Asks the API of `hale run` (--server). For policies: NAME, TARGETS, HEALTHY, MODE,
     /// ACCEPTED, AGE; `-o wide` adds GENERATION, READY and the file. Files rejected at the
-    /// last reload are listed below the table.
+    /// last reload are listed below the table. `targets --fleet URL` reads every node's
+    /// targets from the fleet's Redis instead.
     #[command(
         after_help = "Examples:\n  hale get policies\n  hale get policies -o wide\n  \
-hale get policies -o json | jq '.items[].conditions'"
+hale get policies -o json | jq '.items[].conditions'\n  \
+hale get targets --fleet redis://10.0.0.5:6379/0 --fleet-password-file /etc/hale/redis.pass"
     )]
     Get {
         /// What to list.
@@ -264,6 +266,11 @@ hale get policies -o json | jq '.items[].conditions'"
         /// Which controller to ask.
         #[command(flatten)]
         server: ServerArg,
+        /// `hale get targets --fleet URL`: every node's targets (a NODE column first) from
+        /// the fleet's Redis instead of one controller's API, and which nodes are in the
+        /// view with when each last published.
+        #[command(flatten)]
+        fleet: crate::fleet::FleetStoreArgs,
     },
     /// Show one resource of a running controller in detail, like `kubectl describe`.
     ///

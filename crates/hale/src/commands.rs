@@ -51,7 +51,11 @@ fn dispatch(cli: Cli) -> CommandResult {
             resource,
             output,
             server,
-        } => crate::client::get(resource, output, &server),
+            fleet,
+        } => match &fleet.fleet {
+            Some(url) => crate::fleet_targets::get(resource, output, &fleet, url),
+            None => crate::client::get(resource, output, &server),
+        },
         Command::Describe {
             resource,
             name,

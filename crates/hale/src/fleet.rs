@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hale_fleet::{
-    FleetAudit, FleetConnection, FleetRails, LeaseTimings, RedisLeases, StoreState, spawn_keeper,
+    FleetAudit, FleetConnection, FleetRails, FleetStatus, LeaseTimings, RedisLeases, StoreState,
+    spawn_keeper,
 };
 use hale_reconciler::FleetGate;
 use tokio::sync::watch;
@@ -95,8 +96,10 @@ pub enum FleetStartError {
 pub struct Fleet {
     /// What the reconciler needs.
     pub gate: FleetGate,
-    /// The lease keeper and the audit shipper.
+    /// The lease keeper, the audit shipper and the status publisher.
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// This node's key in the fleet's status view (`fleet_publisher`, `fleet_leave`).
+    pub status: FleetStatus,
 }
 
 /// This node's name: `--node`, else the hostname (also without `--fleet`, for
@@ -178,6 +181,7 @@ pub fn start(args: &FleetArgs, sinks: &FleetSinks<'_>) -> Result<Option<Fleet>, 
         sinks.bus,
     );
     let rails = FleetRails::new(connection.clone(), KEY_PREFIX);
+    let status = FleetStatus::new(connection.clone(), KEY_PREFIX);
     let leases = RedisLeases::new(connection, &node, KEY_PREFIX, timings);
     let (subjects_tx, subjects_rx) = watch::channel(Vec::new());
     let mut handle = spawn_keeper(leases.clone(), subjects_rx);
@@ -227,6 +231,7 @@ pub fn start(args: &FleetArgs, sinks: &FleetSinks<'_>) -> Result<Option<Fleet>, 
             rails,
         },
         tasks: vec![handle.task, shipper, transitions, gauges],
+        status,
     }))
 }
 

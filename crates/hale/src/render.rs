@@ -29,48 +29,59 @@ pub(crate) struct PolicyDetail {
 /// The `hale get targets` table; `wide` adds the container ID, the signal, the instant
 /// of the next allowed action and the selector rule that selected the target.
 pub(crate) fn target_table(list: &serde_json::Value, wide: bool, now: Timestamp) -> String {
-    let mut header = vec!["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"];
-    if wide {
-        header.extend(["ID", "SIGNAL", "NEXT ACTION AT", "SELECTED BY"]);
-    }
+    let header = target_header(wide);
     let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     for item in list["items"].as_array().into_iter().flatten() {
-        // Timestamps travel as the API serializes them (milliseconds since the epoch).
-        let at = |key: &str| serde_json::from_value::<Timestamp>(item[key].clone()).ok();
-        let last = match (item["lastAction"].as_str(), at("lastActionAt")) {
-            (Some(action), Some(when)) => format!("{action} {} ago", age(when, now)),
-            (Some(action), None) => action.to_owned(),
-            _ => "-".to_owned(),
-        };
-        let cooldown = at("nextActionAt")
-            .filter(|next| *next > now)
-            .map_or_else(|| "-".to_owned(), |next| age(now, next));
-        let mut row = vec![
-            text(&item["policy"]),
-            text(&item["name"]),
-            state_cell(item),
-            item["step"]
-                .as_u64()
-                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            last,
-            cooldown,
-        ];
-        if wide {
-            let id = item["id"].as_str().filter(|id| !id.is_empty());
-            row.extend([
-                id.map_or_else(|| "-".to_owned(), |id| id.chars().take(12).collect()),
-                text(&item["signal"]),
-                at("nextActionAt").map_or_else(|| "-".to_owned(), |next| next.to_string()),
-                text(&item["selectedBy"]),
-            ]);
-        }
-        rows.push(row);
+        rows.push(target_row(item, wide, now));
     }
     if rows.len() == 1 {
         return "No targets.\n".to_owned();
     }
     columns(&rows)
+}
+
+/// The header of the targets table (`hale get targets`, and after NODE with `--fleet`).
+pub(crate) fn target_header(wide: bool) -> Vec<&'static str> {
+    let mut header = vec!["POLICY", "NAME", "STATE", "STEP", "LAST ACTION", "COOLDOWN"];
+    if wide {
+        header.extend(["ID", "SIGNAL", "NEXT ACTION AT", "SELECTED BY"]);
+    }
+    header
+}
+
+/// One target (an item of `GET /api/v1/targets`) as a row under [`target_header`].
+pub(crate) fn target_row(item: &serde_json::Value, wide: bool, now: Timestamp) -> Vec<String> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    // Timestamps travel as the API serializes them (milliseconds since the epoch).
+    let at = |key: &str| serde_json::from_value::<Timestamp>(item[key].clone()).ok();
+    let last = match (item["lastAction"].as_str(), at("lastActionAt")) {
+        (Some(action), Some(when)) => format!("{action} {} ago", age(when, now)),
+        (Some(action), None) => action.to_owned(),
+        _ => "-".to_owned(),
+    };
+    let cooldown = at("nextActionAt")
+        .filter(|next| *next > now)
+        .map_or_else(|| "-".to_owned(), |next| age(now, next));
+    let mut row = vec![
+        text(&item["policy"]),
+        text(&item["name"]),
+        state_cell(item),
+        item["step"]
+            .as_u64()
+            .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        last,
+        cooldown,
+    ];
+    if wide {
+        let id = item["id"].as_str().filter(|id| !id.is_empty());
+        row.extend([
+            id.map_or_else(|| "-".to_owned(), |id| id.chars().take(12).collect()),
+            text(&item["signal"]),
+            at("nextActionAt").map_or_else(|| "-".to_owned(), |next| next.to_string()),
+            text(&item["selectedBy"]),
+        ]);
+    }
+    row
 }
 
 /// The STATE cell of a target: its state, and in fleet mode why this node does not heal

@@ -265,6 +265,7 @@ async fn controller(
                 path: args.policies.clone(),
                 allowed: args.ui_writes,
             },
+            fleet: crate::fleet_view::api_source(&args.fleet),
         },
         async {
             let _ = api_stopped.await;
@@ -313,7 +314,17 @@ async fn controller(
             metrics: &metrics,
         },
     ) {
-        Ok(fleet) => fleet,
+        Ok(Some(mut fleet)) => {
+            fleet
+                .tasks
+                .push(crate::fleet_publisher::spawn_status_publisher(
+                    fleet.status.clone(),
+                    fleet.gate.node.clone(),
+                    status.clone(),
+                ));
+            Some(fleet)
+        }
+        Ok(None) => None,
         Err(error) => {
             tracing::error!(%error, "cannot start fleet mode");
             return (ExitCode::FAILURE, Some(writer_thread));
@@ -447,7 +458,7 @@ async fn controller(
         Err(_) => api.abort(),
     }
     if let Some(fleet) = &fleet {
-        fleet.tasks.iter().for_each(tokio::task::JoinHandle::abort);
+        crate::fleet_leave::leave(fleet).await;
     }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");
