@@ -61,6 +61,7 @@ impl BollardDocker {
         } else if host.starts_with("tcp://") {
             Docker::connect_with_http(host, secs, bollard::API_DEFAULT_VERSION)
         } else if host.starts_with("ssh://") {
+            refuse_ssh_port(host)?;
             Docker::connect_with_ssh(host, secs, bollard::API_DEFAULT_VERSION, None)
         } else if host.starts_with("unix://") {
             Docker::connect_with_unix(host, secs, bollard::API_DEFAULT_VERSION)
@@ -199,9 +200,11 @@ fn classify(endpoint: &DockerEndpoint, error: BollardError) -> ConnectError {
             },
         };
     }
+    // The whole chain: what the SSH client said (a refused host key, a denied login) is
+    // several causes below bollard's "client error (Connect)".
     ConnectError::Unreachable(hale_core::DockerError::Unreachable {
         endpoint: host,
-        message: error.to_string(),
+        message: hale_core::error_chain(&error),
     })
 }
 
@@ -222,4 +225,50 @@ fn rustls_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a 
         next = current.source();
     }
     None
+}
+
+/// Refuses an `ssh://` address that names a port: bollard hands `USER@HOST:PORT` to the
+/// `ssh` client as the destination (its port parsing only reads `ssh://` forms), and ssh
+/// takes `HOST:PORT` for a host name, so the connection could only fail, and vaguely.
+fn refuse_ssh_port(address: &str) -> Result<(), ConnectError> {
+    let authority = address
+        .trim_start_matches("ssh://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    // `[::1]` has colons but no port: its last part does not parse as one.
+    match host_port
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+    {
+        Some((host, port)) => Err(ConnectError::SshPort {
+            endpoint: address.to_owned(),
+            host: host.to_owned(),
+            port,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod ssh_port_tests {
+    use super::*;
+
+    #[test]
+    fn an_ssh_address_with_a_port_is_refused_with_the_config_that_works() {
+        let error = refuse_ssh_port("ssh://deploy@docker-1:2222").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("`Host docker-1` then `Port 2222`"),
+            "{message}"
+        );
+        assert!(message.contains("ssh://USER@docker-1"), "{message}");
+        assert!(refuse_ssh_port("ssh://deploy@docker-1").is_ok());
+        assert!(refuse_ssh_port("ssh://docker-1").is_ok());
+        assert!(refuse_ssh_port("ssh://docker-1:22").is_err());
+        assert!(refuse_ssh_port("ssh://root@[::1]").is_ok());
+    }
 }

@@ -14,6 +14,19 @@ pub enum ConnectError {
         /// The address as given.
         endpoint: String,
     },
+    /// An `ssh://` address with a port: the SSH transport (bollard's, through the `ssh`
+    /// client) would hand `host:port` to ssh as the host name, so it cannot be reached.
+    #[error(
+        "Docker address {endpoint:?}: the SSH transport cannot take a port in the address; give the port in your SSH configuration instead (~/.ssh/config: `Host {host}` then `Port {port}`) and use ssh://USER@{host}"
+    )]
+    SshPort {
+        /// The address as given.
+        endpoint: String,
+        /// Its host.
+        host: String,
+        /// The port it names.
+        port: u16,
+    },
     /// A `--docker NAME=URL` name hale cannot use in target names.
     #[error(
         "bad endpoint name {name:?} in --docker NAME=URL: use letters, digits, '-', '_' and '.'"
