@@ -269,7 +269,11 @@ spec:
         assert_eq!(
             circuit_records(node, "circuit_open").len(),
             1,
-            "a lone failure did not open the circuit again"
+            "a lone failure did not open the circuit again: {:?}",
+            [
+                circuit_records(node, "circuit_open"),
+                circuit_records(node, "circuit_closed")
+            ]
         );
     }
     for node in nodes {

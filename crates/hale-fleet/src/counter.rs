@@ -28,6 +28,9 @@ pub struct LocalCounts {
     pub seq: u64,
     /// The counts of each fleet-scoped policy on this node.
     pub policies: BTreeMap<String, Counts>,
+    /// The `seq` at which each policy's counts last changed: a reading settled for it has
+    /// them (another policy's later change need not settle first).
+    pub changed: BTreeMap<String, u64>,
 }
 
 /// What the counter last learnt of the fleet.

@@ -97,6 +97,7 @@ async fn the_counter_settles_a_count_a_period_after_it_was_published_and_says_wh
     local_tx.send_replace(LocalCounts {
         seq: 1,
         policies: one("web", 1, 1),
+        changed: BTreeMap::from([("web".to_owned(), 1)]),
     });
     // The first reading with a's failure published: b's counts, not settled yet.
     let published = tokio::time::timeout(

@@ -11,6 +11,10 @@
 //! include it has arrived (one retry period after they were written, plus a round trip):
 //! by then every node that confirmed its failure within that period has published it.
 //!
+//! For the same reason the circuit itself opens and closes only on a reading settled for
+//! this node's latest counts: one older than them pairs a fresh local change with the
+//! others' sums of up to a retry period ago.
+//!
 //! # Redis unreachable
 //! The others' sums are then stale. Fleet-scoped remediations are held anyway (the rails
 //! live in Redis), so the circuit keeps the state it had: a stale count neither opens it
@@ -35,18 +39,24 @@ pub struct FleetCounting {
 }
 
 impl FleetCounting {
-    /// Sends `policy`'s local counts when they changed, and answers the seq of the local
-    /// counts that include them.
+    /// Sends `policy`'s local counts when they changed, and answers the seq at which they
+    /// last changed: a reading settled for it has them.
     pub(crate) fn send(&self, policy: &str, counts: Counts) -> u64 {
         self.local.send_if_modified(|local| {
             let changed = local.policies.get(policy) != Some(&counts);
             if changed {
                 local.policies.insert(policy.to_owned(), counts);
                 local.seq += 1;
+                local.changed.insert(policy.to_owned(), local.seq);
             }
             changed
         });
-        self.local.borrow().seq
+        self.local
+            .borrow()
+            .changed
+            .get(policy)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Stops publishing the policies not in `kept` (removed, or no longer fleet-scoped):
@@ -55,6 +65,7 @@ impl FleetCounting {
         self.local.send_if_modified(|local| {
             let before = local.policies.len();
             local.policies.retain(|policy, _| kept.contains(policy));
+            local.changed.retain(|policy, _| kept.contains(policy));
             let changed = local.policies.len() != before;
             if changed {
                 local.seq += 1;
@@ -65,13 +76,16 @@ impl FleetCounting {
 }
 
 /// The circuit of a fleet-scoped policy: the reading to judge it by, and whether it is
-/// frozen at its previous state (the fleet's counts are stale).
+/// frozen at its previous state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FleetVerdict {
     /// Local counts plus the others' (their last known sums when stale).
     pub reading: CircuitReading,
-    /// The others' sums are stale or not known yet: the circuit neither opens nor closes.
+    /// The others' sums are stale, not known yet, or older than this node's latest counts:
+    /// the circuit neither opens nor closes.
     pub frozen: bool,
+    /// Frozen because Redis does not answer (else: waiting for a settled reading).
+    pub stale: bool,
 }
 
 impl FleetVerdict {
@@ -86,20 +100,37 @@ impl FleetVerdict {
 
     /// Why the circuit is open, in words; `None` while it is closed.
     pub(crate) fn open_reason(&self, was_open: bool) -> Option<String> {
-        if self.frozen {
-            return was_open.then(|| {
-                "held open: the fleet's counts are stale (Redis unreachable); it closes on the first fresh reading".to_owned()
-            });
-        }
-        self.reading
+        let why = self
+            .reading
             .open_reason()
-            .map(|why| format!("{why}, fleet-wide"))
+            .map(|why| format!("{why}, fleet-wide"));
+        if !self.frozen {
+            return why;
+        }
+        was_open.then(|| {
+            why.unwrap_or_else(|| {
+                if self.stale {
+                    "held open: the fleet's counts are stale (Redis unreachable); it closes on the first fresh reading".to_owned()
+                } else {
+                    "held open until the fleet's counts include this node's latest".to_owned()
+                }
+            })
+        })
     }
 }
 
 /// Judges a fleet-scoped policy by `local` (this node's reading) and the other nodes'
 /// sums (`fresh`: `None` when stale or not known yet, then `last` is used for messages).
-pub(crate) fn verdict(local: CircuitReading, fresh: Option<Others>, last: Others) -> FleetVerdict {
+/// `settled`: whether the reading is settled for this node's latest counts. A reading
+/// that is not is up to a retry period older than them: judged with them, a replica that
+/// failed here just after another node's recovered would open the circuit for a moment
+/// (and its closing would forget the failure), so the circuit waits for the settled one.
+pub(crate) fn verdict(
+    local: CircuitReading,
+    fresh: Option<Others>,
+    last: Others,
+    settled: bool,
+) -> FleetVerdict {
     let others = fresh.unwrap_or(last).counts;
     FleetVerdict {
         reading: CircuitReading {
@@ -107,7 +138,8 @@ pub(crate) fn verdict(local: CircuitReading, fresh: Option<Others>, last: Others
             failing: local.failing + others.failing,
             ..local
         },
-        frozen: fresh.is_none(),
+        frozen: fresh.is_none() || !settled,
+        stale: fresh.is_none(),
     }
 }
 
@@ -163,7 +195,7 @@ mod tests {
     fn one_replica_per_node_opens_the_circuit_once_the_fleet_counts_meet() {
         // Alone, a node's single failing replica never opens it.
         assert!(!local(1, 1).is_open());
-        let fleet = verdict(local(1, 1), Some(others(2, 2)), Others::default());
+        let fleet = verdict(local(1, 1), Some(others(2, 2)), Others::default(), true);
         assert!(!fleet.frozen);
         assert!(fleet.is_open(false));
         assert!(
@@ -173,23 +205,38 @@ mod tests {
                 .starts_with("3 of 3 targets")
         );
         // A lone failure in the fleet is healed: the circuit stays closed.
-        let lone = verdict(local(1, 1), Some(others(0, 2)), Others::default());
+        let lone = verdict(local(1, 1), Some(others(0, 2)), Others::default(), true);
         assert!(!lone.is_open(false));
         // Two of three recovered: it closes.
-        let recovered = verdict(local(1, 1), Some(others(0, 2)), others(2, 2));
+        let recovered = verdict(local(1, 1), Some(others(0, 2)), others(2, 2), true);
         assert!(!recovered.is_open(true));
     }
 
     #[test]
     fn stale_counts_neither_open_nor_close_the_circuit() {
         // The last known sums would open it, and close it: neither happens while stale.
-        let stale = verdict(local(1, 1), None, others(2, 2));
+        let stale = verdict(local(1, 1), None, others(2, 2), true);
         assert!(stale.frozen);
         assert!(!stale.is_open(false), "a stale count does not open it");
         assert_eq!(stale.open_reason(false), None);
-        let stale = verdict(local(0, 1), None, others(0, 2));
+        let stale = verdict(local(0, 1), None, others(0, 2), true);
         assert!(stale.is_open(true), "nor close it");
         assert!(stale.open_reason(true).unwrap().contains("stale"));
+    }
+
+    #[test]
+    fn a_reading_older_than_the_local_counts_neither_opens_nor_closes_the_circuit() {
+        // Another node's replica was still failing in the last reading; this node's just
+        // failed: together they would open it, but the reading predates this failure.
+        let unsettled = verdict(local(1, 1), Some(others(1, 2)), Others::default(), false);
+        assert!(unsettled.frozen && !unsettled.stale);
+        assert!(!unsettled.is_open(false));
+        // Nor does an old reading close it.
+        let unsettled = verdict(local(0, 1), Some(others(0, 2)), Others::default(), false);
+        assert!(unsettled.is_open(true));
+        assert!(unsettled.open_reason(true).unwrap().contains("latest"));
+        // Settled, the same counts decide.
+        assert!(!verdict(local(0, 1), Some(others(0, 2)), Others::default(), true).is_open(true));
     }
 
     #[test]

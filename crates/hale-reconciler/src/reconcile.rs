@@ -154,19 +154,34 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 FleetVerdict {
                     reading: local,
                     frozen: false,
+                    stale: false,
                 },
                 None,
             ),
             Some(counting) => {
                 fleet_policies.insert(name.to_owned());
+                // A site is one target that every node probes: each node counts it in its
+                // own reading, none publishes it, so the fleet counts it once.
+                let sites: Vec<String> = assessed
+                    .iter()
+                    .filter(|(subject, _)| matches!(subject, Subject::Site(_)))
+                    .map(|(subject, _)| subject.target_ref().name)
+                    .collect();
                 let counts = hale_fleet::Counts {
-                    failing: local.failing,
-                    total: local.total,
+                    failing: local.failing
+                        - sites.iter().filter(|s| unhealthy.contains(*s)).count(),
+                    total: local.total - sites.len(),
                 };
                 let seq = counting.send(name, counts);
                 let reading = Arc::clone(&counting.reading.borrow());
                 let last = reading.others.get(name).copied().unwrap_or_default();
-                let verdict = fleet_circuit::verdict(local, reading.fresh_others(name), last);
+                let verdict = fleet_circuit::verdict(
+                    local,
+                    reading.fresh_others(name),
+                    last,
+                    // Without maxUnhealthy there is no circuit to wait for.
+                    local.max_unhealthy.is_none() || reading.settled >= seq,
+                );
                 let pending = state.fleet_pending.entry(name.to_owned()).or_default();
                 if local.max_unhealthy.is_some() {
                     pending.follow(&unhealthy, seq);
