@@ -237,3 +237,51 @@ return released
 ",
     )
 });
+
+/// Publishes one node's circuit counts of fleet-scoped policies and answers the others'
+/// sums, in one atomic step per call (no read-modify-write race between nodes).
+///
+/// KEYS: pairs of (the policy's hash of each node's `"<failing> <total>"`, the policy's
+/// sorted set of each node's entry expiry on Redis' own clock). ARGV[1]: the node, ARGV[2]:
+/// how long its entry lives in milliseconds, then per pair: failing, total. Entries whose
+/// expiry passed are dropped first (a node that died stops counting by itself), then this
+/// node's entry is written, then the live entries of the other nodes are summed. Each key
+/// expires with its last entry, so a fleet that stops leaves nothing behind. Answers, per
+/// pair, `{others' failing, others' total, other nodes}`.
+pub(crate) static PUBLISH_COUNTS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local node, ttl = ARGV[1], tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local answers = {}
+for i = 1, #KEYS, 2 do
+  local counts, expiries = KEYS[i], KEYS[i + 1]
+  local failing, total = ARGV[i + 2], ARGV[i + 3]
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', expiries, '-inf', now)) do
+    redis.call('HDEL', counts, dead)
+  end
+  redis.call('ZREMRANGEBYSCORE', expiries, '-inf', now)
+  redis.call('HSET', counts, node, failing .. ' ' .. total)
+  redis.call('ZADD', expiries, now + ttl, node)
+  local last = redis.call('ZRANGE', expiries, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', counts, last[2])
+  redis.call('PEXPIREAT', expiries, last[2])
+  local sum_failing, sum_total, nodes = 0, 0, 0
+  local entries = redis.call('HGETALL', counts)
+  for j = 1, #entries, 2 do
+    if entries[j] ~= node then
+      local f, t = string.match(entries[j + 1], '^(%d+) (%d+)$')
+      if f then
+        sum_failing = sum_failing + tonumber(f)
+        sum_total = sum_total + tonumber(t)
+        nodes = nodes + 1
+      end
+    end
+  end
+  answers[#answers + 1] = {sum_failing, sum_total, nodes}
+end
+return answers
+",
+    )
+});

@@ -22,8 +22,10 @@ pub enum Scope {
     /// With `hale run --fleet`, the replicas of one service on all nodes share them through
     /// the fleet's Redis: a remediation of one replica starts the cooldown of all, a
     /// quarantined replica quarantines the service, and `maxConcurrent` bounds how many
-    /// replicas are remediated at once. While Redis is unreachable these remediations are
-    /// held (probing goes on). Without `--fleet`, `Fleet` acts as `Host`.
+    /// replicas are remediated at once; `maxUnhealthy` counts the policy's targets on every
+    /// node (a new failure is then decided once the fleet's counts have it, up to one lease
+    /// retry period later). While Redis is unreachable these remediations are held (probing
+    /// goes on). Without `--fleet`, `Fleet` acts as `Host`.
     Fleet,
 }
 

@@ -136,6 +136,7 @@ impl Actor for Reconciler {
             containers: HashMap::new(),
             targets,
             circuits: HashMap::new(),
+            fleet_pending: HashMap::new(),
             probe_tracks,
             gone_since: HashMap::new(),
             running: HashMap::new(),
@@ -310,7 +311,7 @@ impl Actor for Reconciler {
                     reconcile(&myself, state);
                 }
             }
-            ReconcilerMsg::LeaseWon => reconcile(&myself, state),
+            ReconcilerMsg::LeaseWon | ReconcilerMsg::FleetCounted => reconcile(&myself, state),
             ReconcilerMsg::Drain(grace, reply) => {
                 state.draining = true;
                 let interrupted = drain(state, grace).await;

@@ -27,6 +27,8 @@ pub struct FleetGate {
     pub leases: RedisLeases,
     /// The cooldown, quarantine and `maxConcurrent` of `scope: Fleet` services.
     pub rails: FleetRails,
+    /// The fleet-wide counts of the `maxUnhealthy` circuit of `scope: Fleet` policies.
+    pub counting: crate::fleet_circuit::FleetCounting,
 }
 
 /// The lease subject of a policy's target, when the target needs one: its sites (reached

@@ -19,6 +19,7 @@ mod episodes;
 mod estimate;
 mod executor;
 mod fleet;
+mod fleet_circuit;
 mod fleet_rails;
 mod forget;
 mod held;
@@ -49,6 +50,7 @@ pub use decide::{
 };
 pub use executor::execute;
 pub use fleet::{FleetGate, lease_subject};
+pub use fleet_circuit::FleetCounting;
 pub use retry::NetworkError;
 pub use state::{Alert, ControlFailure, RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
 pub use webhook::{

@@ -15,12 +15,17 @@ use crate::circuit::{CircuitReading, counts_as_failing};
 use crate::decide::{PolicyContext, Subject, TargetState, decide};
 use crate::episodes::link;
 use crate::episodes::trace_episode;
+use crate::fleet_circuit::{self, FleetVerdict, Pending};
 use crate::selection::{self, Selection};
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
 
 /// Reconcile everything at least this often, timers or not.
 const MAX_IDLE: Duration = Duration::from_secs(5);
+
+/// How soon to look again at a failure waiting for the fleet's settled counts, should the
+/// counter's reading not wake the reconciler first.
+const FLEET_RECHECK: Duration = Duration::from_millis(500);
 
 /// Re-evaluates every target of every policy, records what was decided, and starts the
 /// chosen actions.
@@ -37,6 +42,8 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     let mut published: Vec<(String, Option<String>, Vec<TargetStatus>)> = Vec::new();
     // Fleet mode: the lease subjects seen in this pass, for the keeper.
     let mut subjects = Vec::new();
+    // Fleet mode: the fleet-scoped policies of this pass, for the circuit counter.
+    let mut fleet_policies = BTreeSet::new();
     let policies = Arc::clone(&state.args.policies);
     for policy in policies.iter() {
         let name = policy.metadata.name.as_str();
@@ -130,16 +137,81 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
             })
             .map(|(target, _)| target)
             .collect();
-        let reading = CircuitReading {
+        let local = CircuitReading {
             max_unhealthy: spec.remediation.max_unhealthy,
             total: assessed.len(),
             failing: unhealthy.len(),
         };
-        let open = reading.is_open();
+        // Fleet mode, `scope: Fleet`: the circuit counts the other nodes' replicas too.
+        let fleet_counting = state
+            .args
+            .fleet
+            .as_ref()
+            .filter(|_| spec.scope == hale_policy::Scope::Fleet)
+            .map(|gate| &gate.counting);
+        let (verdict, waiting) = match fleet_counting {
+            None => (
+                FleetVerdict {
+                    reading: local,
+                    frozen: false,
+                    stale: false,
+                },
+                None,
+            ),
+            Some(counting) => {
+                fleet_policies.insert(name.to_owned());
+                // A site is one target that every node probes: each node counts it in its
+                // own reading, none publishes it, so the fleet counts it once.
+                let sites: Vec<String> = assessed
+                    .iter()
+                    .filter(|(subject, _)| matches!(subject, Subject::Site(_)))
+                    .map(|(subject, _)| subject.target_ref().name)
+                    .collect();
+                let counts = hale_fleet::Counts {
+                    failing: local.failing
+                        - sites.iter().filter(|s| unhealthy.contains(*s)).count(),
+                    total: local.total - sites.len(),
+                };
+                let seq = counting.send(name, counts);
+                let reading = Arc::clone(&counting.reading.borrow());
+                let last = reading.others.get(name).copied().unwrap_or_default();
+                let verdict = fleet_circuit::verdict(
+                    local,
+                    reading.fresh_others(name),
+                    last,
+                    // Without maxUnhealthy there is no circuit to wait for.
+                    local.max_unhealthy.is_none() || reading.settled >= seq,
+                );
+                let pending = state.fleet_pending.entry(name.to_owned()).or_default();
+                if local.max_unhealthy.is_some() {
+                    pending.follow(&unhealthy, seq);
+                } else {
+                    // Without maxUnhealthy there is no circuit to wait for.
+                    *pending = Pending::default();
+                }
+                if pending.any_waits(reading.settled) {
+                    // The counter's reading wakes the reconciler; this is the fallback.
+                    next_wake = next_wake.min(now.plus(FLEET_RECHECK));
+                }
+                (verdict, Some((pending.clone(), reading.settled)))
+            }
+        };
+        let reading = verdict.reading;
         let previous = state.circuits.remove(name);
         let was_open = previous.is_some();
-        let circuit = reading.open_reason();
-        if let Some(mut change) = reading.change(name, was_open, now) {
+        let open = verdict.is_open(was_open);
+        let circuit = verdict.open_reason(was_open);
+        let change = if verdict.frozen {
+            None
+        } else {
+            reading.change(name, was_open, now)
+        };
+        if let Some(mut change) = change {
+            if waiting.is_some() {
+                change
+                    .reason
+                    .push_str("; counted across the fleet (scope: Fleet)");
+            }
             if let Some(held) = &previous {
                 // Closed: say who proved healthy, and from now on count only failures
                 // observed after this instant (acting on what was seen while the shared
@@ -192,11 +264,15 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 subjects.push(subject);
                 standby
             });
+            // Fleet-counted circuit: a new failure waits for the fleet's settled counts.
+            let unsettled = waiting
+                .as_ref()
+                .is_some_and(|(pending, settled)| pending.waits(&target.name, *settled));
             let target_state = state.targets.entry(key.clone()).or_default();
-            if paused || disabled || standby.is_some() {
-                // Paused, healing turned off for this target, or (fleet mode) another node
-                // holds its lease: assessed and reported, never decided (the ladder does
-                // not move).
+            if paused || disabled || standby.is_some() || unsettled {
+                // Paused, healing turned off for this target, (fleet mode) another node
+                // holds its lease, or its failure is not yet counted across the fleet:
+                // assessed and reported, never decided (the ladder does not move).
                 let mut status =
                     target_status(&target, &assessment, degraded, target_state.ladder());
                 status.disabled = disabled;
@@ -249,7 +325,11 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
     }
     if let Some(gate) = &state.args.fleet {
         gate.cover(subjects);
+        gate.counting.keep_only(&fleet_policies);
     }
+    state
+        .fleet_pending
+        .retain(|policy, _| fleet_policies.contains(policy));
     let generations = Arc::clone(&state.args.generations);
     let unselected = unselected(state);
     state

@@ -97,6 +97,9 @@ pub enum ReconcilerMsg {
     /// not at the next timer (failover is the lease TTL plus a retry period, not plus a
     /// reconcile interval).
     LeaseWon,
+    /// Fleet mode: the circuit counter has a new reading of the fleet's counts; the
+    /// failures that waited for it are decided now.
+    FleetCounted,
     /// Shutdown: start no new action, wait up to the given time for running ones, record
     /// the rest as interrupted, flush the store, then reply with how many were interrupted.
     Drain(Duration, RpcReplyPort<usize>),
@@ -181,6 +184,9 @@ pub struct ReconcilerState {
     pub(crate) targets: BTreeMap<(String, String), TargetState>,
     /// Policies whose circuit is open, with the targets that were unhealthy when it opened.
     pub(crate) circuits: HashMap<String, BTreeSet<String>>,
+    /// Fleet mode: per fleet-scoped policy, the failures waiting for the fleet's settled
+    /// counts before they are decided.
+    pub(crate) fleet_pending: HashMap<String, crate::fleet_circuit::Pending>,
     /// Periodic probes' tallies by (policy, target name), then probe name.
     pub(crate) probe_tracks: HashMap<(String, String), BTreeMap<String, crate::assess::ProbeTrack>>,
     pub(crate) gone_since: HashMap<String, Timestamp>,

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hale_fleet::{
-    FleetAudit, FleetConnection, FleetRails, FleetStatus, LeaseTimings, RedisLeases, StoreState,
-    spawn_keeper,
+    FleetAudit, FleetConnection, FleetCounts, FleetRails, FleetStatus, LeaseTimings, LocalCounts,
+    RedisLeases, StoreState, spawn_counter, spawn_keeper,
 };
-use hale_reconciler::FleetGate;
+use hale_reconciler::{FleetCounting, FleetGate};
 use tokio::sync::watch;
 
 /// The keys of one fleet all start with this (`hale events --fleet` reads under it too), so a Redis can hold other data beside it.
@@ -182,6 +182,11 @@ pub fn start(args: &FleetArgs, sinks: &FleetSinks<'_>) -> Result<Option<Fleet>, 
     );
     let rails = FleetRails::new(connection.clone(), KEY_PREFIX);
     let status = FleetStatus::new(connection.clone(), KEY_PREFIX);
+    // A node's circuit counts live as long as a lease: a node that died stops counting
+    // when a site it held would change hands.
+    let counts = FleetCounts::new(connection.clone(), &node, KEY_PREFIX, timings.ttl);
+    let (local_tx, local_rx) = watch::channel(LocalCounts::default());
+    let counter = spawn_counter(counts, local_rx, timings.retry_period);
     let leases = RedisLeases::new(connection, &node, KEY_PREFIX, timings);
     let (subjects_tx, subjects_rx) = watch::channel(Vec::new());
     let mut handle = spawn_keeper(leases.clone(), subjects_rx);
@@ -229,8 +234,12 @@ pub fn start(args: &FleetArgs, sinks: &FleetSinks<'_>) -> Result<Option<Fleet>, 
             subjects: Arc::new(subjects_tx),
             leases,
             rails,
+            counting: FleetCounting {
+                local: Arc::new(local_tx),
+                reading: counter.reading,
+            },
         },
-        tasks: vec![handle.task, shipper, transitions, gauges],
+        tasks: vec![handle.task, shipper, transitions, gauges, counter.task],
         status,
     }))
 }
@@ -254,6 +263,22 @@ pub fn wake_on_lease_won(
                 reconciler.cast(hale_reconciler::ReconcilerMsg::LeaseWon);
             }
             acting = now;
+        }
+    })
+}
+
+/// Tells the reconciler (through `reconciler`, whichever incarnation runs) each time the
+/// circuit counter's reading changes: a failure that waited for the fleet's settled counts
+/// is decided then, not at the next timer.
+pub fn wake_on_fleet_counts(
+    mut reading: watch::Receiver<Arc<hale_fleet::FleetReading>>,
+    reconciler: hale_core::Mailbox<hale_reconciler::ReconcilerMsg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // The counter sends only changed readings.
+        while reading.changed().await.is_ok() {
+            reading.borrow_and_update();
+            reconciler.cast(hale_reconciler::ReconcilerMsg::FleetCounted);
         }
     })
 }

@@ -337,6 +337,11 @@ async fn controller(
             routes.mailboxes.reconciler.clone(),
         );
         fleet.tasks.push(wake);
+        let wake = crate::fleet::wake_on_fleet_counts(
+            fleet.gate.counting.reading.clone(),
+            routes.mailboxes.reconciler.clone(),
+        );
+        fleet.tasks.push(wake);
     }
     let own_container = hale_core::own_container_id();
     if let Some(id) = &own_container {
