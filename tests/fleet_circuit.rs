@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::dockerd::Dockerd;
+use common::fleet_hosts::{FleetHosts, replica_policy};
 use common::redis_server::RedisServer;
 use common::{Hale, TestDocker, Workspace};
 use serde_json::Value;
@@ -113,51 +114,13 @@ fn circuit_records(node: &Hale, kind: &str) -> Vec<Value> {
 fn max_unhealthy_counts_the_replicas_of_every_node() {
     let docker = TestDocker::new("fleet-circuit");
     let redis = RedisServer::start();
-    let daemons: Vec<Dockerd> = (0..3).map(|_| Dockerd::start(None)).collect();
     let label = format!("hale.test={}", docker.id);
     let project = format!("circuit-{}", docker.id);
-    let policy = format!(
-        r"apiVersion: hale.dev/v1alpha1
-kind: HealPolicy
-metadata: {{name: {POLICY}}}
-spec:
-  selector: {{matchLabels: {{hale.test: '{id}'}}}}
-  scope: Fleet
-  remediation:
-    steps:
-    - {{action: restart, attempts: 3, timeout: 30s}}
-    cooldown: 1s
-    backoff: {{initial: 1s, max: 1s}}
-    maxUnhealthy: 1
-",
-        id = docker.id
-    );
-    let workspace = Workspace::new(&policy);
-    let url = redis.url();
+    let workspace = Workspace::new(&replica_policy(&docker.id, POLICY, "maxUnhealthy: 1"));
     // A 30 s lease: a 4 s retry period, the window in which failures on several nodes
     // are counted together.
-    let nodes: Vec<Hale> = daemons
-        .iter()
-        .zip(["a", "b", "c"])
-        .map(|(daemon, name)| {
-            let state = workspace.root().join(format!("state-{name}"));
-            Hale::start(
-                &workspace.policies(),
-                &state,
-                &[
-                    "--docker",
-                    &daemon.socket(),
-                    "--fleet",
-                    &url,
-                    "--node",
-                    name,
-                    "--fleet-lease-ttl",
-                    "30s",
-                ],
-                &[],
-            )
-        })
-        .collect();
+    let FleetHosts { daemons, nodes } =
+        FleetHosts::start(&workspace, &redis.url(), &["--fleet-lease-ttl", "30s"]);
 
     let names: Vec<String> = (0..3).map(|i| format!("{project}-web-{i}")).collect();
     let project_label = format!("com.docker.compose.project={project}");

@@ -10,8 +10,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::dockerd::Dockerd;
+use common::fleet_hosts::{FleetHosts, replica_policy};
 use common::redis_server::RedisServer;
-use common::{Hale, TestDocker, Workspace};
+use common::{TestDocker, Workspace};
 use serde_json::Value;
 
 /// Generous bound for what takes seconds; never a measured time.
@@ -82,47 +83,10 @@ fn remediations(events: &[Value]) -> Vec<Remediation> {
 fn max_concurrent_one_heals_the_replicas_of_a_service_one_after_another() {
     let docker = TestDocker::new("fleet-rails");
     let redis = RedisServer::start();
-    let daemons: Vec<Dockerd> = (0..3).map(|_| Dockerd::start(None)).collect();
     let label = format!("hale.test={}", docker.id);
     let project = format!("rails-{}", docker.id);
-    let policy = format!(
-        r"apiVersion: hale.dev/v1alpha1
-kind: HealPolicy
-metadata: {{name: replicas}}
-spec:
-  selector: {{matchLabels: {{hale.test: '{id}'}}}}
-  scope: Fleet
-  remediation:
-    steps:
-    - {{action: restart, attempts: 3, timeout: 30s}}
-    cooldown: 1s
-    backoff: {{initial: 1s, max: 1s}}
-    maxConcurrent: 1
-",
-        id = docker.id
-    );
-    let workspace = Workspace::new(&policy);
-    let url = redis.url();
-    let nodes: Vec<Hale> = daemons
-        .iter()
-        .zip(["a", "b", "c"])
-        .map(|(daemon, name)| {
-            let state = workspace.root().join(format!("state-{name}"));
-            Hale::start(
-                &workspace.policies(),
-                &state,
-                &[
-                    "--docker",
-                    &daemon.socket(),
-                    "--fleet",
-                    &url,
-                    "--node",
-                    name,
-                ],
-                &[],
-            )
-        })
-        .collect();
+    let workspace = Workspace::new(&replica_policy(&docker.id, "replicas", "maxConcurrent: 1"));
+    let FleetHosts { daemons, nodes } = FleetHosts::start(&workspace, &redis.url(), &[]);
 
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

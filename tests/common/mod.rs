@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod dockerd;
+pub mod fleet_hosts;
 pub mod fleet_site;
 pub mod netns;
 
