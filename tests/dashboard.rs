@@ -231,21 +231,21 @@ async fn a_real_container_fails_recovers_and_is_controlled_from_the_page() {
     assert_eq!(ours["status"]["state"], "active");
 
     // Keyboard only: Tab reaches the heal button, Enter asks, Escape cancels.
+    browser.tab_to("heal").await;
+    // A redraw (the page polls, and redraws what changed) keeps the keyboard's place.
     browser
         .js(
-            "document.activeElement?.blur(); document.body.focus();",
+            "document.getElementById('target-policies').dataset.signature = ''; document.dispatchEvent(new CustomEvent('hale-refresh'));",
             vec![],
         )
         .await;
-    let mut reached = false;
-    for _ in 0..40 {
-        browser.press('\u{E004}').await;
-        if browser.js("return document.activeElement.id", vec![]).await == "heal" {
-            reached = true;
-            break;
-        }
-    }
-    assert!(reached, "Tab never reached the heal button");
+    browser
+        .wait_js(
+            "a redraw that leaves the focus on the heal button",
+            SEE,
+            "return document.getElementById('target-policies').dataset.signature !== '' && document.activeElement.id === 'heal'",
+        )
+        .await;
     browser.press('\u{E007}').await;
     browser
         .wait_js(

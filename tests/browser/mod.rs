@@ -226,6 +226,23 @@ impl Browser {
             .unwrap_or_else(|error| panic!("cannot press {key:?}: {error}"));
     }
 
+    /// Moves the keyboard's focus to the element `id` with Tab alone, from the top of the
+    /// page, as a keyboard user would; fails the test if Tab never reaches it.
+    pub async fn tab_to(&self, id: &str) {
+        self.js(
+            "document.activeElement?.blur(); document.body.focus();",
+            vec![],
+        )
+        .await;
+        for _ in 0..40 {
+            self.press('\u{E004}').await;
+            if self.js("return document.activeElement.id", vec![]).await == id {
+                return;
+            }
+        }
+        panic!("Tab never reached #{id}");
+    }
+
     /// Answers the dashboard's token dialog with `token`, once it is open.
     pub async fn give_token(&self, token: &str) {
         self.wait_js(

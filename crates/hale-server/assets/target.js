@@ -187,5 +187,12 @@ function drawControls(box, mine) {
     class: 'ack', dataset: { duration: d },
     onclick: () => runControl({ title: `Acknowledge alerts about ${name} for ${d}?`, detail: `An exact-match silence in Alertmanager on container=${name}, for ${d}.`, path: '/api/v1/ack', body: { labels: { container: name }, duration: d, comment: 'acknowledged from the hale dashboard' }, panel }),
   }, `Ack ${d}`);
+  // A redraw must not take the keyboard's place away: the control that had focus has it
+  // again (a keyboard user would otherwise be sent back to the top at every change).
+  const had = box.contains(document.activeElement) ? document.activeElement : null;
   box.replaceChildren(...buttons, h('span', { class: 'ack-group' }, ['30m', '2h', '24h'].map(ack)));
+  const again = had && (had.id
+    ? box.querySelector(`#${CSS.escape(had.id)}`)
+    : box.querySelector(`[data-duration="${CSS.escape(had.dataset.duration || '')}"]`));
+  again?.focus();
 }
