@@ -167,21 +167,7 @@ fn prometheus_scrapes_the_metrics_after_a_remediation_and_promtool_accepts_them(
     let (status, metrics) = http("GET", &format!("{api}/metrics"), None, None);
     assert_eq!(status, 200);
     assert!(metrics.contains("hale_actions_total{"), "{metrics}");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the tests need promtool: `apt-get install prometheus` (.ci/run does)");
-    std::io::Write::write_all(promtool.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    common::promtool_check_metrics(&metrics);
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

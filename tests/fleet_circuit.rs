@@ -91,6 +91,22 @@ fn published(redis: &RedisServer) -> Vec<String> {
         .collect()
 }
 
+/// Waits until every node's published counts read `counts` (`"<failing> <total>"`).
+fn wait_all_published(redis: &RedisServer, counts: &str, what: &str) {
+    wait_until(
+        what,
+        || {
+            let entries = published(redis);
+            ["a", "b", "c"].iter().all(|node| {
+                entries
+                    .windows(2)
+                    .any(|pair| pair[0] == *node && pair[1] == counts)
+            })
+        },
+        || format!("{:?}", published(redis)),
+    );
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool, detail: impl Fn() -> String) {
     let deadline = Instant::now() + WAIT;
     while !done() {
@@ -146,18 +162,7 @@ fn max_unhealthy_counts_the_replicas_of_every_node() {
         || format!("{:?}", states()),
     );
     // Every node counts its healthy replica in the fleet's counts.
-    wait_until(
-        "every node publishing 0 of 1 failing",
-        || {
-            let entries = published(&redis);
-            ["a", "b", "c"].iter().all(|node| {
-                entries
-                    .windows(2)
-                    .any(|pair| pair[0] == *node && pair[1] == "0 1")
-            })
-        },
-        || format!("{:?}", published(&redis)),
-    );
+    wait_all_published(&redis, "0 1", "every node publishing 0 of 1 failing");
 
     // All three fail at once.
     let since = unix_now() - 1;
@@ -208,18 +213,7 @@ fn max_unhealthy_counts_the_replicas_of_every_node() {
     }
 
     // A lone failing replica, the others healthy: healed, the circuit stays closed.
-    wait_until(
-        "every node publishing 0 of 1 failing again",
-        || {
-            let entries = published(&redis);
-            ["a", "b", "c"].iter().all(|node| {
-                entries
-                    .windows(2)
-                    .any(|pair| pair[0] == *node && pair[1] == "0 1")
-            })
-        },
-        || format!("{:?}", published(&redis)),
-    );
+    wait_all_published(&redis, "0 1", "every node publishing 0 of 1 failing again");
     let lone_since = unix_now() - 1;
     let (first_daemon, first) = (&daemons[0], &names[0]);
     first_daemon.docker_ok(&["exec", first, "rm", "/tmp/healthy"]);

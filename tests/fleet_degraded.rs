@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::fleet_site::{failing_site, restarts, site_policy, token_of};
@@ -132,25 +131,6 @@ fn wait_metric(api: &str, line: &str) {
         assert!(Instant::now() < deadline, "{line} never served:\n{text}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// `promtool check metrics` on an exposition: the series hale serves pass Prometheus' lint.
-fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the tests need promtool: `apt-get install prometheus` (.ci/run does)");
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The `docker events` of kind `event` of container `name` between two Unix times (as
@@ -385,7 +365,7 @@ fn redis_down_keeps_local_heals_holds_the_site_and_delivers_every_record_once_wh
             "{series} counted:\n{text}"
         );
     }
-    promtool_check(&text);
+    common::promtool_check_metrics(&text);
     drop(hale);
 }
 
@@ -504,5 +484,5 @@ fn every_hale_names_its_node_on_metrics_with_the_hostname_without_fleet() {
         "{text}"
     );
     assert!(!text.contains("hale_fleet_store_up{"), "{text}");
-    promtool_check(&text);
+    common::promtool_check_metrics(&text);
 }

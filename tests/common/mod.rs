@@ -628,6 +628,25 @@ pub fn hale_events(state_dir: &Path, extra: &[&str]) -> Vec<Value> {
     serde_json::from_str(&hale_ok(args)).unwrap()
 }
 
+/// `promtool check metrics` on an exposition: the series hale serves pass Prometheus' lint.
+pub fn promtool_check_metrics(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tests need promtool: `apt-get install prometheus` (.ci/run does)");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A plain HTTP/1.1 request (one connection, `Connection: close`); returns the status and
 /// body. `token` adds `Authorization: Bearer`; `body` is sent as JSON.
 pub fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, String) {
