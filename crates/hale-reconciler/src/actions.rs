@@ -117,7 +117,7 @@ fn rails_of(
         .iter()
         .find(|p| p.metadata.name == key.0)?;
     let container = state.containers.values().find(|c| c.name == key.1)?;
-    let replica = crate::fleet_rails::replica_of(Some(gate), policy, container)?;
+    let replica = crate::fleet_rails::replica_of(gate, policy, container)?;
     Some(RailsCheck::new(gate, replica, policy, planned))
 }
 

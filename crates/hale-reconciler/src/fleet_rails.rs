@@ -31,14 +31,13 @@ pub(crate) struct Replica {
     holder: String,
 }
 
-/// The replica `container` is under `policy`, when the policy is `scope: Fleet` and this
-/// node runs in fleet mode.
+/// The replica `container` is under `policy`, when the policy is `scope: Fleet` (this
+/// node runs in fleet mode: it has `gate`).
 pub(crate) fn replica_of(
-    gate: Option<&FleetGate>,
+    gate: &FleetGate,
     policy: &HealPolicy,
     container: &ContainerSnapshot,
 ) -> Option<Replica> {
-    let gate = gate?;
     (policy.spec.scope == Scope::Fleet).then(|| Replica {
         identity: format!(
             "{}/{}",
@@ -146,10 +145,10 @@ pub(crate) fn share_outcome(
     events: &[HealEvent],
     quarantine: Option<&QuarantineState>,
 ) {
-    let Some(replica) = replica_of(gate, policy, container) else {
+    let Some(gate) = gate else {
         return;
     };
-    let Some(gate) = gate else {
+    let Some(replica) = replica_of(gate, policy, container) else {
         return;
     };
     for event in events {
