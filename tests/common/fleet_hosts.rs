@@ -21,10 +21,21 @@ pub struct FleetHosts {
 impl FleetHosts {
     /// Starts three daemons, then a node on each with `--fleet redis_url` and `extra`.
     pub fn start(workspace: &Workspace, redis_url: &str, extra: &[&str]) -> Self {
-        let daemons: Vec<Dockerd> = NODES.iter().map(|_| Dockerd::start(None)).collect();
+        Self::start_some(workspace, redis_url, extra, NODES.len())
+    }
+
+    /// Starts `count` (at most three) daemons, then a node on each, as [`FleetHosts::start`].
+    pub fn start_some(
+        workspace: &Workspace,
+        redis_url: &str,
+        extra: &[&str],
+        count: usize,
+    ) -> Self {
+        let names = &NODES[..count];
+        let daemons: Vec<Dockerd> = names.iter().map(|_| Dockerd::start(None)).collect();
         let nodes = daemons
             .iter()
-            .zip(NODES)
+            .zip(names.iter().copied())
             .map(|(daemon, name)| {
                 let socket = daemon.socket();
                 let mut args = vec!["--docker", &socket, "--fleet", redis_url, "--node", name];

@@ -1,9 +1,10 @@
 //! The rails of `scope: Fleet`, shared by the replicas of one service on every node: the
-//! cooldown, the quarantine and `maxConcurrent`, the fleet-wide number of replicas being
-//! remediated at once. Heals roll across hosts; they never take every replica down
-//! together.
+//! cooldown, the quarantine, the ladder position and `maxConcurrent`, the fleet-wide number
+//! of replicas being remediated at once. Heals roll across hosts; they never take every
+//! replica down together, and a remedy that did not fix one replica is not tried again on
+//! the next.
 //!
-//! All three are checked and taken in one script, right before the action, so two nodes
+//! All four are checked and taken in one script, right before the action, so two nodes
 //! can never both pass (no read-modify-write race). A place in the budget is a member of a
 //! sorted set scored by when it expires on Redis' own clock: given back when the replica is
 //! seen healthy again, or freed by itself when its holder dies, and the nodes' clocks need
@@ -12,7 +13,7 @@
 use std::time::Duration;
 
 use crate::connection::{FleetConnection, FleetError};
-use crate::scripts::BEGIN_REMEDIATION;
+use crate::scripts::{BEGIN_REMEDIATION, GIVE_BACK};
 
 /// What one remediation asks of the fleet's rails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,14 @@ pub struct RemediationClaim<'a> {
     pub hold: Duration,
     /// The policy's cooldown, started for every replica by this remediation.
     pub cooldown: Duration,
+    /// The rung of the ladder (0-based) this remediation is at.
+    pub rung: usize,
+    /// The top rung of this replica's ladder (a position above it, reached under a longer
+    /// ladder of another node's policy, counts as the top).
+    pub top_rung: usize,
+    /// How long the service's ladder position lasts after this remediation, unless another
+    /// one moves it (the place's hold and the policy's `resetAfter`).
+    pub ladder_lasts: Duration,
 }
 
 /// The rails' answer.
@@ -48,6 +57,14 @@ pub enum RailsAnswer {
         by: String,
         /// How long the shared cooldown still runs.
         remaining: Duration,
+    },
+    /// Another replica of the service got further up the ladder lately (the rungs below
+    /// did not fix it): this replica starts at `rung` instead.
+    Ahead {
+        /// The replica that reached it.
+        by: String,
+        /// The rung (0-based) to start at.
+        rung: usize,
     },
     /// `maxConcurrent` replicas are being remediated now.
     Busy {
@@ -86,10 +103,13 @@ impl FleetRails {
         format!("{}{kind}:{identity}", self.prefix)
     }
 
-    /// Checks the quarantine, the cooldown and the budget of `claim.identity`, and when all
-    /// let the remediation go, takes (or renews) the holder's place and starts the shared
-    /// cooldown, atomically. A holder that has a place keeps it; the cooldown another
+    /// Checks the quarantine, the cooldown, the budget and the ladder position of
+    /// `claim.identity`, and when all let the remediation go, takes (or renews) the
+    /// holder's place, starts the shared cooldown and moves the ladder position to the
+    /// claim's rung, atomically. A holder that has a place keeps it; the cooldown another
     /// replica started holds this one, the holder's own does not (its local cooldown rules).
+    /// A position above the claim's rung sends the replica there instead
+    /// ([`RailsAnswer::Ahead`]): nothing is taken.
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time: the caller must then not act (a
@@ -99,10 +119,14 @@ impl FleetRails {
         invocation
             .key(self.key("cooldown", claim.identity))
             .key(self.key("quarantine", claim.identity))
+            .key(self.key("ladder", claim.identity))
             .arg(claim.holder)
             .arg(claim.max_concurrent.unwrap_or(0))
             .arg(millis(claim.hold).max(1))
-            .arg(millis(claim.cooldown));
+            .arg(millis(claim.cooldown))
+            .arg(claim.rung)
+            .arg(claim.top_rung)
+            .arg(millis(claim.ladder_lasts).max(1));
         let (verdict, who, ms): (String, String, i64) = self.connection.invoke(&invocation).await?;
         Ok(match verdict.as_str() {
             "quarantined" => RailsAnswer::Quarantined {
@@ -113,6 +137,10 @@ impl FleetRails {
                 by: who,
                 remaining: remaining(ms),
             },
+            "ahead" => RailsAnswer::Ahead {
+                by: who,
+                rung: usize::try_from(ms).unwrap_or(0),
+            },
             "busy" => RailsAnswer::Busy {
                 holders: who.split(' ').map(str::to_owned).collect(),
                 remaining: remaining(ms),
@@ -122,15 +150,40 @@ impl FleetRails {
     }
 
     /// Gives `holder`'s place back: its replica is healthy again (or its remediation ended
-    /// for good), so the next replica may be remediated.
+    /// for good), so the next replica may be remediated. The service's ladder position
+    /// lasts at least `ladder_lasts` more (the policy's `resetAfter`): it starts over only
+    /// once the service has been left alone that long.
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time (the place then expires).
-    pub async fn give_back(&self, identity: &str, holder: &str) -> Result<(), FleetError> {
-        let mut command = redis::cmd("ZREM");
-        command.arg(self.key("inflight", identity)).arg(holder);
-        let _removed: u32 = self.connection.query(&command).await?;
+    pub async fn give_back(
+        &self,
+        identity: &str,
+        holder: &str,
+        ladder_lasts: Duration,
+    ) -> Result<(), FleetError> {
+        let mut invocation = GIVE_BACK.key(self.key("inflight", identity));
+        invocation
+            .key(self.key("ladder", identity))
+            .arg(holder)
+            .arg(millis(ladder_lasts).max(1));
+        let _done: u32 = self.connection.invoke(&invocation).await?;
         Ok(())
+    }
+
+    /// The service's ladder position: the highest rung (0-based) a replica acted on lately
+    /// and which replica that was; `None` when no position lasts.
+    ///
+    /// # Errors
+    /// [`FleetError`] when Redis does not answer in time.
+    pub async fn ladder(&self, identity: &str) -> Result<Option<(usize, String)>, FleetError> {
+        let mut command = redis::cmd("GET");
+        command.arg(self.key("ladder", identity));
+        let position: Option<String> = self.connection.query(&command).await?;
+        Ok(position.and_then(|position| {
+            let (rung, by) = position.split_once(' ')?;
+            Some((rung.parse().ok()?, by.to_owned()))
+        }))
     }
 
     /// The holders of places in `identity`'s budget now (expired ones included until the
@@ -164,13 +217,17 @@ impl FleetRails {
         Ok(())
     }
 
-    /// Ends the service's quarantine (an operator released it, or `releaseAfter` passed).
+    /// Ends the service's quarantine (an operator released it, or `releaseAfter` passed),
+    /// and its ladder position with it: as a released replica's own ladder does, the
+    /// service's starts over from the first rung.
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time.
     pub async fn release(&self, identity: &str) -> Result<(), FleetError> {
         let mut command = redis::cmd("DEL");
-        command.arg(self.key("quarantine", identity));
+        command
+            .arg(self.key("quarantine", identity))
+            .arg(self.key("ladder", identity));
         let _deleted: u32 = self.connection.query(&command).await?;
         Ok(())
     }

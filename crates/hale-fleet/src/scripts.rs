@@ -142,16 +142,23 @@ return {1, appended, mark}
 /// KEYS[1]: the service's places, a sorted set of holders scored by when their place
 /// expires (Redis' own clock, so the nodes' clocks need not agree); KEYS[2]: its shared
 /// cooldown (value: the holder that started it); KEYS[3]: its quarantine (value: the
-/// replica that kept failing). ARGV[1]: the holder (node and target), ARGV[2]:
-/// `maxConcurrent` (0: no budget), ARGV[3]: how long a place lasts in milliseconds,
-/// ARGV[4]: the cooldown in milliseconds. Answers `{verdict, who, milliseconds}`:
-/// `quarantined` (who, time left or -1), `cooling` (who started it, time left), `busy`
-/// (the holders, space-separated, and the time until the first place expires), or `go`
-/// after taking the place and starting the cooldown.
+/// replica that kept failing); KEYS[4]: its ladder position (value: `"<rung> <holder>"`,
+/// the highest rung a replica acted on lately, and who). ARGV[1]: the holder (node and
+/// target), ARGV[2]: `maxConcurrent` (0: no budget), ARGV[3]: how long a place lasts in
+/// milliseconds, ARGV[4]: the cooldown in milliseconds, ARGV[5]: the rung (0-based) this
+/// remediation is at, ARGV[6]: the top rung of the holder's ladder, ARGV[7]: how long the
+/// ladder position lasts after this remediation in milliseconds. Answers `{verdict, who,
+/// number}`: `quarantined` (who, time left or -1), `cooling` (who started it, time left),
+/// `busy` (the holders, space-separated, and the time until the first place expires),
+/// `ahead` (who reached the rung, and the rung, no higher than the holder's top: the
+/// replica must start there), or `go` after taking the place, starting the cooldown and
+/// moving the ladder position up to this rung (never down: a node whose ladder is shorter
+/// acts on its top rung and leaves a higher position to the others), for `lasts` more.
 pub(crate) static BEGIN_REMEDIATION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local holder, max, hold, cooldown = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local rung, top, lasts = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local quarantined = redis.call('GET', KEYS[3])
 if quarantined then
   return {'quarantined', quarantined, redis.call('PTTL', KEYS[3])}
@@ -160,20 +167,55 @@ local cooling = redis.call('GET', KEYS[2])
 if cooling and cooling ~= holder then
   return {'cooling', cooling, redis.call('PTTL', KEYS[2])}
 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if max > 0 then
-  local time = redis.call('TIME')
-  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   if not redis.call('ZSCORE', KEYS[1], holder) and redis.call('ZCARD', KEYS[1]) >= max then
     local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     return {'busy', table.concat(redis.call('ZRANGE', KEYS[1], 0, -1), ' '), tonumber(first[2]) - now}
   end
+end
+local position = redis.call('GET', KEYS[4])
+local reached = -1
+if position then
+  local at, by = string.match(position, '^(%d+) (.*)$')
+  reached = tonumber(at)
+  if math.min(reached, top) > rung then
+    return {'ahead', by, math.min(reached, top)}
+  end
+end
+if max > 0 then
   redis.call('ZADD', KEYS[1], now + hold, holder)
 end
 if cooldown > 0 then
   redis.call('SET', KEYS[2], holder, 'PX', cooldown)
 end
+if rung >= reached then
+  redis.call('SET', KEYS[4], rung .. ' ' .. holder, 'PX', lasts)
+elseif redis.call('PTTL', KEYS[4]) < lasts then
+  redis.call('PEXPIRE', KEYS[4], lasts)
+end
 return {'go', '', 0}
+",
+    )
+});
+
+/// Gives a replica's place in its service's budget back (it was seen healthy again) and
+/// keeps the service's ladder position for at least ARGV[2] milliseconds more: the
+/// service's ladder starts over only when no replica has been remediated, nor recovered
+/// from a remediation, for that long (as a replica's own ladder does after `resetAfter`
+/// of health).
+///
+/// KEYS[1]: the service's places, KEYS[2]: its ladder position. ARGV[1]: the holder.
+pub(crate) static GIVE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+local lasts = tonumber(ARGV[2])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl >= 0 and ttl < lasts then redis.call('PEXPIRE', KEYS[2], lasts) end
+return 1
 ",
     )
 });

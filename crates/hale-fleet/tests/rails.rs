@@ -1,5 +1,5 @@
 //! The fleet's shared rails and audit trail against a real `redis-server`: the
-//! `maxConcurrent` budget, the shared cooldown and quarantine, and audit records delivered
+//! `maxConcurrent` budget, the shared cooldown, quarantine and ladder position, and audit records delivered
 //! exactly once from several nodes — after a lost answer, a lost mark and a Redis that
 //! restarted empty.
 
@@ -26,6 +26,9 @@ fn claim<'a>(identity: &'a str, holder: &'a str, max: u32, hold: Duration) -> Re
         max_concurrent: Some(max),
         hold,
         cooldown: Duration::ZERO,
+        rung: 0,
+        top_rung: 0,
+        ladder_lasts: hold,
     }
 }
 
@@ -58,7 +61,7 @@ async fn max_concurrent_one_lets_one_replica_at_a_time_and_a_dead_holder_frees_i
     assert!(go(&rails, &claim("shop/db", "b/db-1", 1, hold)).await);
     assert_eq!(rails.holders("shop/web").await.unwrap(), vec!["a/web-1"]);
 
-    rails.give_back("shop/web", "a/web-1").await.unwrap();
+    rails.give_back("shop/web", "a/web-1", hold).await.unwrap();
     assert!(go(&rails, &claim("shop/web", "b/web-2", 1, hold)).await);
 
     // b dies mid-action: its place expires on Redis' clock and c gets it.
@@ -84,6 +87,9 @@ async fn a_shared_cooldown_and_quarantine_hold_the_other_replicas() {
         max_concurrent: None,
         hold: Duration::from_secs(30),
         cooldown: Duration::from_millis(400),
+        rung: 0,
+        top_rung: 0,
+        ladder_lasts: Duration::from_secs(30),
     };
     assert!(go(&rails, &cooling).await);
     // The replica that started the cooldown is not held by it (its own cooldown rules).
@@ -165,6 +171,69 @@ async fn a_shared_cooldown_and_quarantine_hold_the_other_replicas() {
         )
         .await
     );
+}
+
+#[tokio::test]
+async fn a_replica_starts_at_the_rung_another_replica_reached_until_the_service_is_left_alone() {
+    let redis = RedisServer::start();
+    let rails = FleetRails::new(connect(&redis).await, "rails4:");
+    let lasts = Duration::from_millis(600);
+    let at = |holder, rung, top_rung| RemediationClaim {
+        identity: "shop/web",
+        holder,
+        max_concurrent: Some(1),
+        hold: Duration::from_secs(30),
+        cooldown: Duration::ZERO,
+        rung,
+        top_rung,
+        ladder_lasts: lasts,
+    };
+    // a's restart (rung 0) did not fix it, so it went on to rung 1 and gave its place
+    // back; b's first remediation would be a restart.
+    assert!(go(&rails, &at("a/web-1", 0, 2)).await);
+    assert!(go(&rails, &at("a/web-1", 1, 2)).await);
+    rails.give_back("shop/web", "a/web-1", lasts).await.unwrap();
+    assert_eq!(
+        rails.ladder("shop/web").await.unwrap(),
+        Some((1, "a/web-1".to_owned()))
+    );
+    assert_eq!(
+        rails.begin(&at("b/web-2", 0, 2)).await.unwrap(),
+        RailsAnswer::Ahead {
+            by: "a/web-1".to_owned(),
+            rung: 1
+        }
+    );
+    assert!(
+        rails.holders("shop/web").await.unwrap().is_empty(),
+        "a replica sent up the ladder takes no place"
+    );
+    // At that rung it goes; a node whose ladder is shorter is sent no higher than its top,
+    // and goes there.
+    assert!(go(&rails, &at("b/web-2", 1, 2)).await);
+    rails.give_back("shop/web", "b/web-2", lasts).await.unwrap();
+    assert!(go(&rails, &at("c/web-3", 2, 2)).await);
+    rails.give_back("shop/web", "c/web-3", lasts).await.unwrap();
+    assert!(go(&rails, &at("a/web-1", 1, 1)).await);
+    rails.give_back("shop/web", "a/web-1", lasts).await.unwrap();
+    assert_eq!(
+        rails.ladder("shop/web").await.unwrap(),
+        Some((2, "c/web-3".to_owned())),
+        "the shorter ladder's top does not bring the service's position down"
+    );
+
+    // Left alone for `ladder_lasts`, the service's ladder starts over.
+    tokio::time::sleep(lasts + Duration::from_millis(200)).await;
+    assert_eq!(rails.ladder("shop/web").await.unwrap(), None);
+    assert!(go(&rails, &at("b/web-2", 0, 2)).await);
+
+    // A release (an operator's, or releaseAfter's) starts it over at once.
+    rails.give_back("shop/web", "b/web-2", lasts).await.unwrap();
+    assert!(go(&rails, &at("b/web-2", 2, 2)).await);
+    rails.release("shop/web").await.unwrap();
+    assert_eq!(rails.ladder("shop/web").await.unwrap(), None);
+    rails.give_back("shop/web", "b/web-2", lasts).await.unwrap();
+    assert!(go(&rails, &at("a/web-1", 0, 2)).await);
 }
 
 #[tokio::test]

@@ -39,14 +39,18 @@ pub enum ActionResult {
     /// It failed; hale tries again or escalates when the step's wait is over.
     Failed(String),
     /// It was not run: the fleet holds it (another replica of the service is being
-    /// remediated, the shared cooldown or quarantine holds, the fleet store does not
-    /// answer, or this node's lease ended). The decision is taken back, as if never made,
-    /// and the target is looked at again after `retry_in`.
+    /// remediated, the shared cooldown or quarantine holds, the service's shared ladder is
+    /// further up, the fleet store does not answer, or this node's lease ended). The
+    /// decision is taken back, as if never made, and the target is looked at again after
+    /// `retry_in`.
     Held {
         /// What holds it, in words.
         reason: String,
         /// When to ask again.
         retry_in: Duration,
+        /// The rung (0-based) the service's shared ladder is at, when that is what held
+        /// it: the target climbs there before it is looked at again.
+        rung: Option<usize>,
     },
     /// An operator stopped the container while hale's action ran: hale left it stopped.
     /// The operator's hand wins; the episode ends.

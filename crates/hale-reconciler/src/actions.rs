@@ -157,8 +157,16 @@ pub(crate) fn finish(
     crate::decide::finish_action(target_state, planned.action, &outcome.result, now);
     // A held action did nothing: its decision is taken back, and the hold is said once.
     let mut repeated_hold = false;
-    let held = if let ActionResult::Held { reason, retry_in } = &outcome.result {
+    let held = if let ActionResult::Held {
+        reason,
+        retry_in,
+        rung,
+    } = &outcome.result
+    {
         planned.before.restore(target_state, *retry_in, now);
+        if let Some(rung) = rung {
+            crate::held::climb_to(target_state, *rung);
+        }
         repeated_hold = target_state.reported_skip.as_deref() == Some(reason.as_str());
         target_state.reported_skip = Some(reason.clone());
         true
@@ -205,6 +213,17 @@ pub(crate) fn finish(
             HealEventKind::Skipped,
             "operator".to_owned(),
             format!("{detail}: the operator's stop wins, and the episode ends"),
+        ),
+        // The fleet's ladder is further up: this replica escalates there, and says so as a
+        // local escalation does.
+        ActionResult::Held {
+            reason,
+            rung: Some(_),
+            ..
+        } => (
+            HealEventKind::Escalated,
+            "held".to_owned(),
+            format!("{reason}; not an attempt"),
         ),
         ActionResult::Held { reason, .. } => (
             HealEventKind::Skipped,

@@ -101,7 +101,13 @@ impl Fence {
         let subject = &self.subject;
         // Asked again at the keeper's pace: the lease may be back by then, or Redis.
         let retry_in = self.gate.leases.timings().retry_period;
-        let refused = |reason: String| Some(ActionResult::Held { reason, retry_in });
+        let refused = |reason: String| {
+            Some(ActionResult::Held {
+                reason,
+                retry_in,
+                rung: None,
+            })
+        };
         let Some(token) = self.token else {
             return refused(format!(
                 "not run: node {node} no longer holds the lease of {subject} (renew deadline passed)"

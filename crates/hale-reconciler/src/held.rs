@@ -1,7 +1,9 @@
 //! An action the fleet held back before it ran (`scope: Fleet` rails, or fleet mode's
 //! fencing check): nothing was done, so the decision that planned it is taken back — the
 //! attempt, the backoff step, the "last action" a person sees — and the target is asked
-//! about again when the hold may be over, not after the whole cooldown.
+//! about again when the hold may be over, not after the whole cooldown. When what held it is
+//! the service's shared ladder, further up than this replica's, the replica climbs there
+//! and is decided again at once.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ pub struct LadderBefore {
     last_step_timeout_ms: Option<u64>,
     next_action_at: Option<Timestamp>,
     escalate_at: Option<Timestamp>,
+    fresh_after: Option<Timestamp>,
     remediated: bool,
 }
 
@@ -32,6 +35,7 @@ impl LadderBefore {
             last_step_timeout_ms: state.last_step_timeout_ms,
             next_action_at: state.next_action_at,
             escalate_at: state.escalate_at,
+            fresh_after: state.fresh_after,
             remediated: state.remediated,
         }
     }
@@ -47,6 +51,9 @@ impl LadderBefore {
         state.last_action_at = self.last_action_at;
         state.last_step_timeout_ms = self.last_step_timeout_ms;
         state.escalate_at = self.escalate_at;
+        // No action ran, so the failure seen before the decision still says the target is
+        // failing now: waiting for a newer one would only delay the action the hold allows.
+        state.fresh_after = self.fresh_after;
         state.remediated = self.remediated;
         let retry_at = now.plus(retry_in);
         let next = self.next_action_at.map_or(retry_at, |n| n.max(retry_at));
@@ -54,6 +61,18 @@ impl LadderBefore {
         // The hold was reported when it happened; the wait it causes is not a cooldown
         // to report again at every pass.
         state.reported_cooldown = Some(next);
+    }
+}
+
+/// Moves `state` up to `rung` (0-based) of its ladder, with no attempt made there yet: the
+/// service's ladder, which the fleet shares, is there, because the rungs below did not fix
+/// another replica. A target already at or above it stays where it is.
+pub(crate) fn climb_to(state: &mut TargetState, rung: usize) {
+    if rung > state.step {
+        state.step = rung;
+        state.attempts_in_step = 0;
+        // The rung's own timeout starts with its first action, not with an earlier rung's.
+        state.escalate_at = None;
     }
 }
 
@@ -71,6 +90,7 @@ mod tests {
             last_action: Some(Action::Restart),
             last_action_at: Some(earlier),
             next_action_at: Some(Timestamp(2_000)),
+            fresh_after: Some(earlier),
             ..TargetState::default()
         };
         let before = LadderBefore::of(&state);
@@ -81,6 +101,7 @@ mod tests {
         state.backoff_ms = Some(20_000);
         state.last_action_at = Some(now);
         state.next_action_at = Some(now.plus(Duration::from_secs(30)));
+        state.fresh_after = Some(now);
         state.remediated = true;
 
         before.restore(&mut state, Duration::from_secs(2), now);
@@ -98,6 +119,11 @@ mod tests {
         );
         assert!(!state.remediated);
         assert_eq!(
+            state.fresh_after,
+            Some(earlier),
+            "the failure seen before the held decision still counts: no action made it old"
+        );
+        assert_eq!(
             state.next_action_at,
             Some(now.plus(Duration::from_secs(2))),
             "asked again when the hold may be over, not after the cooldown"
@@ -114,5 +140,31 @@ mod tests {
         before.restore(&mut cooling, Duration::from_secs(2), now);
         assert_eq!(cooling.next_action_at, Some(Timestamp(90_000)));
         assert_eq!(cooling.attempts_in_step, 0);
+    }
+
+    #[test]
+    fn a_replica_climbs_to_the_rung_the_fleet_reached_and_never_down() {
+        let mut state = TargetState {
+            step: 0,
+            attempts_in_step: 1,
+            escalate_at: Some(Timestamp(5_000)),
+            ..TargetState::default()
+        };
+        climb_to(&mut state, 2);
+        assert_eq!((state.step, state.attempts_in_step), (2, 0));
+        assert_eq!(
+            state.escalate_at, None,
+            "the new rung's timeout starts with its action"
+        );
+
+        let mut higher = TargetState {
+            step: 3,
+            attempts_in_step: 1,
+            escalate_at: Some(Timestamp(5_000)),
+            ..TargetState::default()
+        };
+        climb_to(&mut higher, 2);
+        assert_eq!((higher.step, higher.attempts_in_step), (3, 1));
+        assert_eq!(higher.escalate_at, Some(Timestamp(5_000)));
     }
 }

@@ -85,12 +85,18 @@ fn added_latency(runtime: &tokio::runtime::Runtime) {
                 max_concurrent: Some(1),
                 hold: Duration::from_secs(60),
                 cooldown: Duration::ZERO,
+                rung: 0,
+                top_rung: 2,
+                ladder_lasts: Duration::from_secs(60),
             };
             let started = Instant::now();
             rails.begin(&claim).await.unwrap();
             rails_times.push(started.elapsed());
             if i % 3 == 0 {
-                rails.give_back("shop/web", &holder).await.unwrap();
+                rails
+                    .give_back("shop/web", &holder, Duration::from_secs(60))
+                    .await
+                    .unwrap();
             }
         }
         let mut fence_times = Vec::with_capacity(CALLS);
