@@ -273,10 +273,23 @@ fn targets_hale_is_restarting_still_count_against_max_unhealthy() {
 
 #[test]
 fn an_operators_stop_during_hales_restart_wins() {
-    let docker = TestDocker::new("opstop");
+    an_operators_stop_during_the_action_wins("restart");
+}
+
+#[test]
+fn an_operators_stop_during_hales_recreate_wins() {
+    an_operators_stop_during_the_action_wins("recreate");
+}
+
+/// A container that hale `action`s is stopped by an operator while hale waits for it to
+/// stop: hale leaves it stopped (not started again, not replaced) and ends the episode.
+fn an_operators_stop_during_the_action_wins(action: &str) {
+    let docker = TestDocker::new(&format!("opstop-{action}"));
     let workspace = Workspace::new(&docker.policy(
         "opstop",
-        "  remediation:\n    steps: [{action: restart, attempts: 3, timeout: 2s}]\n    cooldown: 1s\n",
+        &format!(
+            "  remediation:\n    steps: [{{action: {action}, attempts: 3, timeout: 2s}}]\n    cooldown: 1s\n"
+        ),
     ));
     let hale = workspace.start(&[], &[]);
     // No --init: `sleep` as PID 1 ignores SIGTERM, so hale's stop takes its whole 4 s.
@@ -296,6 +309,7 @@ fn an_operators_stop_during_hales_restart_wins() {
     );
     docker.wait_field("slow", "{{.State.Health.Status}}", "healthy", WAIT);
     let name = docker.name("slow");
+    let id = docker.field("slow", "{{.Id}}");
     docker_ok(&["exec", &name, "rm", "/tmp/healthy"]);
     hale.wait_audit("action_started", &name, WAIT);
     std::thread::sleep(Duration::from_secs(1));
@@ -311,6 +325,11 @@ fn an_operators_stop_during_hales_restart_wins() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(docker.field("slow", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        docker.field("slow", "{{.Id}}"),
+        id,
+        "the stopped container was not replaced"
+    );
     assert!(
         hale.audit("recovered", &name).is_empty(),
         "{:?}",

@@ -31,18 +31,35 @@ pub async fn execute(
     };
     let mut bytes_freed = None;
     let result = match planned.action {
-        Action::Restart => {
-            restart_unless_overridden(docker, id, timeout, "restarted", "restart").await
+        Action::Restart | Action::StopStart => {
+            let verb = hale_core::action_name(planned.action);
+            match stop_unless_overridden(docker, id, timeout, &verb).await {
+                Err(overridden) => overridden,
+                Ok(()) => match docker.start(id).await {
+                    Ok(()) => ActionResult::Succeeded(format!(
+                        "{} (stop timeout {timeout}s)",
+                        if planned.action == Action::Restart {
+                            "restarted"
+                        } else {
+                            "stopped and started"
+                        }
+                    )),
+                    Err(error) => ActionResult::Failed(error.to_string()),
+                },
+            }
         }
-        Action::StopStart => {
-            restart_unless_overridden(docker, id, timeout, "stopped and started", "stopStart").await
-        }
-        Action::Recreate => docker_result(
-            docker
-                .recreate(id, timeout)
-                .await
-                .map(|new_id| format!("recreated as {}", &new_id[..new_id.len().min(12)])),
-        ),
+        // The old container is stopped first, on its own, for the same reason: its
+        // replacement is created only if no one else stopped it meanwhile (the recreate's
+        // own stop then finds it stopped already).
+        Action::Recreate => match stop_unless_overridden(docker, id, timeout, "recreate").await {
+            Err(overridden) => overridden,
+            Ok(()) => docker_result(
+                docker
+                    .recreate(id, timeout)
+                    .await
+                    .map(|new_id| format!("recreated as {}", &new_id[..new_id.len().min(12)])),
+            ),
+        },
         Action::Prune => {
             let what = planned.prune.clone().unwrap_or_default();
             match docker.prune(&what).await {
@@ -98,21 +115,21 @@ pub async fn execute(
     }
 }
 
-/// A restart as two steps, so that an operator's stop in between wins: hale stops the
-/// container, then looks at the `kill` events Docker recorded meanwhile, and starts it only
-/// if every one was its own (the stop signal once, and SIGKILL once when the process
-/// outlived the timeout). Docker's own restart would start a container an operator stopped
-/// while hale's restart was waiting for it to exit.
-async fn restart_unless_overridden(
+/// The first half of a restart, a stopStart or a recreate, so that an operator's stop in
+/// between wins: hale stops the container, then looks at the `kill` events Docker recorded
+/// meanwhile. `Ok` when every one was its own (the stop signal once, and SIGKILL once when
+/// the process outlived the timeout): the action may go on. Otherwise the result to record
+/// instead: Docker's own restart, or a recreate, would bring back a container an operator
+/// stopped while hale was waiting for it to exit.
+async fn stop_unless_overridden(
     docker: &dyn DockerPort,
     id: &str,
     timeout: u32,
-    done: &str,
     verb: &str,
-) -> ActionResult {
+) -> Result<(), ActionResult> {
     let began = unix_nanos();
     if let Err(error) = docker.stop(id, timeout).await {
-        return ActionResult::Failed(error.to_string());
+        return Err(ActionResult::Failed(error.to_string()));
     }
     // Docker records a kill event as it sends the signal; a little slack covers the clock
     // reading on either side.
@@ -122,20 +139,17 @@ async fn restart_unless_overridden(
     match kills {
         Ok(kills) if !own_kills_only(&kills, began, timeout) => {
             let signals: Vec<&str> = kills.iter().map(|(_, signal)| signal.as_str()).collect();
-            return ActionResult::OperatorStopped(format!(
+            return Err(ActionResult::OperatorStopped(format!(
                 "someone else stopped or killed the container while hale's {verb} was stopping it (signals {}); hale leaves it stopped",
                 signals.join(", ")
-            ));
+            )));
         }
         Ok(_) => {}
         Err(error) => {
-            tracing::warn!(container = %id, %error, "cannot read Docker's events to tell an operator's stop from hale's; starting the container as planned");
+            tracing::warn!(container = %id, %error, "cannot read Docker's events to tell an operator's stop from hale's; going on as planned");
         }
     }
-    match docker.start(id).await {
-        Ok(()) => ActionResult::Succeeded(format!("{done} (stop timeout {timeout}s)")),
-        Err(error) => ActionResult::Failed(error.to_string()),
-    }
+    Ok(())
 }
 
 /// Slack around the window in which hale's own stop sends its signals.
