@@ -184,27 +184,43 @@ fn read_entries(file: &str, text: &str) -> Result<Vec<Entry>, ImportError> {
     Ok(entries)
 }
 
+/// Why an entry object's fields do not agree: the table is wrong there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum EntryConflict {
+    /// Both `container` and `containers`.
+    #[error("set container or containers, not both")]
+    ContainerAndContainers,
+    /// Both `command` and `action`.
+    #[error("set command or action, not both")]
+    CommandAndAction,
+    /// A command with `container(s)`.
+    #[error("container and containers go with action; a command names its own containers")]
+    CommandWithContainers,
+    /// An action without `container(s)`.
+    #[error("action needs container or containers")]
+    ActionWithoutContainers,
+    /// Neither a command nor an action.
+    #[error(
+        "needs command (a docker command) or action (restart, stopStart, recreate) with container"
+    )]
+    Nothing,
+}
+
 /// What an entry object says, once its fields agree (`Err`: they do not, a bad table);
 /// inside, `Err` is an entry with no hale equivalent.
-fn object_mapping(object: &EntryObject) -> Result<Result<Mapped, NotImported>, String> {
+fn object_mapping(object: &EntryObject) -> Result<Result<Mapped, NotImported>, EntryConflict> {
     let names = match (&object.container, &object.containers) {
-        (Some(_), Some(_)) => return Err("set container or containers, not both".to_owned()),
+        (Some(_), Some(_)) => return Err(EntryConflict::ContainerAndContainers),
         (Some(one), None) => Some(vec![one.clone()]),
         (None, many) => many.clone(),
     };
     match (&object.command, &object.action, names) {
-        (Some(_), Some(_), _) => Err("set command or action, not both".to_owned()),
-        (Some(_), None, Some(_)) => Err(
-            "container and containers go with action; a command names its own containers"
-                .to_owned(),
-        ),
+        (Some(_), Some(_), _) => Err(EntryConflict::CommandAndAction),
+        (Some(_), None, Some(_)) => Err(EntryConflict::CommandWithContainers),
         (Some(command), None, None) => Ok(docker_command::map_command(command)),
-        (None, Some(_), None) => Err("action needs container or containers".to_owned()),
+        (None, Some(_), None) => Err(EntryConflict::ActionWithoutContainers),
         (None, Some(action), Some(names)) => Ok(legacy_action(action, names)),
-        (None, None, _) => Err(
-            "needs command (a docker command) or action (restart, stopStart, recreate) with container"
-                .to_owned(),
-        ),
+        (None, None, _) => Err(EntryConflict::Nothing),
     }
 }
 
@@ -215,13 +231,13 @@ fn legacy_action(action: &str, names: Vec<String>) -> Result<Mapped, NotImported
         "recreate" => Action::Recreate,
         "stopStart" | "stop-start" | "stop_start" => Action::StopStart,
         other => {
-            return Err(format!(
-                "action {other:?} has no hale equivalent (hale's container actions are restart, stopStart and recreate)"
-            ));
+            return Err(NotImported::UnknownAction {
+                action: other.to_owned(),
+            });
         }
     };
     if names.is_empty() {
-        return Err("containers is empty".to_owned());
+        return Err(NotImported::NoContainers);
     }
     if let Some(problem) = names.iter().find_map(|n| container_name_problem(n)) {
         return Err(problem);

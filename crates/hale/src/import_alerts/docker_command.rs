@@ -30,11 +30,151 @@ pub(crate) struct Mapped {
     pub notes: Vec<String>,
 }
 
-/// Why an entry is not imported: a sentence for the output's comments.
-pub(crate) type NotImported = String;
-
 /// Where a script or program of the table's can go instead.
 const NO_SHELL: &str = "hale runs no shell commands; serve it behind an HTTP endpoint and call that from an `action: webhook` step";
+
+/// Why an entry is not imported; its text is a sentence for the output's comments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NotImported {
+    /// The command's quotes do not close.
+    #[error("its quotes do not close, so it cannot be read as words")]
+    UnclosedQuote,
+    /// A word holds shell syntax (a pipe, a redirection, a substitution, a glob ...).
+    #[error("it relies on the shell (`{shell}` in {word:?}); {no_shell}", no_shell = NO_SHELL)]
+    Shell {
+        /// The shell's character.
+        shell: char,
+        /// The word that holds it.
+        word: String,
+    },
+    /// The program is not `docker` or `docker-compose`.
+    #[error("`{program}` is not a Docker command: {no_shell}", no_shell = NO_SHELL)]
+    NotDocker {
+        /// The program, as written.
+        program: String,
+    },
+    /// No command at all.
+    #[error("the command is empty")]
+    Empty,
+    /// A stop or kill alone.
+    #[error(
+        "it stops {what} and leaves it stopped: every hale action heals (restart, stopStart, recreate), none stops a container for good"
+    )]
+    OnlyStops {
+        /// Which containers.
+        what: String,
+    },
+    /// A start alone.
+    #[error(
+        "it only starts {what} when stopped: hale never starts a container an operator stopped (docker stop is intent); an exit probe restarts one that crashed"
+    )]
+    OnlyStarts {
+        /// Which containers.
+        what: String,
+    },
+    /// Several commands that are not a stop then a start of the same containers.
+    #[error(
+        "{count} commands that are not a stop then a start of the same containers: hale maps one restart, one recreate, or a stop then a start"
+    )]
+    NotStopThenStart {
+        /// How many commands.
+        count: usize,
+    },
+    /// An option that takes a value was given none.
+    #[error("`{command}` option {option} lacks its value")]
+    MissingValue {
+        /// The command (`docker restart`).
+        command: String,
+        /// The option, as written.
+        option: String,
+    },
+    /// An option hale has nothing for.
+    #[error("`{command}` option {option} has no equivalent in hale")]
+    UnknownOption {
+        /// The command (`docker restart`).
+        command: String,
+        /// The option, as written.
+        option: String,
+    },
+    /// A stop timeout that is not a whole number of seconds.
+    #[error("--{option} {value} is not a whole number of seconds")]
+    NotSeconds {
+        /// The option's long name.
+        option: &'static str,
+        /// Its value, as written.
+        value: String,
+    },
+    /// `docker` alone.
+    #[error("`docker` without a command")]
+    DockerWithoutCommand,
+    /// A global option of the Docker CLI (`-H`, `--context` ...).
+    #[error(
+        "docker option {option} before the command is not understood: hale acts on the daemon it runs against (DOCKER_HOST)"
+    )]
+    DockerGlobalOption {
+        /// The option, as written.
+        option: String,
+    },
+    /// A command with no hale action (`docker rm`, `docker compose down` ...).
+    #[error(
+        "`{command}` has no hale action: hale restarts, stops and starts, or recreates containers"
+    )]
+    NoAction {
+        /// The command (`docker rm`).
+        command: String,
+    },
+    /// A command that names no container.
+    #[error("`{command}` names no container")]
+    NoContainer {
+        /// The command (`docker restart`).
+        command: String,
+    },
+    /// A name Docker would refuse.
+    #[error("{name:?} is not a container name")]
+    BadContainerName {
+        /// The name, as written.
+        name: String,
+    },
+    /// `docker compose` alone.
+    #[error("`docker compose` without a command")]
+    ComposeWithoutCommand,
+    /// A Compose command without `-p`: the project depends on where it ran.
+    #[error(
+        "without -p, Compose names the project after {place} (or COMPOSE_PROJECT_NAME, or the file's `name:`), which the table does not say; add -p PROJECT to the entry and import again, or write selector.compose.project yourself"
+    )]
+    NoProject {
+        /// What Compose would name it after.
+        place: String,
+    },
+    /// A project name Compose would refuse.
+    #[error("{project:?} is not a Compose project name")]
+    BadProject {
+        /// The name, as written.
+        project: String,
+    },
+    /// A service name Compose would refuse.
+    #[error("{service:?} is not a Compose service name")]
+    BadService {
+        /// The name, as written.
+        service: String,
+    },
+    /// `docker compose up` without `--force-recreate`.
+    #[error(
+        "`docker compose up` without --force-recreate recreates only what changed and starts what is stopped; hale's recreate always recreates, so it is not the same action"
+    )]
+    UpWithoutForceRecreate,
+    /// The older form's action is not one of hale's container actions.
+    #[error(
+        "action {action:?} has no hale equivalent (hale's container actions are restart, stopStart and recreate)"
+    )]
+    UnknownAction {
+        /// The action, as written.
+        action: String,
+    },
+    /// The older form's `containers` list is empty.
+    #[error("containers is empty")]
+    NoContainers,
+}
 
 /// What `command` asks Docker to do, in hale's terms.
 ///
@@ -42,8 +182,7 @@ const NO_SHELL: &str = "hale runs no shell commands; serve it behind an HTTP end
 /// Why it has no hale equivalent: not a Docker or Compose command, a shell construct, an
 /// option hale cannot honour, or a verb with no action.
 pub(crate) fn map_command(command: &str) -> Result<Mapped, NotImported> {
-    let words = shlex::split(command)
-        .ok_or_else(|| "its quotes do not close, so it cannot be read as words".to_owned())?;
+    let words = shlex::split(command).ok_or(NotImported::UnclosedQuote)?;
     let mut commands: Vec<Vec<String>> = vec![Vec::new()];
     for word in words {
         // `a && b`, `a; b` and `a ;b`: a list of commands, which a stop then a start is.
@@ -53,9 +192,7 @@ pub(crate) fn map_command(command: &str) -> Result<Mapped, NotImported> {
             None => (word, false),
         };
         if let Some(shell) = word.chars().find(|c| "|&;<>()$`*?{}[]~".contains(*c)) {
-            return Err(format!(
-                "it relies on the shell (`{shell}` in {word:?}); {NO_SHELL}"
-            ));
+            return Err(NotImported::Shell { shell, word });
         }
         let current = commands.last_mut().expect("one command at least");
         if !word.is_empty() {
@@ -83,7 +220,9 @@ pub(crate) fn container_name_problem(name: &str) -> Option<NotImported> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    (!valid).then(|| format!("{name:?} is not a container name"))
+    (!valid).then(|| NotImported::BadContainerName {
+        name: name.to_owned(),
+    })
 }
 
 /// One Docker or Compose command of an entry.
@@ -107,7 +246,7 @@ enum Verb {
 fn combine(mut steps: Vec<Step>) -> Result<Mapped, NotImported> {
     let what = |step: &Step| describe(&step.selection);
     match steps.as_slice() {
-        [] => Err("the command is empty".to_owned()),
+        [] => Err(NotImported::Empty),
         [only] if matches!(only.verb, Verb::Restart | Verb::Recreate) => {
             let only = steps.remove(0);
             Ok(Mapped {
@@ -120,14 +259,10 @@ fn combine(mut steps: Vec<Step>) -> Result<Mapped, NotImported> {
                 notes: only.notes,
             })
         }
-        [only] if matches!(only.verb, Verb::Stop | Verb::Kill) => Err(format!(
-            "it stops {} and leaves it stopped: every hale action heals (restart, stopStart, recreate), none stops a container for good",
-            what(only)
-        )),
-        [only] => Err(format!(
-            "it only starts {} when stopped: hale never starts a container an operator stopped (docker stop is intent); an exit probe restarts one that crashed",
-            what(only)
-        )),
+        [only] if matches!(only.verb, Verb::Stop | Verb::Kill) => {
+            Err(NotImported::OnlyStops { what: what(only) })
+        }
+        [only] => Err(NotImported::OnlyStarts { what: what(only) }),
         [first, second]
             if matches!(first.verb, Verb::Stop | Verb::Kill)
                 && second.verb == Verb::Start
@@ -146,10 +281,9 @@ fn combine(mut steps: Vec<Step>) -> Result<Mapped, NotImported> {
                 notes,
             })
         }
-        several => Err(format!(
-            "{} commands that are not a stop then a start of the same containers: hale maps one restart, one recreate, or a stop then a start",
-            several.len()
-        )),
+        several => Err(NotImported::NotStopThenStart {
+            count: several.len(),
+        }),
     }
 }
 
@@ -183,10 +317,9 @@ fn step(words: &[String]) -> Result<Step, NotImported> {
             _ => docker(rest),
         },
         "docker-compose" => compose(rest),
-        _ => Err(format!(
-            "`{}` is not a Docker command: {NO_SHELL}",
-            words[0]
-        )),
+        _ => Err(NotImported::NotDocker {
+            program: words[0].clone(),
+        }),
     }
 }
 
@@ -255,12 +388,18 @@ impl Options {
                 Some((long, Some(value))) => given.push((long, value)),
                 Some((long, None)) => match words.next() {
                     Some(value) => given.push((long, value.clone())),
-                    None => return Err(format!("`{command}` option {word} lacks its value")),
+                    None => {
+                        return Err(NotImported::MissingValue {
+                            command: command.to_owned(),
+                            option: word.clone(),
+                        });
+                    }
                 },
                 None => {
-                    return Err(format!(
-                        "`{command}` option {word} has no equivalent in hale"
-                    ));
+                    return Err(NotImported::UnknownOption {
+                        command: command.to_owned(),
+                        option: word.clone(),
+                    });
                 }
             }
         }
@@ -276,7 +415,10 @@ fn stop_notes(given: &[Given]) -> Result<Vec<String>, NotImported> {
             "time" | "timeout" => {
                 let seconds: u32 = value
                     .parse()
-                    .map_err(|_| format!("--{long} {value} is not a whole number of seconds"))?;
+                    .map_err(|_| NotImported::NotSeconds {
+                        option: long,
+                        value: value.clone(),
+                    })?;
                 notes.push(format!(
                     "--{long} {seconds} -> no per-step stop timeout in hale: it stops a container with its label hale.dev/stop-timeout (or autoheal.stop.timeout), then its own --stop-timeout, then 10s; label these containers hale.dev/stop-timeout={seconds}"
                 ));
@@ -293,12 +435,12 @@ fn stop_notes(given: &[Given]) -> Result<Vec<String>, NotImported> {
 /// `docker restart|stop|kill|start [options] CONTAINER...`.
 fn docker(args: &[String]) -> Result<Step, NotImported> {
     let Some(verb) = args.first() else {
-        return Err("`docker` without a command".to_owned());
+        return Err(NotImported::DockerWithoutCommand);
     };
     if verb.starts_with('-') {
-        return Err(format!(
-            "docker option {verb} before the command is not understood: hale acts on the daemon it runs against (DOCKER_HOST)"
-        ));
+        return Err(NotImported::DockerGlobalOption {
+            option: verb.clone(),
+        });
     }
     let command = format!("docker {verb}");
     let (verb, options) = match verb.as_str() {
@@ -315,15 +457,11 @@ fn docker(args: &[String]) -> Result<Step, NotImported> {
         ),
         "kill" => (Verb::Kill, KILL_OPTIONS),
         "start" => (Verb::Start, START_OPTIONS),
-        other => {
-            return Err(format!(
-                "`docker {other}` has no hale action: hale restarts, stops and starts, or recreates containers"
-            ));
-        }
+        _ => return Err(NotImported::NoAction { command }),
     };
     let (given, names) = options.read(&args[1..], &command)?;
     if names.is_empty() {
-        return Err(format!("`{command}` names no container"));
+        return Err(NotImported::NoContainer { command });
     }
     if let Some(problem) = names.iter().find_map(|n| container_name_problem(n)) {
         return Err(problem);
@@ -366,7 +504,7 @@ fn compose(args: &[String]) -> Result<Step, NotImported> {
     let split = split.min(args.len());
     let (given, _) = globals.read(&args[..split], "docker compose")?;
     let Some(subcommand) = args.get(split) else {
-        return Err("`docker compose` without a command".to_owned());
+        return Err(NotImported::ComposeWithoutCommand);
     };
     let value_of = |long: &str| {
         given
@@ -379,9 +517,7 @@ fn compose(args: &[String]) -> Result<Step, NotImported> {
             .map(|file| format!("the directory of {file}"))
             .or_else(|| value_of("project-directory"))
             .unwrap_or_else(|| "the directory it ran in".to_owned());
-        return Err(format!(
-            "without -p, Compose names the project after {place} (or COMPOSE_PROJECT_NAME, or the file's `name:`), which the table does not say; add -p PROJECT to the entry and import again, or write selector.compose.project yourself"
-        ));
+        return Err(NotImported::NoProject { place });
     };
     let project_valid = project
         .chars()
@@ -391,7 +527,7 @@ fn compose(args: &[String]) -> Result<Step, NotImported> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
     if !project_valid {
-        return Err(format!("{project:?} is not a Compose project name"));
+        return Err(NotImported::BadProject { project });
     }
     let command = format!("docker compose {subcommand}");
     let (verb, options) = match subcommand.as_str() {
@@ -420,18 +556,16 @@ fn compose(args: &[String]) -> Result<Step, NotImported> {
         ),
         "kill" => (Verb::Kill, KILL_OPTIONS),
         "start" => (Verb::Start, START_OPTIONS),
-        other => {
-            return Err(format!(
-                "`docker compose {other}` has no hale action: hale restarts, stops and starts, or recreates containers"
-            ));
-        }
+        _ => return Err(NotImported::NoAction { command }),
     };
     let (given, services) = options.read(&args[split + 1..], &command)?;
     if let Some(service) = services
         .iter()
         .find(|s| container_name_problem(s).is_some())
     {
-        return Err(format!("{service:?} is not a Compose service name"));
+        return Err(NotImported::BadService {
+            service: service.clone(),
+        });
     }
     let flag = |long: &str| given.iter().any(|(name, _)| *name == long);
     let mut notes = if verb == Verb::Kill {
@@ -441,7 +575,7 @@ fn compose(args: &[String]) -> Result<Step, NotImported> {
     };
     if verb == Verb::Recreate {
         if !flag("force-recreate") {
-            return Err("`docker compose up` without --force-recreate recreates only what changed and starts what is stopped; hale's recreate always recreates, so it is not the same action".to_owned());
+            return Err(NotImported::UpWithoutForceRecreate);
         }
         notes.push("up --force-recreate -> recreate: hale recreates each container from the configuration and image Docker has for it, not from the compose file (hale reads none)".to_owned());
     }
@@ -482,7 +616,7 @@ mod tests {
     }
 
     fn refused(command: &str) -> String {
-        map_command(command).expect_err(command)
+        map_command(command).expect_err(command).to_string()
     }
 
     #[test]
