@@ -356,7 +356,20 @@ fn sigterm_of_the_lease_holder_releases_it_and_another_node_holds_it_before_the_
     let slot = nodes.iter_mut().find(|(name, _)| *name == first).unwrap();
     let stopped = slot.1.take().unwrap();
     let signalled = Instant::now();
+    let stopped_state = stopped.state_dir.clone();
     assert!(stopped.stop().success(), "a clean exit on SIGTERM");
+    // The hand-over is in its audit trail, about the site.
+    let released = common::hale_events(&stopped_state, &["--kind", "fleet_lease_released"]);
+    assert!(
+        released.len() == 1
+            && released[0]["policy"] == "shop"
+            && released[0]["target"]["name"] == "site:shop"
+            && released[0]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("node {first} is stopping and handed back")),
+        "one fleet_lease_released record for the site: {released:?}"
+    );
     // The process is gone. Had it not released its lease, Redis would keep it as the
     // stopped node's for at least TTL − RENEWAL after the signal; and had it not withdrawn
     // its status, the view would list it until its key expired.

@@ -86,6 +86,9 @@ pub enum HealEventKind {
     /// Fleet mode: this node no longer holds a lease (another node does, or it could not
     /// renew in time).
     FleetLeaseLost,
+    /// Fleet mode: this node, stopping, handed a lease back, so another node takes it over
+    /// at its next retry instead of after the TTL.
+    FleetLeaseReleased,
     /// Fleet mode: the fleet's Redis stopped answering; site and fleet-scoped actions are
     /// held, this host's own containers are still healed.
     FleetStoreUnreachable,
@@ -95,7 +98,7 @@ pub enum HealEventKind {
 
 impl HealEventKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::Failing,
         Self::ActionStarted,
         Self::ActionSucceeded,
@@ -121,6 +124,7 @@ impl HealEventKind {
         Self::NotificationFailed,
         Self::FleetLeaseWon,
         Self::FleetLeaseLost,
+        Self::FleetLeaseReleased,
         Self::FleetStoreUnreachable,
         Self::FleetStoreBack,
     ];
@@ -153,6 +157,7 @@ impl HealEventKind {
             Self::NotificationFailed => "notification_failed",
             Self::FleetLeaseWon => "fleet_lease_won",
             Self::FleetLeaseLost => "fleet_lease_lost",
+            Self::FleetLeaseReleased => "fleet_lease_released",
             Self::FleetStoreUnreachable => "fleet_store_unreachable",
             Self::FleetStoreBack => "fleet_store_back",
         }

@@ -148,19 +148,28 @@ impl RedisLeases {
     /// Hands every lease in `held` (subject and this node's token) back at once, in one
     /// round trip: what a node stopping gracefully does, so another node takes each over at
     /// its next retry instead of after the TTL. A lease that is no longer this grant (it
-    /// passed to another node meanwhile) is left alone. Answers how many were released.
+    /// passed to another node meanwhile) is left alone. Answers the subjects released, in
+    /// `held`'s order.
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in time (the leases then run out).
-    pub async fn release_all(&self, held: &[(String, FencingToken)]) -> Result<u64, FleetError> {
+    pub async fn release_all(
+        &self,
+        held: &[(String, FencingToken)],
+    ) -> Result<Vec<String>, FleetError> {
         if held.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut invocation = RELEASE_ALL.prepare_invoke();
         invocation.arg(&self.node);
         for (subject, token) in held {
             invocation.key(self.lease_key(subject)).arg(token.0);
         }
-        self.connection.invoke(&invocation).await
+        let positions: Vec<usize> = self.connection.invoke(&invocation).await?;
+        Ok(positions
+            .into_iter()
+            .filter_map(|position| held.get(position.checked_sub(1)?))
+            .map(|(subject, _)| subject.clone())
+            .collect())
     }
 }

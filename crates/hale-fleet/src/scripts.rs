@@ -265,14 +265,16 @@ return answer
 
 /// [`RELEASE`] for many leases in one round trip (a node shutting down hands all of its
 /// leases over at once). KEYS: the lease keys; ARGV[1]: the node, ARGV[1 + i]: the token
-/// of KEYS[i]. Each key is deleted only if it is still that grant. Answers how many were.
+/// of KEYS[i]. Each key is deleted only if it is still that grant. Answers the (1-based)
+/// positions of the keys that were.
 pub(crate) static RELEASE_ALL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local released = 0
+local released = {}
 for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[i + 1] .. ' ' .. ARGV[1] then
-    released = released + redis.call('DEL', KEYS[i])
+    redis.call('DEL', KEYS[i])
+    released[#released + 1] = i
   end
 end
 return released

@@ -197,14 +197,23 @@ async fn release_all_hands_back_every_lease_still_ours_in_one_call() {
         .collect();
     // A stale token (a grant a lost long ago) releases nothing.
     let stale = vec![(subjects[0].clone(), FencingToken(held[0].1.0 + 7))];
-    assert_eq!(a.release_all(&stale).await.unwrap(), 0);
-    assert_eq!(
-        b.release_all(&held).await.unwrap(),
-        0,
+    assert!(a.release_all(&stale).await.unwrap().is_empty());
+    assert!(
+        b.release_all(&held).await.unwrap().is_empty(),
         "b holds none of them"
     );
-    assert_eq!(a.release_all(&held).await.unwrap(), 2);
-    assert_eq!(a.release_all(&[]).await.unwrap(), 0);
+    // With one stale grant among them, the others are released and named.
+    let mixed = vec![stale[0].clone(), held[1].clone()];
+    assert_eq!(
+        a.release_all(&mixed).await.unwrap(),
+        vec![subjects[1].clone()]
+    );
+    assert_eq!(
+        a.release_all(&held).await.unwrap(),
+        vec![subjects[0].clone()],
+        "the second was released already"
+    );
+    assert!(a.release_all(&[]).await.unwrap().is_empty());
     let granted = b.acquire_or_renew(&subjects, &mut b_book).await.unwrap();
     assert!(
         granted.iter().all(|g| matches!(g, LeaseGrant::Ours(_))),

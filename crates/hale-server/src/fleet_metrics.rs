@@ -14,9 +14,10 @@ use prometheus_client::registry::Registry;
 
 /// The kinds `hale_fleet_transitions_total` counts: the audit kinds of the keeper's
 /// transitions.
-pub const FLEET_TRANSITIONS: [&str; 4] = [
+pub const FLEET_TRANSITIONS: [&str; 5] = [
     "fleet_lease_won",
     "fleet_lease_lost",
+    "fleet_lease_released",
     "fleet_store_unreachable",
     "fleet_store_back",
 ];
@@ -65,7 +66,7 @@ impl FleetMetrics {
         let transitions = Family::<KindLabel, Counter>::default();
         registry.register(
             "hale_fleet_transitions",
-            "Fleet mode: lease keeper transitions by kind (fleet_lease_won, fleet_lease_lost, fleet_store_unreachable, fleet_store_back)",
+            "Fleet mode: lease keeper transitions by kind (fleet_lease_won, fleet_lease_lost, fleet_lease_released, fleet_store_unreachable, fleet_store_back)",
             transitions.clone(),
         );
         Self {

@@ -1,6 +1,7 @@
 //! The lease keeper's transitions as audit records: a lease won or lost, the fleet store
-//! lost or back. Pure: the caller writes the record through the store writer (which
-//! redacts it: a Redis error may carry the URL, and the URL a password) and meters it.
+//! lost or back; and the leases a stopping node hands back. Pure: the caller writes the
+//! record through the store writer (which redacts it: a Redis error may carry the URL, and
+//! the URL a password) and meters it.
 
 use hale_core::{HealEvent, HealEventKind, TargetRef, Timestamp};
 use hale_fleet::KeeperEvent;
@@ -72,6 +73,44 @@ pub fn transition_record(node: &str, event: &KeeperEvent, time: Timestamp) -> He
     }
 }
 
+/// The records of a node leaving the fleet with the leases `held`: each one Redis
+/// `released` is a `fleet_lease_released`; each one it did not release (it had passed to
+/// another node already) or could not be asked about (`released` is the reason it could
+/// not) is a `fleet_lease_lost`, since the node holds none once it is gone.
+pub fn leave_records(
+    node: &str,
+    held: &[String],
+    released: Result<&[String], &str>,
+    time: Timestamp,
+) -> Vec<HealEvent> {
+    held.iter()
+        .map(|subject| {
+            let (policy, target) = split(subject);
+            let (kind, reason) = match released {
+                Ok(released) if released.contains(subject) => (
+                    HealEventKind::FleetLeaseReleased,
+                    format!(
+                        "fleet: node {node} is stopping and handed back the lease of {subject}; another node takes it over at its next retry"
+                    ),
+                ),
+                Ok(_) => (
+                    HealEventKind::FleetLeaseLost,
+                    format!(
+                        "fleet: node {node} is stopping; the lease of {subject} had passed to another node already"
+                    ),
+                ),
+                Err(why) => (
+                    HealEventKind::FleetLeaseLost,
+                    format!(
+                        "fleet: node {node} is stopping without handing back the lease of {subject} ({why}); another node takes it over when its TTL runs out"
+                    ),
+                ),
+            };
+            HealEvent::new(time, kind, policy, target.as_ref(), reason)
+        })
+        .collect()
+}
+
 /// The policy and target of a lease subject `<policy>/<target>`; a subject of another
 /// shape is all policy.
 fn split(subject: &str) -> (&str, Option<TargetRef>) {
@@ -126,6 +165,33 @@ mod tests {
             Timestamp(1),
         );
         assert_eq!(won.kind, HealEventKind::FleetLeaseWon);
+    }
+
+    #[test]
+    fn a_stopping_node_records_each_lease_it_handed_back_and_each_it_could_not() {
+        let held = ["shop/site:shop".to_owned(), "shop/site:api".to_owned()];
+        let released = ["shop/site:shop".to_owned()];
+        let records = leave_records("a", &held, Ok(&released), Timestamp(1));
+        let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["fleet_lease_released", "fleet_lease_lost"]);
+        assert_eq!(records[0].policy, "shop");
+        assert_eq!(records[0].target.as_ref().unwrap().name, "site:shop");
+        assert!(
+            records[0]
+                .reason
+                .contains("node a is stopping and handed back")
+        );
+        assert!(records[1].reason.contains("had passed to another node"));
+
+        let unanswered = leave_records("a", &held, Err("Redis did not answer"), Timestamp(1));
+        assert!(
+            unanswered
+                .iter()
+                .all(|r| r.kind == HealEventKind::FleetLeaseLost
+                    && r.reason.contains("Redis did not answer")
+                    && r.reason.contains("TTL runs out"))
+        );
+        assert!(leave_records("a", &[], Ok(&[]), Timestamp(1)).is_empty());
     }
 
     #[test]

@@ -463,7 +463,7 @@ async fn controller(
         Err(_) => api.abort(),
     }
     if let Some(fleet) = &fleet {
-        crate::fleet_leave::leave(fleet).await;
+        crate::fleet_leave::leave(fleet, &writer, &metrics).await;
     }
     if let Err(error) = writer.sync().await {
         tracing::error!(%error, "the last writes to the state store failed");
