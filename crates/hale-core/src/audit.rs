@@ -284,9 +284,16 @@ impl fmt::Display for HealEvent {
             .target
             .as_ref()
             .map_or_else(|| "-".to_owned(), ToString::to_string);
+        // The kind column is as wide as the widest kind, so every line's policy starts in
+        // the same column (`fleet_store_unreachable` is wider than the usual 16).
+        let kind_width = HealEventKind::ALL
+            .iter()
+            .map(|kind| kind.as_str().len())
+            .max()
+            .unwrap_or(16);
         write!(
             f,
-            "{}  {:<16} {:<16} {target}",
+            "{}  {:<kind_width$} {:<16} {target}",
             self.time,
             self.kind.as_str(),
             self.policy
@@ -333,4 +340,22 @@ fn action_name_of(action: Action) -> String {
         .ok()
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_of_hale_events_starts_its_policy_in_the_same_column() {
+        let line = |kind| HealEvent::new(Timestamp(0), kind, "shop", None, "why").to_string();
+        let short = line(HealEventKind::Failing);
+        let widest = line(HealEventKind::FleetStoreUnreachable);
+        assert_eq!(
+            short.find(" shop "),
+            widest.find(" shop "),
+            "{short}\n{widest}"
+        );
+        assert!(widest.contains("fleet_store_unreachable shop"), "{widest}");
+    }
 }
