@@ -101,6 +101,19 @@ fn each_site_is_healed_by_one_node_and_another_takes_over_when_the_holder_dies_o
         body.contains("fleet standby") && body.contains("does not hold the lease"),
         "a standby says why it does not heal: {body}"
     );
+    let described = common::hale_ok([
+        "describe",
+        "target",
+        "site:shop",
+        "--server",
+        standby.api().as_str(),
+    ]);
+    assert!(
+        described.contains("(fleet standby)")
+            && described.contains("Fleet:")
+            && described.contains("does not hold the lease of shop/site:shop"),
+        "hale describe target says it is on standby, and why: {described}"
+    );
 
     // kill -9 of the holder: another node takes the lease and heals.
     let killed_at = Instant::now();

@@ -105,16 +105,35 @@ pub(crate) fn describe_target(name: &str, detail: &serde_json::Value, now: Times
             .map(str::to_owned)
             .to_vec(),
     ];
-    for item in detail["policies"].as_array().into_iter().flatten() {
+    let policies: Vec<&serde_json::Value> = detail["policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    for item in &policies {
         rows.push(vec![
             item["policy"].as_str().unwrap_or("-").to_owned(),
-            item["state"].as_str().unwrap_or("-").to_owned(),
+            state_cell(item),
             item["step"].to_string(),
             item["lastAction"].as_str().unwrap_or("-").to_owned(),
             item["signal"].as_str().unwrap_or("-").to_owned(),
         ]);
     }
     indent(&mut out, &columns(&rows));
+    // Fleet mode: why this node does not heal it, whole (the table only says which).
+    let fleet: Vec<String> = policies
+        .iter()
+        .filter_map(|item| {
+            let why = item["standby"].as_str()?;
+            Some(format!("{}: {why}", item["policy"].as_str().unwrap_or("-")))
+        })
+        .collect();
+    if !fleet.is_empty() {
+        out.push_str("Fleet:\n");
+        for line in fleet {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out.push_str("Events:\n");
     let events: Vec<HealEvent> =
         serde_json::from_value(detail["events"].clone()).unwrap_or_default();
