@@ -216,11 +216,24 @@ fn max_unhealthy_counts_the_replicas_of_every_node() {
     wait_all_published(&redis, "0 1", "every node publishing 0 of 1 failing again");
     let lone_since = unix_now() - 1;
     let (first_daemon, first) = (&daemons[0], &names[0]);
+    let api = nodes[0].api();
     first_daemon.docker_ok(&["exec", first, "rm", "/tmp/healthy"]);
+    // While its failure waits for the fleet's counts (at least one 4 s retry period), its
+    // node says so; asked often enough to see it.
+    let mut waiting_seen = false;
     wait_until(
         "the lone failing replica being healed",
-        || kills(first_daemon, first, lone_since) >= 1 && health(first_daemon, first) == "healthy",
+        || {
+            let (code, body) =
+                common::http("GET", &format!("{api}/api/v1/targets/{first}"), None, None);
+            waiting_seen |= code == 200 && body.contains("\"standby\":\"waiting: ");
+            kills(first_daemon, first, lone_since) >= 1 && health(first_daemon, first) == "healthy"
+        },
         || format!("{:?}", states()),
+    );
+    assert!(
+        waiting_seen,
+        "the node showed the failure waiting for the fleet's counts before it healed it"
     );
     for node in &nodes {
         assert_eq!(

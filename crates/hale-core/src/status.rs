@@ -90,7 +90,9 @@ pub struct TargetStatus {
     pub disabled: bool,
     /// Fleet mode: why this node does not heal this target now. It starts `held:` while
     /// the fleet store is unreachable (the action waits for Redis), `fleet standby:` while
-    /// another node holds the target's lease. Assessed and reported here, never remediated.
+    /// another node holds the target's lease, `waiting:` while a new failure under a
+    /// fleet-counted `maxUnhealthy` waits for every node's counts. Assessed and reported
+    /// here, not remediated meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<String>,
     /// The periodic probes' latest tallies, by probe name.

@@ -164,6 +164,9 @@ impl Pending {
         self.0.get(target).is_some_and(|&seq| seq > settled)
     }
 
+    /// What a target's status says while its failure waits (`TargetStatus::standby`).
+    pub(crate) const REASON: &'static str = "waiting: this failure is counted across the fleet (maxUnhealthy of a scope: Fleet policy) before it is decided: every node's counts meet within one retry period, once the fleet store answers";
+
     /// Whether any failure still waits.
     pub(crate) fn any_waits(&self, settled: u64) -> bool {
         self.0.values().any(|&seq| seq > settled)

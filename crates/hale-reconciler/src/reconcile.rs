@@ -276,7 +276,9 @@ pub(crate) fn reconcile(myself: &ActorRef<ReconcilerMsg>, state: &mut Reconciler
                 let mut status =
                     target_status(&target, &assessment, degraded, target_state.ladder());
                 status.disabled = disabled;
-                status.standby = standby;
+                status.standby = standby.or_else(|| {
+                    unsettled.then(|| crate::fleet_circuit::Pending::REASON.to_owned())
+                });
                 status.probes = probes;
                 status.selected_by = selected_by(spec, &subject);
                 statuses.push(status);

@@ -105,7 +105,9 @@ function draw(main) {
     const own = !shown || t.node === store.overview.fleet.node;
     const name = own ? `<a href="${href}">${esc(t.name)}</a>` : esc(t.name);
     const node = shown ? `<td>${esc(t.node)}${t.nodeStale ? ' <span class="badge state-unknown">stale</span>' : ''}</td>` : '';
-    const lease = !t.name.startsWith('site:') ? '—' : !t.standby ? 'holder' : t.standby.startsWith('held:') ? 'held' : 'standby';
+    const lease = !t.name.startsWith('site:') ? '—'
+      : !t.standby || t.standby.startsWith('waiting:') ? 'holder'
+      : t.standby.startsWith('held:') ? 'held' : 'standby';
     return `<tr data-target="${esc(t.name)}" data-state="${esc(t.state)}"${shown ? ` data-node="${esc(t.node)}"` : ''}>${node}<td>${name}${off}</td>`
       + `<td><span class="badge state-${esc(t.state)}">${esc(t.state)}</span>${t.signal ? `<div class="quiet">${esc(t.signal)}</div>` : ''}</td>`
       + `${shown ? `<td data-lease>${lease}</td>` : ''}<td>${esc(t.policy)}</td><td>${t.step}</td><td>${wait}</td>`

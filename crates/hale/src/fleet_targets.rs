@@ -74,6 +74,8 @@ fn lease(item: &Value) -> &'static str {
     match (site, item["standby"].as_str()) {
         (false, _) => "-",
         (true, Some(why)) if why.starts_with("held:") => "held",
+        // It holds the lease; its failure waits for the fleet's counts.
+        (true, Some(why)) if why.starts_with("waiting:") => "holder",
         (true, Some(_)) => "standby",
         (true, None) => "holder",
     }

@@ -86,11 +86,15 @@ pub(crate) fn target_row(item: &serde_json::Value, wide: bool, now: Timestamp) -
 
 /// The STATE cell of a target: its state, and in fleet mode why this node does not heal
 /// it — `held` while the fleet store is unreachable (the action waits for Redis),
-/// `standby` while another node holds its lease (see `TargetStatus::standby`).
+/// `standby` while another node holds its lease, `waiting` while its failure waits for the
+/// fleet's counts (see `TargetStatus::standby`).
 fn state_cell(item: &serde_json::Value) -> String {
     let state = item["state"].as_str().unwrap_or("-");
     match item["standby"].as_str() {
         Some(why) if why.starts_with("held:") => format!("{state} (held: fleet store unreachable)"),
+        Some(why) if why.starts_with("waiting:") => {
+            format!("{state} (waiting for the fleet's counts)")
+        }
         Some(_) => format!("{state} (fleet standby)"),
         None => state.to_owned(),
     }
@@ -429,5 +433,30 @@ pub(crate) fn describe_policy(detail: &PolicyDetail, now: Timestamp) -> String {
 pub(crate) fn indent(out: &mut String, block: &str) {
     for line in block.lines() {
         let _ = writeln!(out, "  {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_cell_says_why_a_fleet_node_does_not_heal_a_target() {
+        let cell = |standby: serde_json::Value| {
+            state_cell(&serde_json::json!({"state": "failing", "standby": standby}))
+        };
+        assert_eq!(cell(serde_json::Value::Null), "failing");
+        assert_eq!(
+            cell("fleet standby: node b does not hold the lease".into()),
+            "failing (fleet standby)"
+        );
+        assert_eq!(
+            cell("held: fleet store unreachable".into()),
+            "failing (held: fleet store unreachable)"
+        );
+        assert_eq!(
+            cell("waiting: this failure is counted across the fleet".into()),
+            "failing (waiting for the fleet's counts)"
+        );
     }
 }
