@@ -2,30 +2,18 @@
 //! evidence newer than the action, escalates only on a failure seen since, and a crash loop
 //! under the shipped policy gets CrashLoopBackOff's pace.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hale_core::{ContainerSnapshot, ContainerStatus, HealEventKind, HealthStatus, Timestamp};
+use common::{at, kinds, spec, step_tracked as step};
+use hale_core::{ContainerSnapshot, ContainerStatus, HealEventKind, HealthStatus};
 use hale_policy::{Action, HealPolicySpec};
 use hale_reconciler::{
-    ActionResult, Assessment, CircuitReading, Decision, PolicyContext, ProbeTrack, TargetState,
-    assess, counts_as_failing, decide, finish_action,
+    ActionResult, Assessment, CircuitReading, Decision, ProbeTrack, TargetState, assess,
+    counts_as_failing, finish_action,
 };
-
-const T0: Timestamp = Timestamp(1_800_000_000_000);
-
-fn at(seconds: u64) -> Timestamp {
-    T0.plus(Duration::from_secs(seconds))
-}
-
-fn spec(body: &str) -> HealPolicySpec {
-    let text = format!(
-        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {{name: web}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n{body}"
-    );
-    let report = hale_policy::load_str("test.yaml", &text);
-    assert!(!report.has_errors(), "{:?}", report.diagnostics);
-    report.set.policies[0].resource.spec.clone()
-}
 
 /// The shipped default policy, as `policies/autoheal.yaml` has it.
 fn shipped() -> HealPolicySpec {
@@ -51,29 +39,6 @@ fn crashed_at(started: u64, finished: u64) -> ContainerSnapshot {
         finished_at: Some(at(finished)),
         ..up_since(started)
     }
-}
-
-/// One reconcile of `container` with periodic tallies `tracks`, as the reconciler runs it.
-fn step(
-    spec: &HealPolicySpec,
-    container: &ContainerSnapshot,
-    tracks: &BTreeMap<String, ProbeTrack>,
-    state: &mut TargetState,
-    now: Timestamp,
-) -> Decision {
-    let context = PolicyContext {
-        name: "web",
-        spec,
-        global_dry_run: false,
-        circuit_open: false,
-    };
-    let verify = state.verification(spec.remediation.stable_period.as_std());
-    let assessment = assess(spec, container, tracks, verify.as_ref(), now);
-    decide(context, container, &assessment, state, now)
-}
-
-fn kinds(decision: &Decision) -> Vec<HealEventKind> {
-    decision.events.iter().map(|e| e.kind).collect()
 }
 
 fn no_tracks() -> BTreeMap<String, ProbeTrack> {

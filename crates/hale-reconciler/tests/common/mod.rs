@@ -97,6 +97,39 @@ pub fn step_with(
     global_dry_run: bool,
     circuit_open: bool,
 ) -> Decision {
+    reconcile_once(
+        spec,
+        container,
+        &BTreeMap::new(),
+        state,
+        now,
+        global_dry_run,
+        circuit_open,
+    )
+}
+
+/// One reconcile of `container` with periodic tallies `tracks`, as the reconciler runs it.
+pub fn step_tracked(
+    spec: &HealPolicySpec,
+    container: &ContainerSnapshot,
+    tracks: &BTreeMap<String, ProbeTrack>,
+    state: &mut TargetState,
+    now: Timestamp,
+) -> Decision {
+    reconcile_once(spec, container, tracks, state, now, false, false)
+}
+
+/// One reconcile of `container`: assessed with `tracks` and the verification of the
+/// ladder that `global_dry_run` (or the policy's mode) moves, then decided.
+fn reconcile_once(
+    spec: &HealPolicySpec,
+    container: &ContainerSnapshot,
+    tracks: &BTreeMap<String, ProbeTrack>,
+    state: &mut TargetState,
+    now: Timestamp,
+    global_dry_run: bool,
+    circuit_open: bool,
+) -> Decision {
     let context = PolicyContext {
         name: "web",
         spec,
@@ -107,7 +140,7 @@ pub fn step_with(
     let verify = state
         .ladder_for(dry_run)
         .verification(spec.remediation.stable_period.as_std());
-    let assessment = assess(spec, container, &BTreeMap::new(), verify.as_ref(), now);
+    let assessment = assess(spec, container, tracks, verify.as_ref(), now);
     decide(context, container, &assessment, state, now)
 }
 
