@@ -8,7 +8,9 @@
 //! hale fails and acts on all of them; then stderr (JSON logs), the audit log (`hale
 //! events`), `/metrics`, every API read route and the ack answers, the traces at a real
 //! OTLP collector (`rotel`), the notification bodies and the emails are searched for it,
-//! and it is found nowhere, while the services prove it was used.
+//! and it is found nowhere, while the services prove it was used. The Alertmanager
+//! password from `--alertmanager-password-file` is checked the same way, and against the
+//! command line.
 
 mod common;
 
@@ -72,6 +74,76 @@ fn assert_clean(channel: &str, text: &str, secret: &str) {
             &text[from..to]
         );
     }
+}
+
+/// Whether one of the request heads `recorded` carried `Authorization: Basic` with `user`
+/// and `password`.
+fn sent_basic_auth(recorded: &Mutex<Vec<String>>, user: &str, password: &str) -> bool {
+    let basic = format!(
+        "authorization: basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{user}:{password}")
+        )
+    )
+    .to_lowercase();
+    recorded
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|head| head.to_lowercase().lines().any(|line| line == basic))
+}
+
+#[test]
+fn the_alertmanager_password_from_a_file_is_used_and_is_neither_on_the_command_line_nor_in_output()
+{
+    let secret = format!("am-file-{}", std::process::id());
+    let (port, requests) = common::hang_up();
+    let workspace = Workspace::new(
+        "apiVersion: hale.dev/v1alpha1\nkind: HealPolicy\nmetadata: {name: am-file}\nspec:\n  selector: {matchLabels: {hale.test: am-file-selects-nothing}}\n",
+    );
+    let dir = workspace.root().to_owned();
+    let token_file = dir.join("api-token");
+    std::fs::write(&token_file, "a-token-of-this-test").unwrap();
+    let password_file = dir.join("alertmanager-password");
+    std::fs::write(&password_file, format!("{secret}\n")).unwrap();
+    let hale = workspace.start(
+        &[
+            "--api-token-file",
+            token_file.to_str().unwrap(),
+            "--alertmanager-url",
+            &format!("http://hale-am@127.0.0.1:{port}"),
+            "--alertmanager-password-file",
+            password_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let api = hale.api();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", hale.pid())).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains(&secret),
+        "the password is on hale's command line"
+    );
+    let ack = serde_json::json!({"labels": {"alertname": "FileTest"}, "duration": "1h"});
+    let (status, answer) = http(
+        "POST",
+        &format!("{api}/api/v1/ack"),
+        Some("a-token-of-this-test"),
+        Some(&ack),
+    );
+    assert_eq!(status, 502, "Alertmanager hung up: {answer}");
+    assert!(
+        sent_basic_auth(&requests, "hale-am", &secret),
+        "Alertmanager never saw the file's password (its line break dropped): {:?}",
+        requests.lock().unwrap()
+    );
+    assert_clean("the ack answer", &answer, &secret);
+    let logs = hale
+        .lines()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<String>();
+    assert_clean("stderr", &logs, &secret);
 }
 
 #[test]
@@ -251,20 +323,8 @@ fn a_planted_secret_is_used_but_appears_in_no_output() {
         Some(&ack),
     );
     assert_eq!(status, 502, "Alertmanager hung up: {ack_answer}");
-    let basic = format!(
-        "authorization: basic {}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            format!("hale-am:{secret}")
-        )
-    )
-    .to_lowercase();
     assert!(
-        alertmanager_requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|head| head.to_lowercase().lines().any(|line| line == basic)),
+        sent_basic_auth(&alertmanager_requests, "hale-am", &secret),
         "Alertmanager never saw the planted password"
     );
     let (status, link_answer) = http(

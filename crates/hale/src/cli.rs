@@ -405,9 +405,15 @@ pub struct RunArgs {
     /// dashboard gives them the validated YAML to commit instead.
     #[arg(long, env = "HALE_UI_WRITES")]
     pub ui_writes: bool,
-    /// Alertmanager's URL, for `hale ack` and acknowledgement links (silences).
+    /// Alertmanager's URL, for `hale ack` and acknowledgement links (silences). Behind
+    /// basic auth, name the user in it (`http://hale@alertmanager:9093`) and give the
+    /// password with --alertmanager-password-file.
     #[arg(long, value_name = "URL", env = "HALE_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,
+    /// A file holding the password of --alertmanager-url's user, so that it is not in the
+    /// URL (nor in `ps`). HALE_ALERTMANAGER_PASSWORD does the same from the environment.
+    #[arg(long, value_name = "FILE", requires = "alertmanager_url")]
+    pub alertmanager_password_file: Option<PathBuf>,
     /// The URL people reach this API at, for acknowledgement links in notifications.
     /// Default: http:// (https:// with --tls-cert) and the --listen address.
     #[arg(long, value_name = "URL")]

@@ -69,18 +69,9 @@ fn timings(ttl: std::time::Duration) -> Result<LeaseTimings, FleetStartError> {
 /// Why fleet mode could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetStartError {
-    /// The password file could not be read.
-    #[error("--fleet-password-file {path}: {source}")]
-    PasswordFile {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The URL is not one Redis takes.
-    #[error("--fleet: {0}")]
-    Url(String),
+    /// The password file could not be read, or the URL cannot carry the password.
+    #[error(transparent)]
+    Password(#[from] crate::url_password::UrlPasswordError),
     /// The lease TTL leaves no time to renew.
     #[error(
         "--fleet-lease-ttl {0:?} is too short: give at least 1s (the holder renews every 2/15 of it)"
@@ -119,33 +110,14 @@ fn hostname() -> String {
 
 /// `url` with the password from the file or HALE_FLEET_PASSWORD put in, when one is given.
 pub fn with_password(url: &str, args: &FleetStoreArgs) -> Result<String, FleetStartError> {
-    let password = match &args.fleet_password_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|source| FleetStartError::PasswordFile {
-                    path: path.clone(),
-                    source,
-                })?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-        ),
-        None => std::env::var("HALE_FLEET_PASSWORD").ok(),
+    let source = crate::url_password::PasswordSource {
+        url_option: "--fleet",
+        file_option: "--fleet-password-file",
+        file: args.fleet_password_file.as_deref(),
+        env: "HALE_FLEET_PASSWORD",
+        expected: "redis://host:port/db",
     };
-    // Whatever path the URL takes (an error, a log line), its password never shows.
-    hale_core::redact::register_url(url);
-    let Some(password) = password else {
-        return Ok(url.to_owned());
-    };
-    hale_core::redact::register(&password);
-    let mut parsed = url::Url::parse(url).map_err(|error| {
-        FleetStartError::Url(format!(
-            "not a URL ({error}); expected redis://host:port/db"
-        ))
-    })?;
-    parsed
-        .set_password(Some(&password))
-        .map_err(|()| FleetStartError::Url("a password cannot be set on this URL".to_owned()))?;
-    Ok(parsed.into())
+    Ok(crate::url_password::with_password(url, &source)?)
 }
 
 /// What fleet mode writes to: the audit log (and the bus behind it) and the metrics.

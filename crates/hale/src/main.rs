@@ -26,6 +26,7 @@ mod run;
 mod sse;
 mod supervisor;
 mod telemetry;
+mod url_password;
 
 use std::process::ExitCode;
 

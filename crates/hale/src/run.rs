@@ -197,11 +197,27 @@ async fn controller(
             }
         },
     };
-    let ack = match &args.alertmanager_url {
+    let alertmanager = args.alertmanager_url.as_deref().map(|url| {
+        crate::url_password::with_password(
+            url,
+            &crate::url_password::PasswordSource {
+                url_option: "--alertmanager-url",
+                file_option: "--alertmanager-password-file",
+                file: args.alertmanager_password_file.as_deref(),
+                env: "HALE_ALERTMANAGER_PASSWORD",
+                expected: "http://[user@]host:9093",
+            },
+        )
+    });
+    let ack = match alertmanager {
         None => None,
-        Some(url) => match crate::api::ack_key(&args.state.path) {
+        Some(Err(error)) => {
+            tracing::error!(%error, "cannot set up acknowledgements");
+            return (ExitCode::FAILURE, Some(writer_thread));
+        }
+        Some(Ok(url)) => match crate::api::ack_key(&args.state.path) {
             Ok(key) => Some(hale_server::AckConfig {
-                alertmanager: url.clone(),
+                alertmanager: url,
                 key,
                 public_url: args
                     .public_url
