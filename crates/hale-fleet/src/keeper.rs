@@ -1,5 +1,7 @@
 //! The lease keeper: one task per node that, every retry period, acquires or renews the
-//! leases of the subjects the node is asked to cover, and publishes what it may act on.
+//! leases of the subjects the node is asked to cover, and publishes what it may act on. A
+//! lease of another node that runs out before the next round is asked for again the moment
+//! it does: a holder that died is replaced within the TTL, not the TTL and a retry period.
 //!
 //! The reconciler reads the published book without waiting (a `watch` channel's latest
 //! value): the keeper's Redis round trips never sit in a mailbox. Transitions — a lease won
@@ -7,6 +9,7 @@
 //! and metrics.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -39,6 +42,10 @@ pub enum KeeperEvent {
     StoreBack,
 }
 
+/// How long after another node's lease runs out (by Redis' answer) the keeper asks for it:
+/// the answer's own travel time, so the ask does not arrive a moment before the expiry.
+const EXPIRY_MARGIN: Duration = Duration::from_millis(20);
+
 /// What a running keeper hands out.
 pub struct KeeperHandle {
     /// The node's leases, replaced after every round.
@@ -60,17 +67,20 @@ pub fn spawn_keeper(
     let task = tokio::spawn(async move {
         let mut book = LeaseBook::new(timings);
         let mut reachable = true;
-        let mut ticker = tokio::time::interval(timings.retry_period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first round at once; then every retry period, or sooner when a lease another
+        // node holds runs out before that.
+        let mut next_round = Instant::now();
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
+                () = tokio::time::sleep_until(next_round) => {}
                 changed = subjects.changed() => {
                     if changed.is_err() {
                         return;
                     }
                 }
             }
+            let started = Instant::now();
+            next_round = started + timings.retry_period;
             let wanted = subjects.borrow_and_update().clone();
             let before: Vec<String> = book
                 .acting(Instant::now())
@@ -92,8 +102,12 @@ pub fn spawn_keeper(
                         let _ = events_tx.send(KeeperEvent::StoreBack);
                     }
                     for (subject, grant) in wanted.iter().zip(grants) {
-                        if let LeaseGrant::Theirs { node, .. } = grant {
+                        if let LeaseGrant::Theirs {
+                            node, expires_in, ..
+                        } = grant
+                        {
                             holders.insert(subject.clone(), node);
+                            next_round = next_round.min(started + expires_in + EXPIRY_MARGIN);
                         }
                     }
                 }

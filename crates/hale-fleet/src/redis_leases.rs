@@ -3,6 +3,8 @@
 //!
 //! Calls go through the node's [`FleetConnection`], bounded by the retry period.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::connection::{FleetConnection, FleetError};
@@ -20,6 +22,9 @@ pub enum LeaseGrant {
         node: String,
         /// The holder's token.
         token: FencingToken,
+        /// How long the holder's lease lasts unless it renews it (on Redis' clock, as a
+        /// duration, so the nodes' clocks need not agree).
+        expires_in: Duration,
     },
 }
 
@@ -91,18 +96,24 @@ impl RedisLeases {
         let ttl_ms = u64::try_from(self.timings.ttl.as_millis()).unwrap_or(u64::MAX);
         invocation.arg(&self.node).arg(ttl_ms);
         let sent_at = Instant::now();
-        let answers: Vec<(u8, u64, String)> = self.connection.invoke(&invocation).await?;
+        let answers: Vec<(u8, u64, String, i64)> = self.connection.invoke(&invocation).await?;
         Ok(subjects
             .iter()
             .zip(answers)
-            .map(|(subject, (ours, token, node))| {
+            .map(|(subject, (ours, token, node, left_ms))| {
                 let token = FencingToken(token);
                 if ours == 1 {
                     book.granted(subject, token, sent_at);
                     LeaseGrant::Ours(token)
                 } else {
                     book.lost(subject);
-                    LeaseGrant::Theirs { node, token }
+                    LeaseGrant::Theirs {
+                        node,
+                        token,
+                        // A lease with no expiry (-1, set by hand) lasts: ask at the pace.
+                        expires_in: u64::try_from(left_ms)
+                            .map_or(self.timings.ttl, Duration::from_millis),
+                    }
                 }
             })
             .collect())

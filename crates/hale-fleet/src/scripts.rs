@@ -12,8 +12,9 @@ use redis::Script;
 /// milliseconds. A lease's value is `"<token> <node>"`. A free lease is granted with the
 /// next value of its fence counter (which never expires, so tokens only grow); a lease the
 /// node holds is renewed with its token unchanged; a lease another node holds is left
-/// alone. Answers, per pair: `{1, token, node}` when this node holds it now, `{0, token,
-/// holder}` when another does.
+/// alone. Answers, per pair: `{1, token, node, 0}` when this node holds it now, `{0, token,
+/// holder, ms}` when another does, `ms` being the time its lease has left (`PTTL`), so a
+/// standby can ask again the moment it runs out.
 pub(crate) static ACQUIRE_OR_RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -25,14 +26,14 @@ for i = 1, #KEYS, 2 do
   if not value then
     local token = redis.call('INCR', fence)
     redis.call('SET', lease, token .. ' ' .. node, 'PX', ttl)
-    answers[#answers + 1] = {1, token, node}
+    answers[#answers + 1] = {1, token, node, 0}
   else
     local token, holder = string.match(value, '^(%d+) (.*)$')
     if holder == node then
       redis.call('PEXPIRE', lease, ttl)
-      answers[#answers + 1] = {1, tonumber(token), node}
+      answers[#answers + 1] = {1, tonumber(token), node, 0}
     else
-      answers[#answers + 1] = {0, tonumber(token), holder}
+      answers[#answers + 1] = {0, tonumber(token), holder, redis.call('PTTL', lease)}
     end
   end
 end

@@ -1,5 +1,6 @@
 //! The lease keeper against a real `redis-server`: one of two nodes covers a subject, the
-//! other takes over within the TTL and a retry period when the first dies, and a node that
+//! other takes over within the TTL when the first dies (asking the moment the lease runs
+//! out, not at its next retry), and a node that
 //! loses Redis stops acting and says so (in its events and its published book), then wins
 //! its leases back.
 
@@ -91,6 +92,48 @@ async fn one_node_covers_a_subject_and_another_takes_over_when_it_dies() {
             .borrow()
             .may_act("site/shop", Instant::now())
             .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_standby_asks_for_a_lease_the_moment_it_runs_out_not_at_its_next_retry() {
+    let redis = RedisServer::start();
+    // A retry period far longer than the lease that is about to run out: a standby that
+    // only asked at its pace would take the lease 8 s from now.
+    let slow = LeaseTimings {
+        ttl: Duration::from_secs(10),
+        renew_deadline: Duration::from_secs(9),
+        retry_period: Duration::from_secs(8),
+    }
+    .validated()
+    .unwrap();
+    // Node a's lease, as its last renewal left it before it died: 300 ms to live.
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("keeper:lease:site/dying")
+        .arg("1 a")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let connection = FleetConnection::connect(&redis.url(), slow.retry_period)
+        .await
+        .expect("connects");
+    let leases = RedisLeases::new(connection, "b", "keeper:", slow);
+    let (_subjects, rx) = watch::channel(vec!["site/dying".to_owned()]);
+    let mut b = spawn_keeper(leases, rx);
+    let asked = Instant::now();
+    next_event(&mut b, |e| matches!(e, KeeperEvent::Won { .. })).await;
+    let took = asked.elapsed();
+    println!("took the lease {took:?} after its first round");
+    assert!(
+        took < slow.retry_period / 2,
+        "b took the lease {took:?} after its first round, at its retry pace, not when a's ran out"
     );
 }
 
