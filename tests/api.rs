@@ -1,7 +1,8 @@
 //! The API against real neighbours: a real Alertmanager 0.25 (Debian's
 //! `prometheus-alertmanager`) whose webhook drives remediation and whose silences `hale ack`
-//! creates, a real Prometheus scraping `/metrics`, the event stream with `Last-Event-ID`
-//! resume, and the bearer-token and signed-link rules.
+//! creates, a real Prometheus scraping `/metrics` (gzipped, as Prometheus asks), the event
+//! stream with `Last-Event-ID` resume (never compressed, though the client accepts gzip),
+//! gzip for a client that asks, and the bearer-token and signed-link rules.
 
 mod common;
 
@@ -225,8 +226,11 @@ fn read_stream(url: &str, last_id: Option<u64>, count: usize) -> Vec<(u64, Strin
     let (address, path) = rest.split_once('/').unwrap();
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut request =
-        format!("GET /{path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n");
+    // As a browser asks: gzip accepted. The stream must still come event by event, as it
+    // is (compressing it would hold events back in the compressor).
+    let mut request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\nAccept-Encoding: gzip\r\n"
+    );
     if let Some(id) = last_id {
         request.push_str(&format!("Last-Event-ID: {id}\r\n"));
     }
@@ -251,6 +255,43 @@ fn read_stream(url: &str, last_id: Option<u64>, count: usize) -> Vec<(u64, Strin
         }
     }
     seen
+}
+
+/// GET `url` as a client that accepts gzip: the answer's head, and its body as sent
+/// (de-chunked, still compressed if it was).
+fn get_accepting_gzip(url: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (address, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {address}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let mut body = &raw[split + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return (head, body.to_vec());
+    }
+    let mut out = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..end]).unwrap().trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&body[end + 2..end + 2 + size]);
+        body = &body[end + 2 + size + 2..];
+    }
+    (head, out)
 }
 
 #[test]
@@ -309,6 +350,17 @@ fn the_event_stream_delivers_in_order_and_resumes_with_last_event_id_missing_non
     all.sort_unstable();
     let delivered: Vec<u64> = first.iter().chain(&resumed).map(|(seq, _)| *seq).collect();
     assert_eq!(delivered, all, "every record exactly once, in order");
+
+    // The same query from a client that accepts gzip comes compressed, and is the same.
+    let query = format!("{api}/api/v1/events?policy=sse&kind=paused,resumed&n=100");
+    let (head, compressed) = get_accepting_gzip(&query);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let (_, plain) = http("GET", &query, None, None);
+    assert_eq!(
+        String::from_utf8(common::otlp::gunzip(&compressed)).unwrap(),
+        plain,
+        "the gzipped answer is the plain one"
+    );
     assert!(hale.stop().success());
 }
 

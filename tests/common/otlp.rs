@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Service, free_port};
 
-/// Decompresses with the system's gzip (no compression crate is in the tree): rotel
+/// Decompresses with the system's gzip (the tests link no compression crate): rotel
 /// compresses what it forwards.
 pub fn gunzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write as _;

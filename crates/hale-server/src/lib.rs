@@ -236,6 +236,10 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route; see GET /".to_owned()) })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(redaction::redact))
+        // Outermost, so that what is compressed is the redacted answer. gzip only for a
+        // client that asks (Accept-Encoding), never for the event stream (which must reach
+        // the client event by event) nor an answer under 32 bytes: tower-http's defaults.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 
