@@ -18,7 +18,6 @@ use crate::controls::disable;
 use crate::controls::heal;
 use crate::controls::pause;
 use crate::controls::release_matching;
-use crate::decide::TargetState;
 use crate::forget::collect_garbage;
 use crate::forget::forget_changed_probes;
 use crate::forget::forget_removed_policies;
@@ -28,6 +27,7 @@ use crate::state::ReconcilerArgs;
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
 use crate::tallies::record_probe;
+use crate::target_state::TargetState;
 
 /// A timer never fires sooner than this after the last one: the floor of how often an idle
 /// reconciler wakes up, and how late a timer (threshold, cooldown, backoff, quarantine

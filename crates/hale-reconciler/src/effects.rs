@@ -9,8 +9,8 @@ use std::sync::Arc;
 use hale_core::{HealEvent, StatusBoard, TargetStatus, UnselectedContainer};
 use hale_store::StoreWriter;
 
-use crate::decide::TargetState;
 use crate::persist::state_key;
+use crate::target_state::TargetState;
 
 /// One write the shell performs.
 #[derive(Debug, Clone, PartialEq)]

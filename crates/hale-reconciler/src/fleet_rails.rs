@@ -17,8 +17,8 @@ use hale_fleet::{RailsAnswer, RemediationClaim};
 use hale_policy::{Action, HealPolicy, Scope};
 
 use crate::action::{ActionResult, PlannedAction};
-use crate::decide::QuarantineState;
 use crate::fleet::FleetGate;
+use crate::target_state::QuarantineState;
 
 /// How long a quarantine that waits for a person holds the other replicas before they ask
 /// again (a release ends it in Redis at once; this is only how often they look).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hale_core::Timestamp;
 use hale_policy::Action;
 
-use crate::decide::TargetState;
+use crate::target_state::TargetState;
 
 /// The parts of a target's ladder a decision to act changes, as they were before it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

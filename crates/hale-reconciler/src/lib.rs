@@ -29,6 +29,7 @@ mod retry;
 mod selection;
 mod state;
 mod tallies;
+mod target_state;
 mod webhook;
 
 pub use action::{ActionOutcome, ActionResult, PlannedAction};
@@ -45,14 +46,13 @@ pub use coolify::{
     ApplicationInfo as CoolifyApplicationInfo, CoolifyAction, CoolifyError, CoolifyOutcome,
     application as coolify_application, remediate as coolify_remediate,
 };
-pub use decide::{
-    Decision, PolicyContext, QuarantineState, Subject, TargetState, decide, finish_action, release,
-};
+pub use decide::{Decision, PolicyContext, Subject, decide, finish_action, release};
 pub use executor::execute;
 pub use fleet::{FleetGate, lease_subject};
 pub use fleet_circuit::FleetCounting;
 pub use retry::NetworkError;
 pub use state::{Alert, ControlFailure, RECONCILER_NAME, ReconcilerArgs, ReconcilerMsg};
+pub use target_state::{QuarantineState, TargetState};
 pub use webhook::{
     WebhookContext, WebhookError, render as render_webhook_body, send as send_webhook,
 };

@@ -12,13 +12,14 @@ use crate::actions::start_action;
 use crate::alerts::with_alerts;
 use crate::assess::{assess, assess_policy_target};
 use crate::circuit::{CircuitReading, counts_as_failing};
-use crate::decide::{PolicyContext, Subject, TargetState, decide};
+use crate::decide::{PolicyContext, Subject, decide};
 use crate::episodes::link;
 use crate::episodes::trace_episode;
 use crate::fleet_circuit::{self, FleetVerdict, Pending};
 use crate::selection::{self, Selection};
 use crate::state::ReconcilerMsg;
 use crate::state::ReconcilerState;
+use crate::target_state::TargetState;
 
 /// Reconcile everything at least this often, timers or not.
 const MAX_IDLE: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@ use ractor::RpcReplyPort;
 use tokio::task::JoinHandle;
 
 use crate::action::{ActionOutcome, PlannedAction};
-use crate::decide::TargetState;
+use crate::target_state::TargetState;
 
 /// A pending [`ReconcilerMsg::Tick`], as ractor's `send_after` returns it.
 type TickTimer = JoinHandle<Result<(), ractor::MessagingErr<ReconcilerMsg>>>;
