@@ -15,6 +15,7 @@ export function explain(t, policyName) {
   const paused = (store.overview?.paused || []).includes(policyName);
   if (t.disabled) return 'Healing is turned off for this target: it is probed and shown, never remediated, until it is enabled again.';
   if (paused) return `Policy ${policyName} is paused: the target is assessed, nothing is decided or done until it is resumed.`;
+  if (t.standby) return fleetHold(t.standby);
   if (!policy) return '';
   if (policy.circuitOpen && t.state !== 'healthy') return `Held back by the circuit breaker: ${policy.circuitOpen}.`;
   const steps = policy.spec?.remediation?.steps || [];
@@ -48,4 +49,13 @@ export function explain(t, policyName) {
     default:
       return `No fresh evidence yet (${t.state}); nothing is decided on old observations.`;
   }
+}
+
+/** Fleet mode: why this node does not heal the target now (`standby` of its status, whose
+ * prefix says which), and the node's own words after it. */
+function fleetHold(why) {
+  const detail = why.replace(/^(held|fleet standby|waiting):\s*/, '');
+  if (why.startsWith('held:')) return `Held: this node cannot reach the fleet store (Redis), and the action waits for it; probing goes on. (${detail})`;
+  if (why.startsWith('waiting:')) return `Waiting for the fleet's counts: the failure is counted across every node (maxUnhealthy) before it is decided. (${detail})`;
+  return `Fleet standby: another node holds this target's lease and heals it; this node probes it and shows it, and takes over if that node stops renewing. (${detail})`;
 }
