@@ -81,7 +81,7 @@ pub fn test_message(notifier: &str) -> Message {
 }
 
 /// Composes the message for `event` of `kind`, standing for `count` records (see
-/// [`digest`] for how folded repeats are told), with `links`.
+/// `digest` for how folded repeats are told), with `links`.
 pub fn compose(
     event: &HealEvent,
     kind: EventKind,

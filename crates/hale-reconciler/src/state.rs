@@ -91,7 +91,7 @@ pub enum ReconcilerMsg {
     Alerts(Vec<Alert>),
     /// An audit record made outside the mailbox (a dry-run prune's estimate), to store.
     Recorded(Box<hale_core::HealEvent>),
-    /// A timer came due (see [`schedule_tick`]).
+    /// A timer came due (see `schedule_tick`).
     Tick,
     /// Fleet mode: this node was granted a lease; what it stood by for is decided now,
     /// not at the next timer (failover is the lease TTL plus a retry period, not plus a
@@ -142,7 +142,7 @@ pub struct ReconcilerArgs {
     pub generations: Arc<BTreeMap<String, u64>>,
     /// Where the controller's status is published.
     pub status: StatusBoard,
-    /// Where "now" comes from (the system clock; tokio's in tests, see [`Clock`]).
+    /// Where "now" comes from (the system clock; tokio's in tests, see `hale_core::Clock`).
     pub clock: hale_core::Clock,
     /// The Docker daemon.
     pub docker: Arc<dyn DockerPort>,

@@ -355,7 +355,7 @@ impl Metrics {
         }
     }
 
-    /// Counts a notification of `notifier` with `result` (one of [`NOTIFICATION_RESULTS`]).
+    /// Counts a notification of `notifier` with `result` (one of `NOTIFICATION_RESULTS`).
     pub fn observe_notification(&self, notifier: &str, result: &str) {
         self.notifications
             .get_or_create(&NotificationLabels {

@@ -79,7 +79,7 @@ pub enum WatcherMsg {
     /// The stream task listed every container.
     Relisted(Vec<ContainerSnapshot>),
     /// The stream task's periodic check: every container as the list call describes it
-    /// (see [`resynced`]).
+    /// (see `resynced`).
     Resynced(Vec<ContainerSnapshot>),
     /// The stream task received an event.
     Event(ContainerEvent),
@@ -97,7 +97,7 @@ pub enum WatcherMsg {
     Connection(Option<String>),
     /// Relist now (sent by the supervisor after the reconciler restarted).
     Resync,
-    /// Inspect this container again if it is still unhealthy (see [`follow_health`]).
+    /// Inspect this container again if it is still unhealthy (see `follow_health`).
     Reinspect(String),
 }
 

@@ -53,7 +53,7 @@ pub struct PolicyWatcherArgs {
 pub enum PolicyWatcherMsg {
     /// Files changed (from the watch).
     Changed,
-    /// [`SETTLE`] has passed since a change: reload if nothing changed since.
+    /// `SETTLE` has passed since a change: reload if nothing changed since.
     Settled,
     /// Reload now; `reason` is logged (`SIGHUP`, a change, the directory reappearing).
     Reload {
