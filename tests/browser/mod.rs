@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -19,12 +20,23 @@ pub fn screenshot_dir() -> PathBuf {
     )
 }
 
+/// How many browsers of one test binary run at once. A chromium is heavy: five at once
+/// on a 2-core machine (with a hale and Docker each) starved them until the pages' own
+/// requests failed ("Failed to fetch") or a page took over 20 s to draw.
+const BROWSERS_AT_ONCE: usize = 2;
+
+/// The places for browsers in this test binary.
+static BROWSER_PLACES: LazyLock<Arc<tokio::sync::Semaphore>> =
+    LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(BROWSERS_AT_ONCE)));
+
 /// One headless chromium and its driver, both stopped when dropped.
 pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    /// This browser's place among [`BROWSERS_AT_ONCE`], given back when it is dropped.
+    _place: tokio::sync::OwnedSemaphorePermit,
 }
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
@@ -38,6 +50,10 @@ impl Browser {
     /// Starts chromedriver on a free port and opens a headless chromium session at the
     /// given window size. Fails with what to install when either is missing.
     pub async fn start(width: u32, height: u32) -> Self {
+        let place = Arc::clone(&BROWSER_PLACES)
+            .acquire_owned()
+            .await
+            .expect("the places are never closed");
         let driver_path = find_program(&["chromedriver"]).expect(
             "the dashboard tests need chromium-driver: `apt-get install chromium chromium-driver` (.ci/run does)",
         );
@@ -107,6 +123,7 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            _place: place,
         }
     }
 

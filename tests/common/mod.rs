@@ -592,6 +592,19 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::Exit
 
 impl Drop for Hale {
     fn drop(&mut self) {
+        // A failing test shows what hale said last: the test's own message rarely says why.
+        if std::thread::panicking() {
+            let lines = self.lines();
+            let from = lines.len().saturating_sub(30);
+            eprintln!(
+                "--- the last {} log lines of hale {} ---",
+                lines.len() - from,
+                self.pid()
+            );
+            for line in &lines[from..] {
+                eprintln!("{line}");
+            }
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -221,20 +221,29 @@ function show(panel, kind, message) {
   panel.replaceChildren(h('p', { class: `result result-${kind}`, role: 'status' }, message));
 }
 
-/** Waits briefly for the audit record a control produced, and shows it. */
+/** Waits briefly for the audit records a control produced, and shows them as they come:
+ * one control can write several (a heal: failing, then the action and its result), and
+ * they are written one after another, so the first poll may see only the first. Stops once
+ * no new record came for a second, or after five seconds. */
 async function showRecord(panel, audit, before) {
-  for (let attempt = 0; attempt < 20; attempt += 1) {
+  let shown = 0;
+  let quiet = 0;
+  for (let attempt = 0; attempt < 20 && quiet < 4; attempt += 1) {
     try {
       const latest = await api(`/api/v1/events?n=5&${audit}`);
       const fresh = latest.filter((event) => event.seq > before).reverse();
-      if (fresh.length) {
+      if (fresh.length > shown) {
+        shown = fresh.length;
+        quiet = 0;
+        panel.querySelector('.audit-record')?.remove();
         panel.append(h('div', { class: 'audit-record' },
-          h('p', {}, 'Audit record:'),
+          h('p', {}, shown === 1 ? 'Audit record:' : 'Audit records:'),
           fresh.map((event) => h('pre', { class: 'record' }, recordLine(event)))));
-        return;
+      } else if (shown) {
+        quiet += 1;
       }
     } catch {
-      // The answer above already said what happened; the record is a bonus.
+      // The answer above already said what happened; the records are a bonus.
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
