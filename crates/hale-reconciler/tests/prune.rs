@@ -2,20 +2,14 @@
 //! `prune` rung (with the step's block, or the defaults), a container of the same policy
 //! skips it, and in dry-run the decision asks for an estimate instead of an action.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+mod common;
 
+use common::{T0, at, failed_tracks};
 use hale_core::{HealEventKind, Timestamp};
 use hale_policy::{Action, HealPolicySpec, ImagePrune, Step};
 use hale_reconciler::{
-    Decision, PolicyContext, ProbeTrack, Subject, TargetState, assess_policy_target, decide,
+    Decision, PolicyContext, Subject, TargetState, assess_policy_target, decide,
 };
-
-const T0: Timestamp = Timestamp(1_800_000_000_000);
-
-fn at(seconds: u64) -> Timestamp {
-    T0.plus(Duration::from_secs(seconds))
-}
 
 fn spec(mode: &str) -> HealPolicySpec {
     let text = format!(
@@ -33,17 +27,12 @@ fn host_step(
     state: &mut TargetState,
     now: Timestamp,
 ) -> Decision {
-    let probe = &spec.probes[0];
-    let mut track = ProbeTrack::default();
-    for i in 0..failures {
-        track.record(
-            probe,
-            false,
-            T0.plus(Duration::from_secs(u64::from(i))),
-            "free 1 GiB of 100 GiB (1.0%) on /var/lib/docker, below 10%",
-        );
-    }
-    let tracks = BTreeMap::from([("data".to_owned(), track)]);
+    let tracks = failed_tracks(
+        spec,
+        failures,
+        T0,
+        "free 1 GiB of 100 GiB (1.0%) on /var/lib/docker, below 10%",
+    );
     let assessment = assess_policy_target(spec, "host:data", &tracks, None, now);
     let context = PolicyContext {
         name: "disk",

@@ -186,6 +186,17 @@ pub fn site_tracks(
     failures: u32,
     since: Timestamp,
 ) -> BTreeMap<String, ProbeTrack> {
+    failed_tracks(spec, failures, since, "HTTP 502")
+}
+
+/// The tallies of the spec's first probe after `failures` failures in a row, one a second
+/// from `since`, each seeing `what`.
+pub fn failed_tracks(
+    spec: &HealPolicySpec,
+    failures: u32,
+    since: Timestamp,
+    what: &str,
+) -> BTreeMap<String, ProbeTrack> {
     let probe = &spec.probes[0];
     let mut track = ProbeTrack::default();
     for i in 0..failures {
@@ -193,10 +204,10 @@ pub fn site_tracks(
             probe,
             false,
             since.plus(Duration::from_secs(u64::from(i))),
-            "HTTP 502",
+            what,
         );
     }
-    BTreeMap::from([("http".to_owned(), track)])
+    BTreeMap::from([(probe.name.clone(), track)])
 }
 
 /// Runs one reconcile of the site `shop` with `failures` failed probes.
