@@ -54,6 +54,15 @@ impl RedisServer {
         format!("redis://:{PASSWORD}@{host}:{}/0", self.port)
     }
 
+    /// A connection of the test's own, for reading or changing keys behind hale's back.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("the test server's URL is valid")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the test server answers")
+    }
+
     /// Kills the server (its data is lost: it persists nothing).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -69,8 +69,7 @@ async fn each_node_reads_the_sums_of_the_other_live_nodes() {
     // The keys expire with their last entry: nothing is left once every node stopped.
     let mut ttl_of = redis::cmd("PTTL");
     ttl_of.arg(a.counts_key("web"));
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let mut raw = redis.connection().await;
     let left: i64 = ttl_of.query_async(&mut raw).await.unwrap();
     assert!(left > 0 && left <= 30_000, "the hash expires: {left}");
     let mut db_ttl = redis::cmd("PTTL");

@@ -108,11 +108,7 @@ async fn a_standby_asks_for_a_lease_the_moment_it_runs_out_not_at_its_next_retry
     .validated()
     .unwrap();
     // Node a's lease, as its last renewal left it before it died: 300 ms to live.
-    let mut raw = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut raw = redis.connection().await;
     let _: () = redis::cmd("SET")
         .arg("keeper:lease:site/dying")
         .arg("1 a")

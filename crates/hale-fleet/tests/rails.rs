@@ -287,11 +287,7 @@ async fn a_lost_mark_is_found_again_in_the_stream_and_a_lost_stream_gets_everyth
 
     // The marks alone are lost (the stream is not): a's newest entry says 4, so a shipper
     // that believes 4 goes on and nothing is doubled; b, believing 0, is told 2.
-    let mut raw = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut raw = redis.connection().await;
     let _: () = redis::cmd("DEL")
         .arg("rails3:audit:delivered")
         .query_async(&mut raw)
